@@ -1,1 +1,19 @@
-pub use tract_onnx; pub use tokenizers;
+//! Sentence embeddings for the search bar, identical in the pipeline and in the browser.
+//!
+//! The same code path runs natively and on `wasm32-unknown-unknown`: tokenize with the model's
+//! `tokenizer.json` (sentence-transformers settings), run the ONNX encoder with tract, then
+//! attention-masked mean pooling and L2 normalisation. [`prepare`] rewrites an int8 export once so
+//! that tract does not dequantize the whole embedding table on every call.
+
+mod encoder;
+mod error;
+pub mod pool;
+pub mod prepare;
+mod tokenize;
+
+pub use encoder::{Encoder, EncoderConfig, Pooling};
+pub use error::EncoderError;
+pub use tokenize::TextTokenizer;
+
+/// Token limit sentence-transformers applies for all-MiniLM-L6-v2 (`max_seq_length`).
+pub const DEFAULT_MAX_TOKENS: usize = 256;

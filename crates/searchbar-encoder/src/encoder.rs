@@ -1,0 +1,257 @@
+use crate::pool::{l2_normalize, masked_mean};
+use crate::tokenize::{TextTokenizer, TokenBatch};
+use crate::{EncoderError, DEFAULT_MAX_TOKENS};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+
+/// How token vectors become one sentence vector (`1_Pooling/config.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// Attention-masked mean: what all-MiniLM-L6-v2 uses.
+    Mean,
+    /// The first (`[CLS]`) token's vector.
+    Cls,
+}
+
+/// Settings that must match how the model was trained, plus the thread count.
+#[derive(Debug, Clone)]
+pub struct EncoderConfig {
+    pub max_tokens: usize,
+    pub pooling: Pooling,
+    pub normalize: bool,
+    /// Matmul threads; more than one needs the `threads` feature (native only).
+    pub threads: usize,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self {
+            max_tokens: DEFAULT_MAX_TOKENS,
+            pooling: Pooling::Mean,
+            normalize: true,
+            threads: 1,
+        }
+    }
+}
+
+/// Which tensor each ONNX input takes; exports differ in names and order.
+#[derive(Debug, Clone, Copy)]
+enum InputRole {
+    Ids,
+    Mask,
+    TypeIds,
+}
+
+/// A loaded, optimised sentence encoder. Cheap to share across threads.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    plan: Arc<TypedRunnableModel>,
+    inputs: Vec<(InputRole, DatumType)>,
+    tokenizer: TextTokenizer,
+    config: EncoderConfig,
+    dim: usize,
+}
+
+impl Encoder {
+    /// Loads an ONNX encoder and its `tokenizer.json` from memory (the browser has no files).
+    pub fn new(
+        onnx: &[u8],
+        tokenizer_json: &[u8],
+        config: EncoderConfig,
+    ) -> Result<Self, EncoderError> {
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json, config.max_tokens)?;
+        // Exporters' intermediate shape annotations can be wrong (this model's attention-mask
+        // broadcast is), so tract infers shapes itself. The inputs keep the model's own symbols
+        // (batch, sequence): declaring other symbol names makes tract fail to unify them.
+        let model = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .with_ignore_output_shapes(true)
+            .model_for_read(&mut &*onnx)
+            .map_err(EncoderError::model)?
+            .into_optimized()
+            .map_err(EncoderError::model)?;
+        let inputs = model
+            .input_outlets()
+            .map_err(EncoderError::model)?
+            .iter()
+            .map(|outlet| {
+                let name = &model.node(outlet.node).name;
+                let role = input_role(name).ok_or_else(|| {
+                    EncoderError::Model(format!(
+                        "unexpected model input {name:?}: expected input_ids, attention_mask \
+                         or token_type_ids"
+                    ))
+                })?;
+                let dt = model
+                    .outlet_fact(*outlet)
+                    .map_err(EncoderError::model)?
+                    .datum_type;
+                Ok((role, dt))
+            })
+            .collect::<Result<Vec<_>, EncoderError>>()?;
+        if !inputs.iter().any(|(r, _)| matches!(r, InputRole::Ids)) {
+            return Err(EncoderError::Model(
+                "the model has no input_ids input".into(),
+            ));
+        }
+        let out_fact = model.output_fact(0).map_err(EncoderError::model)?;
+        let dim = out_fact
+            .shape
+            .as_concrete()
+            .and_then(|s| s.last().copied())
+            .or_else(|| {
+                out_fact
+                    .shape
+                    .dims()
+                    .last()
+                    .and_then(|d| d.to_i64().ok().map(|v| v as usize))
+            })
+            .ok_or_else(|| EncoderError::Model("output's last dimension is not fixed".into()))?;
+        let options = RunOptions {
+            executor: executor(config.threads),
+            ..Default::default()
+        };
+        let plan = model
+            .into_runnable_with_options(&options)
+            .map_err(EncoderError::model)?;
+        Ok(Self {
+            plan,
+            inputs,
+            tokenizer,
+            config,
+            dim,
+        })
+    }
+
+    /// Embedding width (384 for all-MiniLM-L6-v2).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// One text to one vector: the query path, no padding at all.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, EncoderError> {
+        Ok(self
+            .embed_batch(&[text])?
+            .pop()
+            .expect("one text gives one vector"))
+    }
+
+    /// Embeds texts in one model call, padded to the longest. Use [`Encoder::embed_many`] for
+    /// corpora: it groups texts of similar length so little work is spent on padding.
+    pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = self.tokenizer.batch(texts)?;
+        self.run(&batch)
+    }
+
+    /// Embeds a corpus in length-sorted batches of `batch_size`, calling `progress` with the
+    /// number of texts finished so far; vectors come back in input order.
+    pub fn embed_many(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let lens = texts
+            .iter()
+            .map(|t| self.tokenizer.ids(t).map(|ids| ids.len()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        // Longest first, so the largest allocation happens once at the start.
+        order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
+        let mut out = vec![Vec::new(); texts.len()];
+        let mut done = 0;
+        for chunk in order.chunks(batch_size.max(1)) {
+            let group: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.embed_batch(&group)?) {
+                out[i] = v;
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+
+    fn run(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let shape = [batch.batch, batch.len];
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|(role, dt)| {
+                let data = match role {
+                    InputRole::Ids => &batch.ids,
+                    InputRole::Mask => &batch.attention_mask,
+                    InputRole::TypeIds => &batch.type_ids,
+                };
+                let t = Tensor::from_shape(&shape, data).map_err(EncoderError::inference)?;
+                let t = t
+                    .cast_to_dt(*dt)
+                    .map_err(EncoderError::inference)?
+                    .into_owned();
+                Ok(t.into_tvalue())
+            })
+            .collect::<Result<TVec<_>, EncoderError>>()?;
+        let outputs = self.plan.run(inputs).map_err(EncoderError::inference)?;
+        let hidden = outputs[0]
+            .to_plain_array_view::<f32>()
+            .map_err(EncoderError::inference)?;
+        let hidden = hidden.as_standard_layout();
+        let data = hidden
+            .as_slice()
+            .ok_or_else(|| EncoderError::Inference("output is not contiguous".into()))?;
+        let mut vectors = match hidden.shape() {
+            // Token vectors [batch, len, dim]: pool them.
+            [b, len, d] if *b == batch.batch && *len == batch.len && *d == self.dim => data
+                .chunks_exact(len * d)
+                .zip(batch.attention_mask.chunks_exact(batch.len))
+                .map(|(rows, mask)| match self.config.pooling {
+                    Pooling::Mean => masked_mean(rows, mask, *d),
+                    Pooling::Cls => rows[..*d].to_vec(),
+                })
+                .collect::<Vec<_>>(),
+            // Exports that already pool give [batch, dim].
+            [b, d] if *b == batch.batch && *d == self.dim => {
+                data.chunks_exact(*d).map(<[f32]>::to_vec).collect()
+            }
+            other => {
+                return Err(EncoderError::Inference(format!(
+                    "unexpected output shape {other:?} for a batch of {} x {} tokens",
+                    batch.batch, batch.len
+                )))
+            }
+        };
+        if self.config.normalize {
+            vectors.iter_mut().for_each(|v| l2_normalize(v));
+        }
+        Ok(vectors)
+    }
+}
+
+fn input_role(name: &str) -> Option<InputRole> {
+    match name {
+        "input_ids" => Some(InputRole::Ids),
+        "attention_mask" => Some(InputRole::Mask),
+        "token_type_ids" => Some(InputRole::TypeIds),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "threads")]
+fn executor(threads: usize) -> Option<tract_linalg::multithread::Executor> {
+    (threads > 1).then(|| tract_linalg::multithread::Executor::multithread(threads))
+}
+
+#[cfg(not(feature = "threads"))]
+fn executor(_threads: usize) -> Option<tract_linalg::multithread::Executor> {
+    None
+}

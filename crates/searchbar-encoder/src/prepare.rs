@@ -1,0 +1,473 @@
+//! One-time rewrite of an int8 ONNX export into a graph tract runs fast.
+//!
+//! Two patterns are rewritten, both exact up to float rounding:
+//! * `Gather(Cast(q) * s, ids)` becomes `Cast(Gather(q, ids)) * Gather(s, ids)`: tract would
+//!   otherwise dequantize the whole 30522 x 384 word-embedding table on every call, which is
+//!   most of a short query's time, to then read a handful of rows.
+//! * `x * (0.5 * (erf(x / sqrt2) + 1))` becomes `(x * 0.5) * (erf(x * (1/sqrt2)) + 1)`, the
+//!   order tract's GELU detector matches, so the six-node chain runs as one fused kernel.
+//!
+//! * `And(t, mask)` where `t` is provably all true (an exporter's `arange >= 0` visibility term)
+//!   becomes `Identity(mask)`. Besides saving work, tract's optimiser folds that `And` into a
+//!   tensor of the wrong shape (`[b,1,1,s]` where it promised `[b,1,s,s]`), which its debug
+//!   checks reject; the broadcast result downstream is the same either way.
+//!
+//! Anything that does not match is left alone, so preparing twice is a no-op and other
+//! sentence-transformers exports pass through unchanged.
+
+use crate::EncoderError;
+use prost::Message;
+use std::collections::HashMap;
+use tract_onnx::pb::{
+    attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto,
+    NodeProto, TensorProto,
+};
+
+/// What [`prepare_onnx`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrepareReport {
+    /// Embedding lookups that now gather int8 rows before dequantizing.
+    pub gathers: usize,
+    /// GELU chains reordered into tract's fused pattern.
+    pub gelus: usize,
+    /// Always-true mask terms removed.
+    pub masks: usize,
+}
+
+/// Rewrites ONNX bytes; returns the new bytes and what was changed.
+pub fn prepare_onnx(bytes: &[u8]) -> Result<(Vec<u8>, PrepareReport), EncoderError> {
+    let mut model = ModelProto::decode(bytes)
+        .map_err(|e| EncoderError::Prepare(format!("not an ONNX model: {e}")))?;
+    let graph = model
+        .graph
+        .as_mut()
+        .ok_or_else(|| EncoderError::Prepare("the ONNX model has no graph".into()))?;
+    let report = PrepareReport {
+        gathers: gather_before_dequantize(graph),
+        gelus: reorder_gelu(graph),
+        masks: drop_always_true_and(graph),
+    };
+    if report.masks > 0 {
+        drop_dead_nodes(graph);
+    }
+    Ok((model.encode_to_vec(), report))
+}
+
+const INV_SQRT2: &str = "searchbar.prepare.inv_sqrt2";
+const HALF: &str = "searchbar.prepare.half";
+
+fn gather_before_dequantize(graph: &mut GraphProto) -> usize {
+    let mut rewritten = 0;
+    let mut i = 0;
+    while i < graph.node.len() {
+        if let Some(new_nodes) = gather_rewrite(graph, i) {
+            let n = new_nodes.len();
+            graph.node.splice(i..=i, new_nodes);
+            i += n;
+            rewritten += 1;
+        } else {
+            i += 1;
+        }
+    }
+    if rewritten > 0 {
+        drop_dead_nodes(graph);
+    }
+    rewritten
+}
+
+/// The nodes that replace Gather node `i`, when it reads a dequantized int8 initializer that
+/// nothing but Gathers reads.
+fn gather_rewrite(graph: &GraphProto, i: usize) -> Option<Vec<NodeProto>> {
+    let gather = &graph.node[i];
+    if gather.op_type != "Gather" || !gather.domain.is_empty() || int_attr(gather, "axis", 0) != 0 {
+        return None;
+    }
+    let (table, ids) = (gather.input.first()?, gather.input.get(1)?);
+    let mul = producer(graph, table)?;
+    if mul.op_type != "Mul" || mul.input.len() != 2 {
+        return None;
+    }
+    // Either operand order: Cast(q) * s or s * Cast(q).
+    let (cast, scale) = [(0, 1), (1, 0)].into_iter().find_map(|(c, s)| {
+        let cast = producer(graph, &mul.input[c]).filter(|n| n.op_type == "Cast")?;
+        Some((cast, initializer(graph, &mul.input[s])?))
+    })?;
+    let q = initializer(graph, cast.input.first()?)?;
+    let int8 = [DataType::Int8 as i32, DataType::Uint8 as i32];
+    if !int8.contains(&q.data_type)
+        || q.dims.len() != 2
+        || scale.data_type != DataType::Float as i32
+        || int_attr(cast, "to", 0) != DataType::Float as i64
+    {
+        return None;
+    }
+    // Per-row scales must be gathered with the rows; a scalar or per-column scale broadcasts.
+    let per_row = match scale.dims.as_slice() {
+        [rows, 1] if *rows == q.dims[0] && *rows > 1 => true,
+        dims if dims.iter().product::<i64>() == 1 => false,
+        [1, cols] if *cols == q.dims[1] => false,
+        _ => return None,
+    };
+    if !consumers(graph, table).all(|n| n.op_type == "Gather" && n.input[0] == *table) {
+        return None;
+    }
+    let out = gather.output.first()?;
+    let name = &gather.name;
+    let mut nodes = vec![
+        node(
+            "Gather",
+            &format!("{name}.q"),
+            &[&q.name, ids],
+            &format!("{out}.q"),
+        )
+        .with_int("axis", 0),
+        node(
+            "Cast",
+            &format!("{name}.f"),
+            &[&format!("{out}.q")],
+            &format!("{out}.f"),
+        )
+        .with_int("to", DataType::Float as i64),
+    ];
+    let scale_input = if per_row {
+        let s = format!("{out}.scale");
+        nodes.push(
+            node("Gather", &format!("{name}.s"), &[&scale.name, ids], &s).with_int("axis", 0),
+        );
+        s
+    } else {
+        scale.name.clone()
+    };
+    nodes.push(node(
+        "Mul",
+        &format!("{name}.dq"),
+        &[&format!("{out}.f"), &scale_input],
+        out,
+    ));
+    Some(nodes)
+}
+
+fn reorder_gelu(graph: &mut GraphProto) -> usize {
+    let matches: Vec<GeluMatch> = (0..graph.node.len())
+        .filter_map(|i| match_gelu(graph, i))
+        .collect();
+    if matches.is_empty() {
+        return 0;
+    }
+    for name in [INV_SQRT2, HALF] {
+        if initializer(graph, name).is_none() {
+            let value = if name == HALF {
+                0.5
+            } else {
+                std::f32::consts::FRAC_1_SQRT_2
+            };
+            graph.initializer.push(scalar_f32(name, value));
+        }
+    }
+    for m in &matches {
+        let x = graph.node[m.div].input[0].clone();
+        let div = &mut graph.node[m.div];
+        div.op_type = "Mul".into();
+        div.input = vec![x.clone(), INV_SQRT2.into()];
+        // The 0.5 multiply moves onto x; the last multiply takes (0.5x) * (1 + erf).
+        let half_x = format!("{}.half_x", graph.node[m.half].output[0]);
+        let half = &mut graph.node[m.half];
+        half.input = vec![x, HALF.into()];
+        half.output = vec![half_x.clone()];
+        let one_plus_erf = graph.node[m.add].output[0].clone();
+        graph.node[m.out].input = vec![half_x, one_plus_erf];
+    }
+    matches.len()
+}
+
+/// Node indices of `x * (c * (erf(x / sqrt2) + 1))` with c = 0.5.
+#[derive(Debug)]
+struct GeluMatch {
+    div: usize,
+    add: usize,
+    half: usize,
+    out: usize,
+}
+
+fn match_gelu(graph: &GraphProto, erf: usize) -> Option<GeluMatch> {
+    let erf_node = &graph.node[erf];
+    if erf_node.op_type != "Erf" {
+        return None;
+    }
+    let div = producer_index(graph, erf_node.input.first()?)?;
+    let div_node = &graph.node[div];
+    if div_node.op_type != "Div" || !is_scalar(graph, div_node.input.get(1)?, 2f32.sqrt()) {
+        return None;
+    }
+    let x = &div_node.input[0];
+    let add = single_consumer(graph, &erf_node.output[0])?;
+    let add_node = &graph.node[add];
+    if add_node.op_type != "Add" || !other_input_is(graph, add_node, &erf_node.output[0], 1.0) {
+        return None;
+    }
+    let half = single_consumer(graph, &add_node.output[0])?;
+    let half_node = &graph.node[half];
+    if half_node.op_type != "Mul" || !other_input_is(graph, half_node, &add_node.output[0], 0.5) {
+        return None;
+    }
+    let out = single_consumer(graph, &half_node.output[0])?;
+    let out_node = &graph.node[out];
+    let other = out_node.input.iter().find(|n| **n != half_node.output[0])?;
+    if out_node.op_type != "Mul" || other != x || out <= half {
+        return None;
+    }
+    Some(GeluMatch {
+        div,
+        add,
+        half,
+        out,
+    })
+}
+
+fn drop_always_true_and(graph: &mut GraphProto) -> usize {
+    let mut dropped = 0;
+    for i in 0..graph.node.len() {
+        let n = &graph.node[i];
+        if n.op_type != "And" || n.input.len() != 2 {
+            continue;
+        }
+        let kept = if always_true(graph, &n.input[0], 0) {
+            n.input[1].clone()
+        } else if always_true(graph, &n.input[1], 0) {
+            n.input[0].clone()
+        } else {
+            continue;
+        };
+        // Safe only when the mask is at least as large as the folded term, so the output
+        // shape can only shrink by broadcasting: require the kept side not to be always true.
+        if always_true(graph, &kept, 0) {
+            continue;
+        }
+        let n = &mut graph.node[i];
+        n.op_type = "Identity".into();
+        n.input = vec![kept];
+        n.attribute.clear();
+        dropped += 1;
+    }
+    dropped
+}
+
+/// Conservative proof that a boolean tensor is true everywhere.
+fn always_true(graph: &GraphProto, tensor: &str, depth: usize) -> bool {
+    if depth > 8 {
+        return false;
+    }
+    if let Some(t) = initializer(graph, tensor) {
+        return t.data_type == DataType::Bool as i32
+            && int_values(t).is_some_and(|v| v.iter().all(|x| *x != 0));
+    }
+    let Some(n) = producer(graph, tensor) else {
+        return false;
+    };
+    match n.op_type.as_str() {
+        "And" => n.input.iter().all(|i| always_true(graph, i, depth + 1)),
+        // x >= c with x never negative and c <= 0.
+        "GreaterOrEqual" => {
+            non_negative(graph, &n.input[0], depth + 1)
+                && initializer(graph, &n.input[1])
+                    .and_then(int_values)
+                    .is_some_and(|v| v.iter().all(|x| *x <= 0))
+        }
+        _ => false,
+    }
+}
+
+/// Conservative proof that an integer tensor has no negative element.
+fn non_negative(graph: &GraphProto, tensor: &str, depth: usize) -> bool {
+    if depth > 8 {
+        return false;
+    }
+    if let Some(t) = initializer(graph, tensor) {
+        return int_values(t).is_some_and(|v| v.iter().all(|x| *x >= 0));
+    }
+    let Some(n) = producer(graph, tensor) else {
+        return false;
+    };
+    let konst = |i: usize| {
+        n.input
+            .get(i)
+            .and_then(|name| initializer(graph, name))
+            .and_then(int_values)
+    };
+    match n.op_type.as_str() {
+        // start >= 0 and a positive step never go below zero.
+        "Range" => {
+            konst(0).is_some_and(|v| v.iter().all(|x| *x >= 0))
+                && konst(2).is_some_and(|v| v.iter().all(|x| *x > 0))
+        }
+        "Unsqueeze" | "Squeeze" | "Expand" | "Reshape" | "Identity" => {
+            non_negative(graph, &n.input[0], depth + 1)
+        }
+        _ => false,
+    }
+}
+
+/// Integer (or boolean) elements of a small initializer.
+fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
+    const SMALL: usize = 64;
+    let dt = t.data_type;
+    if dt == DataType::Int64 as i32 {
+        if !t.int64_data.is_empty() {
+            return (t.int64_data.len() <= SMALL).then(|| t.int64_data.clone());
+        }
+        let raw = &t.raw_data;
+        return (raw.len() % 8 == 0 && raw.len() <= 8 * SMALL).then(|| {
+            raw.chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect()
+        });
+    }
+    if dt == DataType::Int32 as i32 || dt == DataType::Bool as i32 {
+        if !t.int32_data.is_empty() {
+            return (t.int32_data.len() <= SMALL)
+                .then(|| t.int32_data.iter().map(|x| *x as i64).collect());
+        }
+        let raw = &t.raw_data;
+        return match dt == DataType::Bool as i32 {
+            true => (raw.len() <= SMALL).then(|| raw.iter().map(|x| *x as i64).collect()),
+            false => (raw.len() % 4 == 0 && raw.len() <= 4 * SMALL).then(|| {
+                raw.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
+                    .collect()
+            }),
+        };
+    }
+    None
+}
+
+fn other_input_is(graph: &GraphProto, node: &NodeProto, known: &str, value: f32) -> bool {
+    node.input.len() == 2
+        && node
+            .input
+            .iter()
+            .find(|n| *n != known)
+            .is_some_and(|n| is_scalar(graph, n, value))
+}
+
+fn is_scalar(graph: &GraphProto, name: &str, value: f32) -> bool {
+    initializer(graph, name)
+        .filter(|t| t.data_type == DataType::Float as i32 && t.dims.iter().product::<i64>() == 1)
+        .and_then(|t| match (t.float_data.first(), t.raw_data.get(..4)) {
+            (Some(v), _) => Some(*v),
+            (None, Some(b)) => Some(f32::from_le_bytes(b.try_into().ok()?)),
+            _ => None,
+        })
+        .is_some_and(|v| (v - value).abs() <= 1e-6 * value.abs())
+}
+
+fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
+    graph.initializer.iter().find(|t| t.name == name)
+}
+
+fn producer<'a>(graph: &'a GraphProto, tensor: &str) -> Option<&'a NodeProto> {
+    producer_index(graph, tensor).map(|i| &graph.node[i])
+}
+
+fn producer_index(graph: &GraphProto, tensor: &str) -> Option<usize> {
+    graph
+        .node
+        .iter()
+        .position(|n| n.output.iter().any(|o| o == tensor))
+}
+
+fn consumers<'a>(graph: &'a GraphProto, tensor: &'a str) -> impl Iterator<Item = &'a NodeProto> {
+    graph
+        .node
+        .iter()
+        .filter(move |n| n.input.iter().any(|i| i == tensor))
+}
+
+/// The one node reading `tensor`, if exactly one does and it is not a graph output.
+fn single_consumer(graph: &GraphProto, tensor: &str) -> Option<usize> {
+    if graph.output.iter().any(|o| o.name == tensor) {
+        return None;
+    }
+    let mut readers = graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.input.iter().any(|i| i == tensor));
+    let (i, _) = readers.next()?;
+    readers.next().is_none().then_some(i)
+}
+
+/// Removes nodes whose outputs nobody reads (the old dequantize pairs), then unused
+/// initializers, until nothing changes.
+fn drop_dead_nodes(graph: &mut GraphProto) {
+    loop {
+        let mut readers: HashMap<&str, usize> = HashMap::new();
+        for name in graph.node.iter().flat_map(|n| n.input.iter()) {
+            *readers.entry(name.as_str()).or_default() += 1;
+        }
+        for o in &graph.output {
+            *readers.entry(o.name.as_str()).or_default() += 1;
+        }
+        let dead: Vec<usize> = graph
+            .node
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.output.iter().all(|o| !readers.contains_key(o.as_str())))
+            .map(|(i, _)| i)
+            .collect();
+        let live_inits: Vec<bool> = graph
+            .initializer
+            .iter()
+            .map(|t| readers.contains_key(t.name.as_str()))
+            .collect();
+        if dead.is_empty() {
+            let mut keep = live_inits.into_iter();
+            graph.initializer.retain(|_| keep.next().unwrap_or(true));
+            return;
+        }
+        for i in dead.into_iter().rev() {
+            graph.node.remove(i);
+        }
+    }
+}
+
+fn int_attr(node: &NodeProto, name: &str, default: i64) -> i64 {
+    node.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map_or(default, |a| a.i)
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    }
+}
+
+trait WithInt {
+    fn with_int(self, name: &str, value: i64) -> Self;
+}
+
+impl WithInt for NodeProto {
+    fn with_int(mut self, name: &str, value: i64) -> Self {
+        self.attribute.push(AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::Int as i32,
+            i: value,
+            ..Default::default()
+        });
+        self
+    }
+}
+
+fn scalar_f32(name: &str, value: f32) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        data_type: DataType::Float as i32,
+        raw_data: value.to_le_bytes().to_vec(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,90 @@
+use crate::EncoderError;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// The token ids of a batch, padded to the longest member, row-major `[batch, len]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    pub ids: Vec<i64>,
+    pub attention_mask: Vec<i64>,
+    pub type_ids: Vec<i64>,
+    pub batch: usize,
+    pub len: usize,
+}
+
+/// A `tokenizer.json` with sentence-transformers' settings forced on it.
+///
+/// The shipped all-MiniLM-L6-v2 tokenizer pads and truncates to 128 tokens, while
+/// sentence-transformers truncates at `max_seq_length` (256) and pads only within a batch.
+#[derive(Debug, Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    max_tokens: usize,
+}
+
+impl TextTokenizer {
+    pub fn from_bytes(json: &[u8], max_tokens: usize) -> Result<Self, EncoderError> {
+        let mut inner = Tokenizer::from_bytes(json)
+            .map_err(|e| EncoderError::Tokenizer(format!("cannot read tokenizer.json: {e}")))?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| EncoderError::Tokenizer(format!("truncation at {max_tokens}: {e}")))?;
+        Ok(Self { inner, max_tokens })
+    }
+
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// Token ids of one text, special tokens included.
+    pub fn ids(&self, text: &str) -> Result<Vec<u32>, EncoderError> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Tokenizes `texts` and pads them to the longest one (the mask marks real tokens).
+    pub fn batch(&self, texts: &[&str]) -> Result<TokenBatch, EncoderError> {
+        let mut tok = self.inner.clone();
+        tok.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        let encs = if texts.len() == 1 {
+            // Avoids the rayon-backed batch path for the query case.
+            vec![tok.encode(texts[0], true)]
+        } else {
+            texts.iter().map(|t| tok.encode(*t, true)).collect()
+        };
+        let encs = encs
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+        let len = encs.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut out = TokenBatch {
+            ids: Vec::with_capacity(len * encs.len()),
+            attention_mask: Vec::with_capacity(len * encs.len()),
+            type_ids: Vec::with_capacity(len * encs.len()),
+            batch: encs.len(),
+            len,
+        };
+        for e in &encs {
+            // BatchLongest pads each encoding only within one encode_batch call, so pad here.
+            let pad = len - e.get_ids().len();
+            out.ids.extend(e.get_ids().iter().map(|&x| x as i64));
+            out.ids.extend(std::iter::repeat_n(0, pad));
+            out.attention_mask
+                .extend(e.get_attention_mask().iter().map(|&x| x as i64));
+            out.attention_mask.extend(std::iter::repeat_n(0, pad));
+            out.type_ids
+                .extend(e.get_type_ids().iter().map(|&x| x as i64));
+            out.type_ids.extend(std::iter::repeat_n(0, pad));
+        }
+        Ok(out)
+    }
+}

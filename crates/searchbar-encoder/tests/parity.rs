@@ -1,0 +1,168 @@
+//! Parity of our embeddings with independent references (made by `reference/make_reference.py`):
+//! onnxruntime on the same int8 model, and a float64 numpy BERT forward from the fp32 weights.
+//! The same checks run natively and, through wasm-bindgen-test, in headless Chromium.
+
+use searchbar_encoder::prepare::prepare_onnx;
+use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Fixture {
+    max_tokens: usize,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    text: String,
+    edge: bool,
+    ids: Vec<u32>,
+    onnxruntime_int8: Vec<f32>,
+    fp64_safetensors: Vec<f32>,
+}
+
+const FIXTURE: &str = include_str!("fixtures/reference.json");
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Runs every parity check on the raw upstream ONNX bytes; returns a one-line summary.
+fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
+    let fixture: Fixture = serde_json::from_str(FIXTURE).unwrap();
+    let (prepared, report) = prepare_onnx(raw_onnx).unwrap();
+    assert_eq!(
+        report.gelus, 6,
+        "one GELU per layer is reordered: {report:?}"
+    );
+    assert!(
+        report.gathers >= 1,
+        "the word-embedding lookup is rewritten: {report:?}"
+    );
+    let (again, second) = prepare_onnx(&prepared).unwrap();
+    assert_eq!(
+        report.masks, 1,
+        "the always-true attention-mask term is dropped: {report:?}"
+    );
+    assert_eq!(
+        second,
+        Default::default(),
+        "preparing twice changes nothing"
+    );
+    assert_eq!(again, prepared, "the prepared file is a fixed point");
+
+    let config = EncoderConfig {
+        max_tokens: fixture.max_tokens,
+        ..Default::default()
+    };
+    let encoder = Encoder::new(&prepared, tokenizer, config.clone()).unwrap();
+    assert_eq!(encoder.dim(), 384);
+    let mut min_ort = f64::MAX;
+    let mut min_fp = f64::MAX;
+    for case in &fixture.cases {
+        let label: String = case.text.chars().take(40).collect();
+        let ids = encoder.tokenizer().ids(&case.text).unwrap();
+        assert_eq!(ids, case.ids, "token ids of {label:?}");
+        let v = encoder.embed(&case.text).unwrap();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(
+            (norm - 1.0).abs() < 1e-5,
+            "{label:?} is not unit length: {norm}"
+        );
+        let ort = cosine(&v, &case.onnxruntime_int8);
+        assert!(
+            ort >= 0.99999,
+            "{label:?}: cosine {ort} to onnxruntime int8"
+        );
+        let fp = cosine(&v, &case.fp64_safetensors);
+        // The int8 weights bound how close any runtime gets to fp32: we must be as close as
+        // onnxruntime is on the same file, and >= 0.999 on natural-language sentences.
+        let ort_fp = cosine(&case.onnxruntime_int8, &case.fp64_safetensors);
+        assert!(
+            fp >= ort_fp - 1e-4,
+            "{label:?}: cosine {fp} to fp32, onnxruntime gets {ort_fp}"
+        );
+        if !case.edge {
+            assert!(fp >= 0.999, "{label:?}: cosine {fp} to the fp32 original");
+        }
+        min_ort = min_ort.min(ort);
+        min_fp = min_fp.min(if case.edge { 1.0 } else { fp });
+    }
+
+    // The prepared graph computes the same function as the upstream one.
+    let texts: Vec<&str> = fixture.cases.iter().map(|c| c.text.as_str()).collect();
+    let mut max_diff = 0f32;
+    for pooling in [Pooling::Mean, Pooling::Cls] {
+        let raw_cfg = EncoderConfig {
+            normalize: false,
+            pooling,
+            ..config.clone()
+        };
+        let raw = Encoder::new(raw_onnx, tokenizer, raw_cfg.clone()).unwrap();
+        let prep = Encoder::new(&prepared, tokenizer, raw_cfg).unwrap();
+        for t in &texts {
+            max_diff = max_diff.max(max_abs_diff(
+                &raw.embed(t).unwrap(),
+                &prep.embed(t).unwrap(),
+            ));
+        }
+    }
+    assert!(
+        max_diff <= 1e-5,
+        "prepared vs upstream graph: max abs diff {max_diff}"
+    );
+
+    // Padding inside a batch must not change any vector.
+    let batched = encoder.embed_batch(&texts).unwrap();
+    let sorted = encoder.embed_many(&texts, 4, |_| {}).unwrap();
+    for ((t, b), s) in texts.iter().zip(&batched).zip(&sorted) {
+        let single = encoder.embed(t).unwrap();
+        assert!(cosine(&single, b) >= 0.99999, "batched {t:?}");
+        // Other batch groupings round differently, but every vector stays in its place.
+        assert!(cosine(&single, s) >= 0.99999, "embed_many order for {t:?}");
+    }
+    format!(
+        "{} cases: min cosine {min_ort:.7} to onnxruntime int8, {min_fp:.6} to fp32 on sentences, \
+         prepared-vs-upstream max abs diff {max_diff:.2e}",
+        fixture.cases.len()
+    )
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn matches_references_natively() {
+    let dir = searchbar_model::default_model_dir().unwrap_or_else(|e| panic!("{e}"));
+    let raw = std::fs::read(&dir.onnx).unwrap();
+    let tok = std::fs::read(&dir.tokenizer).unwrap();
+    println!("{}", check_parity(&raw, &tok));
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use wasm_bindgen_test::*;
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    // The model is compiled into the test module: a browser test has no file system.
+    const RAW: &[u8] = include_bytes!(concat!(env!("SEARCHBAR_MODEL_DIR"), "/model.onnx"));
+    const TOK: &[u8] = include_bytes!(concat!(env!("SEARCHBAR_MODEL_DIR"), "/tokenizer.json"));
+
+    #[wasm_bindgen_test]
+    fn matches_references_in_the_browser() {
+        let summary = super::check_parity(RAW, TOK);
+        web_sys_log(&summary);
+    }
+
+    fn web_sys_log(s: &str) {
+        wasm_bindgen_test::console_log!("{s}");
+    }
+}

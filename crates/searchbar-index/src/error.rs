@@ -1,0 +1,170 @@
+//! Error types. Every failure a caller can trigger with bad input (bytes,
+//! parts, queries, judgment files) is one of these, never a panic.
+
+use crate::format::SectionKind;
+use thiserror::Error;
+
+/// Why a byte buffer could not be loaded as an [`Index`](crate::Index).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FormatError {
+    /// The buffer ends before a fixed-size or declared region.
+    #[error("{what} truncated: need {needed} bytes, have {available}")]
+    Truncated {
+        /// Which region was cut short (e.g. "header", "metadata").
+        what: &'static str,
+        /// Bytes the region needs.
+        needed: u64,
+        /// Bytes actually available.
+        available: u64,
+    },
+    /// The first 8 bytes are not [`MAGIC`](crate::format::MAGIC).
+    #[error("bad magic bytes: not a searchbar index")]
+    BadMagic,
+    /// The file declares a format version this build cannot read.
+    #[error("unsupported format version {0} (this build reads version {supported})", supported = crate::format::FORMAT_VERSION)]
+    UnsupportedVersion(u32),
+    /// Unknown index kind code in the header.
+    #[error("unknown index kind {0}")]
+    UnknownKind(u32),
+    /// Unknown similarity metric code in the header.
+    #[error("unsupported metric {0} (only 1 = inner product)")]
+    UnsupportedMetric(u32),
+    /// The header's kind disagrees with the kind of the parameter block.
+    #[error("header kind {header} does not match metadata kind {meta}")]
+    KindMismatch {
+        /// Kind code in the fixed header.
+        header: u32,
+        /// Kind code implied by the metadata parameters.
+        meta: u32,
+    },
+    /// A header or parameter field is outside what the format allows.
+    #[error("invalid field {field} = {value}: {reason}")]
+    InvalidField {
+        /// Field name as in docs/index-format.md.
+        field: &'static str,
+        /// Value found.
+        value: u64,
+        /// Constraint that failed.
+        reason: &'static str,
+    },
+    /// A count field implies more bytes than the whole file has.
+    #[error("count field {field} = {value} exceeds what a {file_len}-byte file can hold")]
+    CountExceedsFileSize {
+        /// Field name.
+        field: &'static str,
+        /// Value found.
+        value: u64,
+        /// Length of the whole buffer.
+        file_len: u64,
+    },
+    /// The header + metadata checksum does not match.
+    #[error("checksum mismatch for header/metadata")]
+    HeaderChecksumMismatch,
+    /// The bincode metadata block could not be decoded.
+    #[error("metadata malformed: {0}")]
+    BadMetadata(String),
+    /// The section table names an unknown section kind.
+    #[error("unknown section kind {0}")]
+    UnknownSection(u32),
+    /// A section appears twice in the table.
+    #[error("duplicate section {0}")]
+    DuplicateSection(SectionKind),
+    /// A section the index kind needs is absent.
+    #[error("section {0} missing")]
+    MissingSection(SectionKind),
+    /// A section that this index kind does not use is present.
+    #[error("unexpected section {0} for this index kind")]
+    UnexpectedSection(SectionKind),
+    /// A section does not start at a multiple of [`ALIGN`](crate::format::ALIGN).
+    #[error("section {section} at offset {offset} is not {align}-byte aligned", align = crate::format::ALIGN)]
+    Misaligned {
+        /// Section.
+        section: SectionKind,
+        /// Its declared offset.
+        offset: u64,
+    },
+    /// A section starts inside the header/metadata or overlaps another section.
+    #[error("section {0} overlaps the header or another section")]
+    SectionOverlap(SectionKind),
+    /// A section extends past the end of the buffer.
+    #[error("section {section} truncated: ends at byte {end}, file has {file_len}")]
+    SectionTruncated {
+        /// Section.
+        section: SectionKind,
+        /// Declared end offset (saturating).
+        end: u64,
+        /// Length of the whole buffer.
+        file_len: u64,
+    },
+    /// A section's byte length disagrees with the counts in the header/params.
+    #[error("section {section} has {found} bytes, counts imply {expected}")]
+    SectionLength {
+        /// Section.
+        section: SectionKind,
+        /// Length the header/params imply.
+        expected: u64,
+        /// Length the section table declares.
+        found: u64,
+    },
+    /// The SHA-256 of a section's bytes does not match the table.
+    #[error("checksum mismatch for section {0}")]
+    ChecksumMismatch(SectionKind),
+    /// A section's contents break an invariant (offsets not monotonic,
+    /// doc id out of range, code >= 2^nbits, non-finite float...).
+    #[error("section {section} invalid: {reason}")]
+    InvalidSection {
+        /// Section.
+        section: SectionKind,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why an index could not be built from in-memory parts.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BuildError {
+    /// A dimension-like parameter is zero, too large or inconsistent.
+    #[error("invalid dimension: {0}")]
+    Dimension(String),
+    /// An array length disagrees with the declared shape.
+    #[error("{what}: expected length {expected}, got {got}")]
+    Length {
+        /// Which array.
+        what: &'static str,
+        /// Expected length.
+        expected: usize,
+        /// Actual length.
+        got: usize,
+    },
+    /// A value is out of range (nbits, code, doc id, non-finite float...).
+    #[error("invalid value: {0}")]
+    Invalid(String),
+}
+
+/// Why a search could not run.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SearchError {
+    /// The query has a different dimension than the index.
+    #[error("query has dimension {got}, index has {expected}")]
+    DimensionMismatch {
+        /// Index dimension.
+        expected: usize,
+        /// Query length.
+        got: usize,
+    },
+    /// The query contains NaN or infinity (scores would be meaningless).
+    #[error("query contains a non-finite value")]
+    NonFiniteQuery,
+}
+
+/// A BEIR judgment or query file could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ParseError {
+    /// File name as given by the caller (used only in the message).
+    pub file: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with the line.
+    pub message: String,
+}

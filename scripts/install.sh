@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, idempotently. The one list of tools and
+# versions: .ci/run, scripts/test.sh, scripts/demo.sh and the agent image all run this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned tool versions (wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock).
+TRUNK_VERSION=0.22.1
+BINARYEN_VERSION=132
+APT_PACKAGES=(chromium chromium-driver cmake libopenblas-dev pkg-config)
+
+log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "apt: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
+  log "rustup target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ -f Cargo.lock ]; then
+  WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+  if [ -n "$WASM_BINDGEN_VERSION" ] && [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+    cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+fi
+
+export TRUNK_VERSION BINARYEN_VERSION

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: lints, native tests, and the browser (WASM) tests in headless Chromium.
+# Installs what it needs first (scripts/install.sh) and fetches the pinned model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "install"
+bash scripts/install.sh
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy -q --workspace --all-targets --locked -- -D warnings
+cargo clippy -q -p searchbar-encoder --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "model"
+cargo run -q --locked -p searchbar -- model fetch
+SEARCHBAR_MODEL_DIR="$(cargo run -q --locked -p searchbar -- model path)"
+export SEARCHBAR_MODEL_DIR
+
+step "native tests"
+cargo test -q --workspace --locked
+
+step "browser tests (wasm32 in headless Chromium)"
+CHROMEDRIVER=/usr/bin/chromedriver \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+WASM_BINDGEN_TEST_TIMEOUT=600 \
+  cargo test -q -p searchbar-encoder --target wasm32-unknown-unknown --locked --test parity
