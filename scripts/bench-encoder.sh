@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 cargo run -q --release -p searchbar -- model fetch >/dev/null
 dir="$(cargo run -q --release -p searchbar -- model path)"
 out="$(mktemp)"
-cargo bench -q -p searchbar-encoder --features threads --bench encode | tee "$out"
+cargo bench -q --workspace --bench encode | tee "$out"
 python3 crates/searchbar-encoder/reference/bench_onnxruntime.py "$dir/model.onnx" "$dir/tokenizer.json" \
   ${BENCH_QUICK:+--quick} | tee -a "$out"
 python3 - "$out" <<'PY'

@@ -27,4 +27,4 @@ step "browser tests (wasm32 in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 WASM_BINDGEN_TEST_TIMEOUT=600 \
-  cargo test -q -p searchbar-encoder --target wasm32-unknown-unknown --locked --test parity
+  cargo test -p searchbar-encoder --target wasm32-unknown-unknown --locked --test parity -- --nocapture

@@ -310,34 +310,37 @@ fn non_negative(graph: &GraphProto, tensor: &str, depth: usize) -> bool {
 /// Integer (or boolean) elements of a small initializer.
 fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
     const SMALL: usize = 64;
-    let dt = t.data_type;
-    if dt == DataType::Int64 as i32 {
-        if !t.int64_data.is_empty() {
-            return (t.int64_data.len() <= SMALL).then(|| t.int64_data.clone());
-        }
+    let typed: Vec<i64> = if t.data_type == DataType::Int64 as i32 {
+        t.int64_data.clone()
+    } else {
+        t.int32_data.iter().map(|x| *x as i64).collect()
+    };
+    let width = match t.data_type {
+        d if d == DataType::Int64 as i32 => 8,
+        d if d == DataType::Int32 as i32 => 4,
+        d if d == DataType::Bool as i32 => 1,
+        _ => return None,
+    };
+    let values = if typed.is_empty() {
         let raw = &t.raw_data;
-        return (raw.len() % 8 == 0 && raw.len() <= 8 * SMALL).then(|| {
-            raw.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect()
-        });
-    }
-    if dt == DataType::Int32 as i32 || dt == DataType::Bool as i32 {
-        if !t.int32_data.is_empty() {
-            return (t.int32_data.len() <= SMALL)
-                .then(|| t.int32_data.iter().map(|x| *x as i64).collect());
+        if !raw.len().is_multiple_of(width) {
+            return None;
         }
-        let raw = &t.raw_data;
-        return match dt == DataType::Bool as i32 {
-            true => (raw.len() <= SMALL).then(|| raw.iter().map(|x| *x as i64).collect()),
-            false => (raw.len() % 4 == 0 && raw.len() <= 4 * SMALL).then(|| {
-                raw.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
-                    .collect()
-            }),
-        };
-    }
-    None
+        raw.chunks_exact(width)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..width].copy_from_slice(c);
+                // Sign-extend 4-byte ints; bools are 0 or 1 either way.
+                match width {
+                    4 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+                    _ => i64::from_le_bytes(b),
+                }
+            })
+            .collect()
+    } else {
+        typed
+    };
+    (values.len() <= SMALL).then_some(values)
 }
 
 fn other_input_is(graph: &GraphProto, node: &NodeProto, known: &str, value: f32) -> bool {
