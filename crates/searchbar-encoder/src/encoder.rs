@@ -46,6 +46,8 @@ enum InputRole {
 #[derive(Debug, Clone)]
 pub struct Encoder {
     plan: Arc<TypedRunnableModel>,
+    /// Thread pool for one model call's matmuls; `None` runs on the calling thread.
+    executor: Option<tract_linalg::multithread::Executor>,
     inputs: Vec<(InputRole, DatumType)>,
     tokenizer: TextTokenizer,
     config: EncoderConfig,
@@ -107,14 +109,13 @@ impl Encoder {
                     .and_then(|d| d.to_i64().ok().map(|v| v as usize))
             })
             .ok_or_else(|| EncoderError::Model("output's last dimension is not fixed".into()))?;
-        let options = RunOptions {
-            executor: executor(config.threads),
-            ..Default::default()
-        };
+        // The plan carries no executor of its own: a per-plan executor would override the
+        // single-threaded runs that `embed_many` spreads over its workers.
         let plan = model
-            .into_runnable_with_options(&options)
+            .into_runnable_with_options(&RunOptions::default())
             .map_err(EncoderError::model)?;
         Ok(Self {
+            executor: executor(config.threads),
             plan,
             inputs,
             tokenizer,
@@ -155,7 +156,9 @@ impl Encoder {
     }
 
     /// Embeds a corpus in length-sorted batches of `batch_size`, calling `progress` with the
-    /// number of texts finished so far; vectors come back in input order.
+    /// number of texts finished so far; vectors come back in input order. With more than one
+    /// thread, whole batches run in parallel (one single-threaded model call per core), which
+    /// scales better than splitting each matmul.
     pub fn embed_many(
         &self,
         texts: &[&str],
@@ -167,22 +170,70 @@ impl Encoder {
             .map(|t| self.tokenizer.ids(t).map(|ids| ids.len()))
             .collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        // Longest first, so the largest allocation happens once at the start.
+        // Longest first: similar lengths share a batch, and the largest allocation comes first.
         order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
+        let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let group: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, v) in chunk.iter().zip(self.embed_batch(&group)?) {
+        let mut store = |chunk: &[usize], vectors: Vec<Vec<f32>>| {
+            for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;
             }
             done += chunk.len();
             progress(done);
+        };
+        let embed = |chunk: &[usize]| {
+            let group: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let batch = self.tokenizer.batch(&group)?;
+            self.run_on(&batch, None)
+        };
+        let workers = self.config.threads.min(batches.len());
+        if cfg!(feature = "threads") && workers > 1 {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                for _ in 0..workers {
+                    let tx = tx.clone();
+                    let (next, batches, embed) = (&next, &batches, &embed);
+                    scope.spawn(move || loop {
+                        let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(chunk) = batches.get(b) else { break };
+                        let failed = tx.send((b, embed(chunk))).is_err();
+                        if failed {
+                            break;
+                        }
+                    });
+                }
+                drop(tx);
+                for (b, result) in rx {
+                    match result {
+                        Ok(vectors) => store(batches[b], vectors),
+                        Err(e) => {
+                            // Stop the other workers early; they exit on their next batch.
+                            next.store(batches.len(), std::sync::atomic::Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        } else {
+            for chunk in &batches {
+                store(chunk, embed(chunk)?);
+            }
         }
         Ok(out)
     }
 
     fn run(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, EncoderError> {
+        self.run_on(batch, self.executor.as_ref())
+    }
+
+    fn run_on(
+        &self,
+        batch: &TokenBatch,
+        executor: Option<&tract_linalg::multithread::Executor>,
+    ) -> Result<Vec<Vec<f32>>, EncoderError> {
         let shape = [batch.batch, batch.len];
         let inputs = self
             .inputs
@@ -201,7 +252,13 @@ impl Encoder {
                 Ok(t.into_tvalue())
             })
             .collect::<Result<TVec<_>, EncoderError>>()?;
-        let outputs = self.plan.run(inputs).map_err(EncoderError::inference)?;
+        let outputs = match executor {
+            Some(ex) => tract_linalg::multithread::multithread_tract_scope(ex.clone(), || {
+                self.plan.run(inputs)
+            }),
+            None => self.plan.run(inputs),
+        }
+        .map_err(EncoderError::inference)?;
         let hidden = outputs[0]
             .to_plain_array_view::<f32>()
             .map_err(EncoderError::inference)?;

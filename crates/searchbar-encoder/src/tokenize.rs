@@ -1,5 +1,5 @@
 use crate::EncoderError;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 /// The token ids of a batch, padded to the longest member, row-major `[batch, len]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,19 +50,11 @@ impl TextTokenizer {
 
     /// Tokenizes `texts` and pads them to the longest one (the mask marks real tokens).
     pub fn batch(&self, texts: &[&str]) -> Result<TokenBatch, EncoderError> {
-        let mut tok = self.inner.clone();
-        tok.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
-        let encs = if texts.len() == 1 {
-            // Avoids the rayon-backed batch path for the query case.
-            vec![tok.encode(texts[0], true)]
-        } else {
-            texts.iter().map(|t| tok.encode(*t, true)).collect()
-        };
-        let encs = encs
-            .into_iter()
+        // One text at a time: the batch API would fan out to rayon and needs padding settings
+        // on a clone of the whole vocabulary; padding by hand below is cheaper.
+        let encs = texts
+            .iter()
+            .map(|t| self.inner.encode(*t, true))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
         let len = encs.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
@@ -74,7 +66,6 @@ impl TextTokenizer {
             len,
         };
         for e in &encs {
-            // BatchLongest pads each encoding only within one encode_batch call, so pad here.
             let pad = len - e.get_ids().len();
             out.ids.extend(e.get_ids().iter().map(|&x| x as i64));
             out.ids.extend(std::iter::repeat_n(0, pad));

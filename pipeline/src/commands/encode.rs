@@ -8,16 +8,19 @@ pub struct EncodeArgs {
     model: ModelArgs,
     /// Texts to embed; without any, one text per line is read from stdin.
     texts: Vec<String>,
-    /// Matmul threads.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Matmul threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print the cosine similarity of every pair of texts instead of the vectors.
     #[arg(long)]
     similarity: bool,
 }
 
 pub fn run(args: EncodeArgs) -> Result<()> {
-    let encoder = super::model::resolve(&args.model)?.load_encoder(args.threads)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let encoder = super::model::resolve(&args.model)?.load_encoder(threads)?;
     let texts = if args.texts.is_empty() {
         std::io::stdin()
             .lock()
@@ -27,7 +30,9 @@ pub fn run(args: EncodeArgs) -> Result<()> {
         args.texts
     };
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let vectors = encoder.embed_many(&refs, 16, |_| {})?;
+    let bar = progress_bar(refs.len() as u64, "embedding");
+    let vectors = encoder.embed_many(&refs, 16, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
     if !args.similarity {
         for v in &vectors {
             println!("{}", serde_json::to_string(v)?);
@@ -42,4 +47,18 @@ pub fn run(args: EncodeArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A progress bar on stderr, hidden for short jobs and when stderr is not a terminal.
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    if len < 64 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed} < {eta}]")
+            .expect("a valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
 }
