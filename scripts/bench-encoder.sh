@@ -15,6 +15,10 @@ python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 get = lambda rt, th, case: next(r for r in rows if r["runtime"] == rt and r["threads"] == th and r["case"] == case)
+up = next((r for r in rows if r["runtime"] == "tract-upstream-graph"), None)
+if up:
+    print(f"\nPrepared vs upstream graph in tract, 8-token query, 1 thread: "
+          f"{get('tract', 1, 'query_8_tokens')['median_ms']:.2f} ms vs {up['median_ms']:.2f} ms")
 print("\n| case | threads | tract | onnxruntime | tract / onnxruntime |")
 print("|---|---|---|---|---|")
 for th in (1, 2):

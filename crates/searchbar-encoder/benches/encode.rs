@@ -33,6 +33,24 @@ fn main() {
     let (onnx, _) = dir.prepared_onnx().unwrap();
     let tok = dir.tokenizer_json().unwrap();
     let quick = std::env::var_os("BENCH_QUICK").is_some();
+    // The upstream (unprepared) graph, to show what preparing buys.
+    let raw = std::fs::read(&dir.onnx).unwrap();
+    let upstream = Encoder::new(&raw, &tok, dir.config.clone()).unwrap();
+    for _ in 0..5 {
+        upstream.embed(QUERY).unwrap();
+    }
+    let times: Vec<f64> = (0..if quick { 20 } else { 100 })
+        .map(|_| {
+            let t = Instant::now();
+            upstream.embed(QUERY).unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    println!(
+        r#"{{"runtime":"tract-upstream-graph","threads":1,"case":"query_8_tokens","median_ms":{:.3}}}"#,
+        median(times)
+    );
+    drop(upstream);
     for threads in [1, 2] {
         let config = EncoderConfig {
             threads,
