@@ -2,6 +2,7 @@ use crate::pool::{l2_normalize, masked_mean};
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::{EncoderError, DEFAULT_MAX_TOKENS};
 use std::sync::Arc;
+use tokenizers::Encoding;
 use tract_onnx::prelude::*;
 
 /// How token vectors become one sentence vector (`1_Pooling/config.json`).
@@ -168,13 +169,13 @@ impl Encoder {
         batch_size: usize,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Vec<f32>>, EncoderError> {
-        let lens = texts
+        let encodings = texts
             .iter()
-            .map(|t| self.tokenizer.ids(t).map(|ids| ids.len()))
+            .map(|t| self.tokenizer.encode(t))
             .collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         // Longest first: similar lengths share a batch, and the largest allocation comes first.
-        order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
         let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
@@ -186,9 +187,8 @@ impl Encoder {
             progress(done);
         };
         let embed = |chunk: &[usize]| {
-            let group: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            let batch = self.tokenizer.batch(&group)?;
-            self.run_on(&batch, None)
+            let group: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            self.run_on(&TokenBatch::pad(&group), None)
         };
         let workers = self.config.threads.min(batches.len());
         if cfg!(feature = "threads") && workers > 1 {

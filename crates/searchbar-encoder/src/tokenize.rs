@@ -1,5 +1,5 @@
 use crate::EncoderError;
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// The token ids of a batch, padded to the longest member, row-major `[batch, len]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,22 +41,31 @@ impl TextTokenizer {
 
     /// Token ids of one text, special tokens included.
     pub fn ids(&self, text: &str) -> Result<Vec<u32>, EncoderError> {
-        let enc = self
-            .inner
+        Ok(self.encode(text)?.get_ids().to_vec())
+    }
+
+    /// Tokenizes one text (special tokens included, truncated to the limit).
+    pub fn encode(&self, text: &str) -> Result<Encoding, EncoderError> {
+        self.inner
             .encode(text, true)
-            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
+            .map_err(|e| EncoderError::Tokenizer(e.to_string()))
     }
 
     /// Tokenizes `texts` and pads them to the longest one (the mask marks real tokens).
     pub fn batch(&self, texts: &[&str]) -> Result<TokenBatch, EncoderError> {
         // One text at a time: the batch API would fan out to rayon and needs padding settings
-        // on a clone of the whole vocabulary; padding by hand below is cheaper.
+        // on a clone of the whole vocabulary; padding by hand is cheaper.
         let encs = texts
             .iter()
-            .map(|t| self.inner.encode(*t, true))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+            .map(|t| self.encode(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TokenBatch::pad(&encs.iter().collect::<Vec<_>>()))
+    }
+}
+
+impl TokenBatch {
+    /// Pads already tokenized texts to the longest of them.
+    pub fn pad(encs: &[&Encoding]) -> Self {
         let len = encs.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
         let mut out = TokenBatch {
             ids: Vec::with_capacity(len * encs.len()),
@@ -65,17 +74,17 @@ impl TextTokenizer {
             batch: encs.len(),
             len,
         };
-        for e in &encs {
+        for e in encs {
             let pad = len - e.get_ids().len();
-            out.ids.extend(e.get_ids().iter().map(|&x| x as i64));
-            out.ids.extend(std::iter::repeat_n(0, pad));
-            out.attention_mask
-                .extend(e.get_attention_mask().iter().map(|&x| x as i64));
-            out.attention_mask.extend(std::iter::repeat_n(0, pad));
-            out.type_ids
-                .extend(e.get_type_ids().iter().map(|&x| x as i64));
-            out.type_ids.extend(std::iter::repeat_n(0, pad));
+            for (dst, src) in [
+                (&mut out.ids, e.get_ids()),
+                (&mut out.attention_mask, e.get_attention_mask()),
+                (&mut out.type_ids, e.get_type_ids()),
+            ] {
+                dst.extend(src.iter().map(|&x| x as i64));
+                dst.extend(std::iter::repeat_n(0, pad));
+            }
         }
-        Ok(out)
+        out
     }
 }
