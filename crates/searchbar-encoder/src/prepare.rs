@@ -47,7 +47,8 @@ pub fn prepare_onnx(bytes: &[u8]) -> Result<(Vec<u8>, PrepareReport), EncoderErr
         gelus: reorder_gelu(graph),
         masks: drop_always_true_and(graph),
     };
-    if report.masks > 0 {
+    // The rewrites leave the old dequantize pairs and mask terms unread.
+    if report != PrepareReport::default() {
         drop_dead_nodes(graph);
     }
     Ok((model.encode_to_vec(), report))
@@ -68,9 +69,6 @@ fn gather_before_dequantize(graph: &mut GraphProto) -> usize {
         } else {
             i += 1;
         }
-    }
-    if rewritten > 0 {
-        drop_dead_nodes(graph);
     }
     rewritten
 }

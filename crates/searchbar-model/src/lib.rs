@@ -40,14 +40,18 @@ pub fn default_model_dir() -> Result<ModelDir, ModelError> {
     if let Some(dir) = std::env::var_os("SEARCHBAR_MODEL_DIR").filter(|v| !v.is_empty()) {
         return ModelDir::open(PathBuf::from(dir));
     }
-    let lock = ModelLock::parse(DEFAULT_LOCK, "built-in default lock")?;
-    let dir = model_cache_dir(&lock);
-    let problems = verify(&lock, &dir)?;
-    if let Some(p) = problems.first() {
+    open_cached(&ModelLock::parse(DEFAULT_LOCK, "built-in default lock")?)
+}
+
+/// The verified cache directory of `lock`; fails naming the first missing or altered file and
+/// the command that fetches it.
+pub fn open_cached(lock: &ModelLock) -> Result<ModelDir, ModelError> {
+    let dir = model_cache_dir(lock);
+    if let Some(p) = verify(lock, &dir)?.first() {
         return Err(ModelError::MissingFile {
             path: dir.clone(),
-            hint: format!("{p}; run `searchbar model fetch` to download the default model"),
+            hint: format!("{p}; run `searchbar model fetch` to download {}", lock.name),
         });
     }
-    ModelDir::open_with_lock(dir, &lock)
+    ModelDir::open_with_lock(dir, lock)
 }

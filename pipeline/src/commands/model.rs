@@ -1,7 +1,8 @@
 use crate::ModelArgs;
 use anyhow::{Context, Result};
 use searchbar_model::{
-    fetch, model_cache_dir, verify, FetchOptions, FetchOutcome, ModelDir, ModelLock, DEFAULT_LOCK,
+    fetch, model_cache_dir, open_cached, verify, FetchOptions, FetchOutcome, ModelDir, ModelLock,
+    DEFAULT_LOCK,
 };
 use std::path::PathBuf;
 
@@ -118,14 +119,5 @@ pub fn resolve(model: &ModelArgs) -> Result<ModelDir> {
     if let Some(dir) = &model.model_dir {
         return Ok(ModelDir::open(dir)?);
     }
-    let lock = load_lock(model)?;
-    let dir = model_cache_dir(&lock);
-    let problems = verify(&lock, &dir)?;
-    if let Some(p) = problems.first() {
-        anyhow::bail!(
-            "model {} is not ready: {p}; run `searchbar model fetch`",
-            lock.name
-        );
-    }
-    Ok(ModelDir::open_with_lock(dir, &lock)?)
+    Ok(open_cached(&load_lock(model)?)?)
 }
