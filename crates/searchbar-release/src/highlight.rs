@@ -1,0 +1,97 @@
+/// A run of snippet text, marked when it matches a query word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub text: String,
+    pub hit: bool,
+}
+
+/// Splits `text` into runs, marking whole words that equal a query word (case-insensitive,
+/// any script). Single letters and stop-length noise are not highlighted.
+pub fn highlight(text: &str, query: &str) -> Vec<Segment> {
+    let terms: Vec<String> = words(query)
+        .filter(|(_, w)| w.chars().count() >= 2)
+        .map(|(_, w)| w.to_lowercase())
+        .collect();
+    let mut out: Vec<Segment> = Vec::new();
+    let mut last = 0;
+    for (start, word) in words(text) {
+        if terms.iter().any(|t| *t == word.to_lowercase()) {
+            push(&mut out, &text[last..start], false);
+            push(&mut out, word, true);
+            last = start + word.len();
+        }
+    }
+    push(&mut out, &text[last..], false);
+    out
+}
+
+fn push(out: &mut Vec<Segment>, text: &str, hit: bool) {
+    if text.is_empty() {
+        return;
+    }
+    match out.last_mut() {
+        Some(s) if s.hit == hit && !hit => s.text.push_str(text),
+        _ => out.push(Segment {
+            text: text.to_string(),
+            hit,
+        }),
+    }
+}
+
+/// Alphanumeric words with their byte offsets.
+fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        while let Some(&(_, c)) = chars.peek() {
+            if c.is_alphanumeric() {
+                break;
+            }
+            chars.next();
+        }
+        let (start, _) = *chars.peek()?;
+        let mut end = start;
+        while let Some(&(i, c)) = chars.peek() {
+            if !c.is_alphanumeric() {
+                break;
+            }
+            end = i + c.len_utf8();
+            chars.next();
+        }
+        Some((start, &text[start..end]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked(text: &str, query: &str) -> String {
+        highlight(text, query)
+            .into_iter()
+            .map(|s| {
+                if s.hit {
+                    format!("[{}]", s.text)
+                } else {
+                    s.text
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn marks_whole_words_case_insensitively() {
+        assert_eq!(
+            marked("Air quality at home, AIR!", "air Quality"),
+            "[Air] [quality] at home, [AIR]!"
+        );
+        assert_eq!(marked("repair", "air"), "repair");
+    }
+
+    #[test]
+    fn odd_queries_leave_text_whole() {
+        for q in ["", "a", "!!!", "🙂🙂", &"x".repeat(5000)] {
+            assert_eq!(marked("Grüße, 東京 <b>", q), "Grüße, 東京 <b>");
+        }
+        assert_eq!(marked("Grüße aus 東京", "grüße 東京"), "[Grüße] aus [東京]");
+    }
+}

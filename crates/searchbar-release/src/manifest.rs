@@ -1,0 +1,247 @@
+use crate::ReleaseError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the manifest layout; readers refuse other versions.
+pub const MANIFEST_FORMAT: u32 = 1;
+/// File name of a release's manifest inside `releases/<id>/`.
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// File name of the live-release pointer at a target's root.
+pub const POINTER_NAME: &str = "current.json";
+
+/// The live-release pointer: the one file a deploy replaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pointer {
+    pub release: String,
+    /// Manifest path relative to the target root.
+    pub manifest: String,
+    /// When the pointer was written (RFC 3339, UTC).
+    pub updated: String,
+}
+
+impl Pointer {
+    pub fn for_release(release: &str, updated: String) -> Self {
+        Self {
+            release: release.to_string(),
+            manifest: format!("releases/{release}/{MANIFEST_NAME}"),
+            updated,
+        }
+    }
+}
+
+/// One artifact: where it is (relative to the release directory), its size and sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl FileRef {
+    /// Checks `bytes` against this entry; the error names the file.
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), ReleaseError> {
+        if bytes.len() as u64 != self.bytes {
+            return Err(ReleaseError::SizeMismatch {
+                file: self.path.clone(),
+                bytes: bytes.len() as u64,
+                expected: self.bytes,
+            });
+        }
+        let actual = sha256_hex(bytes);
+        if actual != self.sha256 {
+            return Err(ReleaseError::HashMismatch {
+                file: self.path.clone(),
+                expected: self.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Everything a client downloads, by role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    pub encoder: FileRef,
+    pub tokenizer: FileRef,
+    pub index: FileRef,
+    /// Display metadata in shards of `docs_per_shard` documents, in index ordinal order.
+    pub docs: Vec<FileRef>,
+    pub docs_per_shard: usize,
+    /// The web bundle (JavaScript, WebAssembly, styles) the release's page loads.
+    #[serde(default)]
+    pub app: Vec<FileRef>,
+}
+
+impl Files {
+    /// Every artifact, for copying, verifying and garbage collection.
+    pub fn all(&self) -> impl Iterator<Item = &FileRef> {
+        [&self.encoder, &self.tokenizer, &self.index]
+            .into_iter()
+            .chain(self.docs.iter())
+            .chain(self.app.iter())
+    }
+}
+
+/// How the encoder must be run to reproduce the pipeline's embeddings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInfo {
+    pub name: String,
+    /// sha256 of the upstream ONNX file the prepared encoder was made from.
+    pub source_sha256: String,
+    pub dim: usize,
+    pub max_tokens: usize,
+    /// `"mean"` or `"cls"`.
+    pub pooling: String,
+    pub normalize: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataInfo {
+    pub fingerprint: String,
+    pub documents: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineInfo {
+    pub version: String,
+    /// Hash of the pipeline's source (or binary), so a code change is a new release.
+    pub source_hash: String,
+}
+
+/// Query-time knobs the browser must use to match the evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchInfo {
+    pub k: usize,
+    pub nprobe: usize,
+    pub rerank: usize,
+}
+
+/// The evaluation summary shown in the footer and compared by the next gate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// nDCG@10 of the shipped (quantized) index on the judged queries.
+    pub ndcg_at_10: Option<f64>,
+    /// nDCG@10 with exact fp32 search, for the quantization cost.
+    pub ndcg_at_10_exact: Option<f64>,
+    pub mrr_at_10: Option<f64>,
+    pub recall_at_100: Option<f64>,
+    /// recall@10 of the shipped index against exact search.
+    pub recall_at_10: f64,
+    pub queries: usize,
+    /// Deployed with `--force` despite a failed gate.
+    pub forced: bool,
+}
+
+/// A release's manifest: what it contains and how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub release: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub pipeline: PipelineInfo,
+    pub model: ModelInfo,
+    pub data: DataInfo,
+    /// Index hyper-parameters as configured (kind, nlist, m, nbits, ...).
+    pub params: serde_json::Value,
+    pub search: SearchInfo,
+    pub evaluation: Evaluation,
+    pub files: Files,
+}
+
+impl Manifest {
+    /// Parses and checks the format version; `file` names the source in errors.
+    pub fn from_json(bytes: &[u8], file: &str) -> Result<Self, ReleaseError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+        }
+        let invalid = |e: serde_json::Error| ReleaseError::Invalid {
+            file: file.to_string(),
+            message: e.to_string(),
+        };
+        let v: Version = serde_json::from_slice(bytes).map_err(invalid)?;
+        if v.format != MANIFEST_FORMAT {
+            return Err(ReleaseError::UnsupportedFormat {
+                found: v.format,
+                supported: MANIFEST_FORMAT,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(invalid)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("manifest serializes");
+        out.push(b'\n');
+        out
+    }
+}
+
+/// Lower-case hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Content-addressed file name: `encoder.onnx` + hash -> `encoder-<16 hex>.onnx`.
+/// Same bytes, same name, so a CDN and the browser cache it across releases.
+pub fn content_name(name: &str, sha256: &str) -> String {
+    let short = &sha256[..16.min(sha256.len())];
+    match name.split_once('.') {
+        Some((stem, ext)) => format!("{stem}-{short}.{ext}"),
+        None => format!("{name}-{short}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_names_keep_the_extension() {
+        let h = sha256_hex(b"x");
+        assert_eq!(
+            content_name("encoder.onnx", &h),
+            format!("encoder-{}.onnx", &h[..16])
+        );
+        assert_eq!(
+            content_name("docs-0.json", &h),
+            format!("docs-0-{}.json", &h[..16])
+        );
+        assert_eq!(content_name("blob", &h), format!("blob-{}", &h[..16]));
+    }
+
+    #[test]
+    fn verify_names_the_file_on_mismatch() {
+        let r = FileRef {
+            path: "../../files/a.bin".into(),
+            bytes: 3,
+            sha256: sha256_hex(b"abc"),
+        };
+        r.verify(b"abc").unwrap();
+        let e = r.verify(b"abd").unwrap_err().to_string();
+        assert!(
+            e.contains("../../files/a.bin") && e.contains("sha256"),
+            "{e}"
+        );
+        let e = r.verify(b"ab").unwrap_err().to_string();
+        assert!(e.contains("2 bytes"), "{e}");
+    }
+
+    #[test]
+    fn other_manifest_formats_are_refused() {
+        let e = Manifest::from_json(br#"{"format": 2}"#, "m.json").unwrap_err();
+        assert!(e.to_string().contains("format 2"), "{e}");
+        let e = Manifest::from_json(b"{", "m.json").unwrap_err();
+        assert!(e.to_string().starts_with("m.json:"), "{e}");
+    }
+}
