@@ -276,7 +276,8 @@ fn assemble(
             }
         }
         let text = template.render(&fields);
-        if text.is_empty() {
+        // The template's own punctuation (`{title}. {description}`) does not make a document.
+        if !text.chars().any(char::is_alphanumeric) {
             out.quarantined.push(quarantine(None, "empty text".into()));
             continue;
         }
