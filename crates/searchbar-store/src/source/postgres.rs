@@ -59,6 +59,19 @@ pub(crate) fn query(
     })
 }
 
+/// Accepts any column type without decoding it, to tell NULL from a value.
+struct AnyValue;
+
+impl<'a> postgres::types::FromSql<'a> for AnyValue {
+    fn from_sql(_: &Type, _: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
 fn text<T: FromSqlOwned + ToString>(row: &Row, i: usize) -> Cell {
     match row.try_get::<_, Option<T>>(i) {
         Ok(Some(value)) => Cell::Text(value.to_string()),
@@ -90,9 +103,13 @@ fn postgres_cell(row: &Row, i: usize, ty: &Type, separator: &str) -> Cell {
                 Err(e) => Cell::Bad(format!("bad type: {e}")),
             }
         }
-        _ => Cell::Bad(format!(
-            "bad type: {} (cast it to text in the query)",
-            ty.name()
-        )),
+        // NULL is fine in any column; only a present value of an unsupported type is bad.
+        _ => match row.try_get::<_, Option<AnyValue>>(i) {
+            Ok(None) => Cell::Null,
+            _ => Cell::Bad(format!(
+                "bad type: {} (cast it to text in the query)",
+                ty.name()
+            )),
+        },
     }
 }

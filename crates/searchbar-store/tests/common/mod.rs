@@ -7,10 +7,38 @@ use searchbar_store::{DocumentsConfig, SourceConfig, SourceKind, TopicsConfig};
 
 /// id, title, description, learn, domain, url (empty = no value).
 pub const PROJECTS: &[[&str; 6]] = &[
-    ["p1", "Recipe box", "Offline recipes  with a\nservice worker.", "IndexedDB; sync", "web", "https://example.org/p1"],
-    ["p2", "Link shortener", "Short links with analytics.", "Redis", "web", ""],
-    ["p3", "Sky survey", "Classify galaxies from images.", "CNNs", "astronomy", "https://example.org/p3"],
-    ["p4", "Bird song", "Identify birds by their song.", "", "audio", "https://example.org/p4"],
+    [
+        "p1",
+        "Recipe box",
+        "Offline recipes  with a\nservice worker.",
+        "IndexedDB; sync",
+        "web",
+        "https://example.org/p1",
+    ],
+    [
+        "p2",
+        "Link shortener",
+        "Short links with analytics.",
+        "Redis",
+        "web",
+        "",
+    ],
+    [
+        "p3",
+        "Sky survey",
+        "Classify galaxies from images.",
+        "CNNs",
+        "astronomy",
+        "https://example.org/p3",
+    ],
+    [
+        "p4",
+        "Bird song",
+        "Identify birds by their song.",
+        "",
+        "audio",
+        "https://example.org/p4",
+    ],
 ];
 
 /// project_id, topic, in source order; `ghost` has no project.
@@ -49,7 +77,11 @@ pub fn write_projects_jsonl(path: &Path) {
     for row in PROJECTS {
         let mut object = serde_json::Map::new();
         for (name, value) in HEADER.iter().zip(row) {
-            let value = if value.is_empty() { serde_json::Value::Null } else { (*value).into() };
+            let value = if value.is_empty() {
+                serde_json::Value::Null
+            } else {
+                (*value).into()
+            };
             object.insert((*name).into(), value);
         }
         out.push_str(&serde_json::Value::Object(object).to_string());
@@ -59,8 +91,10 @@ pub fn write_projects_jsonl(path: &Path) {
 }
 
 pub fn write_topics_jsonl(path: &Path) {
-    let lines: Vec<String> =
-        TOPICS.iter().map(|[id, topic]| serde_json::json!({"project_id": id, "topic": topic}).to_string()).collect();
+    let lines: Vec<String> = TOPICS
+        .iter()
+        .map(|[id, topic]| serde_json::json!({"project_id": id, "topic": topic}).to_string())
+        .collect();
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
@@ -70,7 +104,10 @@ pub fn documents_config() -> DocumentsConfig {
 
 /// The default template minus `{topics}`, for sources without a topics table.
 pub fn plain_documents_config() -> DocumentsConfig {
-    DocumentsConfig { template: "{title}. {description} {learn} {domain}".into(), ..DocumentsConfig::default() }
+    DocumentsConfig {
+        template: "{title}. {description} {learn} {domain}".into(),
+        ..DocumentsConfig::default()
+    }
 }
 
 pub fn topics(path: Option<&str>, query: Option<&str>) -> TopicsConfig {
