@@ -20,6 +20,12 @@ cargo run -q --locked -p searchbar -- model fetch
 SEARCHBAR_MODEL_DIR="$(cargo run -q --locked -p searchbar -- model path)"
 export SEARCHBAR_MODEL_DIR
 
+step "PostgreSQL test server"
+if [ "${SEARCHBAR_SKIP_PG:-}" != 1 ] && [ -z "${SEARCHBAR_TEST_PG_URL:-}" ]; then
+  SEARCHBAR_TEST_PG_URL="$(bash scripts/pg-test-server.sh)"
+  export SEARCHBAR_TEST_PG_URL
+fi
+
 step "native tests"
 cargo test -q --workspace --locked
 

@@ -8,7 +8,10 @@ mod embedding;
 mod psi;
 
 pub use embedding::{domain_classifier_auc, roc_auc, FOLDS};
-pub use psi::{length_psi, psi, vocab_psi, words, LENGTH_BINS, PSI_EPSILON, VOCAB_TOP_N};
+pub use psi::{
+    length_psi, psi, quantile_psi, vocab_psi, words, LENGTH_BINS, PSI_EPSILON, VOCAB_BINS,
+    VOCAB_TOP_N,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +30,7 @@ pub type EmbeddingPair<'a> = (&'a [Vec<f32>], &'a [Vec<f32>]);
 pub struct DriftReport {
     /// PSI of per-document word counts.
     pub length_psi: f64,
-    /// PSI of word-token shares.
+    /// PSI of per-document vocabulary coverage (see [`vocab_psi`]).
     pub vocab_psi: f64,
     /// Domain-classifier ROC AUC on embeddings, when embeddings were given.
     pub embedding: Option<f64>,
