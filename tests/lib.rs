@@ -1,2 +1,190 @@
-//! End-to-end tests of the whole product live in this crate's `tests/` folder: they drive the
-//! real `searchbar` binary, a real browser and real files (added with the pipeline and web issues).
+//! Helpers for the end-to-end tests in `tests/`: they drive the real `searchbar` binary over
+//! real files (a project in a temporary directory built from the sample catalog).
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The `searchbar` binary cargo built next to this test executable.
+pub fn searchbar_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = dir.join("searchbar");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build --workspace` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A throwaway project: the sample catalog seeded into SQLite, local deploy targets.
+#[derive(Debug)]
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A project over the sample catalog with `extra` TOML appended to the config.
+    pub fn sample(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let catalog = repo_root().join("data/catalog");
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        for f in ["projects.csv", "topics.csv", "queries.jsonl", "qrels.tsv"] {
+            std::fs::copy(catalog.join(f), dir.path().join("data").join(f)).unwrap();
+        }
+        let config = format!(
+            r#"workspace = ".searchbar"
+[source]
+kind = "sqlite"
+path = "catalog.sqlite"
+query = "SELECT id, title, description, learn, domain, url FROM projects"
+[source.seed]
+projects = "data/projects.csv"
+topics = "data/topics.csv"
+[source.topics]
+query = "SELECT project_id, topic FROM topics"
+[evaluation]
+queries = "data/queries.jsonl"
+qrels = "data/qrels.tsv"
+recall_queries = 50
+[web]
+dist = "{dist}"
+[deploy.targets]
+stage = "deploy/stage"
+prod = "deploy/prod"
+{extra}
+"#,
+            dist = std::env::var("SEARCHBAR_WEB_DIST").unwrap_or_else(|_| "dist".into())
+        );
+        std::fs::write(dir.path().join("searchbar.toml"), config).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `searchbar ARGS` in the project; returns the output (any exit code).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("searchbar runs")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(searchbar_bin());
+        c.current_dir(self.path()).args(args);
+        c
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "searchbar {args:?} failed with {}:\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path().join("catalog.sqlite")).expect("catalog db")
+    }
+
+    pub fn target(&self, env: &str) -> PathBuf {
+        self.path().join("deploy").join(env)
+    }
+
+    /// The live release of a target.
+    pub fn live(&self, env: &str) -> Option<String> {
+        let bytes = std::fs::read(self.target(env).join("current.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        v["release"].as_str().map(str::to_string)
+    }
+}
+
+/// Verifies from disk what a client of `target` gets: the pointer, its manifest, every file.
+/// Returns the live release id.
+pub fn verify_served(target: &Path) -> Result<String, String> {
+    let p: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(target.join("current.json")).map_err(|e| format!("pointer: {e}"))?,
+    )
+    .map_err(|e| format!("pointer: {e}"))?;
+    let id = p["release"].as_str().ok_or("pointer without release")?;
+    let dir = target.join("releases").join(id);
+    let m = searchbar_release::Manifest::from_json(
+        &std::fs::read(dir.join("manifest.json")).map_err(|e| format!("manifest: {e}"))?,
+        "manifest.json",
+    )
+    .map_err(|e| e.to_string())?;
+    if m.release != id {
+        return Err(format!("pointer says {id}, manifest says {}", m.release));
+    }
+    for f in m.files.all() {
+        let bytes = std::fs::read(dir.join(&f.path)).map_err(|e| format!("{}: {e}", f.path))?;
+        f.verify(&bytes).map_err(|e| e.to_string())?;
+    }
+    if !dir.join("index.html").is_file() {
+        return Err(format!("release {id} has no page"));
+    }
+    Ok(id.to_string())
+}
+
+/// A minimal HTTP/1.1 GET (the tests' client; no dependency, Connection: close).
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+    use std::io::Write;
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no header end")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("bad status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body)?;
+    }
+    Ok((status, headers, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16)
+            .map_err(|e| e.to_string())?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}

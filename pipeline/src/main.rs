@@ -1,18 +1,35 @@
 //! `searchbar`: the pipeline that keeps a static semantic search bar fresh.
+//!
+//! Exit codes: 0 success; 1 error; 2 usage error; 3 the evaluation gate refused the
+//! candidate; 4 `drift` flagged drift; 5 `status --check` found stale stages.
 
+mod clock;
 mod commands;
+mod config;
+mod deploy;
+mod fault;
+mod serve;
+mod stages;
 
 use clap::{Parser, Subcommand};
+use commands::pipeline as pl;
+use commands::release as rl;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Hash of the sources this binary was built from (see build.rs).
+pub const SOURCE_HASH: &str = env!("SEARCHBAR_SOURCE_HASH");
 
 #[derive(Debug, Parser)]
 #[command(
     name = "searchbar",
     version,
-    about = "Static semantic search: fetch, embed, train, evaluate, deploy"
+    about = "Static semantic search: ingest, embed, train, evaluate, export, deploy",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 gate refused, 4 drift flagged, 5 stale (status --check)"
 )]
 struct Cli {
+    #[command(flatten)]
+    project: pl::ProjectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,6 +41,36 @@ enum Command {
     Model(commands::model::ModelCommand),
     /// Embed texts (arguments, or one per line on stdin) and print one JSON vector per line.
     Encode(commands::encode::EncodeArgs),
+    /// Read the feature store, quarantine bad rows, write the canonical snapshot.
+    Ingest,
+    /// Encode documents missing from the embedding cache.
+    Embed(pl::EmbedArgs),
+    /// Build the index from the cached embeddings.
+    Train,
+    /// Measure the candidate and apply the gate against the live release.
+    Evaluate(pl::EvaluateArgs),
+    /// Write a complete static release (artifacts + manifest).
+    Export,
+    /// Install an exported release on a target and make it live atomically.
+    Deploy(rl::DeployArgs),
+    /// Run every stale stage in order (ingest → embed → train → evaluate → export → deploy).
+    Run(pl::RunArgs),
+    /// List stale stages and why.
+    Status(pl::StatusArgs),
+    /// Compare the feature store now with the data of the live release.
+    Drift(commands::drift::DriftArgs),
+    /// Write the tracked data lock (what the data looks like now) for review in a pull request.
+    Lock(commands::drift::LockArgs),
+    /// Make an earlier release live again.
+    Rollback(rl::RollbackArgs),
+    /// Serve on one target exactly the release that is live on another (no rebuild).
+    Promote(rl::PromoteArgs),
+    /// List a target's releases with their metrics.
+    Releases(rl::ReleasesArgs),
+    /// Serve a target on localhost.
+    Serve(rl::ServeArgs),
+    /// Search a deployed release from the command line, exactly as the browser does.
+    Query(rl::QueryArgs),
 }
 
 /// Where the encoder comes from, shared by every command that embeds text.
@@ -40,14 +87,39 @@ pub struct ModelArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Model(cmd) => commands::model::run(cmd),
-        Command::Encode(args) => commands::encode::run(args),
+    let p = &cli.project;
+    let result = match &cli.command {
+        Command::Model(cmd) => commands::model::run(cmd.clone()),
+        Command::Encode(args) => commands::encode::run(args.clone()),
+        Command::Ingest => pl::ingest(p),
+        Command::Embed(a) => pl::embed(p, a),
+        Command::Train => pl::train(p),
+        Command::Evaluate(a) => pl::evaluate(p, a),
+        Command::Export => pl::export(p),
+        Command::Deploy(a) => rl::deploy(p, a),
+        Command::Run(a) => pl::run(p, a),
+        Command::Status(a) => match pl::status(p, a) {
+            Ok(true) if a.check => return ExitCode::from(pl::STALE),
+            other => other.map(|_| ()),
+        },
+        Command::Drift(a) => match commands::drift::drift(p, a) {
+            Ok(true) => return ExitCode::from(commands::drift::DRIFTED),
+            other => other.map(|_| ()),
+        },
+        Command::Lock(a) => commands::drift::lock(p, a),
+        Command::Rollback(a) => rl::rollback(p, a),
+        Command::Promote(a) => rl::promote(p, a),
+        Command::Releases(a) => rl::releases(p, a),
+        Command::Serve(a) => rl::serve(p, a),
+        Command::Query(a) => rl::query(p, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if e.downcast_ref::<stages::GateRefused>().is_some() {
+                return ExitCode::from(stages::evaluate::GATE_REFUSED);
+            }
             ExitCode::FAILURE
         }
     }

@@ -18,14 +18,19 @@ pub struct Pointer {
     pub manifest: String,
     /// When the pointer was written (RFC 3339, UTC).
     pub updated: String,
+    /// Releases that were live before this one, oldest first (bounded); rollback pops it.
+    /// Kept inside the pointer so history and the live release change in one atomic write.
+    #[serde(default)]
+    pub history: Vec<String>,
 }
 
 impl Pointer {
-    pub fn for_release(release: &str, updated: String) -> Self {
+    pub fn for_release(release: &str, updated: String, history: Vec<String>) -> Self {
         Self {
             release: release.to_string(),
             manifest: format!("releases/{release}/{MANIFEST_NAME}"),
             updated,
+            history,
         }
     }
 }
@@ -186,6 +191,9 @@ impl Manifest {
         out
     }
 }
+
+/// Where artifacts live, relative to a release directory (`releases/<id>/`).
+pub const FILES_PREFIX: &str = "../../files/";
 
 /// Lower-case hex sha256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -2,7 +2,7 @@ use crate::ModelArgs;
 use anyhow::Result;
 use std::io::BufRead;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct EncodeArgs {
     #[command(flatten)]
     model: ModelArgs,

@@ -1,2 +1,5 @@
+pub mod drift;
 pub mod encode;
 pub mod model;
+pub mod pipeline;
+pub mod release;

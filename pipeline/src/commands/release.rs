@@ -1,0 +1,211 @@
+//! Release commands: deploy, rollback, promote, releases, serve, query.
+
+use super::pipeline::{EnvArg, ProjectArgs};
+use crate::deploy::{resolve_release, Target};
+use crate::stages::graph::Stage;
+use anyhow::{Context, Result};
+use searchbar_release::{Artifacts, Manifest, Searcher};
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Deploy this exported release (id or unique prefix) instead of the latest export.
+    #[arg(long)]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    #[arg(long)]
+    pub env: String,
+    /// Release to make live (id or unique prefix); default: the one live before the current.
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    #[arg(long, default_value = "stage")]
+    pub from: String,
+    #[arg(long, default_value = "prod")]
+    pub to: String,
+    /// Promote this release of the source target instead of its live one.
+    #[arg(long)]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReleasesArgs {
+    #[arg(long, default_value = "prod")]
+    pub env: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Address to listen on (default: deploy.listen, 127.0.0.1:8080); port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Query this release of the target instead of the live one.
+    #[arg(long)]
+    pub release: Option<String>,
+    /// Results to return (default: the release's search.k).
+    #[arg(long)]
+    pub k: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+    /// The query text.
+    #[arg(required = true)]
+    pub text: Vec<String>,
+}
+
+pub fn deploy(p: &ProjectArgs, args: &DeployArgs) -> Result<()> {
+    let runner = p.runner(&args.env.env)?;
+    match &args.release {
+        Some(prefix) => {
+            let export = crate::stages::export::export_target(&runner.ctx);
+            runner.deploy(&resolve_release(&export, prefix)?)
+        }
+        None => runner.execute(Stage::Deploy, false),
+    }
+}
+
+pub fn rollback(p: &ProjectArgs, args: &RollbackArgs) -> Result<()> {
+    let target = p.load()?.target(&args.env)?;
+    let to = match &args.to {
+        Some(prefix) => Some(resolve_release(&target, prefix)?),
+        None => None,
+    };
+    let (from, to) = target.rollback(to.as_deref())?;
+    println!("rollback: {} now serves {to} (was {from})", args.env);
+    Ok(())
+}
+
+pub fn promote(p: &ProjectArgs, args: &PromoteArgs) -> Result<()> {
+    let project = p.load()?;
+    let from = project.target(&args.from)?;
+    let to = project.target(&args.to)?;
+    let id = match &args.release {
+        Some(prefix) => resolve_release(&from, prefix)?,
+        None => from
+            .pointer()?
+            .with_context(|| format!("{} has no live release to promote", args.from))?
+            .release,
+    };
+    // The exact bytes that passed on the source target: verified, then linked or copied.
+    let m = to.deploy(&from, &id, project.config.deploy.keep)?;
+    println!(
+        "promote: {} now serves release {id} from {} (no rebuild; {} files verified)",
+        args.to,
+        args.from,
+        m.files.all().count()
+    );
+    Ok(())
+}
+
+pub fn releases(p: &ProjectArgs, args: &ReleasesArgs) -> Result<()> {
+    let target = p.load()?.target(&args.env)?;
+    let live = target.pointer()?.map(|p| p.release);
+    let list = target.releases()?;
+    if args.json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "release": m.release, "created": m.created, "live": Some(&m.release) == live.as_ref(),
+                    "documents": m.data.documents, "evaluation": m.evaluation,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("{}: no releases", args.env);
+    }
+    for m in &list {
+        let live_mark = if Some(&m.release) == live.as_ref() { "*" } else { " " };
+        println!(
+            "{live_mark} {}  {}  {:>7} docs  nDCG@10 {}  recall@10 {:.4}{}",
+            m.release,
+            m.created,
+            m.data.documents,
+            m.evaluation.ndcg_at_10.map_or_else(|| "  n/a ".into(), |v| format!("{v:.4}")),
+            m.evaluation.recall_at_10,
+            if m.evaluation.forced { "  (forced)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+pub fn serve(p: &ProjectArgs, args: &ServeArgs) -> Result<()> {
+    let project = p.load()?;
+    let target = project.target(&args.env.env)?;
+    if target.pointer()?.is_none() {
+        eprintln!("note: {} has no live release yet (run `searchbar run`)", args.env.env);
+    }
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| project.config.deploy.listen.clone());
+    crate::serve::serve(target.root, &listen, &args.env.env)
+}
+
+/// Loads a release from a target exactly as the browser does: manifest, then every artifact
+/// verified against it.
+pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manifest, Searcher)> {
+    let manifest = target.manifest(id)?;
+    let read = |f: &searchbar_release::FileRef| -> Result<Vec<u8>> {
+        let path = target.artifact_path(&f.path)?;
+        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let artifacts = Artifacts {
+        encoder: read(&manifest.files.encoder)?,
+        tokenizer: read(&manifest.files.tokenizer)?,
+        index: read(&manifest.files.index)?,
+        docs: manifest.files.docs.iter().map(read).collect::<Result<_>>()?,
+    };
+    let searcher = Searcher::load(&manifest, &artifacts, threads)?;
+    Ok((manifest, searcher))
+}
+
+pub fn query(p: &ProjectArgs, args: &QueryArgs) -> Result<()> {
+    let target = p.load()?.target(&args.env.env)?;
+    let id = match &args.release {
+        Some(prefix) => resolve_release(&target, prefix)?,
+        None => {
+            target
+                .pointer()?
+                .with_context(|| format!("{} has no live release", args.env.env))?
+                .release
+        }
+    };
+    let (_, searcher) = load_searcher(&target, &id, 1)?;
+    let text = args.text.join(" ");
+    let hits = searcher.query(&text, args.k)?;
+    if args.json {
+        let rows: Vec<_> = hits
+            .iter()
+            .map(|h| serde_json::json!({"id": h.record.id, "title": h.record.title, "score": h.score, "doc": h.doc}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"release": id, "query": text, "results": rows}))?
+        );
+    } else {
+        for (i, h) in hits.iter().enumerate() {
+            println!("{:>2}. {:.4}  {}  {}", i + 1, h.score, h.record.id, h.record.title);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! `searchbar.toml`: one documented file for the whole pipeline. Every key has a default;
+//! unknown keys and bad values are errors that name the key.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_NAME: &str = "searchbar.toml";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the pipeline keeps snapshots, caches, candidates and stage records.
+    pub workspace: PathBuf,
+    pub source: searchbar_store::SourceConfig,
+    pub documents: searchbar_store::DocumentsConfig,
+    pub validation: searchbar_store::ValidationConfig,
+    pub drift: searchbar_store::DriftConfig,
+    pub model: ModelConfig,
+    pub index: IndexConfig,
+    pub search: SearchConfig,
+    pub evaluation: EvaluationConfig,
+    pub gate: GateConfig,
+    pub web: WebConfig,
+    pub deploy: DeployConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// A local sentence-transformers ONNX directory instead of the pinned default.
+    pub dir: Option<PathBuf>,
+    /// A model lock file (pinned wheels) instead of the built-in one.
+    pub lock: Option<PathBuf>,
+    /// Encoder threads; 0 = every core.
+    pub threads: usize,
+    pub batch_size: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            lock: None,
+            threads: 0,
+            batch_size: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexKindConfig {
+    /// `flat` up to `flat_max_docs` documents, `ivfpq` above.
+    Auto,
+    Flat,
+    Ivfpq,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    pub kind: IndexKindConfig,
+    pub flat_max_docs: usize,
+    /// IVF lists; 0 = about 4·sqrt(documents).
+    pub nlist: usize,
+    /// PQ sub-quantizers (must divide the dimension); bytes per document = m·nbits/8.
+    pub m: usize,
+    pub nbits: u32,
+    /// Train on at most this many vectors; 0 = all.
+    pub train_sample: usize,
+    pub seed: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            kind: IndexKindConfig::Auto,
+            flat_max_docs: 50_000,
+            nlist: 0,
+            m: 48,
+            nbits: 8,
+            train_sample: 0,
+            seed: 1234,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Results per query.
+    pub k: usize,
+    pub nprobe: usize,
+    pub rerank: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            k: 10,
+            nprobe: 16,
+            rerank: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// BEIR `queries.jsonl`; empty = no judged evaluation (recall only).
+    pub queries: Option<PathBuf>,
+    /// BEIR qrels TSV (`query-id corpus-id score`).
+    pub qrels: Option<PathBuf>,
+    /// Documents sampled as extra queries for recall@10 against exact search.
+    pub recall_queries: usize,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self {
+            queries: Some("data/catalog/queries.jsonl".into()),
+            qrels: Some("data/catalog/qrels.tsv".into()),
+            recall_queries: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// recall@10 of the shipped index against exact search must reach this.
+    pub min_recall_at_10: f64,
+    /// nDCG@10 may not fall more than this below the live release's.
+    pub max_ndcg_drop: f64,
+    /// Absolute nDCG@10 floor (0 = none).
+    pub min_ndcg_at_10: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            min_recall_at_10: 0.95,
+            max_ndcg_drop: 0.01,
+            min_ndcg_at_10: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// trunk's output directory (the web bundle shipped in each release).
+    pub dist: PathBuf,
+    /// Documents per display-metadata shard.
+    pub docs_per_shard: usize,
+    /// Snippets are cut to this many characters.
+    pub snippet_chars: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            dist: "dist".into(),
+            docs_per_shard: 2000,
+            snippet_chars: 280,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// Releases kept per target besides the live one (at least 2).
+    pub keep: usize,
+    /// Environment name -> directory.
+    pub targets: BTreeMap<String, PathBuf>,
+    /// Where `searchbar serve` listens.
+    pub listen: String,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            keep: 5,
+            targets: [
+                ("stage".to_string(), PathBuf::from("deploy/stage")),
+                ("prod".to_string(), PathBuf::from("deploy/prod")),
+            ]
+            .into(),
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// A loaded config and the directory its relative paths are resolved against.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub config: Config,
+    pub root: PathBuf,
+    pub config_path: PathBuf,
+}
+
+impl Project {
+    /// Loads `path`; a missing file at the default location means all defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        let root = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {} (create one, or pass --config)", path.display()))?;
+        let config = parse(&text, &path.display().to_string())?;
+        Ok(Self {
+            config,
+            root,
+            config_path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self, p: &Path) -> PathBuf {
+        crate::deploy::resolve_path(&self.root, p)
+    }
+
+    pub fn workspace(&self) -> PathBuf {
+        self.path(&self.config.workspace)
+    }
+
+    pub fn target(&self, env: &str) -> Result<crate::deploy::Target> {
+        let dir = self.config.deploy.targets.get(env).with_context(|| {
+            format!(
+                "no deploy target {env:?} in [deploy.targets] of {} (have: {})",
+                self.config_path.display(),
+                self.config
+                    .deploy
+                    .targets
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        Ok(crate::deploy::Target::new(env, self.path(dir)))
+    }
+}
+
+/// Parses and validates; errors name the file and the key.
+pub fn parse(text: &str, file: &str) -> Result<Config> {
+    let mut config: Config =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{file}: {}", e.message().trim()).context(locate(&e)))?;
+    if config.workspace.as_os_str().is_empty() {
+        config.workspace = PathBuf::from(".searchbar");
+    }
+    validate(&config).with_context(|| format!("{file}: invalid configuration"))?;
+    Ok(config)
+}
+
+fn locate(e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!("at bytes {}..{}", span.start, span.end),
+        None => "in the file".into(),
+    }
+}
+
+fn validate(c: &Config) -> Result<()> {
+    c.source.validate()?;
+    c.documents.validate()?;
+    if c.model.batch_size == 0 {
+        bail!("model.batch_size must be at least 1");
+    }
+    let i = &c.index;
+    if !(1..=8).contains(&i.nbits) {
+        bail!("index.nbits = {} must be between 1 and 8", i.nbits);
+    }
+    if i.m == 0 {
+        bail!("index.m must be at least 1");
+    }
+    if c.search.k == 0 {
+        bail!("search.k must be at least 1");
+    }
+    if c.search.nprobe == 0 {
+        bail!("search.nprobe must be at least 1");
+    }
+    let g = &c.gate;
+    for (key, v) in [
+        ("gate.min_recall_at_10", g.min_recall_at_10),
+        ("gate.max_ndcg_drop", g.max_ndcg_drop),
+        ("gate.min_ndcg_at_10", g.min_ndcg_at_10),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            bail!("{key} = {v} must be between 0 and 1");
+        }
+    }
+    if c.evaluation.queries.is_some() != c.evaluation.qrels.is_some() {
+        bail!("evaluation.queries and evaluation.qrels must be set together");
+    }
+    if c.web.docs_per_shard == 0 {
+        bail!("web.docs_per_shard must be at least 1");
+    }
+    if c.deploy.targets.is_empty() {
+        bail!("deploy.targets must name at least one target");
+    }
+    for name in c.deploy.targets.keys() {
+        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+            bail!("deploy.targets: {name:?} is not a valid environment name (letters, digits, - and _)");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Export: write a complete, self-verifying release into the workspace's export area, laid
+//! out exactly like a deploy target so deploying is a copy plus one pointer flip.
+
+use super::ctx::Ctx;
+use crate::deploy::fsutil::write_atomic;
+use crate::deploy::Target;
+use anyhow::{bail, Context, Result};
+use searchbar_encoder::Pooling;
+use searchbar_release::{
+    content_name, sha256_hex, shard_docs, DataInfo, DocRecord, FileRef, Files, Manifest,
+    ModelInfo, PipelineInfo, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME,
+};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// The export area: a target named `export` inside the workspace.
+pub fn export_target(ctx: &Ctx) -> Target {
+    Target::new("export", ctx.ws.join("export"))
+}
+
+/// Hash of the web bundle (trunk's dist/), or "none" when it is not built.
+pub fn bundle_hash(ctx: &Ctx) -> String {
+    let dist = ctx.project.path(&ctx.config().web.dist);
+    let Ok(entries) = std::fs::read_dir(&dist) else {
+        return "none".into();
+    };
+    let mut names: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for p in names {
+        h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update(super::ctx::file_hash(&p));
+    }
+    hex::encode(h.finalize())
+}
+
+/// Cuts `text` to at most `max` characters on a word boundary, with an ellipsis.
+fn snippet(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut.rfind(' ').map_or(cut.as_str(), |i| &cut[..i]).trim_end();
+    format!("{cut}…")
+}
+
+struct Writer<'a> {
+    files_dir: &'a Path,
+}
+
+impl Writer<'_> {
+    /// Stores `bytes` under a content-addressed name and returns its manifest entry.
+    fn put(&self, name: &str, bytes: &[u8], hashed_name: bool) -> Result<FileRef> {
+        let sha = sha256_hex(bytes);
+        let file = if hashed_name { content_name(name, &sha) } else { name.to_string() };
+        let path = self.files_dir.join(&file);
+        if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+            write_atomic(&path, bytes)?;
+        }
+        Ok(FileRef {
+            path: format!("{FILES_PREFIX}{file}"),
+            bytes: bytes.len() as u64,
+            sha256: sha,
+        })
+    }
+}
+
+/// Builds the release; returns its id. `forced` records a gate override.
+pub fn execute(ctx: &Ctx) -> Result<String> {
+    let c = ctx.config();
+    let snapshot = super::ingest::require_current(ctx)?;
+    let report = super::evaluate::read_report(ctx)?;
+    let index = std::fs::read(super::train::index_path(ctx))?;
+    if sha256_hex(&index) != report.index_sha256 {
+        bail!("the candidate index changed after it was evaluated: run `searchbar evaluate` again");
+    }
+    if !report.passed && !report.forced {
+        bail!("the candidate failed the gate: nothing to export (see `searchbar evaluate`)");
+    }
+    let model = ctx.model()?;
+    let (onnx, _) = model.prepared_onnx()?;
+    let tokenizer = model.tokenizer_json()?;
+    let target = export_target(ctx);
+    let files_dir = target.files_dir();
+    std::fs::create_dir_all(&files_dir)?;
+    let w = Writer { files_dir: &files_dir };
+
+    let records: Vec<DocRecord> = snapshot
+        .documents
+        .iter()
+        .map(|d| DocRecord {
+            id: d.id.clone(),
+            title: d.title.clone(),
+            url: d.url.clone(),
+            snippet: snippet(&d.snippet, c.web.snippet_chars),
+        })
+        .collect();
+    let docs = shard_docs(&records, c.web.docs_per_shard)
+        .iter()
+        .enumerate()
+        .map(|(i, b)| w.put(&format!("docs-{i}.json"), b, true))
+        .collect::<Result<Vec<_>>>()?;
+
+    // The web bundle: trunk already hashes its file names; its page becomes the release page.
+    let dist = ctx.project.path(&c.web.dist);
+    let mut app = Vec::new();
+    let page = if dist.join("index.html").is_file() {
+        let mut names: Vec<_> = std::fs::read_dir(&dist)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "index.html"))
+            .collect();
+        names.sort();
+        for p in names {
+            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            app.push(w.put(&name, &std::fs::read(&p)?, false)?);
+        }
+        std::fs::read(dist.join("index.html"))?
+    } else {
+        eprintln!(
+            "warning: no web bundle at {} (build it with scripts/build-web.sh); the release \
+             page will only say so",
+            dist.display()
+        );
+        b"<!doctype html><meta charset=utf-8><title>Search</title><p>This release was exported \
+          without its web bundle.</p>\n"
+            .to_vec()
+    };
+
+    let info = super::train::read_info(ctx)?;
+    let mut params = serde_json::to_value(&c.index)?;
+    params["kind"] = serde_json::Value::String(info.kind.clone());
+    params["nlist"] = serde_json::json!(info.nlist);
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        release: String::new(),
+        created: crate::clock::now_rfc3339(),
+        pipeline: PipelineInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            source_hash: crate::SOURCE_HASH.into(),
+        },
+        model: ModelInfo {
+            name: model
+                .dir
+                .file_name()
+                .map_or_else(|| "model".into(), |n| n.to_string_lossy().to_string()),
+            source_sha256: super::ctx::file_hash(&model.onnx),
+            dim: info.dim,
+            max_tokens: model.config.max_tokens,
+            pooling: match model.config.pooling {
+                Pooling::Mean => "mean".into(),
+                Pooling::Cls => "cls".into(),
+            },
+            normalize: model.config.normalize,
+        },
+        data: DataInfo {
+            fingerprint: snapshot.fingerprint.clone(),
+            documents: snapshot.documents.len(),
+        },
+        params,
+        search: SearchInfo {
+            k: c.search.k,
+            nprobe: c.search.nprobe,
+            rerank: c.search.rerank,
+        },
+        evaluation: super::evaluate::summary(&report),
+        files: Files {
+            encoder: w.put("encoder.onnx", &onnx, true)?,
+            tokenizer: w.put("tokenizer.json", &tokenizer, true)?,
+            index: w.put("index.sbi", &index, true)?,
+            docs,
+            docs_per_shard: c.web.docs_per_shard,
+            app,
+        },
+    };
+    let digest = sha256_hex(&manifest.to_json());
+    manifest.release = format!("{}-{}", crate::clock::now_compact(), &digest[..8]);
+    let id = manifest.release.clone();
+    let dir = target.release_dir(&id);
+    write_atomic(&dir.join("index.html"), &page)?;
+    write_atomic(&dir.join(MANIFEST_NAME), &manifest.to_json())?;
+    target.verify(&id).context("the export does not verify")?;
+
+    // Keep the data this release was trained on, for drift checks against it later.
+    let keep = super::ingest::released_snapshot_dir(ctx, &snapshot.fingerprint);
+    if !keep.join("snapshot.json").exists() {
+        snapshot.clone().write(&keep)?;
+    }
+    // Only the newest exports are needed locally; deploy targets keep their own history.
+    target.gc(3)?;
+    println!(
+        "export: release {id}: {} files, {} bytes (encoder {}, index {}, {} doc shard(s), {} app file(s))",
+        manifest.files.all().count(),
+        manifest.files.all().map(|f| f.bytes).sum::<u64>(),
+        manifest.files.encoder.bytes,
+        manifest.files.index.bytes,
+        manifest.files.docs.len(),
+        manifest.files.app.len()
+    );
+    Ok(id)
+}

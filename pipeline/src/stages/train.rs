@@ -1,0 +1,119 @@
+//! Train: build the shipped index from the cached embeddings (FAISS for IVF-PQ).
+
+use super::ctx::Ctx;
+use crate::config::{IndexConfig, IndexKindConfig};
+use crate::deploy::fsutil::write_atomic;
+use anyhow::{bail, Context, Result};
+use searchbar_faiss::{train_ivfpq, IvfPqParams};
+use searchbar_index::{FlatInt8, Index};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub fn index_path(ctx: &Ctx) -> PathBuf {
+    ctx.ws.join("candidate").join("index.sbi")
+}
+
+pub fn info_path(ctx: &Ctx) -> PathBuf {
+    ctx.ws.join("candidate").join("train.json")
+}
+
+/// What was trained, with the parameters actually used (auto values resolved).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainInfo {
+    pub kind: String,
+    pub documents: usize,
+    pub dim: usize,
+    pub nlist: Option<usize>,
+    pub m: Option<usize>,
+    pub nbits: Option<u32>,
+    pub bytes: usize,
+    pub seconds: f64,
+    pub sha256: String,
+}
+
+/// The IVF list count for `n` documents: `index.nlist`, or about 4·sqrt(n), capped so every
+/// list gets FAISS's recommended 39 training points.
+pub fn nlist_for(cfg: &IndexConfig, n: usize) -> usize {
+    if cfg.nlist > 0 {
+        return cfg.nlist;
+    }
+    let auto = (4.0 * (n as f64).sqrt()).round() as usize;
+    auto.min(n / 39).max(1)
+}
+
+pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, TrainInfo)> {
+    let n = vectors.len() / dim.max(1);
+    if n == 0 {
+        bail!("no documents to index");
+    }
+    let started = Instant::now();
+    let ivfpq = match cfg.kind {
+        IndexKindConfig::Flat => false,
+        IndexKindConfig::Ivfpq => true,
+        IndexKindConfig::Auto => n > cfg.flat_max_docs,
+    };
+    let (index, nlist) = if ivfpq {
+        if dim % cfg.m != 0 {
+            bail!("index.m = {} does not divide the embedding dimension {dim}", cfg.m);
+        }
+        let nlist = nlist_for(cfg, n);
+        let params = IvfPqParams {
+            nlist,
+            m: cfg.m,
+            nbits: cfg.nbits,
+            by_residual: true,
+            seed: cfg.seed,
+            train_sample: (cfg.train_sample > 0).then_some(cfg.train_sample),
+        };
+        let idx = train_ivfpq(dim, vectors, &params).context("training IVF-PQ with FAISS")?;
+        (Index::from(idx), Some(nlist))
+    } else {
+        (Index::from(FlatInt8::build(dim, vectors)?), None)
+    };
+    let bytes = index.to_bytes();
+    let info = TrainInfo {
+        kind: if ivfpq { "ivfpq" } else { "flat" }.into(),
+        documents: n,
+        dim,
+        nlist,
+        m: ivfpq.then_some(cfg.m),
+        nbits: ivfpq.then_some(cfg.nbits),
+        bytes: bytes.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        sha256: searchbar_release::sha256_hex(&bytes),
+    };
+    Ok((index, info))
+}
+
+pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
+    let snapshot = super::ingest::require_current(ctx)?;
+    let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
+    let (index, info) = build(&ctx.config().index, dim, &vectors)?;
+    write_atomic(&index_path(ctx), &index.to_bytes())?;
+    write_atomic(&info_path(ctx), &serde_json::to_vec_pretty(&info)?)?;
+    println!(
+        "train: {} index over {} documents{} in {:.2}s, {} bytes ({:.1} bytes/doc)",
+        info.kind,
+        info.documents,
+        info.nlist.map_or(String::new(), |l| format!(
+            " (nlist {l}, PQ{}x{})",
+            cfg_m(&info),
+            info.nbits.unwrap_or(8)
+        )),
+        info.seconds,
+        info.bytes,
+        info.bytes as f64 / info.documents as f64
+    );
+    Ok(info)
+}
+
+fn cfg_m(info: &TrainInfo) -> usize {
+    info.m.unwrap_or(0)
+}
+
+pub fn read_info(ctx: &Ctx) -> Result<TrainInfo> {
+    let p = info_path(ctx);
+    let b = std::fs::read(&p).with_context(|| format!("reading {} (run `searchbar train`)", p.display()))?;
+    Ok(serde_json::from_slice(&b)?)
+}

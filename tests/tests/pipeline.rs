@@ -1,0 +1,110 @@
+//! The stage graph through the real binary: data changes, hyper-parameter changes, no-op runs
+//! and quarantined rows.
+
+use searchbar_tests::Project;
+
+#[test]
+fn stages_rerun_only_for_what_changed() {
+    let p = Project::sample("");
+    let first = p.ok(&["run", "--env", "stage"]);
+    assert!(first.contains("deploy: stage now serves release"), "{first}");
+    let release = p.live("stage").expect("stage is live");
+
+    // Nothing changed: nothing runs, and it says so.
+    let again = p.ok(&["run", "--env", "stage"]);
+    assert!(again.contains("Everything is up to date: nothing to run."), "{again}");
+    assert_eq!(p.live("stage").as_deref(), Some(release.as_str()));
+    let status = p.ok(&["status"]);
+    assert!(status.contains("Everything is up to date."), "{status}");
+
+    // One document changed in SQLite: status names exactly it; embed re-encodes exactly one.
+    let id = "p003-realtime-whiteboard";
+    let changed = p
+        .sqlite()
+        .execute(
+            "UPDATE projects SET description = description || ' Now with shared family budgets.' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "the sample catalog has {id}");
+    let status = p.ok(&["status"]);
+    assert!(
+        status.contains(&format!("data changed: 0 added [], 1 changed [{id}], 0 removed []")),
+        "{status}"
+    );
+    p.ok(&["ingest"]);
+    let embed = p.ok(&["embed"]);
+    assert!(embed.contains("encoded 1 new document(s)"), "{embed}");
+    assert!(embed.contains("170 reused from the cache"), "{embed}");
+    p.ok(&["run", "--env", "stage"]);
+    let second = p.live("stage").unwrap();
+    assert_ne!(second, release, "a data change makes a new release");
+
+    // A hyper-parameter change: ingest and embed stay fresh, train and later are stale.
+    let cfg = p.path().join("searchbar.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[index]\nnlist = 8\n")).unwrap();
+    let status = p.ok(&["status", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let stale: Vec<(&str, bool)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["stage"].as_str().unwrap(), r["stale"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            ("ingest", false),
+            ("embed", false),
+            ("train", true),
+            ("evaluate", true),
+            ("export", true),
+            ("deploy", true)
+        ]
+    );
+    let text = p.ok(&["status"]);
+    assert!(text.contains("train     STALE: params changed: index.nlist 0 → 8"), "{text}");
+    assert_eq!(p.run(&["status", "--check"]).status.code(), Some(5));
+    let rerun = p.ok(&["run", "--env", "stage"]);
+    assert!(rerun.contains("ingest: up to date") && rerun.contains("embed: up to date"), "{rerun}");
+    assert!(rerun.contains("train: running (params changed: index.nlist 0 → 8)"), "{rerun}");
+}
+
+#[test]
+fn malformed_rows_are_quarantined_with_line_numbers() {
+    let p = Project::sample("");
+    let csv = p.path().join("data/projects.csv");
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    let lines = text.lines().count();
+    // A duplicate id, a row without an id, and a row with empty text fields.
+    text.push_str("p001-recipe-pwa,Duplicate,Again,x,web development,https://example.org/dup\n");
+    text.push_str(",No id,Text,x,web development,https://example.org/noid\n");
+    std::fs::write(&csv, text).unwrap();
+    let cfg = p.path().join("searchbar.toml");
+    let toml = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("kind = \"sqlite\"", "kind = \"csv\"")
+        .replace("path = \"catalog.sqlite\"", "path = \"data/projects.csv\"")
+        .replace(
+            "query = \"SELECT id, title, description, learn, domain, url FROM projects\"",
+            "",
+        )
+        .replace("[source.seed]\nprojects = \"data/projects.csv\"\ntopics = \"data/topics.csv\"\n", "")
+        .replace("query = \"SELECT project_id, topic FROM topics\"", "path = \"data/topics.csv\"");
+    std::fs::write(&cfg, toml).unwrap();
+    let out = p.run(&["ingest"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let dup = lines + 1;
+    let noid = lines + 2;
+    assert!(stderr.contains(&format!("projects.csv row {dup}")), "{stderr}");
+    assert!(stderr.contains(&format!("projects.csv row {noid}")), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("171 documents") && stdout.contains("(2 quarantined)"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.path().join(".searchbar/reports/ingest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["quarantined"].as_array().unwrap().len(), 2);
+}
