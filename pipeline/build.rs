@@ -12,7 +12,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         if p.is_dir() {
             collect(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs" || x == "toml" || x == "html") {
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "rs" || x == "toml" || x == "html")
+        {
             out.push(p);
         }
     }
@@ -36,10 +39,18 @@ fn main() {
     files.sort();
     let mut h = Sha256::new();
     for f in &files {
-        h.update(f.strip_prefix(&root).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update(
+            f.strip_prefix(&root)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update(std::fs::read(f).unwrap_or_default());
     }
-    println!("cargo:rustc-env=SEARCHBAR_SOURCE_HASH={}", hex(&h.finalize()));
+    println!(
+        "cargo:rustc-env=SEARCHBAR_SOURCE_HASH={}",
+        hex(&h.finalize())
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {

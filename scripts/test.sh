@@ -15,9 +15,15 @@ cargo fmt --all --check
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
 cargo clippy -q -p searchbar-encoder --target wasm32-unknown-unknown --locked -- -D warnings
 
+step "build"
+# One feature set for everything native (tests' dev-dependencies included), so tract and FAISS
+# are compiled once; the binary the end-to-end tests drive comes out of this build too.
+cargo test -q --workspace --locked --no-run
+SEARCHBAR="$CARGO_TARGET_DIR/debug/searchbar"
+
 step "model"
-cargo run -q --locked -p searchbar -- model fetch
-SEARCHBAR_MODEL_DIR="$(cargo run -q --locked -p searchbar -- model path)"
+"$SEARCHBAR" model fetch
+SEARCHBAR_MODEL_DIR="$("$SEARCHBAR" model path)"
 export SEARCHBAR_MODEL_DIR
 
 step "PostgreSQL test server"
@@ -27,7 +33,12 @@ if [ "${SEARCHBAR_SKIP_PG:-}" != 1 ] && [ -z "${SEARCHBAR_TEST_PG_URL:-}" ]; the
 fi
 
 step "native tests"
-cargo test -q --workspace --locked
+if [ -n "${SEARCHBAR_JUNIT:-}" ] && command -v cargo-nextest >/dev/null; then
+  # Jenkins: the same tests through nextest, which writes JUnit XML (.config/nextest.toml).
+  cargo nextest run --workspace --locked --profile ci
+else
+  cargo test -q --workspace --locked
+fi
 
 step "browser tests (wasm32 in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver \

@@ -17,7 +17,10 @@ pub fn repo_root() -> PathBuf {
 /// The `searchbar` binary cargo built next to this test executable.
 pub fn searchbar_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = dir.join("searchbar");
     assert!(
         bin.is_file(),
@@ -145,8 +148,11 @@ pub fn verify_served(target: &Path) -> Result<String, String> {
 pub fn http_get(addr: &str, path: &str) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
     use std::io::Write;
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let split = raw

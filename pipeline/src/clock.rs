@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(super::parts(0).0, "1970-01-01");
-        assert_eq!(super::parts(1_795_737_600), ("2026-11-27".into(), "00:00:00".into()));
+        assert_eq!(
+            super::parts(1_795_737_600),
+            ("2026-11-27".into(), "00:00:00".into())
+        );
         assert_eq!(super::parts(951_782_400 + 3661).1, "01:01:01");
         assert_eq!(super::parts(951_782_400).0, "2000-02-29");
     }

@@ -215,8 +215,9 @@ impl Project {
                 }
             })
             .unwrap_or_else(|| PathBuf::from("."));
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {} (create one, or pass --config)", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("reading {} (create one, or pass --config)", path.display())
+        })?;
         let config = parse(&text, &path.display().to_string())?;
         Ok(Self {
             config,
@@ -253,8 +254,8 @@ impl Project {
 
 /// Parses and validates; errors name the file and the key.
 pub fn parse(text: &str, file: &str) -> Result<Config> {
-    let mut config: Config =
-        toml::from_str(text).map_err(|e| anyhow::anyhow!("{file}: {}", e.message().trim()).context(locate(&e)))?;
+    let mut config: Config = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!("{file}: {}", e.message().trim()).context(locate(&e)))?;
     if config.workspace.as_os_str().is_empty() {
         config.workspace = PathBuf::from(".searchbar");
     }
@@ -308,7 +309,11 @@ fn validate(c: &Config) -> Result<()> {
         bail!("deploy.targets must name at least one target");
     }
     for name in c.deploy.targets.keys() {
-        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
             bail!("deploy.targets: {name:?} is not a valid environment name (letters, digits, - and _)");
         }
     }

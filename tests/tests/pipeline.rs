@@ -7,12 +7,18 @@ use searchbar_tests::Project;
 fn stages_rerun_only_for_what_changed() {
     let p = Project::sample("");
     let first = p.ok(&["run", "--env", "stage"]);
-    assert!(first.contains("deploy: stage now serves release"), "{first}");
+    assert!(
+        first.contains("deploy: stage now serves release"),
+        "{first}"
+    );
     let release = p.live("stage").expect("stage is live");
 
     // Nothing changed: nothing runs, and it says so.
     let again = p.ok(&["run", "--env", "stage"]);
-    assert!(again.contains("Everything is up to date: nothing to run."), "{again}");
+    assert!(
+        again.contains("Everything is up to date: nothing to run."),
+        "{again}"
+    );
     assert_eq!(p.live("stage").as_deref(), Some(release.as_str()));
     let status = p.ok(&["status"]);
     assert!(status.contains("Everything is up to date."), "{status}");
@@ -29,7 +35,9 @@ fn stages_rerun_only_for_what_changed() {
     assert_eq!(changed, 1, "the sample catalog has {id}");
     let status = p.ok(&["status"]);
     assert!(
-        status.contains(&format!("data changed: 0 added [], 1 changed [{id}], 0 removed []")),
+        status.contains(&format!(
+            "data changed: 0 added [], 1 changed [{id}], 0 removed []"
+        )),
         "{status}"
     );
     p.ok(&["ingest"]);
@@ -64,11 +72,20 @@ fn stages_rerun_only_for_what_changed() {
         ]
     );
     let text = p.ok(&["status"]);
-    assert!(text.contains("train     STALE: params changed: index.nlist 0 → 8"), "{text}");
+    assert!(
+        text.contains("train     STALE: params changed: index.nlist 0 → 8"),
+        "{text}"
+    );
     assert_eq!(p.run(&["status", "--check"]).status.code(), Some(5));
     let rerun = p.ok(&["run", "--env", "stage"]);
-    assert!(rerun.contains("ingest: up to date") && rerun.contains("embed: up to date"), "{rerun}");
-    assert!(rerun.contains("train: running (params changed: index.nlist 0 → 8)"), "{rerun}");
+    assert!(
+        rerun.contains("ingest: up to date") && rerun.contains("embed: up to date"),
+        "{rerun}"
+    );
+    assert!(
+        rerun.contains("train: running (params changed: index.nlist 0 → 8)"),
+        "{rerun}"
+    );
 }
 
 #[test]
@@ -90,18 +107,33 @@ fn malformed_rows_are_quarantined_with_line_numbers() {
             "query = \"SELECT id, title, description, learn, domain, url FROM projects\"",
             "",
         )
-        .replace("[source.seed]\nprojects = \"data/projects.csv\"\ntopics = \"data/topics.csv\"\n", "")
-        .replace("query = \"SELECT project_id, topic FROM topics\"", "path = \"data/topics.csv\"");
+        .replace(
+            "[source.seed]\nprojects = \"data/projects.csv\"\ntopics = \"data/topics.csv\"\n",
+            "",
+        )
+        .replace(
+            "query = \"SELECT project_id, topic FROM topics\"",
+            "path = \"data/topics.csv\"",
+        );
     std::fs::write(&cfg, toml).unwrap();
     let out = p.run(&["ingest"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let dup = lines + 1;
     let noid = lines + 2;
-    assert!(stderr.contains(&format!("projects.csv row {dup}")), "{stderr}");
-    assert!(stderr.contains(&format!("projects.csv row {noid}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("projects.csv row {dup}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("projects.csv row {noid}")),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("171 documents") && stdout.contains("(2 quarantined)"), "{stdout}");
+    assert!(
+        stdout.contains("171 documents") && stdout.contains("(2 quarantined)"),
+        "{stdout}"
+    );
     let report: serde_json::Value = serde_json::from_slice(
         &std::fs::read(p.path().join(".searchbar/reports/ingest.json")).unwrap(),
     )

@@ -22,7 +22,7 @@ pub use docs::{shard_docs, DocRecord};
 pub use error::ReleaseError;
 pub use highlight::{highlight, Segment};
 pub use manifest::{
-    content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, FILES_PREFIX, Manifest, ModelInfo,
-    PipelineInfo, Pointer, SearchInfo, MANIFEST_FORMAT, MANIFEST_NAME, POINTER_NAME,
+    content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, Manifest, ModelInfo,
+    PipelineInfo, Pointer, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, POINTER_NAME,
 };
 pub use searcher::{Artifacts, QueryHit, Searcher};

@@ -83,31 +83,50 @@ fn sample_vectors(ctx: &Ctx, snap: &Snapshot, cache: &mut EmbeddingCache) -> Res
         .collect();
     if !missing.is_empty() {
         let texts: Vec<&str> = missing.iter().map(|d| d.text.as_str()).collect();
-        let vecs = ctx.encoder()?.embed_many(&texts, ctx.config().model.batch_size, |_| {})?;
+        let vecs = ctx
+            .encoder()?
+            .embed_many(&texts, ctx.config().model.batch_size, |_| {})?;
         for (d, v) in missing.iter().zip(vecs) {
             cache.insert(&d.content_hash, v)?;
         }
     }
     Ok(idx
         .iter()
-        .map(|&i| cache.get(&snap.documents[i].content_hash).map(<[f32]>::to_vec))
+        .map(|&i| {
+            cache
+                .get(&snap.documents[i].content_hash)
+                .map(<[f32]>::to_vec)
+        })
         .collect::<Option<Vec<_>>>()
         .expect("every sampled document was just embedded"))
 }
 
-fn compute(ctx: &Ctx, against: &str, dir: Option<&PathBuf>, embeddings: bool) -> Result<Option<DriftOutput>> {
+fn compute(
+    ctx: &Ctx,
+    against: &str,
+    dir: Option<&PathBuf>,
+    embeddings: bool,
+) -> Result<Option<DriftOutput>> {
     let Some((name, base)) = baseline(ctx, against, dir)? else {
         return Ok(None);
     };
     let fresh = read_source(ctx)?.snapshot;
     let changes = diff(&base, &fresh);
-    let texts = |s: &Snapshot| s.documents.iter().map(|d| d.text.clone()).collect::<Vec<_>>();
+    let texts = |s: &Snapshot| {
+        s.documents
+            .iter()
+            .map(|d| d.text.clone())
+            .collect::<Vec<_>>()
+    };
     let vectors = if embeddings {
         let model = ctx.model_fingerprint()?.to_string();
         let path = cache_path(&ctx.ws, &model);
         let mut cache = EmbeddingCache::load(&path, ctx.encoder()?.dim())?;
         let before = cache.len();
-        let pair = (sample_vectors(ctx, &base, &mut cache)?, sample_vectors(ctx, &fresh, &mut cache)?);
+        let pair = (
+            sample_vectors(ctx, &base, &mut cache)?,
+            sample_vectors(ctx, &fresh, &mut cache)?,
+        );
         if cache.len() != before {
             cache.save(&path)?;
         }
@@ -137,8 +156,17 @@ fn compute(ctx: &Ctx, against: &str, dir: Option<&PathBuf>, embeddings: bool) ->
 /// Prints the comparison; returns whether drift was flagged.
 pub fn drift(p: &ProjectArgs, args: &DriftArgs) -> Result<bool> {
     let ctx = Ctx::new(p.load()?);
-    let Some(out) = compute(&ctx, &args.against, args.baseline.as_ref(), !args.no_embeddings)? else {
-        println!("drift: {} has no live release: nothing to compare with", args.against);
+    let Some(out) = compute(
+        &ctx,
+        &args.against,
+        args.baseline.as_ref(),
+        !args.no_embeddings,
+    )?
+    else {
+        println!(
+            "drift: {} has no live release: nothing to compare with",
+            args.against
+        );
         return Ok(false);
     };
     if args.json {
@@ -153,7 +181,9 @@ pub fn drift(p: &ProjectArgs, args: &DriftArgs) -> Result<bool> {
             "drift: length PSI {:.4}, vocabulary PSI {:.4}{}",
             d.length_psi,
             d.vocab_psi,
-            d.embedding.map_or(String::new(), |a| format!(", embedding domain-classifier AUC {a:.4}"))
+            d.embedding.map_or(String::new(), |a| format!(
+                ", embedding domain-classifier AUC {a:.4}"
+            ))
         );
         for f in &d.flags {
             println!("drift: FLAGGED {f}");
@@ -194,7 +224,11 @@ pub fn lock(p: &ProjectArgs, args: &LockArgs) -> Result<()> {
     // Same data as locked: leave the file alone, even if the live release moved since, so
     // releasing a data change does not itself produce another lock change.
     if old.contains(&format!("fingerprint = \"{}\"", fresh.fingerprint)) {
-        println!("lock: {} unchanged ({} documents)", path.display(), fresh.documents.len());
+        println!(
+            "lock: {} unchanged ({} documents)",
+            path.display(),
+            fresh.documents.len()
+        );
         return Ok(());
     }
     let against = compute(&ctx, &args.against, None, false)?.map(|o| LockDrift {

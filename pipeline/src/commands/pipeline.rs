@@ -79,9 +79,12 @@ pub struct StatusArgs {
 pub const STALE: u8 = 5;
 
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let parsed = s
-        .split_once('/')
-        .and_then(|(i, n)| Some((i.trim().parse::<usize>().ok()?, n.trim().parse::<usize>().ok()?)));
+    let parsed = s.split_once('/').and_then(|(i, n)| {
+        Some((
+            i.trim().parse::<usize>().ok()?,
+            n.trim().parse::<usize>().ok()?,
+        ))
+    });
     match parsed {
         Some((i, n)) if n > 0 && i < n => Ok((i, n)),
         _ => bail!("--shard {s:?}: expected I/N with 0 <= I < N, e.g. 0/4"),
@@ -112,7 +115,8 @@ pub fn train(p: &ProjectArgs) -> Result<()> {
 }
 
 pub fn evaluate(p: &ProjectArgs, args: &EvaluateArgs) -> Result<()> {
-    p.runner(&args.env.env)?.execute(Stage::Evaluate, args.force)
+    p.runner(&args.env.env)?
+        .execute(Stage::Evaluate, args.force)
 }
 
 pub fn export(p: &ProjectArgs) -> Result<()> {
@@ -133,11 +137,15 @@ pub fn status(p: &ProjectArgs, args: &StatusArgs) -> Result<bool> {
     } else {
         for s in &statuses {
             let state = if s.stale { "STALE" } else { "up to date" };
-            println!("{:<9} {state}{}", s.stage.name(), if s.reasons.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", s.reasons.join("; "))
-            });
+            println!(
+                "{:<9} {state}{}",
+                s.stage.name(),
+                if s.reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", s.reasons.join("; "))
+                }
+            );
         }
         if !stale {
             println!("Everything is up to date.");

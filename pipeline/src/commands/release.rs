@@ -97,10 +97,11 @@ pub fn promote(p: &ProjectArgs, args: &PromoteArgs) -> Result<()> {
     let to = project.target(&args.to)?;
     let id = match &args.release {
         Some(prefix) => resolve_release(&from, prefix)?,
-        None => from
-            .pointer()?
-            .with_context(|| format!("{} has no live release to promote", args.from))?
-            .release,
+        None => {
+            from.pointer()?
+                .with_context(|| format!("{} has no live release to promote", args.from))?
+                .release
+        }
     };
     // The exact bytes that passed on the source target: verified, then linked or copied.
     let m = to.deploy(&from, &id, project.config.deploy.keep)?;
@@ -134,15 +135,25 @@ pub fn releases(p: &ProjectArgs, args: &ReleasesArgs) -> Result<()> {
         println!("{}: no releases", args.env);
     }
     for m in &list {
-        let live_mark = if Some(&m.release) == live.as_ref() { "*" } else { " " };
+        let live_mark = if Some(&m.release) == live.as_ref() {
+            "*"
+        } else {
+            " "
+        };
         println!(
             "{live_mark} {}  {}  {:>7} docs  nDCG@10 {}  recall@10 {:.4}{}",
             m.release,
             m.created,
             m.data.documents,
-            m.evaluation.ndcg_at_10.map_or_else(|| "  n/a ".into(), |v| format!("{v:.4}")),
+            m.evaluation
+                .ndcg_at_10
+                .map_or_else(|| "  n/a ".into(), |v| format!("{v:.4}")),
             m.evaluation.recall_at_10,
-            if m.evaluation.forced { "  (forced)" } else { "" }
+            if m.evaluation.forced {
+                "  (forced)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
@@ -152,7 +163,10 @@ pub fn serve(p: &ProjectArgs, args: &ServeArgs) -> Result<()> {
     let project = p.load()?;
     let target = project.target(&args.env.env)?;
     if target.pointer()?.is_none() {
-        eprintln!("note: {} has no live release yet (run `searchbar run`)", args.env.env);
+        eprintln!(
+            "note: {} has no live release yet (run `searchbar run`)",
+            args.env.env
+        );
     }
     let listen = args
         .listen
@@ -173,7 +187,12 @@ pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manif
         encoder: read(&manifest.files.encoder)?,
         tokenizer: read(&manifest.files.tokenizer)?,
         index: read(&manifest.files.index)?,
-        docs: manifest.files.docs.iter().map(read).collect::<Result<_>>()?,
+        docs: manifest
+            .files
+            .docs
+            .iter()
+            .map(read)
+            .collect::<Result<_>>()?,
     };
     let searcher = Searcher::load(&manifest, &artifacts, threads)?;
     Ok((manifest, searcher))
@@ -200,11 +219,19 @@ pub fn query(p: &ProjectArgs, args: &QueryArgs) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"release": id, "query": text, "results": rows}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"release": id, "query": text, "results": rows})
+            )?
         );
     } else {
         for (i, h) in hits.iter().enumerate() {
-            println!("{:>2}. {:.4}  {}  {}", i + 1, h.score, h.record.id, h.record.title);
+            println!(
+                "{:>2}. {:.4}  {}  {}",
+                i + 1,
+                h.score,
+                h.record.id,
+                h.record.title
+            );
         }
     }
     Ok(())

@@ -45,7 +45,9 @@ impl DeployLock {
                     return Ok(Self { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let held = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                    let held = fs::read(&path)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok());
                     match held {
                         Some(o) if !is_stale(&o) => bail!(
                             "{} is locked by `{}` (pid {} on {}, since {}s ago); another deploy \
@@ -114,14 +116,24 @@ mod tests {
             since_unix: now_unix(),
             command: "deploy --env prod".into(),
         };
-        fs::write(dir.path().join(LOCK_NAME), serde_json::to_vec(&live).unwrap()).unwrap();
-        let e = DeployLock::acquire(dir.path(), "deploy").unwrap_err().to_string();
+        fs::write(
+            dir.path().join(LOCK_NAME),
+            serde_json::to_vec(&live).unwrap(),
+        )
+        .unwrap();
+        let e = DeployLock::acquire(dir.path(), "deploy")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("locked by `deploy --env prod`"), "{e}");
         let dead = Owner {
             pid: u32::MAX - 1,
             ..live
         };
-        fs::write(dir.path().join(LOCK_NAME), serde_json::to_vec(&dead).unwrap()).unwrap();
+        fs::write(
+            dir.path().join(LOCK_NAME),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
         let _lock = DeployLock::acquire(dir.path(), "deploy").unwrap();
     }
 }

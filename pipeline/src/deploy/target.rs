@@ -4,9 +4,7 @@ use super::fsutil::{link_or_copy, remove_temporaries, sync_dir, write_atomic};
 use super::lock::DeployLock;
 use crate::fault;
 use anyhow::{bail, Context, Result};
-use searchbar_release::{
-    Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, POINTER_NAME,
-};
+use searchbar_release::{Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, POINTER_NAME};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -212,7 +210,9 @@ impl Target {
                 if id == pointer.release {
                     bail!("{id} is already live on {}", self.name);
                 }
+                // An explicit jump is undoable like a deploy: the current release joins the history.
                 history.retain(|h| h != id);
+                history.push(pointer.release.clone());
                 id.to_string()
             }
             None => history.pop().with_context(|| {
@@ -290,7 +290,10 @@ pub fn resolve_release(target: &Target, prefix: &str) -> Result<String> {
     match matches.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!("no release {prefix:?} on {}", target.name),
-        _ => bail!("{prefix:?} matches several releases: {}", matches.join(", ")),
+        _ => bail!(
+            "{prefix:?} matches several releases: {}",
+            matches.join(", ")
+        ),
     }
 }
 

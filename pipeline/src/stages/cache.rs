@@ -33,8 +33,12 @@ impl EmbeddingCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::new(dim)),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        Self::from_bytes(&bytes, dim)
-            .with_context(|| format!("{}: damaged embedding cache (delete it to rebuild)", path.display()))
+        Self::from_bytes(&bytes, dim).with_context(|| {
+            format!(
+                "{}: damaged embedding cache (delete it to rebuild)",
+                path.display()
+            )
+        })
     }
 
     fn from_bytes(bytes: &[u8], dim: usize) -> Result<Self> {
@@ -93,7 +97,11 @@ impl EmbeddingCache {
     /// Adds every entry of `other` (shard merge).
     pub fn merge(&mut self, other: EmbeddingCache) -> Result<()> {
         if other.dim != self.dim {
-            bail!("cannot merge a {}-d cache into a {}-d one", other.dim, self.dim);
+            bail!(
+                "cannot merge a {}-d cache into a {}-d one",
+                other.dim,
+                self.dim
+            );
         }
         self.map.extend(other.map);
         Ok(())
@@ -105,7 +113,8 @@ impl EmbeddingCache {
 }
 
 fn key(content_hash: &str) -> Result<[u8; 32]> {
-    let bytes = hex::decode(content_hash).with_context(|| format!("content hash {content_hash:?}"))?;
+    let bytes =
+        hex::decode(content_hash).with_context(|| format!("content hash {content_hash:?}"))?;
     bytes
         .try_into()
         .map_err(|_| anyhow::anyhow!("content hash {content_hash:?} is not 32 bytes"))
@@ -143,6 +152,11 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let e = format!("{:#}", EmbeddingCache::load(&path, 3).unwrap_err());
         assert!(e.contains("damaged embedding cache"), "{e}");
-        assert!(EmbeddingCache::load(&dir.path().join("none"), 3).unwrap().len() == 0);
+        assert!(
+            EmbeddingCache::load(&dir.path().join("none"), 3)
+                .unwrap()
+                .len()
+                == 0
+        );
     }
 }

@@ -41,8 +41,9 @@ impl Ctx {
             (None, Some(lock)) => open_cached(&ModelLock::load(&self.project.path(lock))?)?,
             (None, None) => match std::env::var_os("SEARCHBAR_MODEL_DIR") {
                 Some(dir) => ModelDir::open(PathBuf::from(dir))?,
-                None => open_cached(&ModelLock::parse(DEFAULT_LOCK, "built-in lock")?)
-                    .context("the default model is not in the cache: run `searchbar model fetch`")?,
+                None => open_cached(&ModelLock::parse(DEFAULT_LOCK, "built-in lock")?).context(
+                    "the default model is not in the cache: run `searchbar model fetch`",
+                )?,
             },
         };
         let fingerprint = fingerprint(&dir)?;
@@ -84,7 +85,10 @@ fn fingerprint(dir: &ModelDir) -> Result<String> {
         Pooling::Mean => "mean",
         Pooling::Cls => "cls",
     };
-    h.update(format!("{}|{pooling}|{}", dir.config.max_tokens, dir.config.normalize));
+    h.update(format!(
+        "{}|{pooling}|{}",
+        dir.config.max_tokens, dir.config.normalize
+    ));
     Ok(hex::encode(h.finalize()))
 }
 

@@ -51,7 +51,10 @@ pub fn execute(ctx: &Ctx, shard: Option<(usize, usize)>) -> Result<usize> {
         todo.len(),
         started.elapsed().as_secs_f64(),
         in_scope - todo.len(),
-        shard.map_or(String::new(), |(k, n)| format!(" (shard {k}/{n} → {})", dest.display()))
+        shard.map_or(String::new(), |(k, n)| format!(
+            " (shard {k}/{n} → {})",
+            dest.display()
+        ))
     );
     Ok(todo.len())
 }
@@ -68,7 +71,10 @@ pub fn merge_shards(ctx: &Ctx) -> Result<usize> {
     let mut shards: Vec<_> = std::fs::read_dir(&dir)?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
         .collect();
     shards.sort();
     for shard in &shards {
@@ -79,7 +85,10 @@ pub fn merge_shards(ctx: &Ctx) -> Result<usize> {
     for shard in &shards {
         std::fs::remove_file(shard)?;
     }
-    println!("embed: merged {merged} shard cache(s); the cache holds {} vectors", cache.len());
+    println!(
+        "embed: merged {merged} shard cache(s); the cache holds {} vectors",
+        cache.len()
+    );
     Ok(merged)
 }
 

@@ -5,7 +5,7 @@ use super::ctx::Ctx;
 use crate::deploy::fsutil::write_atomic;
 use anyhow::{Context, Result};
 use searchbar_index::metrics::{evaluate as beir, recall_at_k};
-use searchbar_index::qrels::{parse_qrels_tsv, parse_queries_jsonl, Query, Qrels};
+use searchbar_index::qrels::{parse_qrels_tsv, parse_queries_jsonl, Qrels, Query};
 use searchbar_index::{Index, SearchParams};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,9 +85,10 @@ fn load_eval_set(ctx: &Ctx) -> Result<Option<EvalSet>> {
 pub fn eval_inputs(ctx: &Ctx, out: &mut super::graph::Fingerprints) {
     let c = &ctx.config().evaluation;
     for (key, p) in [("eval.queries", &c.queries), ("eval.qrels", &c.qrels)] {
-        let v = p
-            .as_ref()
-            .map_or_else(|| "none".into(), |p| super::ctx::file_hash(&ctx.project.path(p)));
+        let v = p.as_ref().map_or_else(
+            || "none".into(),
+            |p| super::ctx::file_hash(&ctx.project.path(p)),
+        );
         out.insert(key.into(), v);
     }
 }
@@ -102,7 +103,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Measures the candidate and applies the gate against `baseline` (the live release's
 /// evaluation, if any). Writes the report either way.
-pub fn execute(ctx: &Ctx, baseline: Option<(String, searchbar_release::Evaluation)>) -> Result<Report> {
+pub fn execute(
+    ctx: &Ctx,
+    baseline: Option<(String, searchbar_release::Evaluation)>,
+) -> Result<Report> {
     let snapshot = super::ingest::require_current(ctx)?;
     let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
     let bytes = std::fs::read(super::train::index_path(ctx))
@@ -159,11 +163,22 @@ pub fn execute(ctx: &Ctx, baseline: Option<(String, searchbar_release::Evaluatio
             e.queries
                 .iter()
                 .zip(rows)
-                .map(|(q, docs)| (q.id.clone(), docs.iter().map(|&d| ids[d as usize]).collect()))
+                .map(|(q, docs)| {
+                    (
+                        q.id.clone(),
+                        docs.iter().map(|&d| ids[d as usize]).collect(),
+                    )
+                })
                 .collect()
         };
-        let approx = beir(&to_run(&mut approx_runs.iter().take(judged_count).cloned()), &e.qrels);
-        let exact_rows = exact.iter().take(judged_count).map(|r| r.iter().map(|(d, _)| *d).collect());
+        let approx = beir(
+            &to_run(&mut approx_runs.iter().take(judged_count).cloned()),
+            &e.qrels,
+        );
+        let exact_rows = exact
+            .iter()
+            .take(judged_count)
+            .map(|r| r.iter().map(|(d, _)| *d).collect());
         let exact = beir(&to_run(&mut exact_rows.into_iter()), &e.qrels);
         Judged {
             queries: approx.queries,
@@ -249,7 +264,13 @@ fn print_report(r: &Report) {
     println!(
         "evaluate: {} index, {} docs, {:.1} bytes/doc; recall@10 vs exact {:.4} over {} queries; \
          search p50 {:.3} ms, embed+search p50 {:.2} ms",
-        r.kind, r.documents, r.bytes_per_document, r.recall_at_10, r.recall_queries, r.search_ms_p50, r.query_ms_p50
+        r.kind,
+        r.documents,
+        r.bytes_per_document,
+        r.recall_at_10,
+        r.recall_queries,
+        r.search_ms_p50,
+        r.query_ms_p50
     );
     if let Some(j) = &r.judged {
         println!(
@@ -258,13 +279,18 @@ fn print_report(r: &Report) {
         );
     }
     for c in &r.gate {
-        println!("gate: {} {}", if c.passed { "pass" } else { "FAIL" }, c.detail);
+        println!(
+            "gate: {} {}",
+            if c.passed { "pass" } else { "FAIL" },
+            c.detail
+        );
     }
 }
 
 pub fn read_report(ctx: &Ctx) -> Result<Report> {
     let p = report_path(ctx);
-    let b = std::fs::read(&p).with_context(|| format!("reading {} (run `searchbar evaluate`)", p.display()))?;
+    let b = std::fs::read(&p)
+        .with_context(|| format!("reading {} (run `searchbar evaluate`)", p.display()))?;
     Ok(serde_json::from_slice(&b)?)
 }
 

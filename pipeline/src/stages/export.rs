@@ -7,8 +7,8 @@ use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
 use searchbar_encoder::Pooling;
 use searchbar_release::{
-    content_name, sha256_hex, shard_docs, DataInfo, DocRecord, FileRef, Files, Manifest,
-    ModelInfo, PipelineInfo, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME,
+    content_name, sha256_hex, shard_docs, DataInfo, DocRecord, FileRef, Files, Manifest, ModelInfo,
+    PipelineInfo, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -24,7 +24,11 @@ pub fn bundle_hash(ctx: &Ctx) -> String {
     let Ok(entries) = std::fs::read_dir(&dist) else {
         return "none".into();
     };
-    let mut names: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let mut names: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
     names.sort();
     let mut h = Sha256::new();
     for p in names {
@@ -40,7 +44,10 @@ fn snippet(text: &str, max: usize) -> String {
         return text.to_string();
     }
     let cut: String = text.chars().take(max).collect();
-    let cut = cut.rfind(' ').map_or(cut.as_str(), |i| &cut[..i]).trim_end();
+    let cut = cut
+        .rfind(' ')
+        .map_or(cut.as_str(), |i| &cut[..i])
+        .trim_end();
     format!("{cut}…")
 }
 
@@ -52,7 +59,11 @@ impl Writer<'_> {
     /// Stores `bytes` under a content-addressed name and returns its manifest entry.
     fn put(&self, name: &str, bytes: &[u8], hashed_name: bool) -> Result<FileRef> {
         let sha = sha256_hex(bytes);
-        let file = if hashed_name { content_name(name, &sha) } else { name.to_string() };
+        let file = if hashed_name {
+            content_name(name, &sha)
+        } else {
+            name.to_string()
+        };
         let path = self.files_dir.join(&file);
         if std::fs::read(&path).ok().as_deref() != Some(bytes) {
             write_atomic(&path, bytes)?;
@@ -83,7 +94,9 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     let target = export_target(ctx);
     let files_dir = target.files_dir();
     std::fs::create_dir_all(&files_dir)?;
-    let w = Writer { files_dir: &files_dir };
+    let w = Writer {
+        files_dir: &files_dir,
+    };
 
     let records: Vec<DocRecord> = snapshot
         .documents
@@ -112,7 +125,11 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             .collect();
         names.sort();
         for p in names {
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             app.push(w.put(&name, &std::fs::read(&p)?, false)?);
         }
         std::fs::read(dist.join("index.html"))?

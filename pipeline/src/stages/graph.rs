@@ -64,7 +64,10 @@ pub fn read_record(ws: &Path, stage: Stage, env: Option<&str>) -> Result<Option<
     let path = record_path(ws, stage, env);
     match std::fs::read(&path) {
         Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
-            format!("{}: damaged stage record (delete it to rerun the stage)", path.display())
+            format!(
+                "{}: damaged stage record (delete it to rerun the stage)",
+                path.display()
+            )
         })?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
@@ -107,7 +110,9 @@ pub fn explain(recorded: Option<&Record>, current: &Fingerprints) -> Vec<String>
         let (group, name) = key.split_once('.').unwrap_or(("input", key));
         let show = |v: Option<&String>| match v {
             None => "(unset)".to_string(),
-            Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => v[..12].to_string(),
+            Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                v[..12].to_string()
+            }
             Some(v) => v.clone(),
         };
         groups

@@ -19,7 +19,9 @@ pub fn snapshot_dir(ctx: &Ctx) -> PathBuf {
 
 /// Snapshots of released data, kept for drift checks against what is live.
 pub fn released_snapshot_dir(ctx: &Ctx, fingerprint: &str) -> PathBuf {
-    ctx.ws.join("snapshots").join(&fingerprint[..16.min(fingerprint.len())])
+    ctx.ws
+        .join("snapshots")
+        .join(&fingerprint[..16.min(fingerprint.len())])
 }
 
 pub fn read_source(ctx: &Ctx) -> Result<Fresh> {
@@ -79,7 +81,9 @@ pub fn execute(ctx: &Ctx, fresh: &Fresh) -> Result<()> {
             "quarantined: {} row {}{}: {}",
             q.source,
             q.row,
-            q.field.as_ref().map_or(String::new(), |f| format!(" field {f}")),
+            q.field
+                .as_ref()
+                .map_or(String::new(), |f| format!(" field {f}")),
             q.reason
         );
     }

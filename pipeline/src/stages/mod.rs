@@ -80,20 +80,38 @@ impl Runner {
                 flatten("source", &c.source, &mut f);
                 flatten("source.documents", &c.documents, &mut f);
                 flatten("source.validation", &c.validation, &mut f);
-                f.insert("data.fingerprint".into(), self.fresh()?.snapshot.fingerprint.clone());
+                f.insert(
+                    "data.fingerprint".into(),
+                    self.fresh()?.snapshot.fingerprint.clone(),
+                );
             }
             Stage::Embed => {
-                f.insert("data.fingerprint".into(), self.output(Stage::Ingest, "data.fingerprint")?);
-                f.insert("model.fingerprint".into(), self.ctx.model_fingerprint()?.into());
+                f.insert(
+                    "data.fingerprint".into(),
+                    self.output(Stage::Ingest, "data.fingerprint")?,
+                );
+                f.insert(
+                    "model.fingerprint".into(),
+                    self.ctx.model_fingerprint()?.into(),
+                );
             }
             Stage::Train => {
-                f.insert("data.fingerprint".into(), self.output(Stage::Embed, "data.fingerprint")?);
-                f.insert("model.fingerprint".into(), self.output(Stage::Embed, "model.fingerprint")?);
+                f.insert(
+                    "data.fingerprint".into(),
+                    self.output(Stage::Embed, "data.fingerprint")?,
+                );
+                f.insert(
+                    "model.fingerprint".into(),
+                    self.output(Stage::Embed, "model.fingerprint")?,
+                );
                 flatten("params.index", &c.index, &mut f);
                 f.insert("code.pipeline".into(), code);
             }
             Stage::Evaluate => {
-                f.insert("input.index".into(), self.output(Stage::Train, "index.sha256")?);
+                f.insert(
+                    "input.index".into(),
+                    self.output(Stage::Train, "index.sha256")?,
+                );
                 flatten("params.search", &c.search, &mut f);
                 flatten("params.gate", &c.gate, &mut f);
                 flatten("params.evaluation", &c.evaluation, &mut f);
@@ -101,15 +119,27 @@ impl Runner {
                 f.insert("code.pipeline".into(), code);
             }
             Stage::Export => {
-                f.insert("input.index".into(), self.output(Stage::Train, "index.sha256")?);
-                f.insert("input.report".into(), self.output(Stage::Evaluate, "report.sha256")?);
-                f.insert("model.fingerprint".into(), self.ctx.model_fingerprint()?.into());
+                f.insert(
+                    "input.index".into(),
+                    self.output(Stage::Train, "index.sha256")?,
+                );
+                f.insert(
+                    "input.report".into(),
+                    self.output(Stage::Evaluate, "report.sha256")?,
+                );
+                f.insert(
+                    "model.fingerprint".into(),
+                    self.ctx.model_fingerprint()?.into(),
+                );
                 f.insert("web.bundle".into(), export::bundle_hash(&self.ctx));
                 flatten("params.web", &c.web, &mut f);
                 f.insert("code.pipeline".into(), code);
             }
             Stage::Deploy => {
-                f.insert("input.release".into(), self.output(Stage::Export, "release")?);
+                f.insert(
+                    "input.release".into(),
+                    self.output(Stage::Export, "release")?,
+                );
                 let live = self.ctx.project.target(&self.env)?.pointer()?;
                 f.insert(
                     "target.live".into(),
@@ -173,7 +203,11 @@ impl Runner {
             format!(
                 "[{}{}]",
                 shown.join(", "),
-                if more > 0 { format!(", … {more} more") } else { String::new() }
+                if more > 0 {
+                    format!(", … {more} more")
+                } else {
+                    String::new()
+                }
             )
         };
         reasons.retain(|r| !r.starts_with("data changed"));
@@ -198,8 +232,14 @@ impl Runner {
             Stage::Ingest => {
                 let fresh = self.fresh()?;
                 ingest::execute(ctx, fresh)?;
-                outputs.insert("data.fingerprint".into(), fresh.snapshot.fingerprint.clone());
-                outputs.insert("data.documents".into(), fresh.snapshot.documents.len().to_string());
+                outputs.insert(
+                    "data.fingerprint".into(),
+                    fresh.snapshot.fingerprint.clone(),
+                );
+                outputs.insert(
+                    "data.documents".into(),
+                    fresh.snapshot.documents.len().to_string(),
+                );
             }
             Stage::Embed => {
                 embed::execute(ctx, None)?;
@@ -224,7 +264,10 @@ impl Runner {
                     if !force {
                         return Err(GateRefused(failed.join("; ")).into());
                     }
-                    eprintln!("warning: gate failed but --force given: {}", failed.join("; "));
+                    eprintln!(
+                        "warning: gate failed but --force given: {}",
+                        failed.join("; ")
+                    );
                     report.forced = true;
                     crate::deploy::fsutil::write_atomic(
                         &evaluate::report_path(ctx),
@@ -232,7 +275,10 @@ impl Runner {
                     )?;
                 }
                 let bytes = std::fs::read(evaluate::report_path(ctx))?;
-                outputs.insert("report.sha256".into(), searchbar_release::sha256_hex(&bytes));
+                outputs.insert(
+                    "report.sha256".into(),
+                    searchbar_release::sha256_hex(&bytes),
+                );
             }
             Stage::Export => {
                 outputs.insert("release".into(), export::execute(ctx)?);

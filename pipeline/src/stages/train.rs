@@ -55,7 +55,10 @@ pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, T
     };
     let (index, nlist) = if ivfpq {
         if dim % cfg.m != 0 {
-            bail!("index.m = {} does not divide the embedding dimension {dim}", cfg.m);
+            bail!(
+                "index.m = {} does not divide the embedding dimension {dim}",
+                cfg.m
+            );
         }
         let nlist = nlist_for(cfg, n);
         let params = IvfPqParams {
@@ -114,6 +117,7 @@ fn cfg_m(info: &TrainInfo) -> usize {
 
 pub fn read_info(ctx: &Ctx) -> Result<TrainInfo> {
     let p = info_path(ctx);
-    let b = std::fs::read(&p).with_context(|| format!("reading {} (run `searchbar train`)", p.display()))?;
+    let b = std::fs::read(&p)
+        .with_context(|| format!("reading {} (run `searchbar train`)", p.display()))?;
     Ok(serde_json::from_slice(&b)?)
 }

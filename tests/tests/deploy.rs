@@ -1,0 +1,284 @@
+//! Deploys under crashes and load: SIGKILL at every step, clients during deploy and rollback,
+//! and the evaluation gate keeping a bad candidate away from prod.
+
+use searchbar_tests::{http_get, verify_served, Project};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+/// A project with release A live on stage and a different release B exported, not deployed.
+fn two_releases() -> (Project, String, String) {
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let a = p.live("stage").unwrap();
+    p.sqlite()
+        .execute(
+            "UPDATE projects SET title = title || ' (2nd edition)' WHERE id = 'p010-chess-engine' OR rowid = 10",
+            [],
+        )
+        .unwrap();
+    let out = p.ok(&["run", "--env", "stage", "--until", "export"]);
+    let b = out
+        .lines()
+        .find_map(|l| l.strip_prefix("export: release "))
+        .and_then(|l| l.split(':').next())
+        .expect("export printed the release id")
+        .to_string();
+    assert_ne!(a, b);
+    (p, a, b)
+}
+
+#[test]
+fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
+    let (p, a, b) = two_releases();
+    let stage = p.target("stage");
+    let pristine = p.path().join("pristine-stage");
+    copy_dir(&stage, &pristine);
+    let mut crashes = 0;
+    for at in 1..200 {
+        std::fs::remove_dir_all(&stage).unwrap();
+        copy_dir(&pristine, &stage);
+        let out = p
+            .command(&["deploy", "--env", "stage"])
+            .env("SEARCHBAR_FAULT_AT", at.to_string())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(verify_served(&stage).unwrap(), b);
+            break;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "point {at}: expected SIGKILL, got {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        crashes += 1;
+        // Whatever step it died at, clients get one complete release: the old one, or the new
+        // one once the pointer was written.
+        let served = verify_served(&stage).unwrap_or_else(|e| panic!("point {at}: {e}"));
+        assert!(served == a || served == b, "point {at}: serves {served}");
+        // The crashed run's lock and temporaries do not block the next deploy.
+        p.ok(&["deploy", "--env", "stage"]);
+        assert_eq!(verify_served(&stage).unwrap(), b, "point {at}: redeploy");
+        let leftovers: Vec<_> = std::fs::read_dir(stage.join("releases"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "point {at}: {leftovers:?}");
+    }
+    assert!(crashes >= 8, "only {crashes} fault points were exercised");
+}
+
+#[test]
+fn clients_see_no_failure_and_no_mixed_release_during_deploy_and_rollback() {
+    let (p, a, b) = two_releases();
+    let mut server = p
+        .command(&["serve", "--env", "stage", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("serve prints its URL")
+        .to_string();
+
+    // Headers a CDN would rely on.
+    let (status, headers, _) = http_get(&addr, "/current.json").unwrap();
+    assert_eq!(status, 200);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "cache-control" && v == "no-cache"));
+    assert_eq!(http_get(&addr, "/.deploy.lock").unwrap().0, 404);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            let (mut rounds, mut failures, mut seen) =
+                (0, Vec::new(), std::collections::BTreeSet::new());
+            while !stop.load(Ordering::SeqCst) || rounds < 3 {
+                rounds += 1;
+                let r = (|| -> Result<String, String> {
+                    let (s, _, body) = http_get(&addr, "/current.json")?;
+                    if s != 200 {
+                        return Err(format!("pointer HTTP {s}"));
+                    }
+                    let ptr: serde_json::Value =
+                        serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                    let id = ptr["release"].as_str().ok_or("no release")?.to_string();
+                    let (s, _, body) = http_get(&addr, &format!("/releases/{id}/manifest.json"))?;
+                    if s != 200 {
+                        return Err(format!("manifest of {id}: HTTP {s}"));
+                    }
+                    let m = searchbar_release::Manifest::from_json(&body, "manifest")
+                        .map_err(|e| e.to_string())?;
+                    if m.release != id {
+                        return Err(format!("mixed: pointer {id}, manifest {}", m.release));
+                    }
+                    for f in m.files.all() {
+                        let name = f.path.trim_start_matches("../../");
+                        let (s, headers, body) = http_get(&addr, &format!("/{name}"))?;
+                        if s != 200 {
+                            return Err(format!("{name}: HTTP {s}"));
+                        }
+                        if name.ends_with(".wasm")
+                            && !headers
+                                .iter()
+                                .any(|(k, v)| k == "content-type" && v == "application/wasm")
+                        {
+                            return Err(format!("{name}: wrong MIME type"));
+                        }
+                        f.verify(&body)
+                            .map_err(|e| format!("mixed or corrupt: {e}"))?;
+                    }
+                    Ok(id)
+                })();
+                match r {
+                    Ok(id) => {
+                        seen.insert(id);
+                    }
+                    Err(e) => failures.push(e),
+                }
+            }
+            (rounds, failures, seen)
+        })
+    };
+    for _ in 0..2 {
+        p.ok(&["deploy", "--env", "stage"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        p.ok(&["rollback", "--env", "stage"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (rounds, failures, seen) = client.join().unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(
+        failures.is_empty(),
+        "{} of {rounds} rounds failed: {failures:?}",
+        failures.len()
+    );
+    assert!(rounds >= 6, "the client only made {rounds} rounds");
+    assert!(seen.contains(&a), "never saw the old release: {seen:?}");
+    assert_eq!(verify_served(&p.target("stage")).unwrap(), a);
+    let _ = b;
+}
+
+#[test]
+fn the_gate_keeps_a_degraded_candidate_out_of_prod() {
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "prod"]);
+    let good = p.live("prod").unwrap();
+    let cfg = p.path().join("searchbar.toml");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    // IVF-PQ with 4-bit codes, one probed list and no re-ranking collapses recall.
+    std::fs::write(
+        &cfg,
+        format!("{base}\n[index]\nkind = \"ivfpq\"\nnlist = 16\nm = 4\nnbits = 4\n[search]\nnprobe = 1\nrerank = 0\n"),
+    )
+    .unwrap();
+    let out = p.run(&["run", "--env", "prod"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("gate refused") && stderr.contains("recall@10"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("export: release"), "{stdout}");
+    assert_eq!(
+        p.live("prod").as_deref(),
+        Some(good.as_str()),
+        "prod untouched"
+    );
+    assert_eq!(verify_served(&p.target("prod")).unwrap(), good);
+
+    // Forcing is possible and recorded.
+    p.ok(&["run", "--env", "stage", "--force"]);
+    let forced = p.live("stage").unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.target("stage")
+                .join("releases")
+                .join(&forced)
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["evaluation"]["forced"], true);
+
+    // A good candidate passes and deploys.
+    std::fs::write(&cfg, format!("{base}\n[index]\nseed = 7\n")).unwrap();
+    p.ok(&["run", "--env", "prod"]);
+    assert_ne!(p.live("prod").as_deref(), Some(good.as_str()));
+    verify_served(&p.target("prod")).unwrap();
+}
+
+#[test]
+fn promote_serves_the_same_bytes_and_rollback_flips_back() {
+    let (p, a, b) = two_releases();
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    assert_eq!(p.live("prod").as_deref(), Some(a.as_str()));
+    p.ok(&["deploy", "--env", "stage"]);
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    assert_eq!(verify_served(&p.target("prod")).unwrap(), b);
+    for f in ["current.json"] {
+        let _ = f;
+    }
+    let stage_m = std::fs::read(
+        p.target("stage")
+            .join("releases")
+            .join(&b)
+            .join("manifest.json"),
+    )
+    .unwrap();
+    let prod_m = std::fs::read(
+        p.target("prod")
+            .join("releases")
+            .join(&b)
+            .join("manifest.json"),
+    )
+    .unwrap();
+    assert_eq!(stage_m, prod_m, "prod serves exactly what passed on stage");
+    let listing = p.ok(&["releases", "--env", "prod"]);
+    assert!(
+        listing.contains(&format!("* {b}")) && listing.contains(&a),
+        "{listing}"
+    );
+    let out = p.ok(&["rollback", "--env", "prod"]);
+    assert!(out.contains(&format!("now serves {a}")), "{out}");
+    assert_eq!(verify_served(&p.target("prod")).unwrap(), a);
+    p.ok(&["rollback", "--env", "prod", "--to", &b[..20]]);
+    assert_eq!(p.live("prod").as_deref(), Some(b.as_str()));
+    // Nothing earlier than A: a clear error.
+    p.ok(&["rollback", "--env", "prod"]);
+    let out = p.run(&["rollback", "--env", "prod"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no earlier release"));
+}
