@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests in `tests/`: they drive the real `searchbar` binary over
 //! real files (a project in a temporary directory built from the sample catalog).
 
+pub mod webdriver;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,13 @@ pub fn searchbar_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The built web bundle (trunk's dist/): `SEARCHBAR_WEB_DIST` or the repository's `dist/`.
+pub fn web_dist() -> PathBuf {
+    std::env::var_os("SEARCHBAR_WEB_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("dist"))
 }
 
 /// A throwaway project: the sample catalog seeded into SQLite, local deploy targets.
@@ -67,7 +76,7 @@ stage = "deploy/stage"
 prod = "deploy/prod"
 {extra}
 "#,
-            dist = std::env::var("SEARCHBAR_WEB_DIST").unwrap_or_else(|_| "dist".into())
+            dist = web_dist().display()
         );
         std::fs::write(dir.path().join("searchbar.toml"), config).unwrap();
         Self { dir }
@@ -144,13 +153,29 @@ pub fn verify_served(target: &Path) -> Result<String, String> {
     Ok(id.to_string())
 }
 
+/// Status, lower-cased headers and body.
+pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// A minimal HTTP/1.1 GET (the tests' client; no dependency, Connection: close).
-pub fn http_get(addr: &str, path: &str) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+pub fn http_get(addr: &str, path: &str) -> Result<Response, String> {
+    http(addr, "GET", path, None)
+}
+
+/// A minimal HTTP/1.1 request with an optional JSON body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    json: Option<&serde_json::Value>,
+) -> Result<Response, String> {
     use std::io::Write;
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    let body = json.map(|j| j.to_string()).unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();

@@ -186,7 +186,10 @@ fn clients_see_no_failure_and_no_mixed_release_during_deploy_and_rollback() {
     assert!(rounds >= 6, "the client only made {rounds} rounds");
     assert!(seen.contains(&a), "never saw the old release: {seen:?}");
     assert_eq!(verify_served(&p.target("stage")).unwrap(), a);
-    let _ = b;
+    assert!(
+        seen.contains(&b) || rounds < 10,
+        "never saw the new release: {seen:?}"
+    );
 }
 
 #[test]
@@ -248,9 +251,6 @@ fn promote_serves_the_same_bytes_and_rollback_flips_back() {
     p.ok(&["deploy", "--env", "stage"]);
     p.ok(&["promote", "--from", "stage", "--to", "prod"]);
     assert_eq!(verify_served(&p.target("prod")).unwrap(), b);
-    for f in ["current.json"] {
-        let _ = f;
-    }
     let stage_m = std::fs::read(
         p.target("stage")
             .join("releases")

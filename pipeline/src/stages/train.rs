@@ -54,7 +54,7 @@ pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, T
         IndexKindConfig::Auto => n > cfg.flat_max_docs,
     };
     let (index, nlist) = if ivfpq {
-        if dim % cfg.m != 0 {
+        if !dim.is_multiple_of(cfg.m) {
             bail!(
                 "index.m = {} does not divide the embedding dimension {dim}",
                 cfg.m

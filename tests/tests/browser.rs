@@ -1,0 +1,206 @@
+//! The search bar in a real browser: the bundle built by trunk, a release made by the real
+//! pipeline, served by `searchbar serve`, driven in Debian's headless Chromium. Also measures
+//! keystroke-to-results (written to target/e2e/browser-bench.json for BENCHMARKS.md).
+
+use searchbar_tests::webdriver::Browser;
+use searchbar_tests::{repo_root, web_dist, Project};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
+    return r && r.dataset.query === arguments[0] \
+      ? Array.from(r.querySelectorAll('li.result')).map(li => li.dataset.id) : null;";
+
+fn search(b: &Browser, q: &str) -> Vec<String> {
+    let input = b.find("#q").unwrap();
+    b.clear(&input).unwrap();
+    b.type_into(&input, q).unwrap();
+    let v = b
+        .wait_for(RESULTS_FOR, json!([q]), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("query {q:?}: {e}; status: {:?}", status(b)));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn status(b: &Browser) -> Value {
+    b.eval(
+        "const s = document.querySelector('#status'); return s ? [s.dataset.state, s.textContent] : null;",
+        json!([]),
+    )
+    .unwrap_or(Value::Null)
+}
+
+fn native(p: &Project, q: &str) -> Vec<String> {
+    let out = p.ok(&["query", "--env", "stage", "--json", q]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[test]
+fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
+    let dist = web_dist();
+    assert!(
+        dist.join("index.html").is_file(),
+        "no web bundle at {}: build it with scripts/build-web.sh (scripts/test.sh does)",
+        dist.display()
+    );
+    let p = Project::sample("");
+    // A document whose title is markup: it must show as text, never run.
+    p.sqlite()
+        .execute(
+            "INSERT INTO projects (id, title, description, learn, domain, url) VALUES \
+             ('p901-markup', '<img src=x onerror=\"window.__xss=1\"> Tide tables <b>bold</b>', \
+              'Tide tables for harbour pilots, rendered from harmonic constituents.', \
+              'tides', 'science', 'javascript:window.__xss=2')",
+            [],
+        )
+        .unwrap();
+    p.ok(&["run", "--env", "stage"]);
+    let mut server = p
+        .command(&["serve", "--env", "stage", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.split_whitespace().last().unwrap().to_string();
+
+    let b = Browser::start().unwrap();
+    let opened = Instant::now();
+    b.goto(&url).unwrap();
+    b.wait_for(
+        "return document.querySelector('#q')",
+        json!([]),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let first = search(&b, "monitor air quality at home");
+    let first_result_s = opened.elapsed().as_secs_f64();
+    assert!(!first.is_empty());
+
+    // Judged queries: the best-graded document appears, and the browser ranks like the CLI.
+    let qrels = std::fs::read_to_string(repo_root().join("data/catalog/qrels.tsv")).unwrap();
+    let mut best: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for row in qrels.lines().skip(1) {
+        let f: Vec<&str> = row.split('\t').collect();
+        let grade: i64 = f[2].parse().unwrap();
+        let e = best
+            .entry(f[0].to_string())
+            .or_insert((grade, f[1].to_string()));
+        if grade > e.0 {
+            *e = (grade, f[1].to_string());
+        }
+    }
+    let queries: Vec<(String, String)> =
+        std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|q| {
+                (
+                    q["_id"].as_str().unwrap().to_string(),
+                    q["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    let mut found = 0;
+    for (id, text) in queries.iter().take(12) {
+        let got = search(&b, text);
+        assert_eq!(got, native(&p, text), "browser and CLI differ for {text:?}");
+        if got.contains(&best[id].1) {
+            found += 1;
+        }
+    }
+    assert!(
+        found >= 11,
+        "the best judged document was in the top results for only {found} of 12 queries"
+    );
+
+    // Markup in documents is text.
+    let got = search(&b, "tide tables for harbour pilots");
+    assert_eq!(got.first().map(String::as_str), Some("p901-markup"));
+    let v = b
+        .eval(
+            "const li = document.querySelector('#results li.result'); \
+             return [window.__xss || 0, li.textContent, li.querySelectorAll('img,b').length];",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(v[0], 0, "markup from a document ran");
+    assert!(v[1].as_str().unwrap().contains("<img"), "{v}");
+    assert_eq!(v[2], 0, "{v}");
+
+    // Odd input: no crash, the page stays usable.
+    for q in [
+        "",
+        "a",
+        "!!! ???",
+        "🙂🚀🙂",
+        "東京の天気と大気汚染",
+        &"sensor network ".repeat(340),
+    ] {
+        let input = b.find("#q").unwrap();
+        b.clear(&input).unwrap();
+        b.type_into(&input, q).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let st = status(&b);
+        assert_ne!(
+            st[0],
+            "error",
+            "query {:?} put the page in an error state: {st}",
+            &q[..q.len().min(40)]
+        );
+    }
+    assert!(
+        !search(&b, "kids coding games").is_empty(),
+        "the page still works"
+    );
+
+    // Screenshot for the CI artifacts and the README.
+    search(&b, "monitor air quality at home");
+    let out_dir = repo_root().join("target/e2e");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("searchbar.png"), b.screenshot().unwrap()).unwrap();
+
+    // Keystroke to rendered results, as the page measures it (after the warm-up above).
+    let mut ms = Vec::new();
+    for (_, text) in queries.iter().cycle().skip(12).take(40) {
+        search(&b, text);
+        let v = b
+            .eval(
+                "return parseFloat(document.querySelector('#results').dataset.ms)",
+                json!([]),
+            )
+            .unwrap();
+        ms.push(v.as_f64().unwrap());
+    }
+    let bench = json!({
+        "queries": ms.len(),
+        "keystroke_to_results_ms_median": median(ms.clone()),
+        "keystroke_to_results_ms_max": ms.iter().cloned().fold(0.0, f64::max),
+        "page_open_to_first_result_s": first_result_s,
+    });
+    eprintln!("browser benchmark: {bench}");
+    std::fs::write(out_dir.join("browser-bench.json"), bench.to_string()).unwrap();
+    drop(b);
+    let _ = server.kill();
+    let _ = server.wait();
+}
