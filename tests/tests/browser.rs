@@ -61,7 +61,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         dist.display()
     );
     let p = Project::sample("");
-    // A document whose title is markup: it must show as text, never run.
+    p.ok(&["ingest"]); // creates the SQLite store from the sample CSVs
+                       // A document whose title is markup: it must show as text, never run.
     p.sqlite()
         .execute(
             "INSERT INTO projects (id, title, description, learn, domain, url) VALUES \

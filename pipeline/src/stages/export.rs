@@ -27,7 +27,14 @@ pub fn bundle_hash(ctx: &Ctx) -> String {
     let mut names: Vec<_> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .starts_with('.')
+        })
         .collect();
     names.sort();
     let mut h = Sha256::new();
@@ -121,7 +128,11 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         let mut names: Vec<_> = std::fs::read_dir(&dist)?
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "index.html"))
+            .filter(|p| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                // trunk's page becomes the release page; dotfiles are trunk's own (locks).
+                p.is_file() && name != "index.html" && !name.starts_with('.')
+            })
             .collect();
         names.sort();
         for p in names {
