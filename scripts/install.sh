@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Pinned tool versions (wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock).
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132
-APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev npm pkg-config)
+APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev pkg-config)
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
@@ -15,6 +15,8 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (for wasm-opt, below) may come with a Node.js installed outside apt.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   log "apt: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -6,9 +6,7 @@
 
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
-use searchbar_release::{
-    Artifacts, FileRef, Manifest, Pointer, Searcher, MANIFEST_NAME, POINTER_NAME,
-};
+use searchbar_release::{Artifacts, FileRef, Manifest, Searcher, MANIFEST_NAME, POINTER_NAME};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
@@ -77,16 +75,17 @@ pub fn open(manifest: &Manifest, artifacts: &Artifacts) -> Result<Searcher, Stri
     Searcher::load(manifest, artifacts, 1).map_err(|e| e.to_string())
 }
 
-/// The release `current.json` names now, or `None` when it cannot be read (for example when
+/// The release [`searchbar_release::Pointer`] names now, or `None` when it cannot be read (for example when
 /// the page is served outside a deploy target).
 pub async fn live_release() -> Option<String> {
     let url = format!("{TARGET_ROOT}{POINTER_NAME}");
     let bytes = fetch_bytes(&url, RequestCache::NoStore, |_| {})
         .await
         .ok()?;
-    serde_json::from_slice::<Pointer>(&bytes)
-        .ok()
-        .map(|p| p.release)
+    // Read only `release`, not the whole `Pointer`: this page must keep understanding pointers
+    // that later pipeline versions write (the struct refuses unknown fields).
+    let pointer: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    pointer.get("release")?.as_str().map(str::to_string)
 }
 
 /// Resolves after the browser has had a chance to paint what was rendered so far.
