@@ -264,6 +264,7 @@ impl App {
             }
             Key::Escape => {
                 self.query.clear();
+                self.input_at = timing::now();
                 self.debounce = None;
                 self.query_error = None;
                 self.show(Vec::new(), 0.0);
