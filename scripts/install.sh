@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Pinned tool versions (wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock).
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132
-APT_PACKAGES=(chromium chromium-driver cmake libopenblas-dev pkg-config postgresql)
+APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev pkg-config postgresql)
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
@@ -15,6 +15,8 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (for wasm-opt, below) may come with a Node.js installed outside apt.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   log "apt: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -33,6 +35,19 @@ if [ -f Cargo.lock ]; then
     log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
     cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
+fi
+
+# trunk builds the web app; it never downloads tools (Trunk.toml: offline), so wasm-opt comes
+# from the binaryen npm package, installed into the cache and put on PATH by scripts/env.sh.
+if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
+  log "cargo install trunk $TRUNK_VERSION"
+  cargo install -q trunk --version "$TRUNK_VERSION" --locked --ignore-rust-version
+fi
+
+NPM_PREFIX="${SEARCHBAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/searchbar}/npm"
+if [ "$("$NPM_PREFIX/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "$BINARYEN_VERSION" ]; then
+  log "npm install binaryen@$BINARYEN_VERSION into $NPM_PREFIX"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "binaryen@$BINARYEN_VERSION"
 fi
 
 export TRUNK_VERSION BINARYEN_VERSION

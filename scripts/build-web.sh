@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the web app with trunk into dist/ (index.html for releases/<id>/, the hashed bundle for
+# files/) and prints the wasm's raw, gzip and brotli sizes. Never downloads: tools come from
+# scripts/install.sh (trunk, wasm-bindgen-cli and wasm-opt at pinned versions).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
+export TRUNK_SKIP_VERSION_CHECK=true
+log() { printf '\033[1m[build-web]\033[0m %s\n' "$*"; }
+
+bash scripts/install.sh
+export PATH="${SEARCHBAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/searchbar}/npm/node_modules/.bin:$PATH"
+
+# Trunk.toml pins the tools; a mismatch would make trunk fail offline, so say which one early.
+want_bindgen=$(awk -F'"' '/^wasm_bindgen/{print $2}' Trunk.toml)
+want_opt=$(awk -F'"' '/^wasm_opt/{print $2}' Trunk.toml)
+lock_bindgen=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+[ "$want_bindgen" = "$lock_bindgen" ] || { log "Trunk.toml wasm_bindgen=$want_bindgen but Cargo.lock has $lock_bindgen"; exit 1; }
+[ "$(wasm-opt --version | awk '{print $4}' | tr -d '()')" = "$want_opt" ] || { log "wasm-opt is not $want_opt"; exit 1; }
+
+log "trunk build --release --offline"
+trunk build --release --offline "$@"
+
+wasm=$(ls dist/*.wasm)
+raw=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+br=$(brotli -q 11 -c "$wasm" | wc -c)
+log "$(basename "$wasm"): raw $raw B, gzip -9 $gz B, brotli -q 11 $br B"

@@ -1,0 +1,310 @@
+//! The search bar: an ARIA combobox over the release's [`Searcher`], run on the main thread.
+//!
+//! Loading starts after the first paint (or on focus), so the box is usable at once. Typing is
+//! debounced; one query's embedding takes milliseconds, so searching inline keeps typing smooth.
+
+use std::rc::Rc;
+
+use gloo_timers::callback::{Interval, Timeout};
+use searchbar_release::{Manifest, QueryHit, Searcher};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
+use yew::prelude::*;
+
+use crate::keyboard::{self, Key};
+use crate::loader::{self, Download};
+use crate::results::{self, option_id, LIST_ID};
+use crate::status::{self, Phase};
+use crate::timing;
+
+/// Quiet time after the last keystroke before searching.
+const DEBOUNCE_MS: u32 = 120;
+/// How often to look for a newer live release.
+const POLL_MS: u32 = 60_000;
+
+#[derive(Debug)]
+pub enum Msg {
+    /// Start loading the release (idempotent).
+    Start,
+    Manifest(Rc<Manifest>),
+    Progress(usize, u64),
+    BuildingModel,
+    Loaded(Box<Searcher>),
+    Failed(String),
+    /// The box's new text and when the input event happened.
+    Input(String, f64),
+    Search,
+    Key(Key),
+    Hover(usize),
+    CheckLive,
+    Live(Option<String>),
+}
+
+#[derive(Debug)]
+pub struct App {
+    phase: Phase,
+    manifest: Option<Rc<Manifest>>,
+    searcher: Option<Searcher>,
+    /// What the box holds.
+    query: String,
+    /// `performance.now()` of the latest input event.
+    input_at: f64,
+    /// The rendered results and the query that produced them.
+    hits: Vec<QueryHit>,
+    hits_query: String,
+    active: Option<usize>,
+    query_error: Option<String>,
+    /// Milliseconds the last search itself took, until `rendered` publishes it.
+    unpublished: Option<f64>,
+    scroll_active: bool,
+    debounce: Option<Timeout>,
+    poll: Option<Interval>,
+    newer: Option<String>,
+    list_ref: NodeRef,
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(_ctx: &Context<Self>) -> Self {
+        timing::publish(false, None, None);
+        Self {
+            phase: Phase::Idle,
+            manifest: None,
+            searcher: None,
+            query: String::new(),
+            input_at: 0.0,
+            hits: Vec::new(),
+            hits_query: String::new(),
+            active: None,
+            query_error: None,
+            unpublished: None,
+            scroll_active: false,
+            debounce: None,
+            poll: None,
+            newer: None,
+            list_ref: NodeRef::default(),
+        }
+    }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        match msg {
+            Msg::Start => {
+                if self.phase != Phase::Idle {
+                    return false;
+                }
+                self.phase = Phase::Downloading(Vec::new());
+                spawn_local(load(ctx.link().clone()));
+            }
+            Msg::Manifest(manifest) => {
+                self.phase = Phase::Downloading(Download::list(&manifest));
+                self.manifest = Some(manifest);
+                let link = ctx.link().clone();
+                self.poll = Some(Interval::new(POLL_MS, move || {
+                    link.send_message(Msg::CheckLive)
+                }));
+                ctx.link().send_message(Msg::CheckLive);
+            }
+            Msg::Progress(i, loaded) => match &mut self.phase {
+                Phase::Downloading(list) if i < list.len() => list[i].loaded = loaded,
+                _ => return false,
+            },
+            Msg::BuildingModel => self.phase = Phase::Model,
+            Msg::Loaded(searcher) => {
+                self.phase = Phase::Ready {
+                    documents: searcher.len(),
+                };
+                self.searcher = Some(*searcher);
+                timing::publish(true, None, None);
+                // Whatever was typed while loading gets its answer now.
+                if !self.query.is_empty() {
+                    ctx.link().send_message(Msg::Search);
+                }
+            }
+            Msg::Failed(message) => self.phase = Phase::Error(message),
+            Msg::Input(text, at) => {
+                ctx.link().send_message(Msg::Start);
+                self.query = text;
+                self.input_at = at;
+                self.active = None;
+                if self.query.trim().is_empty() {
+                    self.debounce = None;
+                    self.show(Vec::new(), 0.0);
+                } else {
+                    let link = ctx.link().clone();
+                    self.debounce = Some(Timeout::new(DEBOUNCE_MS, move || {
+                        link.send_message(Msg::Search)
+                    }));
+                }
+            }
+            Msg::Search => {
+                self.debounce = None;
+                let Some(searcher) = &self.searcher else {
+                    return false;
+                };
+                let start = timing::now();
+                match searcher.query(&self.query, None) {
+                    Ok(hits) => {
+                        self.query_error = None;
+                        self.show(hits, timing::now() - start);
+                    }
+                    Err(e) => self.query_error = Some(format!("Search failed: {e}")),
+                }
+            }
+            Msg::Key(key) => return self.key(key),
+            Msg::Hover(i) => {
+                if self.active == Some(i) {
+                    return false;
+                }
+                self.active = Some(i);
+            }
+            Msg::CheckLive => {
+                let link = ctx.link().clone();
+                spawn_local(
+                    async move { link.send_message(Msg::Live(loader::live_release().await)) },
+                );
+                return false;
+            }
+            Msg::Live(live) => {
+                let own = self.manifest.as_ref().map(|m| m.release.as_str());
+                // An unreadable pointer says nothing about newer releases: keep what we know.
+                let Some(live) = live else { return false };
+                let newer = (Some(live.as_str()) != own).then_some(live);
+                if newer == self.newer {
+                    return false;
+                }
+                self.newer = newer;
+            }
+        }
+        true
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let oninput = link.callback(|e: InputEvent| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            Msg::Input(input.value(), timing::now())
+        });
+        let onkeydown = link.batch_callback(|e: KeyboardEvent| {
+            let key = Key::from_name(&e.key())?;
+            e.prevent_default();
+            Some(Msg::Key(key))
+        });
+        let onfocus = link.callback(|_: FocusEvent| Msg::Start);
+        let on_hover = link.callback(Msg::Hover);
+        let expanded = !self.hits.is_empty();
+        html! {
+            <main class="searchbar">
+                <div class="box" role="search">
+                    <svg class="icon" viewBox="0 0 24 24" aria-hidden="true">
+                        <circle cx="11" cy="11" r="7" />
+                        <line x1="16.5" y1="16.5" x2="21" y2="21" />
+                    </svg>
+                    <input id="q" type="search" placeholder="Search…" autocomplete="off"
+                        spellcheck="false" autofocus=true aria-label="Search"
+                        role="combobox" aria-autocomplete="list" aria-controls={LIST_ID}
+                        aria-expanded={expanded.to_string()}
+                        aria-activedescendant={self.active.map(option_id)}
+                        value={self.query.clone()} {oninput} {onkeydown} {onfocus} />
+                </div>
+                {status::view(&self.phase, self.query_error.as_deref())}
+                {results::view(&self.hits, &self.hits_query, self.active, &on_hover, &self.list_ref)}
+                {status::footer(self.manifest.as_deref(), self.newer.as_deref())}
+            </main>
+        }
+    }
+
+    fn rendered(&mut self, ctx: &Context<Self>, first_render: bool) {
+        if first_render {
+            let link = ctx.link().clone();
+            spawn_local(async move {
+                loader::next_paint().await;
+                link.send_message(Msg::Start);
+            });
+        }
+        if let Some(search_ms) = self.unpublished.take() {
+            let total = timing::now() - self.input_at;
+            if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
+                let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
+                let _ = list.set_attribute("data-search-ms", &format!("{search_ms:.1}"));
+            }
+            timing::publish(self.searcher.is_some(), Some(total), Some(search_ms));
+        }
+        if std::mem::take(&mut self.scroll_active) {
+            self.scroll_to_active();
+        }
+    }
+}
+
+impl App {
+    /// Replaces the rendered results with `hits` for the current query.
+    fn show(&mut self, hits: Vec<QueryHit>, search_ms: f64) {
+        self.hits = hits;
+        self.hits_query = self.query.clone();
+        self.active = None;
+        self.unpublished = Some(search_ms);
+    }
+
+    fn key(&mut self, key: Key) -> bool {
+        match key {
+            Key::Down | Key::Up => {
+                self.active = keyboard::step(self.active, self.hits.len(), key);
+                self.scroll_active = true;
+                true
+            }
+            Key::Enter => {
+                let url = keyboard::step(self.active, self.hits.len(), key)
+                    .and_then(|i| self.hits[i].record.url.as_deref())
+                    .and_then(results::safe_url);
+                if let (Some(url), Some(window)) = (url, web_sys::window()) {
+                    let _ = window.location().assign(&url);
+                }
+                false
+            }
+            Key::Escape => {
+                self.query.clear();
+                self.input_at = timing::now();
+                self.debounce = None;
+                self.query_error = None;
+                self.show(Vec::new(), 0.0);
+                true
+            }
+        }
+    }
+
+    fn scroll_to_active(&self) {
+        let element = self.active.and_then(|i| {
+            web_sys::window()?
+                .document()?
+                .get_element_by_id(&option_id(i))
+        });
+        if let Some(element) = element {
+            let options = ScrollIntoViewOptions::new();
+            options.set_block(ScrollLogicalPosition::Nearest);
+            element.scroll_into_view_with_scroll_into_view_options(&options);
+        }
+    }
+}
+
+/// Loads the page's release, reporting each step to the component.
+async fn load(link: html::Scope<App>) {
+    let manifest = match loader::fetch_manifest().await {
+        Ok(m) => Rc::new(m),
+        Err(e) => return link.send_message(Msg::Failed(e)),
+    };
+    link.send_message(Msg::Manifest(manifest.clone()));
+    let progress = link.callback(|(i, loaded)| Msg::Progress(i, loaded));
+    let artifacts =
+        match loader::fetch_artifacts(&manifest, move |i, n| progress.emit((i, n))).await {
+            Ok(a) => a,
+            Err(e) => return link.send_message(Msg::Failed(e)),
+        };
+    link.send_message(Msg::BuildingModel);
+    // Let "Loading model…" paint before tract holds the main thread.
+    loader::next_paint().await;
+    match loader::open(&manifest, &artifacts) {
+        Ok(searcher) => link.send_message(Msg::Loaded(Box::new(searcher))),
+        Err(e) => link.send_message(Msg::Failed(e)),
+    }
+}

@@ -1,0 +1,153 @@
+//! Downloads this page's release (manifest, then every artifact with progress) and polls the
+//! live-release pointer.
+//!
+//! URLs are relative to the page, which is `<target>/releases/<id>/`: the manifest next to it is
+//! this page's own release, so a deploy that swaps `current.json` never mixes two releases.
+
+use futures::future::try_join_all;
+use js_sys::{Reflect, Uint8Array};
+use searchbar_release::{Artifacts, FileRef, Manifest, Searcher, MANIFEST_NAME, POINTER_NAME};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
+
+/// The target root as seen from a release page.
+pub const TARGET_ROOT: &str = "../../";
+
+/// One artifact being downloaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Download {
+    pub name: String,
+    pub loaded: u64,
+    pub total: u64,
+}
+
+impl Download {
+    pub fn list(manifest: &Manifest) -> Vec<Download> {
+        artifacts(manifest)
+            .map(|f| Download {
+                name: f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
+                loaded: 0,
+                total: f.bytes,
+            })
+            .collect()
+    }
+}
+
+/// Every artifact a searcher needs, in the order [`fetch_artifacts`] reports progress.
+fn artifacts(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
+    let f = &manifest.files;
+    [&f.encoder, &f.tokenizer, &f.index]
+        .into_iter()
+        .chain(f.docs.iter())
+}
+
+pub async fn fetch_manifest() -> Result<Manifest, String> {
+    let bytes = fetch_bytes(MANIFEST_NAME, RequestCache::NoCache, |_| {}).await?;
+    Manifest::from_json(&bytes, MANIFEST_NAME).map_err(|e| e.to_string())
+}
+
+/// Downloads all artifacts in parallel; `progress(i, loaded)` follows [`Download::list`]'s order.
+/// Verification is left to [`Searcher::load`], which checks every file against the manifest.
+pub async fn fetch_artifacts(
+    manifest: &Manifest,
+    progress: impl Fn(usize, u64) + Clone,
+) -> Result<Artifacts, String> {
+    let fetches = artifacts(manifest).enumerate().map(|(i, file)| {
+        let progress = progress.clone();
+        // Content-addressed files never change, so the HTTP cache may serve them as is.
+        async move { fetch_bytes(&file.path, RequestCache::Default, move |n| progress(i, n)).await }
+    });
+    let mut bytes = try_join_all(fetches).await?.into_iter();
+    let encoder = bytes.next().unwrap_or_default();
+    let tokenizer = bytes.next().unwrap_or_default();
+    let index = bytes.next().unwrap_or_default();
+    Ok(Artifacts {
+        encoder,
+        tokenizer,
+        index,
+        docs: bytes.collect(),
+    })
+}
+
+/// Builds the searcher; blocks the main thread while tract optimizes the model.
+pub fn open(manifest: &Manifest, artifacts: &Artifacts) -> Result<Searcher, String> {
+    Searcher::load(manifest, artifacts, 1).map_err(|e| e.to_string())
+}
+
+/// The release [`searchbar_release::Pointer`] names now, or `None` when it cannot be read (for example when
+/// the page is served outside a deploy target).
+pub async fn live_release() -> Option<String> {
+    let url = format!("{TARGET_ROOT}{POINTER_NAME}");
+    let bytes = fetch_bytes(&url, RequestCache::NoStore, |_| {})
+        .await
+        .ok()?;
+    // Read only `release`, not the whole `Pointer`: this page must keep understanding pointers
+    // that later pipeline versions write (the struct refuses unknown fields).
+    let pointer: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    pointer.get("release")?.as_str().map(str::to_string)
+}
+
+/// Resolves after the browser has had a chance to paint what was rendered so far.
+pub async fn next_paint() {
+    if let Some(window) = web_sys::window() {
+        let frame = js_sys::Promise::new(&mut |resolve, _| {
+            let _ = window.request_animation_frame(&resolve);
+        });
+        let _ = JsFuture::from(frame).await;
+    }
+    gloo_timers::future::TimeoutFuture::new(0).await;
+}
+
+/// GETs `url` (relative to the page), reporting the bytes received so far after each chunk.
+async fn fetch_bytes(
+    url: &str,
+    cache: RequestCache,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<u8>, String> {
+    let fail = |e: JsValue| format!("{url}: {}", describe(&e));
+    let window = web_sys::window().ok_or("no window")?;
+    let init = RequestInit::new();
+    init.set_cache(cache);
+    let request = Request::new_with_str_and_init(url, &init).map_err(fail)?;
+    let response: Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(fail)?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!(
+            "{url}: HTTP {} {}",
+            response.status(),
+            response.status_text()
+        ));
+    }
+    let Some(body) = response.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
+        if Reflect::get(&chunk, &"done".into())
+            .map_err(fail)?
+            .is_truthy()
+        {
+            return Ok(bytes);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(fail)?
+            .unchecked_into();
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+        progress(bytes.len() as u64);
+    }
+}
+
+/// A readable message for a JavaScript exception.
+fn describe(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}

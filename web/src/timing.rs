@@ -1,0 +1,26 @@
+//! Timings for the benchmark and the end-to-end test: `performance.now()` and a
+//! `window.__searchbar` object they can read without parsing the DOM.
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::JsValue;
+
+/// Milliseconds since page load (0 where there is no `performance`).
+pub fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Sets `window.__searchbar = { ready, lastMs, searchMs }`.
+pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let state = Object::new();
+    let num = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from_f64);
+    // Setting plain data properties on fresh objects cannot fail.
+    let _ = Reflect::set(&state, &"ready".into(), &ready.into());
+    let _ = Reflect::set(&state, &"lastMs".into(), &num(last_ms));
+    let _ = Reflect::set(&state, &"searchMs".into(), &num(search_ms));
+    let _ = Reflect::set(&window, &"__searchbar".into(), &state);
+}
