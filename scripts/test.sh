@@ -13,7 +13,11 @@ bash scripts/install.sh
 step "format and lints"
 cargo fmt --all --check
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
-cargo clippy -q -p searchbar-encoder --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -q -p searchbar-encoder -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "web bundle (trunk)"
+bash scripts/build-web.sh
+export SEARCHBAR_WEB_DIST="$PWD/dist"
 
 step "build"
 # One feature set for everything native (tests' dev-dependencies included), so tract and FAISS
@@ -32,7 +36,7 @@ if [ "${SEARCHBAR_SKIP_PG:-}" != 1 ] && [ -z "${SEARCHBAR_TEST_PG_URL:-}" ]; the
   export SEARCHBAR_TEST_PG_URL
 fi
 
-step "native tests"
+step "native and end-to-end tests"
 if [ -n "${SEARCHBAR_JUNIT:-}" ] && command -v cargo-nextest >/dev/null; then
   # Jenkins: the same tests through nextest, which writes JUnit XML (.config/nextest.toml).
   cargo nextest run --workspace --locked --profile ci

@@ -170,6 +170,9 @@ pub fn http(
 ) -> Result<Response, String> {
     use std::io::Write;
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    // A hung peer fails the test instead of blocking it forever.
+    let limit = Some(std::time::Duration::from_secs(120));
+    s.set_read_timeout(limit).map_err(|e| e.to_string())?;
     let body = json.map(|j| j.to_string()).unwrap_or_default();
     write!(
         s,

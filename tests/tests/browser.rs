@@ -84,7 +84,9 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         .unwrap();
     let url = line.split_whitespace().last().unwrap().to_string();
 
+    eprintln!("browser: serving {url}");
     let b = Browser::start().unwrap();
+    eprintln!("browser: session started");
     let opened = Instant::now();
     b.goto(&url).unwrap();
     b.wait_for(
@@ -93,7 +95,9 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         Duration::from_secs(30),
     )
     .unwrap();
+    eprintln!("browser: page open");
     let first = search(&b, "monitor air quality at home");
+    eprintln!("browser: first results {first:?}");
     let first_result_s = opened.elapsed().as_secs_f64();
     assert!(!first.is_empty());
 

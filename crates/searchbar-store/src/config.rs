@@ -121,7 +121,7 @@ pub struct DocumentsConfig {
     pub template: String,
     /// Field shown as the result title.
     pub title: String,
-    /// Optional field holding a link.
+    /// Optional field holding a link; `""` means none (TOML has no null).
     pub url: Option<String>,
     /// Field used as the result snippet.
     pub snippet: String,
@@ -269,14 +269,16 @@ impl TopicsConfig {
 }
 
 impl DocumentsConfig {
+    /// The link field, if one is configured (`url = ""` turns links off).
+    pub fn url_field(&self) -> Option<&str> {
+        self.url.as_deref().filter(|u| !u.trim().is_empty())
+    }
+
     /// Checks the field names and that the template parses.
     pub fn validate(&self) -> Result<(), ConfigError> {
         require("documents.id", &self.id)?;
         require("documents.title", &self.title)?;
         require("documents.snippet", &self.snippet)?;
-        if let Some(url) = &self.url {
-            require("documents.url", url)?;
-        }
         Template::parse(&self.template)?;
         if self.max_chars == 0 {
             return Err(ConfigError::new("documents.max_chars", "must be positive"));

@@ -203,8 +203,8 @@ fn assemble(
         ("documents.title", config.title.as_str()),
     ]);
     wanted.push(("documents.snippet", config.snippet.as_str()));
-    if let Some(url) = &config.url {
-        wanted.push(("documents.url", url.as_str()));
+    if let Some(url) = config.url_field() {
+        wanted.push(("documents.url", url));
     }
     check_fields(&table, into, wanted)?;
     let separator = topics
@@ -295,11 +295,7 @@ fn assemble(
             id,
             text,
             title: get(&config.title).unwrap_or_default(),
-            url: config
-                .url
-                .as_deref()
-                .and_then(get)
-                .filter(|u| !u.is_empty()),
+            url: config.url_field().and_then(get).filter(|u| !u.is_empty()),
             snippet: get(&config.snippet).unwrap_or_default(),
             fields,
         });
