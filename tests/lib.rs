@@ -181,12 +181,20 @@ pub fn http(
         body.len()
     )
     .map_err(|e| e.to_string())?;
+    // Read only what the response declares: some servers (chromedriver) keep the connection
+    // open despite `Connection: close`, so reading to EOF would block.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no header end")?;
+    let mut buf = [0u8; 64 * 1024];
+    let split = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed before the headers ended".into());
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();
     let status: u16 = lines
@@ -198,11 +206,31 @@ pub fn http(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-    {
+    let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let length: Option<usize> = header("content-length").and_then(|v| v.parse().ok());
+    loop {
+        let complete = match (chunked, length) {
+            (true, _) => body.ends_with(b"0\r\n\r\n"),
+            (false, Some(len)) => body.len() >= len,
+            (false, None) => false,
+        };
+        if complete || method == "HEAD" || status == 204 || status == 304 {
+            break;
+        }
+        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    if chunked {
         body = dechunk(&body)?;
     }
     Ok((status, headers, body))

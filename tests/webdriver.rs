@@ -14,7 +14,7 @@ pub struct Browser {
     session: String,
 }
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     pub fn start() -> Result<Self, String> {
