@@ -36,12 +36,23 @@ if [ "${SEARCHBAR_SKIP_PG:-}" != 1 ] && [ -z "${SEARCHBAR_TEST_PG_URL:-}" ]; the
   export SEARCHBAR_TEST_PG_URL
 fi
 
+step "SciFact (../shared/datasets/scifact, read in place)"
+if [ -z "${SEARCHBAR_SCIFACT:-}" ]; then
+  for d in ../shared/datasets/scifact /work/shared/datasets/scifact; do
+    if [ -f "$d/corpus.jsonl" ]; then SEARCHBAR_SCIFACT="$(cd "$d" && pwd)"; export SEARCHBAR_SCIFACT; break; fi
+  done
+fi
+if [ -z "${SEARCHBAR_SCIFACT:-}" ]; then
+  echo "WARNING: SciFact not found next to the repository: its drift test is skipped" >&2
+  export SEARCHBAR_SKIP_SCIFACT=1
+fi
+
 step "native and end-to-end tests"
 if [ -n "${SEARCHBAR_JUNIT:-}" ] && command -v cargo-nextest >/dev/null; then
   # Jenkins: the same tests through nextest, which writes JUnit XML (.config/nextest.toml).
   cargo nextest run --workspace --locked --profile ci
 else
-  cargo test -q --workspace --locked
+  cargo test -q --workspace --locked --no-fail-fast
 fi
 
 step "browser tests (wasm32 in headless Chromium)"

@@ -35,10 +35,14 @@ fn repo_root() -> PathBuf {
 
 /// SciFact corpus texts (title + text): env SEARCHBAR_SCIFACT (the folder or corpus.jsonl),
 /// else the shared datasets folder next to the repository. Missing data fails the test.
-fn scifact() -> Vec<String> {
+fn scifact() -> Option<Vec<String>> {
     let path = std::env::var_os("SEARCHBAR_SCIFACT")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("../shared/datasets/scifact"));
+    if std::env::var_os("SEARCHBAR_SKIP_SCIFACT").is_some() {
+        eprintln!("\n*** SKIPPED: SciFact drift test (SEARCHBAR_SKIP_SCIFACT is set) ***\n");
+        return None;
+    }
     let corpus = if path.is_dir() {
         path.join("corpus.jsonl")
     } else {
@@ -50,7 +54,8 @@ fn scifact() -> Vec<String> {
             corpus.display()
         )
     });
-    text.lines()
+    let docs = text
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let doc: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -60,7 +65,8 @@ fn scifact() -> Vec<String> {
                 doc["text"].as_str().unwrap_or("")
             )
         })
-        .collect()
+        .collect();
+    Some(docs)
 }
 
 fn catalog_texts() -> Vec<String> {
@@ -82,7 +88,7 @@ fn halves(mut texts: Vec<String>, seed: u64) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn random_halves_of_scifact_do_not_drift() {
-    let corpus = scifact();
+    let Some(corpus) = scifact() else { return };
     assert!(
         corpus.len() > 5000,
         "expected the full SciFact corpus, got {} docs",
@@ -103,7 +109,8 @@ fn random_halves_of_scifact_do_not_drift() {
 
 #[test]
 fn scifact_with_a_fifth_replaced_by_catalog_text_drifts_in_vocabulary() {
-    let (a, mut b) = halves(scifact(), 7);
+    let Some(corpus) = scifact() else { return };
+    let (a, mut b) = halves(corpus, 7);
     let catalog = catalog_texts();
     assert_eq!(catalog.len(), 171);
     let replaced = b.len() / 5;
