@@ -86,8 +86,20 @@ fn json_cell(value: serde_json::Value, separator: &str) -> Cell {
 
 /// Header row plus records; a record with the wrong field count is quarantined, not fatal.
 pub(crate) fn read_csv(path: &Path) -> Result<RawTable, StoreError> {
-    let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    // Line numbers are counted from the bytes: the csv crate's own count is off by one on
+    // CRLF files (spreadsheet exports), and users look rows up by editor line.
+    let line_at = |offset: u64| {
+        // On CRLF files a record's offset can point at the `\n` of the previous terminator.
+        let mut end = (offset as usize).min(bytes.len());
+        while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
+            end += 1;
+        }
+        1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(bytes.as_slice());
     let header = reader
         .byte_headers()
         .map_err(|e| csv_error(path, e))?
@@ -110,7 +122,7 @@ pub(crate) fn read_csv(path: &Path) -> Result<RawTable, StoreError> {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let row = record.position().map_or(0, csv::Position::line);
+                let row = record.position().map_or(0, |p| line_at(p.byte()));
                 let cells = if record.len() != columns.len() {
                     Err(Fault::row(format!(
                         "expected {} fields, found {}",
@@ -130,7 +142,7 @@ pub(crate) fn read_csv(path: &Path) -> Result<RawTable, StoreError> {
                 // Only I/O errors lack a position; anything positioned is a bad record.
                 Some(pos) if !matches!(e.kind(), csv::ErrorKind::Io(_)) => {
                     rows.push(RawRow {
-                        row: pos.line(),
+                        row: line_at(pos.byte()),
                         cells: Err(Fault::row(format!("malformed CSV: {e}"))),
                     });
                 }
