@@ -110,6 +110,28 @@ prod = "deploy/prod"
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Starts `searchbar serve --env ENV` on a free port; returns the server and its
+    /// `host:port` (read from the URL the command prints once listening).
+    pub fn serve(&self, env: &str) -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut server = self
+            .command(&["serve", "--env", env, "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("searchbar serve starts");
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("serve prints its URL");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .expect("serve prints its URL")
+            .to_string();
+        (server, addr)
+    }
+
     pub fn sqlite(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path().join("catalog.sqlite")).expect("catalog db")
     }

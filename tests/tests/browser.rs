@@ -6,8 +6,6 @@ use searchbar_tests::webdriver::Browser;
 use searchbar_tests::{repo_root, web_dist, Project};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
@@ -61,8 +59,9 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         dist.display()
     );
     let p = Project::sample("");
-    p.ok(&["ingest"]); // creates the SQLite store from the sample CSVs
-                       // A document whose title is markup: it must show as text, never run.
+    // Creates the SQLite store from the sample CSVs, then adds a document whose title is
+    // markup: it must show as text, never run.
+    p.ok(&["ingest"]);
     p.sqlite()
         .execute(
             "INSERT INTO projects (id, title, description, learn, domain, url) VALUES \
@@ -73,17 +72,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         )
         .unwrap();
     p.ok(&["run", "--env", "stage"]);
-    let mut server = p
-        .command(&["serve", "--env", "stage", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.split_whitespace().last().unwrap().to_string();
-
+    let (mut server, addr) = p.serve("stage");
+    let url = format!("http://{addr}/");
     eprintln!("browser: serving {url}");
     let b = Browser::start().unwrap();
     eprintln!("browser: session started");

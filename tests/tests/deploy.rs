@@ -2,10 +2,8 @@
 //! and the evaluation gate keeping a bad candidate away from prod.
 
 use searchbar_tests::{http_get, verify_served, Project};
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -90,22 +88,7 @@ fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
 #[test]
 fn clients_see_no_failure_and_no_mixed_release_during_deploy_and_rollback() {
     let (p, a, b) = two_releases();
-    let mut server = p
-        .command(&["serve", "--env", "stage", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .expect("serve prints its URL")
-        .to_string();
+    let (mut server, addr) = p.serve("stage");
 
     // Headers a CDN would rely on.
     let (status, headers, _) = http_get(&addr, "/current.json").unwrap();
