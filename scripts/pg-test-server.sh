@@ -15,11 +15,12 @@ log() { printf '\033[1m[pg-test-server]\033[0m %s\n' "$*" >&2; }
 
 if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$VERSION $CLUSTER"; then
   log "creating cluster $VERSION/$CLUSTER on port $PORT"
-  $SUDO pg_createcluster "$VERSION" "$CLUSTER" --port "$PORT" >/dev/null
+  $SUDO pg_createcluster "$VERSION" "$CLUSTER" --port "$PORT" >&2
 fi
 if ! pg_lsclusters -h | awk -v v="$VERSION" -v c="$CLUSTER" '$1==v && $2==c {print $4}' | grep -q online; then
   log "starting cluster $VERSION/$CLUSTER"
-  $SUDO pg_ctlcluster "$VERSION" "$CLUSTER" start
+  # Its notes ("Removed stale pid file.") go to stderr: stdout is the URL a caller captures.
+  $SUDO pg_ctlcluster "$VERSION" "$CLUSTER" start >&2
 fi
 
 psql_admin() { $SUDO runuser -u postgres -- psql -p "$PORT" -v ON_ERROR_STOP=1 -qAt "$@"; }
@@ -29,11 +30,11 @@ for _ in $(seq 1 30); do psql_admin -c 'SELECT 1' >/dev/null 2>&1 && break; slee
 
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" != 1 ]; then
   log "creating role $ROLE"
-  psql_admin -c "CREATE ROLE $ROLE LOGIN PASSWORD '$PASSWORD'"
+  psql_admin -c "CREATE ROLE $ROLE LOGIN PASSWORD '$PASSWORD'" >&2
 fi
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]; then
   log "creating database $DB"
-  psql_admin -c "CREATE DATABASE $DB OWNER $ROLE"
+  psql_admin -c "CREATE DATABASE $DB OWNER $ROLE" >&2
 fi
 
 echo "postgresql://$ROLE:$PASSWORD@127.0.0.1:$PORT/$DB"

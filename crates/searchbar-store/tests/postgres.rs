@@ -33,8 +33,8 @@ struct Schema {
 
 impl Schema {
     fn create(url: &str, test: &str) -> Self {
-        let mut client =
-            postgres::Client::connect(url, postgres::NoTls).expect("connect to the test server");
+        let mut client = postgres::Client::connect(url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to the test server at {url:?}: {e}"));
         let name = format!("sb_{test}_{}", std::process::id());
         client
             .batch_execute(&format!(
