@@ -21,7 +21,7 @@ pub enum FormatError {
     #[error("bad magic bytes: not a searchbar index")]
     BadMagic,
     /// The file declares a format version this build cannot read.
-    #[error("unsupported format version {0} (this build reads version {supported})", supported = crate::format::FORMAT_VERSION)]
+    #[error("unsupported format version {0} (this build reads versions {min} to {max})", min = crate::format::MIN_READ_VERSION, max = crate::format::FORMAT_VERSION)]
     UnsupportedVersion(u32),
     /// Unknown index kind code in the header.
     #[error("unknown index kind {0}")]
@@ -155,6 +155,10 @@ pub enum SearchError {
     /// The query contains NaN or infinity (scores would be meaningless).
     #[error("query contains a non-finite value")]
     NonFiniteQuery,
+    /// Re-ranking was asked of a compact IVF-PQ index, which ships no int8
+    /// vectors (search it with `rerank = 0`).
+    #[error("this index has no int8 vectors to re-rank with: search it with rerank = 0")]
+    NoRerankStore,
 }
 
 /// A BEIR judgment or query file could not be parsed.

@@ -22,8 +22,12 @@ use std::fmt;
 
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"SBINDEX\0";
-/// The only format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest version this build reads. Version 1 is version 2 without compact
+/// IVF-PQ files (its IVF-PQ files always carry the int8 sections), so the
+/// same reader handles both.
+pub const MIN_READ_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
 pub const ALIGN: u64 = 16;
 /// Length of the fixed header.
@@ -159,7 +163,7 @@ fn i8_bytes(v: &[i8]) -> Vec<u8> {
 
 pub(crate) fn write(index: &Index) -> Vec<u8> {
     let (kind, params, store, mut sections) = match index {
-        Index::FlatInt8(f) => (KIND_FLAT_INT8, Params::FlatInt8, &f.store, Vec::new()),
+        Index::FlatInt8(f) => (KIND_FLAT_INT8, Params::FlatInt8, Some(&f.store), Vec::new()),
         Index::IvfPq(ivf) => {
             let params = Params::IvfPq {
                 nlist: ivf.nlist() as u32,
@@ -183,11 +187,14 @@ pub(crate) fn write(index: &Index) -> Vec<u8> {
                 ),
                 (SectionKind::ListCodes, ivf.codes.clone()),
             ];
-            (KIND_IVF_PQ, params, &ivf.store, sections)
+            (KIND_IVF_PQ, params, ivf.store.as_ref(), sections)
         }
     };
-    sections.insert(0, (SectionKind::Int8Codes, i8_bytes(&store.codes)));
-    sections.insert(1, (SectionKind::Int8Scales, f32_bytes(&store.scales)));
+    // A compact IVF-PQ index simply has no int8 sections.
+    if let Some(store) = store {
+        sections.insert(0, (SectionKind::Int8Codes, i8_bytes(&store.codes)));
+        sections.insert(1, (SectionKind::Int8Scales, f32_bytes(&store.scales)));
+    }
 
     let encode_meta = |entries: &[SectionEntry]| -> Vec<u8> {
         // Encoding plain structs into a Vec cannot fail.
@@ -220,8 +227,8 @@ pub(crate) fn write(index: &Index) -> Vec<u8> {
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&kind.to_le_bytes());
     out.extend_from_slice(&METRIC_INNER_PRODUCT.to_le_bytes());
-    out.extend_from_slice(&(store.dim as u32).to_le_bytes());
-    out.extend_from_slice(&(store.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(index.dim() as u32).to_le_bytes());
+    out.extend_from_slice(&(index.len() as u64).to_le_bytes());
     out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     let digest = sha256(&[&out, &meta]);
@@ -270,7 +277,7 @@ fn read_header(bytes: &[u8]) -> Result<Header, FormatError> {
     }
     if bytes.len() >= 12 {
         let version = u32_at(bytes, 8);
-        if version != FORMAT_VERSION {
+        if !(MIN_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion(version));
         }
     }
@@ -360,6 +367,10 @@ struct Sections<'a> {
 }
 
 impl<'a> Sections<'a> {
+    fn has(&self, kind: SectionKind) -> bool {
+        self.found.iter().any(|(k, _)| *k == kind)
+    }
+
     fn get(&self, kind: SectionKind) -> &'a [u8] {
         // Presence of every required section is checked in `locate`.
         self.found
@@ -369,12 +380,14 @@ impl<'a> Sections<'a> {
     }
 }
 
-/// Resolves the table against the file: known kinds, no duplicates, exactly
-/// the sections `required`, aligned, inside the file, non-overlapping.
+/// Resolves the table against the file: known kinds, no duplicates, all the
+/// sections `required` and none but those and `optional`, aligned, inside the
+/// file, non-overlapping.
 fn locate<'a>(
     bytes: &'a [u8],
     parsed: &Parsed,
     required: &[SectionKind],
+    optional: &[SectionKind],
 ) -> Result<Sections<'a>, FormatError> {
     let file_len = bytes.len() as u64;
     let mut found: Vec<(SectionKind, u64, u64)> = Vec::new();
@@ -383,7 +396,7 @@ fn locate<'a>(
         if found.iter().any(|(k, ..)| *k == kind) {
             return Err(FormatError::DuplicateSection(kind));
         }
-        if !required.contains(&kind) {
+        if !required.contains(&kind) && !optional.contains(&kind) {
             return Err(FormatError::UnexpectedSection(kind));
         }
         if e.offset % ALIGN != 0 {
@@ -519,15 +532,16 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
         });
     }
     let (dim, n) = (u64::from(h.dim), h.n_docs);
-    let codes_len = bounded_mul("n_docs", n, dim, file_len)?;
-    let scales_len = bounded_mul("n_docs", n, 4, file_len)?;
+    // Only computed where the int8 store is present (a compact IVF-PQ has none).
+    let codes_len = || bounded_mul("n_docs", n, dim, file_len);
+    let scales_len = || bounded_mul("n_docs", n, 4, file_len);
 
     use SectionKind::*;
     let index = match parsed.params {
         Params::FlatInt8 => {
-            let sections = locate(bytes, &parsed, &[Int8Codes, Int8Scales])?;
-            check_len(&sections, Int8Codes, codes_len)?;
-            check_len(&sections, Int8Scales, scales_len)?;
+            let sections = locate(bytes, &parsed, &[Int8Codes, Int8Scales], &[])?;
+            check_len(&sections, Int8Codes, codes_len()?)?;
+            check_len(&sections, Int8Scales, scales_len()?)?;
             verify_checksums(&parsed, &sections)?;
             Index::FlatInt8(FlatInt8 {
                 store: read_store(&sections, h.dim as usize)?,
@@ -560,18 +574,27 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                     reason: "must be in 1..=8",
                 });
             }
-            let all = [
-                Int8Codes,
-                Int8Scales,
+            let required = [
                 CoarseCentroids,
                 PqCentroids,
                 ListOffsets,
                 ListIds,
                 ListCodes,
             ];
-            let sections = locate(bytes, &parsed, &all)?;
-            check_len(&sections, Int8Codes, codes_len)?;
-            check_len(&sections, Int8Scales, scales_len)?;
+            // The int8 re-ranking store: both sections, or neither (compact).
+            let sections = locate(bytes, &parsed, &required, &[Int8Codes, Int8Scales])?;
+            let has_store = sections.has(Int8Codes);
+            if has_store != sections.has(Int8Scales) {
+                return Err(FormatError::MissingSection(if has_store {
+                    Int8Scales
+                } else {
+                    Int8Codes
+                }));
+            }
+            if has_store {
+                check_len(&sections, Int8Codes, codes_len()?)?;
+                check_len(&sections, Int8Scales, scales_len()?)?;
+            }
             let nlist_dim = bounded_mul("nlist", nlist.into(), dim, file_len)?;
             check_len(
                 &sections,
@@ -587,6 +610,13 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                 return Err(invalid(ListIds, "length is not a multiple of 4"));
             }
             let total = ids_len / 4;
+            // Every doc is in exactly one list, which also bounds n_docs by the file.
+            if total != n {
+                return Err(invalid(
+                    ListIds,
+                    format!("{total} list entries for {n} docs (every doc must be in one list)"),
+                ));
+            }
             check_len(
                 &sections,
                 ListCodes,
@@ -594,7 +624,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
             )?;
             verify_checksums(&parsed, &sections)?;
 
-            let store = read_store(&sections, h.dim as usize)?;
+            let store = if has_store {
+                Some(read_store(&sections, h.dim as usize)?)
+            } else {
+                None
+            };
             let pq = PqCodebook::new(
                 h.dim as usize,
                 m as usize,
@@ -620,6 +654,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                 offsets,
                 ids: to_u32(sections.get(ListIds)),
                 codes: sections.get(ListCodes).to_vec(),
+                // n_docs <= u32::MAX was checked above.
+                n_docs: usize::try_from(n).unwrap_or(usize::MAX),
                 store,
             };
             ivf.validate().map_err(|(s, r)| invalid(s, r))?;

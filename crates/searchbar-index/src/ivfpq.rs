@@ -42,7 +42,11 @@ pub struct IvfPq {
     pub(crate) offsets: Vec<usize>,
     pub(crate) ids: Vec<u32>,
     pub(crate) codes: Vec<u8>,
-    pub(crate) store: Int8Store,
+    /// Corpus size: every list id is below it.
+    pub(crate) n_docs: usize,
+    /// int8 copies of the vectors for re-ranking; `None` in a compact index
+    /// (PQ codes only, for corpora whose int8 vectors are too big to ship).
+    pub(crate) store: Option<Int8Store>,
 }
 
 /// A broken invariant, tagged with the file section it lives in so the
@@ -90,7 +94,8 @@ impl IvfPq {
             offsets,
             ids,
             codes,
-            store,
+            n_docs: store.len(),
+            store: Some(store),
         };
         index
             .validate()
@@ -151,11 +156,19 @@ impl IvfPq {
                 format!("pq dim {} != index dim {dim}", self.pq.dim),
             );
         }
-        if self.store.dim != dim {
-            return err(
-                Int8Codes,
-                format!("int8 dim {} != index dim {dim}", self.store.dim),
-            );
+        if let Some(store) = &self.store {
+            if store.dim != dim {
+                return err(
+                    Int8Codes,
+                    format!("int8 dim {} != index dim {dim}", store.dim),
+                );
+            }
+            if store.len() != self.n_docs {
+                return err(
+                    Int8Codes,
+                    format!("{} int8 vectors for {} docs", store.len(), self.n_docs),
+                );
+            }
         }
         if self.centroids.is_empty() || !self.centroids.len().is_multiple_of(dim) {
             return err(
@@ -204,7 +217,16 @@ impl IvfPq {
                 return err(ListCodes, format!("code {c} >= ksub {}", self.pq.ksub()));
             }
         }
-        let n = self.store.len();
+        let n = self.n_docs;
+        if self.ids.len() != n {
+            return err(
+                ListIds,
+                format!(
+                    "{} list entries for {n} docs (every doc must be in one list)",
+                    self.ids.len()
+                ),
+            );
+        }
         let mut seen = vec![false; n];
         for &id in &self.ids {
             match seen.get_mut(id as usize) {
@@ -221,14 +243,14 @@ impl IvfPq {
         self.dim
     }
 
-    /// Number of docs (size of the int8 store).
+    /// Number of docs.
     pub fn len(&self) -> usize {
-        self.store.len()
+        self.n_docs
     }
 
     /// Whether the index has no docs.
     pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
+        self.n_docs == 0
     }
 
     /// Number of inverted lists.
@@ -251,9 +273,17 @@ impl IvfPq {
         &self.centroids
     }
 
-    /// The int8 re-ranking store.
-    pub fn store(&self) -> &Int8Store {
-        &self.store
+    /// The int8 re-ranking store (`None` in a compact index).
+    pub fn store(&self) -> Option<&Int8Store> {
+        self.store.as_ref()
+    }
+
+    /// Drops the int8 re-ranking store: the index keeps only coarse
+    /// centroids, the codebook and the lists (`m + 4` bytes per doc), and
+    /// searches with `rerank = 0` only.
+    pub fn into_compact(mut self) -> Self {
+        self.store = None;
+        self
     }
 
     /// Ids and codes of list `l`, or `None` when out of range.
@@ -266,7 +296,8 @@ impl IvfPq {
     /// Top-`k` docs for `query`: probe the `nprobe` lists with the highest
     /// `<q, c_l>` (clamped to `1..=nlist`), score their codes with the lookup
     /// table, keep `max(k, rerank)` candidates and, unless `rerank == 0`,
-    /// re-score those with the int8 store.
+    /// re-score those with the int8 store. A compact index (no store) refuses
+    /// `rerank > 0` rather than silently returning coarser scores.
     pub fn search(
         &self,
         query: &[f32],
@@ -275,6 +306,9 @@ impl IvfPq {
         filter: Option<&AllowList>,
     ) -> Result<Vec<Hit>, SearchError> {
         check_query(self.dim, query)?;
+        if params.rerank > 0 && self.store.is_none() {
+            return Err(SearchError::NoRerankStore);
+        }
         let n = self.len();
         if k == 0 || n == 0 {
             return Ok(Vec::new());
@@ -306,7 +340,10 @@ impl IvfPq {
             hits.truncate(k);
             return Ok(hits);
         }
-        Ok(self.store.rerank(query, candidates, k))
+        match &self.store {
+            Some(store) => Ok(store.rerank(query, candidates, k)),
+            None => Err(SearchError::NoRerankStore),
+        }
     }
 }
 

@@ -124,11 +124,12 @@ impl Index {
         }
     }
 
-    /// The int8 vectors (the whole flat index, or IVF-PQ's re-ranking store).
-    pub fn store(&self) -> &Int8Store {
+    /// The int8 vectors (the whole flat index, or IVF-PQ's re-ranking store
+    /// unless the index is compact).
+    pub fn store(&self) -> Option<&Int8Store> {
         match self {
-            Index::FlatInt8(f) => &f.store,
-            Index::IvfPq(i) => &i.store,
+            Index::FlatInt8(f) => Some(&f.store),
+            Index::IvfPq(i) => i.store.as_ref(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! CI-run fuzzing of `Index::from_bytes` (the cargo-fuzz target in `fuzz/`
 //! does the same without bounds): arbitrary bytes, and mutated or truncated
 //! valid files, must never panic; any file that does load must be searchable.
+#![cfg(not(target_arch = "wasm32"))] // proptest is a native-only dev-dependency
 
 mod common;
 

@@ -81,6 +81,53 @@ fn ivfpq_round_trip_all_variants() {
 }
 
 #[test]
+fn compact_ivfpq_ships_only_codes_and_refuses_rerank() {
+    let fx = Fixture::new(400, 16, 4);
+    let Index::IvfPq(full) = fx.ivfpq(8, 4, 8, true) else {
+        unreachable!()
+    };
+    let compact: Index = full.clone().into_compact().into();
+    let full: Index = full.into();
+    assert!(compact.store().is_none());
+    assert_eq!(compact.len(), full.len());
+    let bytes = compact.to_bytes();
+    // The int8 sections (n * dim codes + n scales, each padded to 16 bytes) are gone.
+    let saved = full.to_bytes().len() - bytes.len();
+    assert!(saved >= 400 * 16 + 400 * 4, "saved only {saved} bytes");
+    assert_eq!(u32_at(&bytes, 36), 5, "five sections");
+    let loaded = Index::from_bytes(&bytes).unwrap();
+    assert_eq!(loaded, compact);
+    let p = SearchParams {
+        nprobe: 3,
+        rerank: 0,
+    };
+    assert_same_results(&full, &loaded, &fx, &p);
+    let rerank = SearchParams {
+        nprobe: 3,
+        rerank: 20,
+    };
+    assert_eq!(
+        loaded.search(fx.query(0), 10, &rerank, None),
+        Err(SearchError::NoRerankStore)
+    );
+    // A doc count that the lists do not cover is refused before anything is sized by it.
+    let mut bad = bytes.clone();
+    put_u64(&mut bad, 24, u64::from(u32::MAX));
+    reseal(&mut bad);
+    assert!(
+        matches!(
+            load_err(&bad),
+            FormatError::InvalidSection {
+                section: SectionKind::ListIds,
+                ..
+            }
+        ),
+        "{:?}",
+        load_err(&bad)
+    );
+}
+
+#[test]
 fn ivfpq_full_probe_and_rerank_equals_flat() {
     let fx = Fixture::new(500, 32, 3);
     let flat = fx.flat();
@@ -327,10 +374,17 @@ fn error_bad_magic_and_version() {
     assert_eq!(load_err(&b), FormatError::BadMagic);
     assert_eq!(load_err(b"hello world"), FormatError::BadMagic);
     let mut b = good.clone();
-    put_u32(&mut b, 8, 2);
-    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(2));
+    put_u32(&mut b, 8, 3);
+    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(3));
     // Version is reported even when the rest is missing.
-    assert_eq!(load_err(&b[..12]), FormatError::UnsupportedVersion(2));
+    assert_eq!(load_err(&b[..12]), FormatError::UnsupportedVersion(3));
+    put_u32(&mut b, 8, 0);
+    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(0));
+    // Version 1 files (always with the int8 store) still load.
+    let mut b = good.clone();
+    put_u32(&mut b, 8, 1);
+    reseal(&mut b);
+    assert!(Index::from_bytes(&b).is_ok());
 }
 
 #[test]
