@@ -65,9 +65,13 @@ pub struct IndexConfig {
     pub flat_max_docs: usize,
     /// IVF lists; 0 = about 4·sqrt(documents).
     pub nlist: usize,
-    /// PQ sub-quantizers (must divide the dimension); bytes per document = m·nbits/8.
+    /// PQ sub-quantizers (must divide the dimension); one code byte each per document.
     pub m: usize,
     pub nbits: u32,
+    /// IVF-PQ: also ship int8 copies of the vectors for re-ranking (dim + 4 bytes per
+    /// document). `false` makes a compact index of m + 4 bytes per document, searched
+    /// with `search.rerank = 0`.
+    pub rerank_store: bool,
     /// Train on at most this many vectors; 0 = all.
     pub train_sample: usize,
     pub seed: u64,
@@ -81,6 +85,7 @@ impl Default for IndexConfig {
             nlist: 0,
             m: 48,
             nbits: 8,
+            rerank_store: true,
             train_sample: 0,
             seed: 1234,
         }
@@ -288,6 +293,13 @@ fn validate(c: &Config) -> Result<()> {
     }
     if c.search.nprobe == 0 {
         bail!("search.nprobe must be at least 1");
+    }
+    if !i.rerank_store && i.kind != IndexKindConfig::Flat && c.search.rerank > 0 {
+        bail!(
+            "index.rerank_store = false ships no vectors to re-rank with: set search.rerank = 0 \
+             (it is {})",
+            c.search.rerank
+        );
     }
     let g = &c.gate;
     for (key, v) in [

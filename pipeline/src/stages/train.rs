@@ -70,6 +70,11 @@ pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, T
             train_sample: (cfg.train_sample > 0).then_some(cfg.train_sample),
         };
         let idx = train_ivfpq(dim, vectors, &params).context("training IVF-PQ with FAISS")?;
+        let idx = if cfg.rerank_store {
+            idx
+        } else {
+            idx.into_compact()
+        };
         (Index::from(idx), Some(nlist))
     } else {
         (Index::from(FlatInt8::build(dim, vectors)?), None)
