@@ -140,3 +140,122 @@ fn malformed_rows_are_quarantined_with_line_numbers() {
     .unwrap();
     assert_eq!(report["quarantined"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
+    // Re-ranking needs the vectors a compact index leaves out: the config says which key.
+    // 4-bit codes: 171 documents are too few to train 256 centroids per sub-quantizer.
+    let p =
+        Project::sample("[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nrerank_store = false\n");
+    let out = p.run(&["status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("index.rerank_store = false") && stderr.contains("search.rerank = 0"),
+        "{stderr}"
+    );
+
+    let cfg = p.path().join("searchbar.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{text}[search]\nrerank = 0\nnprobe = 4\n[gate]\nmin_recall_at_10 = 0.3\n"),
+    )
+    .unwrap();
+    p.ok(&["run", "--env", "stage"]);
+    let release = p.live("stage").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.target("stage")
+                .join("releases")
+                .join(&release)
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let index_path = manifest["files"]["index"]["path"].as_str().unwrap();
+    let bytes = std::fs::read(
+        p.target("stage")
+            .join("releases")
+            .join(&release)
+            .join(index_path),
+    )
+    .unwrap();
+    let index = searchbar_index::Index::from_bytes(&bytes).unwrap();
+    assert!(
+        index.store().is_none(),
+        "the shipped index has no int8 vectors"
+    );
+    let hits = p.ok(&[
+        "query",
+        "--env",
+        "stage",
+        "--json",
+        "monitor air quality at home",
+    ]);
+    let hits: serde_json::Value = serde_json::from_str(&hits).unwrap();
+    assert_eq!(hits["results"].as_array().unwrap().len(), 10, "{hits}");
+
+    // bench-index on the project's embeddings and judged queries.
+    let json = p.path().join("bench.json");
+    p.ok(&[
+        "bench-index",
+        "--config",
+        "flat:rerank=0",
+        "--config",
+        "ivfpq:nlist=4,m=24,nbits=4,store=false,nprobe=1/4,rerank=0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{r}");
+    assert_eq!(r["queries"], 53, "the sample's judged queries");
+    let recall = |i: usize| rows[i]["recall_at_10"].as_f64().unwrap();
+    assert!(recall(0) >= 0.95, "flat int8: {}", recall(0));
+    assert!(
+        recall(2) >= recall(1),
+        "probing all 4 lists finds at least as much"
+    );
+    assert!(
+        recall(2) < recall(0),
+        "24-byte PQ codes lose to int8 vectors"
+    );
+    assert_eq!(rows[1]["store"], false);
+
+    // Synthetic set with dumps for the faiss-cpu and browser peers; bad specs name the key.
+    let dump = p.path().join("dump");
+    p.ok(&[
+        "bench-index",
+        "--synthetic",
+        "2000",
+        "--queries",
+        "20",
+        "--config",
+        "ivfpq:nlist=8,m=24,store=false,rerank=0",
+        "--dump",
+        dump.to_str().unwrap(),
+    ]);
+    let len = |f: &str| std::fs::metadata(dump.join(f)).unwrap().len();
+    assert_eq!(len("base.f32"), 2000 * 384 * 4);
+    assert_eq!(len("queries.f32"), 20 * 384 * 4);
+    assert_eq!(len("truth.u32"), 20 * 10 * 4);
+    let index =
+        searchbar_index::Index::from_bytes(&std::fs::read(dump.join("index-0.sbx")).unwrap())
+            .unwrap();
+    assert_eq!((index.len(), index.store().is_none()), (2000, true));
+    let out = p.run(&[
+        "bench-index",
+        "--synthetic",
+        "100",
+        "--config",
+        "ivfpq:mm=4",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown key \"mm\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod drift;
 pub mod encode;
 pub mod model;

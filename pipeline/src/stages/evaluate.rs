@@ -60,12 +60,12 @@ pub struct Report {
     pub forced: bool,
 }
 
-struct EvalSet {
-    queries: Vec<Query>,
-    qrels: Qrels,
+pub(crate) struct EvalSet {
+    pub queries: Vec<Query>,
+    pub qrels: Qrels,
 }
 
-fn load_eval_set(ctx: &Ctx) -> Result<Option<EvalSet>> {
+pub(crate) fn load_eval_set(ctx: &Ctx) -> Result<Option<EvalSet>> {
     let c = &ctx.config().evaluation;
     let (Some(q), Some(r)) = (&c.queries, &c.qrels) else {
         return Ok(None);

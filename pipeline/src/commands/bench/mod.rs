@@ -1,0 +1,382 @@
+//! `searchbar bench-index`: index configurations side by side on this project's embeddings
+//! (queried with its judged queries) or on a synthetic clustered set. For each: recall@10
+//! against exact FAISS search, bytes per document of the shipped file, build time (FAISS
+//! training + adding, then our export) and single-thread search latency with the same search
+//! code the browser runs. `--dump DIR` also writes the vectors, the ground truth and every
+//! index file, for the faiss-cpu and browser peers (scripts/bench-index.sh).
+
+mod spec;
+mod synthetic;
+
+use crate::commands::pipeline::ProjectArgs;
+use crate::config::IndexConfig;
+use crate::deploy::fsutil::write_atomic;
+use crate::stages::ctx::Ctx;
+use anyhow::{bail, Context, Result};
+use searchbar_faiss::{FaissIvfPq, IvfPqParams};
+use searchbar_index::metrics::recall_at_k;
+use searchbar_index::{FlatInt8, Index, SearchParams};
+use serde::Serialize;
+use spec::{Build, Spec};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const K: usize = 10;
+const DEFAULT_SPECS: [&str; 4] = [
+    "flat:rerank=0",
+    "ivfpq:m=48,nprobe=8/16/32,rerank=100",
+    "ivfpq:m=48,store=false,nprobe=8/16/32,rerank=0",
+    "ivfpq:m=96,store=false,nprobe=8/16/32,rerank=0",
+];
+
+#[derive(Debug, clap::Args)]
+pub struct BenchIndexArgs {
+    /// Benchmark a synthetic clustered set of N documents (384-d unless --dim) instead of this
+    /// project's embeddings.
+    #[arg(long, value_name = "N")]
+    pub synthetic: Option<usize>,
+    /// Synthetic set: dimension, clusters (0 = one per 400 documents: 20 sub-clusters of about
+    /// 20 documents each, as calibrated), queries, seed.
+    #[arg(long, default_value_t = 384)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 0)]
+    pub clusters: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// An index configuration, repeatable: `flat[:rerank=R]` or
+    /// `ivfpq:nlist=N,m=M,nbits=B,store=true|false,sample=S,nprobe=P1/P2,rerank=R1/R2`.
+    #[arg(long = "config", value_name = "SPEC")]
+    pub configs: Vec<Spec>,
+    /// Write base.f32, queries.f32, truth.u32, index-<i>.sbx and bench.json here.
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    config: usize,
+    spec: String,
+    kind: &'static str,
+    nlist: Option<usize>,
+    m: Option<usize>,
+    store: bool,
+    nprobe: usize,
+    rerank: usize,
+    recall_at_10: f64,
+    bytes: usize,
+    bytes_per_doc: f64,
+    search_ms_p50: f64,
+    search_ms_p90: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Built {
+    spec: String,
+    kind: &'static str,
+    /// FAISS `index_factory` string and training sample, for the faiss-cpu peer.
+    factory: Option<String>,
+    train_sample: usize,
+    nlist: Option<usize>,
+    /// FAISS train + add, and our export (codes, codebooks, int8 store) after it.
+    faiss_s: f64,
+    export_s: f64,
+    build_s: f64,
+    bytes: usize,
+    file: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Results {
+    data: String,
+    documents: usize,
+    dim: usize,
+    queries: usize,
+    seed: u64,
+    exact_s: f64,
+    builds: Vec<Built>,
+    rows: Vec<Row>,
+}
+
+struct Data {
+    label: String,
+    dim: usize,
+    base: Vec<f32>,
+    queries: Vec<f32>,
+}
+
+pub fn run(p: &ProjectArgs, a: &BenchIndexArgs) -> Result<()> {
+    let specs: Vec<Spec> = if a.configs.is_empty() {
+        DEFAULT_SPECS
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_>>()?
+    } else {
+        a.configs.clone()
+    };
+    let data = load_data(p, a)?;
+    let (dim, n, nq) = (
+        data.dim,
+        data.base.len() / data.dim,
+        data.queries.len() / data.dim,
+    );
+    eprintln!(
+        "bench-index: {}: {n} documents x {dim}, {nq} queries",
+        data.label
+    );
+
+    let t = Instant::now();
+    let truth: Vec<Vec<u32>> = searchbar_faiss::exact_search(dim, &data.base, &data.queries, K)?
+        .into_iter()
+        .map(|r| r.into_iter().map(|(d, _)| d).collect())
+        .collect();
+    let exact_s = t.elapsed().as_secs_f64();
+    eprintln!("bench-index: exact top-{K} with FAISS IndexFlatIP in {exact_s:.1}s");
+    if let Some(dir) = &a.dump {
+        dump_vectors(dir, &data, &truth)?;
+    }
+
+    let mut results = Results {
+        data: data.label.clone(),
+        documents: n,
+        dim,
+        queries: nq,
+        seed: a.seed,
+        exact_s,
+        builds: Vec::new(),
+        rows: Vec::new(),
+    };
+    println!("| config | bytes/doc | nprobe | rerank | recall@10 | p50 ms | p90 ms | build s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, spec) in specs.iter().enumerate() {
+        let (index, mut built) = build(spec, &data, a.seed)?;
+        let bytes = index.to_bytes();
+        built.bytes = bytes.len();
+        if let Some(dir) = &a.dump {
+            let name = format!("index-{i}.sbx");
+            write_atomic(&dir.join(&name), &bytes)?;
+            built.file = Some(name);
+        }
+        drop(bytes);
+        for &nprobe in &spec.nprobe {
+            for &rerank in &spec.rerank {
+                let row = measure(&index, &data, &truth, nprobe, rerank)
+                    .with_context(|| format!("searching {}", spec.text))?;
+                let row = Row {
+                    config: i,
+                    spec: spec.text.clone(),
+                    kind: built.kind,
+                    nlist: built.nlist,
+                    m: match spec.build {
+                        Build::IvfPq { m, .. } => Some(m),
+                        Build::Flat => None,
+                    },
+                    store: index.store().is_some(),
+                    bytes: built.bytes,
+                    bytes_per_doc: built.bytes as f64 / n as f64,
+                    ..row
+                };
+                println!(
+                    "| {} | {:.1} | {} | {} | {:.4} | {:.3} | {:.3} | {:.1} |",
+                    row.spec,
+                    row.bytes_per_doc,
+                    row.nprobe,
+                    row.rerank,
+                    row.recall_at_10,
+                    row.search_ms_p50,
+                    row.search_ms_p90,
+                    built.build_s
+                );
+                results.rows.push(row);
+            }
+        }
+        results.builds.push(built);
+    }
+    let json = serde_json::to_vec_pretty(&results)?;
+    if let Some(dir) = &a.dump {
+        write_atomic(&dir.join("bench.json"), &json)?;
+    }
+    if let Some(path) = &a.json {
+        write_atomic(path, &json)?;
+    }
+    Ok(())
+}
+
+fn load_data(p: &ProjectArgs, a: &BenchIndexArgs) -> Result<Data> {
+    if let Some(n) = a.synthetic {
+        if n == 0 || a.dim == 0 || a.queries == 0 {
+            bail!("--synthetic, --dim and --queries must be at least 1");
+        }
+        let per_cluster = synthetic::SUBCLUSTERS * 20;
+        let clusters = if a.clusters > 0 {
+            a.clusters
+        } else {
+            (n / per_cluster).max(1)
+        };
+        let t = Instant::now();
+        let mix = synthetic::Mixture::new(a.dim, clusters, a.seed);
+        let base = mix.sample(n, 0);
+        let queries = mix.sample(a.queries, 1);
+        eprintln!(
+            "bench-index: generated {n} + {} synthetic vectors in {:.1}s",
+            a.queries,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(Data {
+            label: format!(
+                "synthetic: {clusters} clusters x {} sub-clusters, power-law spectrum, seed {}",
+                synthetic::SUBCLUSTERS,
+                a.seed
+            ),
+            dim: a.dim,
+            base,
+            queries,
+        });
+    }
+    let ctx = Ctx::new(p.load()?);
+    let snapshot = crate::stages::ingest::require_current(&ctx)?;
+    let (dim, base) = crate::stages::embed::vectors(&ctx, &snapshot)?;
+    let Some(eval) = crate::stages::evaluate::load_eval_set(&ctx)? else {
+        bail!("no [evaluation] queries configured to query with: configure them, or use --synthetic N");
+    };
+    let encoder = ctx.encoder()?;
+    let mut queries = Vec::with_capacity(eval.queries.len() * dim);
+    for q in &eval.queries {
+        queries.extend(encoder.embed(&q.text)?);
+    }
+    Ok(Data {
+        label: format!(
+            "{} (judged queries)",
+            std::fs::canonicalize(&ctx.project.root)
+                .unwrap_or_else(|_| ctx.project.root.clone())
+                .display()
+        ),
+        dim,
+        base,
+        queries,
+    })
+}
+
+fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Built)> {
+    let n = data.base.len() / data.dim;
+    let t = Instant::now();
+    let (index, built) = match spec.build {
+        Build::Flat => {
+            let index: Index = FlatInt8::build(data.dim, &data.base)?.into();
+            let s = t.elapsed().as_secs_f64();
+            let built = Built {
+                spec: spec.text.clone(),
+                kind: "flat",
+                factory: None,
+                train_sample: 0,
+                nlist: None,
+                faiss_s: 0.0,
+                export_s: s,
+                build_s: s,
+                bytes: 0,
+                file: None,
+            };
+            (index, built)
+        }
+        Build::IvfPq {
+            nlist,
+            m,
+            nbits,
+            store,
+            sample,
+        } => {
+            let cfg = IndexConfig {
+                nlist,
+                ..IndexConfig::default()
+            };
+            let params = IvfPqParams {
+                nlist: crate::stages::train::nlist_for(&cfg, n),
+                m,
+                nbits,
+                by_residual: true,
+                seed,
+                train_sample: (sample > 0 && sample < n).then_some(sample),
+            };
+            let faiss = FaissIvfPq::train(data.dim, &data.base, &params)
+                .with_context(|| format!("training {} with FAISS", spec.text))?;
+            let faiss_s = t.elapsed().as_secs_f64();
+            let ivf = faiss.export(&data.base)?;
+            let ivf = if store { ivf } else { ivf.into_compact() };
+            let build_s = t.elapsed().as_secs_f64();
+            let built = Built {
+                spec: spec.text.clone(),
+                kind: "ivfpq",
+                factory: Some(params.factory_string()),
+                train_sample: params.train_sample.unwrap_or(n),
+                nlist: Some(params.nlist),
+                faiss_s,
+                export_s: build_s - faiss_s,
+                build_s,
+                bytes: 0,
+                file: None,
+            };
+            (Index::from(ivf), built)
+        }
+    };
+    Ok((index, built))
+}
+
+fn measure(
+    index: &Index,
+    data: &Data,
+    truth: &[Vec<u32>],
+    nprobe: usize,
+    rerank: usize,
+) -> Result<Row> {
+    let params = SearchParams { nprobe, rerank };
+    let mut ms = Vec::with_capacity(truth.len());
+    let mut recall = 0.0;
+    for (q, want) in data.queries.chunks_exact(data.dim).zip(truth) {
+        let t = Instant::now();
+        let hits = index.search(q, K, &params, None)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+        recall += recall_at_k(&got, want, K);
+    }
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    Ok(Row {
+        config: 0,
+        spec: String::new(),
+        kind: "",
+        nlist: None,
+        m: None,
+        store: false,
+        nprobe,
+        rerank,
+        recall_at_10: recall / truth.len() as f64,
+        bytes: 0,
+        bytes_per_doc: 0.0,
+        search_ms_p50: pct(0.5),
+        search_ms_p90: pct(0.9),
+    })
+}
+
+/// Raw little-endian arrays: `base.f32` (n x dim), `queries.f32` (nq x dim), `truth.u32`
+/// (nq x 10 exact top-10 doc ordinals).
+fn dump_vectors(dir: &Path, data: &Data, truth: &[Vec<u32>]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    write_atomic(&dir.join("base.f32"), &f32s(&data.base))?;
+    write_atomic(&dir.join("queries.f32"), &f32s(&data.queries))?;
+    let t: Vec<u8> = truth
+        .iter()
+        .flat_map(|r| {
+            let mut r = r.clone();
+            r.resize(K, u32::MAX);
+            r
+        })
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    write_atomic(&dir.join("truth.u32"), &t)?;
+    Ok(())
+}
