@@ -1,6 +1,8 @@
 //! The search bar in a real browser: the bundle built by trunk, a release made by the real
 //! pipeline, served by `searchbar serve`, driven in Debian's headless Chromium. Also measures
-//! keystroke-to-results (written to target/e2e/browser-bench.json for BENCHMARKS.md).
+//! keystroke-to-results (written to target/e2e/browser-bench.json for BENCHMARKS.md) and, when
+//! `SEARCHBAR_WEB_PEERS` names a folder staged by scripts/web-peers.sh, the same queries
+//! embedded by transformers.js and onnxruntime-web in the same browser session.
 
 use searchbar_tests::webdriver::Browser;
 use searchbar_tests::{repo_root, web_dist, Project};
@@ -43,6 +45,45 @@ fn native(p: &Project, q: &str) -> Vec<String> {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// Serves the staged peer page from the release target (same origin as the app), embeds
+/// `texts` with both peers, and returns their `window.__peers` report.
+fn run_peers(
+    b: &Browser,
+    p: &Project,
+    url: &str,
+    staged: &std::path::Path,
+    texts: &[&str],
+) -> Value {
+    assert!(
+        staged.join("index.html").is_file(),
+        "SEARCHBAR_WEB_PEERS={}: not a folder staged by scripts/web-peers.sh",
+        staged.display()
+    );
+    let dest = p.target("stage").join("peers");
+    let status = std::process::Command::new("cp")
+        .arg("-rL")
+        .arg(staged)
+        .arg(&dest)
+        .status()
+        .unwrap();
+    assert!(status.success(), "copying the peer page");
+    let unique: std::collections::BTreeSet<&str> = texts.iter().copied().collect();
+    std::fs::write(dest.join("queries.json"), json!(unique).to_string()).unwrap();
+    b.goto(&format!("{url}peers/index.html")).unwrap();
+    let state = b
+        .wait_for(
+            "const s = document.body && document.body.dataset.state; \
+             return s === 'done' || s === 'error' ? s : null;",
+            json!([]),
+            Duration::from_secs(900),
+        )
+        .unwrap();
+    let peers = b.eval("return window.__peers", json!([])).unwrap();
+    assert_eq!(state, "done", "peer page failed: {peers}");
+    eprintln!("browser: peers {peers}");
+    peers
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -175,24 +216,56 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("searchbar.png"), b.screenshot().unwrap()).unwrap();
 
-    // Keystroke to rendered results, as the page measures it (after the warm-up above).
-    let mut ms = Vec::new();
-    for (_, text) in queries.iter().cycle().skip(12).take(40) {
-        search(&b, text);
+    // Keystroke to rendered results, and embedding + search alone, as the page measures them
+    // (after the warm-up above).
+    let (mut ms, mut search_ms) = (Vec::new(), Vec::new());
+    let texts: Vec<&str> = queries
+        .iter()
+        .cycle()
+        .skip(12)
+        .take(40)
+        .map(|(_, t)| t.as_str())
+        .collect();
+    for text in &texts {
+        // One keystroke after a pause, as a person types: all but the last character first.
+        let cut = text.char_indices().last().map_or(0, |(i, _)| i);
+        if cut > 0 {
+            search(&b, &text[..cut]);
+        }
+        let input = b.find("#q").unwrap();
+        b.type_into(&input, &text[cut..]).unwrap();
+        b.wait_for(RESULTS_FOR, json!([text]), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("query {text:?}: {e}"));
         let v = b
             .eval(
-                "return parseFloat(document.querySelector('#results').dataset.ms)",
+                "const r = document.querySelector('#results'); \
+                 return [parseFloat(r.dataset.ms), parseFloat(r.dataset.searchMs)]",
                 json!([]),
             )
             .unwrap();
-        ms.push(v.as_f64().unwrap());
+        ms.push(v[0].as_f64().unwrap());
+        search_ms.push(v[1].as_f64().unwrap());
     }
-    let bench = json!({
+    let mut bench = json!({
         "queries": ms.len(),
         "keystroke_to_results_ms_median": median(ms.clone()),
         "keystroke_to_results_ms_max": ms.iter().cloned().fold(0.0, f64::max),
+        "embed_and_search_ms_median": median(search_ms),
         "page_open_to_first_result_s": first_result_s,
     });
+    match std::env::var_os("SEARCHBAR_WEB_PEERS") {
+        Some(dir) => {
+            let peers = run_peers(&b, &p, &url, dir.as_ref(), &texts);
+            let ours = bench["keystroke_to_results_ms_median"].as_f64().unwrap();
+            for peer in ["transformers_js", "onnxruntime_web"] {
+                let theirs = peers[peer]["median_ms"].as_f64().unwrap();
+                bench[format!("{peer}_embed_ms_median")] = json!(theirs);
+                bench[format!("keystroke_to_results_vs_{peer}")] = json!(ours / theirs);
+            }
+            bench["peers"] = peers;
+        }
+        None => eprintln!("browser: SEARCHBAR_WEB_PEERS not set: peers not measured"),
+    }
     eprintln!("browser benchmark: {bench}");
     std::fs::write(out_dir.join("browser-bench.json"), bench.to_string()).unwrap();
     drop(b);

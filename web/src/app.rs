@@ -1,7 +1,10 @@
 //! The search bar: an ARIA combobox over the release's [`Searcher`], run on the main thread.
 //!
 //! Loading starts after the first paint (or on focus), so the box is usable at once. Typing is
-//! debounced; one query's embedding takes milliseconds, so searching inline keeps typing smooth.
+//! throttled, not debounced: a keystroke after a pause is searched at once (embedding and
+//! search take milliseconds), while a burst of keystrokes (fast typing, a held key) waits
+//! after each search as long as that search took, so searching never takes more than about
+//! half of the main thread and the newest text is always the one searched.
 
 use std::rc::Rc;
 
@@ -17,8 +20,6 @@ use crate::results::{self, option_id, LIST_ID};
 use crate::status::{self, Phase};
 use crate::timing;
 
-/// Quiet time after the last keystroke before searching.
-const DEBOUNCE_MS: u32 = 120;
 /// How often to look for a newer live release.
 const POLL_MS: u32 = 60_000;
 
@@ -57,7 +58,11 @@ pub struct App {
     /// Milliseconds the last search itself took, until `rendered` publishes it.
     unpublished: Option<f64>,
     scroll_active: bool,
+    /// The pending search (replaced by every keystroke, so only the newest text is searched).
     debounce: Option<Timeout>,
+    /// When the last search ended and how long it took (the throttle).
+    last_search_end: f64,
+    last_search_ms: f64,
     poll: Option<Interval>,
     newer: Option<String>,
     list_ref: NodeRef,
@@ -82,6 +87,8 @@ impl Component for App {
             unpublished: None,
             scroll_active: false,
             debounce: None,
+            last_search_end: 0.0,
+            last_search_ms: 0.0,
             poll: None,
             newer: None,
             list_ref: NodeRef::default(),
@@ -133,7 +140,9 @@ impl Component for App {
                     self.show(Vec::new(), 0.0);
                 } else {
                     let link = ctx.link().clone();
-                    self.debounce = Some(Timeout::new(DEBOUNCE_MS, move || {
+                    // 0 after a pause: the next task, after any input events already queued.
+                    let wait = (self.last_search_end + self.last_search_ms - at).max(0.0);
+                    self.debounce = Some(Timeout::new(wait.ceil() as u32, move || {
                         link.send_message(Msg::Search)
                     }));
                 }
@@ -144,10 +153,13 @@ impl Component for App {
                     return false;
                 };
                 let start = timing::now();
-                match searcher.query(&self.query, None) {
+                let result = searcher.query(&self.query, None);
+                self.last_search_end = timing::now();
+                self.last_search_ms = self.last_search_end - start;
+                match result {
                     Ok(hits) => {
                         self.query_error = None;
-                        self.show(hits, timing::now() - start);
+                        self.show(hits, self.last_search_ms);
                     }
                     Err(e) => self.query_error = Some(format!("Search failed: {e}")),
                 }
