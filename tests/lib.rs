@@ -140,6 +140,25 @@ prod = "deploy/prod"
         self.path().join("deploy").join(env)
     }
 
+    /// The folder of release `id` on a target.
+    pub fn release_dir(&self, env: &str, id: &str) -> PathBuf {
+        self.target(env).join("releases").join(id)
+    }
+
+    /// The manifest of release `id` on a target, as JSON.
+    pub fn manifest(&self, env: &str, id: &str) -> serde_json::Value {
+        let path = self.release_dir(env, id).join("manifest.json");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).expect("manifest JSON")
+    }
+
+    /// Appends TOML to the project's configuration file.
+    pub fn append_config(&self, toml: &str) {
+        let cfg = self.path().join("searchbar.toml");
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        std::fs::write(&cfg, format!("{text}\n{toml}")).expect("config");
+    }
+
     /// The live release of a target.
     pub fn live(&self, env: &str) -> Option<String> {
         let bytes = std::fs::read(self.target(env).join("current.json")).ok()?;

@@ -207,16 +207,7 @@ fn the_gate_keeps_a_degraded_candidate_out_of_prod() {
     // Forcing is possible and recorded.
     p.ok(&["run", "--env", "stage", "--force"]);
     let forced = p.live("stage").unwrap();
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            p.target("stage")
-                .join("releases")
-                .join(&forced)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let m = p.manifest("stage", &forced);
     assert_eq!(m["evaluation"]["forced"], true);
 
     // A good candidate passes and deploys.
@@ -234,20 +225,8 @@ fn promote_serves_the_same_bytes_and_rollback_flips_back() {
     p.ok(&["deploy", "--env", "stage"]);
     p.ok(&["promote", "--from", "stage", "--to", "prod"]);
     assert_eq!(verify_served(&p.target("prod")).unwrap(), b);
-    let stage_m = std::fs::read(
-        p.target("stage")
-            .join("releases")
-            .join(&b)
-            .join("manifest.json"),
-    )
-    .unwrap();
-    let prod_m = std::fs::read(
-        p.target("prod")
-            .join("releases")
-            .join(&b)
-            .join("manifest.json"),
-    )
-    .unwrap();
+    let stage_m = std::fs::read(p.release_dir("stage", &b).join("manifest.json")).unwrap();
+    let prod_m = std::fs::read(p.release_dir("prod", &b).join("manifest.json")).unwrap();
     assert_eq!(stage_m, prod_m, "prod serves exactly what passed on stage");
     let listing = p.ok(&["releases", "--env", "prod"]);
     assert!(

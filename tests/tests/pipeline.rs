@@ -49,9 +49,7 @@ fn stages_rerun_only_for_what_changed() {
     assert_ne!(second, release, "a data change makes a new release");
 
     // A hyper-parameter change: ingest and embed stay fresh, train and later are stale.
-    let cfg = p.path().join("searchbar.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, format!("{text}\n[index]\nnlist = 8\n")).unwrap();
+    p.append_config("[index]\nnlist = 8\n");
     let status = p.ok(&["status", "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
     let stale: Vec<(&str, bool)> = rows
@@ -155,33 +153,12 @@ fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
         "{stderr}"
     );
 
-    let cfg = p.path().join("searchbar.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        format!("{text}[search]\nrerank = 0\nnprobe = 4\n[gate]\nmin_recall_at_10 = 0.3\n"),
-    )
-    .unwrap();
+    p.append_config("[search]\nrerank = 0\nnprobe = 4\n[gate]\nmin_recall_at_10 = 0.3\n");
     p.ok(&["run", "--env", "stage"]);
     let release = p.live("stage").unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            p.target("stage")
-                .join("releases")
-                .join(&release)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let manifest = p.manifest("stage", &release);
     let index_path = manifest["files"]["index"]["path"].as_str().unwrap();
-    let bytes = std::fs::read(
-        p.target("stage")
-            .join("releases")
-            .join(&release)
-            .join(index_path),
-    )
-    .unwrap();
+    let bytes = std::fs::read(p.release_dir("stage", &release).join(index_path)).unwrap();
     let index = searchbar_index::Index::from_bytes(&bytes).unwrap();
     assert!(
         index.store().is_none(),
