@@ -624,11 +624,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
             )?;
             verify_checksums(&parsed, &sections)?;
 
-            let store = if has_store {
-                Some(read_store(&sections, h.dim as usize)?)
-            } else {
-                None
-            };
+            let store = has_store
+                .then(|| read_store(&sections, h.dim as usize))
+                .transpose()?;
             let pq = PqCodebook::new(
                 h.dim as usize,
                 m as usize,

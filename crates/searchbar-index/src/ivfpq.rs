@@ -306,9 +306,12 @@ impl IvfPq {
         filter: Option<&AllowList>,
     ) -> Result<Vec<Hit>, SearchError> {
         check_query(self.dim, query)?;
-        if params.rerank > 0 && self.store.is_none() {
-            return Err(SearchError::NoRerankStore);
-        }
+        // Decided before scanning, so a compact index fails fast.
+        let rerank_with = match (params.rerank, &self.store) {
+            (0, _) => None,
+            (_, Some(store)) => Some(store),
+            (_, None) => return Err(SearchError::NoRerankStore),
+        };
         let n = self.len();
         if k == 0 || n == 0 {
             return Ok(Vec::new());
@@ -334,15 +337,13 @@ impl IvfPq {
                 None => scan_list(&mut top, &lut, base, ids, codes, |_| true),
             }
         }
-        let candidates = top.into_sorted();
-        if params.rerank == 0 {
-            let mut hits = candidates;
-            hits.truncate(k);
-            return Ok(hits);
-        }
-        match &self.store {
+        let mut candidates = top.into_sorted();
+        match rerank_with {
             Some(store) => Ok(store.rerank(query, candidates, k)),
-            None => Err(SearchError::NoRerankStore),
+            None => {
+                candidates.truncate(k);
+                Ok(candidates)
+            }
         }
     }
 }
