@@ -1,6 +1,8 @@
 use crate::pool::{l2_normalize, masked_mean};
+use crate::prepare::drop_attention_mask;
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::{EncoderError, DEFAULT_MAX_TOKENS};
+use prost::Message;
 use std::sync::Arc;
 use tokenizers::Encoding;
 use tract_onnx::prelude::*;
@@ -22,6 +24,10 @@ pub struct EncoderConfig {
     pub normalize: bool,
     /// Matmul threads; more than one needs the `threads` feature (native only).
     pub threads: usize,
+    /// Also build the graph that runs padded batches (texts of different lengths in one
+    /// call). Without it such batches run one text at a time: right for query-only users
+    /// such as the browser, which then holds one graph in memory instead of two.
+    pub padded_batches: bool,
 }
 
 impl Default for EncoderConfig {
@@ -31,6 +37,7 @@ impl Default for EncoderConfig {
             pooling: Pooling::Mean,
             normalize: true,
             threads: 1,
+            padded_batches: true,
         }
     }
 }
@@ -49,7 +56,11 @@ enum InputRole {
 /// A loaded, optimised sentence encoder. Cheap to share across threads.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    plan: Arc<TypedRunnableModel>,
+    /// The graph without attention-mask work, for batches whose mask is all ones; `None`
+    /// when the model has no mask pattern to drop (then `padded` runs everything).
+    unpadded: Option<Arc<TypedRunnableModel>>,
+    /// The full graph, for padded batches; `None` when `padded_batches` is off.
+    padded: Option<Arc<TypedRunnableModel>>,
     /// Thread pool for one model call's matmuls; `None` runs on the calling thread.
     executor: Option<tract_linalg::multithread::Executor>,
     inputs: Vec<(InputRole, DatumType)>,
@@ -66,16 +77,23 @@ impl Encoder {
         config: EncoderConfig,
     ) -> Result<Self, EncoderError> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json, config.max_tokens)?;
-        // Exporters' intermediate shape annotations can be wrong (this model's attention-mask
-        // broadcast is), so tract infers shapes itself. The inputs keep the model's own symbols
-        // (batch, sequence): declaring other symbol names makes tract fail to unify them.
-        let model = tract_onnx::onnx()
-            .with_ignore_value_info(true)
-            .with_ignore_output_shapes(true)
-            .model_for_read(&mut &*onnx)
-            .map_err(EncoderError::model)?
-            .into_optimized()
-            .map_err(EncoderError::model)?;
+        let proto = tract_onnx::pb::ModelProto::decode(onnx)
+            .map_err(|e| EncoderError::Model(format!("not an ONNX model: {e}")))?;
+        let mut unpadded_proto = proto.clone();
+        let (unpadded, padded) = if drop_attention_mask(&mut unpadded_proto) > 0 {
+            let padded = config
+                .padded_batches
+                .then(|| optimize(&proto))
+                .transpose()?;
+            (Some(optimize(&unpadded_proto)?), padded)
+        } else {
+            (None, Some(optimize(&proto)?))
+        };
+        drop((proto, unpadded_proto));
+        let model = unpadded
+            .as_ref()
+            .or(padded.as_ref())
+            .expect("one graph is built");
         let inputs = model
             .input_outlets()
             .map_err(EncoderError::model)?
@@ -113,19 +131,27 @@ impl Encoder {
                     .and_then(|d| d.to_i64().ok().map(|v| v as usize))
             })
             .ok_or_else(|| EncoderError::Model("output's last dimension is not fixed".into()))?;
-        // The plan carries no executor of its own: a per-plan executor would override the
+        // The plans carry no executor of their own: a per-plan executor would override the
         // single-threaded runs that `embed_many` spreads over its workers.
-        let plan = model
-            .into_runnable_with_options(&RunOptions::default())
-            .map_err(EncoderError::model)?;
+        let runnable = |m: Option<TypedModel>| {
+            m.map(|m| m.into_runnable_with_options(&RunOptions::default()))
+                .transpose()
+                .map_err(EncoderError::model)
+        };
         Ok(Self {
             executor: executor(config.threads),
-            plan,
+            unpadded: runnable(unpadded)?,
+            padded: runnable(padded)?,
             inputs,
             tokenizer,
             config,
             dim,
         })
+    }
+
+    /// Whether batches without padding (every single text) skip the attention-mask work.
+    pub fn has_unpadded_graph(&self) -> bool {
+        self.unpadded.is_some()
     }
 
     /// Embedding width (384 for all-MiniLM-L6-v2).
@@ -156,6 +182,13 @@ impl Encoder {
             return Ok(Vec::new());
         }
         let batch = self.tokenizer.batch(texts)?;
+        if self.plan_for(&batch).is_none() {
+            // Padded batches are off: every text on its own is unpadded.
+            return texts
+                .iter()
+                .map(|t| self.embed_batch(&[*t]).map(|mut v| v.remove(0)))
+                .collect();
+        }
         self.run(&batch)
     }
 
@@ -173,10 +206,8 @@ impl Encoder {
             .iter()
             .map(|t| self.tokenizer.encode(t))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        // Longest first: similar lengths share a batch, and the largest allocation comes first.
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
-        let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+        let lens: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+        let batches = plan_batches(&lens, batch_size.max(1));
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
         let mut store = |chunk: &[usize], vectors: Vec<Vec<f32>>| {
@@ -188,7 +219,15 @@ impl Encoder {
         };
         let embed = |chunk: &[usize]| {
             let group: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
-            self.run_on(&TokenBatch::pad(&group), None)
+            let batch = TokenBatch::pad(&group);
+            if self.plan_for(&batch).is_some() {
+                return self.run_on(&batch, None);
+            }
+            // Padded batches are off: one text at a time.
+            group
+                .iter()
+                .map(|e| Ok(self.run_on(&TokenBatch::pad(&[*e]), None)?.remove(0)))
+                .collect()
         };
         let workers = self.config.threads.min(batches.len());
         if cfg!(feature = "threads") && workers > 1 {
@@ -210,7 +249,7 @@ impl Encoder {
                 drop(tx);
                 for (b, result) in rx {
                     match result {
-                        Ok(vectors) => store(batches[b], vectors),
+                        Ok(vectors) => store(&batches[b], vectors),
                         Err(e) => {
                             // Stop the other workers early; they exit on their next batch.
                             next.store(batches.len(), std::sync::atomic::Ordering::Relaxed);
@@ -238,11 +277,23 @@ impl Encoder {
         self.run_on(batch, executor)
     }
 
+    /// The graph for this batch: the mask-free one when nothing in it is padding.
+    fn plan_for(&self, batch: &TokenBatch) -> Option<&Arc<TypedRunnableModel>> {
+        let unpadded = batch.attention_mask.iter().all(|&m| m == 1);
+        match (&self.unpadded, &self.padded) {
+            (Some(plan), _) if unpadded => Some(plan),
+            (_, padded) => padded.as_ref(),
+        }
+    }
+
     fn run_on(
         &self,
         batch: &TokenBatch,
         executor: Option<&tract_linalg::multithread::Executor>,
     ) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let plan = self.plan_for(batch).ok_or_else(|| {
+            EncoderError::Inference("padded batches are off for this encoder".into())
+        })?;
         let shape = [batch.batch, batch.len];
         let inputs = self
             .inputs
@@ -262,10 +313,10 @@ impl Encoder {
             })
             .collect::<Result<TVec<_>, EncoderError>>()?;
         let outputs = match executor {
-            Some(ex) => tract_linalg::multithread::multithread_tract_scope(ex.clone(), || {
-                self.plan.run(inputs)
-            }),
-            None => self.plan.run(inputs),
+            Some(ex) => {
+                tract_linalg::multithread::multithread_tract_scope(ex.clone(), || plan.run(inputs))
+            }
+            None => plan.run(inputs),
         }
         .map_err(EncoderError::inference)?;
         let hidden = outputs[0]
@@ -303,6 +354,44 @@ impl Encoder {
     }
 }
 
+/// Groups texts (by index) into batches of at most `size`, longest first. Texts of one
+/// length make batches of their own, which need no padding and so run the mask-free graph;
+/// what is left of each length (less than half a batch) is padded together with its
+/// neighbours in length.
+fn plan_batches(lens: &[usize], size: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
+    let mut batches = Vec::new();
+    let mut rest = Vec::new();
+    for run in order.chunk_by(|&a, &b| lens[a] == lens[b]) {
+        for chunk in run.chunks(size) {
+            if chunk.len() * 2 >= size {
+                batches.push(chunk.to_vec());
+            } else {
+                rest.extend_from_slice(chunk);
+            }
+        }
+    }
+    batches.extend(rest.chunks(size).map(<[usize]>::to_vec));
+    // Longest first again: the largest allocation comes first, and two workers finish
+    // together instead of one taking the long tail.
+    batches.sort_by_key(|b| std::cmp::Reverse(lens[b[0]]));
+    batches
+}
+
+/// Parses and optimises one graph. Exporters' intermediate shape annotations can be wrong
+/// (this model's attention-mask broadcast is), so tract infers shapes itself. The inputs keep
+/// the model's own symbols (batch, sequence): declaring other symbol names makes tract fail
+/// to unify them.
+fn optimize(proto: &tract_onnx::pb::ModelProto) -> Result<TypedModel, EncoderError> {
+    tract_onnx::onnx()
+        .with_ignore_value_info(true)
+        .with_ignore_output_shapes(true)
+        .model_for_proto_model(proto)
+        .and_then(|m| m.into_optimized())
+        .map_err(EncoderError::model)
+}
+
 fn input_role(name: &str) -> Option<InputRole> {
     match name {
         "input_ids" => Some(InputRole::Ids),
@@ -320,4 +409,38 @@ fn executor(threads: usize) -> Option<tract_linalg::multithread::Executor> {
 #[cfg(not(feature = "threads"))]
 fn executor(_threads: usize) -> Option<tract_linalg::multithread::Executor> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_batches;
+
+    #[test]
+    fn equal_lengths_fill_unpadded_batches_and_remainders_pad_together() {
+        // Lengths: five of 9, three of 7, one of 5, four of 3.
+        let lens = [9, 7, 9, 3, 9, 5, 3, 9, 7, 3, 9, 7, 3];
+        let batches = plan_batches(&lens, 4);
+        let mut seen: Vec<usize> = batches.concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>(), "every text once");
+        let shapes: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(|&i| lens[i]).collect())
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                vec![9, 9, 9, 9],
+                vec![9, 5],
+                vec![7, 7, 7],
+                vec![3, 3, 3, 3],
+            ]
+        );
+        assert!(batches.iter().all(|b| b.len() <= 4));
+    }
+
+    #[test]
+    fn no_texts_no_batches() {
+        assert!(plan_batches(&[], 16).is_empty());
+    }
 }

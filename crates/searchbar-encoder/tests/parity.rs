@@ -106,6 +106,7 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         let raw_cfg = EncoderConfig {
             normalize: false,
             pooling,
+            padded_batches: false,
             ..config.clone()
         };
         let raw = Encoder::new(raw_onnx, tokenizer, raw_cfg.clone()).unwrap();
@@ -131,9 +132,45 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         // Other batch groupings round differently, but every vector stays in its place.
         assert!(cosine(&single, s) >= 0.99999, "embed_many order for {t:?}");
     }
+
+    // Single texts and equal-length batches run a graph without the attention-mask work; it
+    // must agree with the full graph, which `batched` ran (padded, mixed lengths).
+    assert!(encoder.has_unpadded_graph(), "the mask-free graph is built");
+    let singles = Encoder::new(
+        &prepared,
+        tokenizer,
+        EncoderConfig {
+            padded_batches: false,
+            ..config.clone()
+        },
+    )
+    .unwrap();
+    let mut pad_diff = 0f32;
+    let one_by_one: Vec<Vec<f32>> = texts.iter().map(|t| singles.embed(t).unwrap()).collect();
+    for (v, b) in one_by_one.iter().zip(&batched) {
+        pad_diff = pad_diff.max(max_abs_diff(v, b));
+    }
+    assert!(
+        pad_diff <= 1e-5,
+        "mask-free vs full graph: max abs diff {pad_diff}"
+    );
+    // Without padded batches, batch calls run text by text: same vectors, same order.
+    for (name, vectors) in [
+        ("embed_batch", singles.embed_batch(&texts).unwrap()),
+        ("embed_many", singles.embed_many(&texts, 4, |_| {}).unwrap()),
+    ] {
+        assert_eq!(vectors.len(), texts.len());
+        for ((t, v), w) in texts.iter().zip(&vectors).zip(&one_by_one) {
+            let d = max_abs_diff(v, w);
+            assert!(
+                d <= 1e-6,
+                "{name} without padded batches, {t:?}: max abs diff {d}"
+            );
+        }
+    }
     format!(
         "{} cases: min cosine {min_ort:.7} to onnxruntime int8, {min_fp:.6} to fp32 on sentences, \
-         prepared-vs-upstream max abs diff {max_diff:.2e}",
+         prepared-vs-upstream max abs diff {max_diff:.2e}, mask-free-vs-full graph {pad_diff:.2e}",
         fixture.cases.len()
     )
 }

@@ -92,6 +92,8 @@ impl Searcher {
             pooling,
             normalize: model.normalize,
             threads,
+            // Queries are single texts, never padded: one graph in memory instead of two.
+            padded_batches: false,
         };
         let encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
         if encoder.dim() != index.dim() {
