@@ -4,12 +4,15 @@
 //! throttled, not debounced: a keystroke after a pause is searched at once (embedding and
 //! search take milliseconds), while a burst of keystrokes (fast typing, a held key) waits
 //! after each search as long as that search took, so searching never takes more than about
-//! half of the main thread and the newest text is always the one searched.
+//! half of the main thread and the newest text is always the one searched. Embedding runs in
+//! slices of at most [`SLICE_MS`], each its own task, so even a long pasted text never holds
+//! the main thread for long, and a newer text cancels a query still being embedded.
 
 use std::rc::Rc;
 
 use gloo_timers::callback::{Interval, Timeout};
-use searchbar_release::{Manifest, QueryHit, Searcher};
+use searchbar_encoder::EmbedJob;
+use searchbar_release::{Manifest, QueryHit, ReleaseError, Searcher};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
 use yew::prelude::*;
@@ -23,6 +26,29 @@ use crate::timing;
 /// How often to look for a newer live release.
 const POLL_MS: u32 = 60_000;
 
+/// The longest the page computes an embedding before giving the browser its main thread back
+/// (input, paint). A short query (about 20 ms here) finishes in one slice; a long pasted text
+/// runs in slices, so no task comes near the 50 ms that counts as a long task.
+const SLICE_MS: f64 = 30.0;
+
+/// Queries up to this many bytes (about 25 tokens) take well under a slice (about 20 ms for 8
+/// tokens here): they run in one call, without the slicing's per-node bookkeeping. Judged by
+/// length rather than tokens because tokenizing costs milliseconds in wasm.
+const ONE_CALL_BYTES: usize = 100;
+
+/// A query being embedded, a slice per task.
+struct Job {
+    embed: EmbedJob,
+    text: String,
+    start: f64,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("text", &self.text).finish()
+    }
+}
+
 #[derive(Debug)]
 pub enum Msg {
     /// Start loading the release (idempotent).
@@ -35,6 +61,8 @@ pub enum Msg {
     /// The box's new text and when the input event happened.
     Input(String, f64),
     Search,
+    /// Run the next slice of the query being embedded.
+    Step,
     Key(Key),
     Hover(usize),
     CheckLive,
@@ -60,6 +88,9 @@ pub struct App {
     scroll_active: bool,
     /// The pending search (replaced by every keystroke, so only the newest text is searched).
     debounce: Option<Timeout>,
+    /// The query being embedded (a newer search replaces it) and its next slice's timer.
+    job: Option<Job>,
+    next_slice: Option<Timeout>,
     /// When the last search ended and how long it took (the throttle).
     last_search_end: f64,
     last_search_ms: f64,
@@ -87,6 +118,8 @@ impl Component for App {
             unpublished: None,
             scroll_active: false,
             debounce: None,
+            job: None,
+            next_slice: None,
             last_search_end: 0.0,
             last_search_ms: 0.0,
             poll: None,
@@ -137,7 +170,9 @@ impl Component for App {
                 self.active = None;
                 if self.query.trim().is_empty() {
                     self.debounce = None;
-                    self.show(Vec::new(), 0.0);
+                    self.job = None;
+                    self.next_slice = None;
+                    self.show("", Vec::new(), 0.0);
                 } else {
                     let link = ctx.link().clone();
                     // 0 after a pause: the next task, after any input events already queued.
@@ -152,18 +187,35 @@ impl Component for App {
                 let Some(searcher) = &self.searcher else {
                     return false;
                 };
-                let start = timing::now();
-                let result = searcher.query(&self.query, None);
-                self.last_search_end = timing::now();
-                self.last_search_ms = self.last_search_end - start;
-                match result {
-                    Ok(hits) => {
-                        self.query_error = None;
-                        self.show(hits, self.last_search_ms);
+                // A newer text replaces a query still being embedded: only the newest counts.
+                self.next_slice = None;
+                self.job = None;
+                if !Searcher::searchable(&self.query) {
+                    self.query_error = None;
+                    let query = self.query.clone();
+                    self.show(&query, Vec::new(), 0.0);
+                    return true;
+                }
+                if self.query.len() <= ONE_CALL_BYTES {
+                    let start = timing::now();
+                    let result = searcher.query(&self.query, None);
+                    let query = self.query.clone();
+                    self.finish(&query, start, result);
+                    return true;
+                }
+                match searcher.encoder().start(&self.query) {
+                    Ok(embed) => {
+                        self.job = Some(Job {
+                            embed,
+                            text: self.query.clone(),
+                            start: timing::now(),
+                        });
+                        return self.step(ctx);
                     }
                     Err(e) => self.query_error = Some(format!("Search failed: {e}")),
                 }
             }
+            Msg::Step => return self.step(ctx),
             Msg::Key(key) => return self.key(key),
             Msg::Hover(i) => {
                 if self.active == Some(i) {
@@ -251,9 +303,51 @@ impl Component for App {
 
 impl App {
     /// Replaces the rendered results with `hits` for the current query.
-    fn show(&mut self, hits: Vec<QueryHit>, search_ms: f64) {
+    /// Runs one slice of the query being embedded; when the vector is ready, searches and
+    /// shows the results, else schedules the next slice as a new task.
+    fn step(&mut self, ctx: &Context<Self>) -> bool {
+        self.next_slice = None;
+        let (Some(job), Some(searcher)) = (&mut self.job, &self.searcher) else {
+            return false;
+        };
+        let slice = timing::now();
+        let vector = match job.embed.step(|| timing::now() - slice > SLICE_MS) {
+            Ok(Some(vector)) => vector,
+            Ok(None) => {
+                let link = ctx.link().clone();
+                self.next_slice = Some(Timeout::new(0, move || link.send_message(Msg::Step)));
+                return false;
+            }
+            Err(e) => {
+                self.job = None;
+                self.query_error = Some(format!("Search failed: {e}"));
+                return true;
+            }
+        };
+        let job = self.job.take().expect("a job was running");
+        let result = searcher.search(&vector, None);
+        self.finish(&job.text, job.start, result);
+        true
+    }
+
+    /// Records how long the search for `query` took (the throttle) and shows its outcome.
+    fn finish(&mut self, query: &str, start: f64, result: Result<Vec<QueryHit>, ReleaseError>) {
+        self.last_search_end = timing::now();
+        self.last_search_ms = self.last_search_end - start;
+        match result {
+            Ok(hits) => {
+                self.query_error = None;
+                self.show(query, hits, self.last_search_ms);
+            }
+            Err(e) => self.query_error = Some(format!("Search failed: {e}")),
+        }
+    }
+
+    /// Shows results for `query` (the text they were computed for, which the box may have
+    /// moved past since).
+    fn show(&mut self, query: &str, hits: Vec<QueryHit>, search_ms: f64) {
         self.hits = hits;
-        self.hits_query = self.query.clone();
+        self.hits_query = query.to_string();
         self.active = None;
         self.unpublished = Some(search_ms);
     }
@@ -278,8 +372,10 @@ impl App {
                 self.query.clear();
                 self.input_at = timing::now();
                 self.debounce = None;
+                self.job = None;
+                self.next_slice = None;
                 self.query_error = None;
-                self.show(Vec::new(), 0.0);
+                self.show("", Vec::new(), 0.0);
                 true
             }
         }

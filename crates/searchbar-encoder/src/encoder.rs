@@ -294,9 +294,21 @@ impl Encoder {
         let plan = self.plan_for(batch).ok_or_else(|| {
             EncoderError::Inference("padded batches are off for this encoder".into())
         })?;
+        let inputs = self.inputs_for(batch)?;
+        let outputs = match executor {
+            Some(ex) => {
+                tract_linalg::multithread::multithread_tract_scope(ex.clone(), || plan.run(inputs))
+            }
+            None => plan.run(inputs),
+        }
+        .map_err(EncoderError::inference)?;
+        pool_outputs(&outputs, batch, self.dim, &self.config)
+    }
+
+    /// The model's input tensors for a batch, in the model's input order.
+    fn inputs_for(&self, batch: &TokenBatch) -> Result<TVec<TValue>, EncoderError> {
         let shape = [batch.batch, batch.len];
-        let inputs = self
-            .inputs
+        self.inputs
             .iter()
             .map(|(role, dt)| {
                 let data = match role {
@@ -311,47 +323,142 @@ impl Encoder {
                     .into_owned();
                 Ok(t.into_tvalue())
             })
-            .collect::<Result<TVec<_>, EncoderError>>()?;
-        let outputs = match executor {
-            Some(ex) => {
-                tract_linalg::multithread::multithread_tract_scope(ex.clone(), || plan.run(inputs))
-            }
-            None => plan.run(inputs),
-        }
-        .map_err(EncoderError::inference)?;
-        let hidden = outputs[0]
-            .to_plain_array_view::<f32>()
-            .map_err(EncoderError::inference)?;
-        let hidden = hidden.as_standard_layout();
-        let data = hidden
-            .as_slice()
-            .ok_or_else(|| EncoderError::Inference("output is not contiguous".into()))?;
-        let mut vectors = match hidden.shape() {
-            // Token vectors [batch, len, dim]: pool them.
-            [b, len, d] if *b == batch.batch && *len == batch.len && *d == self.dim => data
-                .chunks_exact(len * d)
-                .zip(batch.attention_mask.chunks_exact(batch.len))
-                .map(|(rows, mask)| match self.config.pooling {
-                    Pooling::Mean => masked_mean(rows, mask, *d),
-                    Pooling::Cls => rows[..*d].to_vec(),
-                })
-                .collect::<Vec<_>>(),
-            // Exports that already pool give [batch, dim].
-            [b, d] if *b == batch.batch && *d == self.dim => {
-                data.chunks_exact(*d).map(<[f32]>::to_vec).collect()
-            }
-            other => {
-                return Err(EncoderError::Inference(format!(
-                    "unexpected output shape {other:?} for a batch of {} x {} tokens",
-                    batch.batch, batch.len
-                )))
-            }
-        };
-        if self.config.normalize {
-            vectors.iter_mut().for_each(|v| l2_normalize(v));
-        }
-        Ok(vectors)
+            .collect()
     }
+
+    /// Starts embedding one text a slice at a time: [`EmbedJob::step`] runs the model until
+    /// the caller says the slice is over. A browser's main thread uses it to stay responsive
+    /// while a long text is embedded; the vector is the one [`Encoder::embed`] gives.
+    pub fn start(&self, text: &str) -> Result<EmbedJob, EncoderError> {
+        let batch = self.tokenizer.batch(&[text])?;
+        let plan = self
+            .plan_for(&batch)
+            .ok_or_else(|| EncoderError::Inference("no graph for a single text".into()))?
+            .clone();
+        let mut state = TypedSimpleState::new(&plan).map_err(EncoderError::inference)?;
+        state
+            .set_inputs(self.inputs_for(&batch)?)
+            .map_err(EncoderError::inference)?;
+        let order = plan.order_without_consts().to_vec();
+        let flush = flush_lists(&plan, &order);
+        Ok(EmbedJob {
+            state,
+            order,
+            flush,
+            next: 0,
+            batch,
+            dim: self.dim,
+            config: self.config.clone(),
+        })
+    }
+}
+
+/// One text's embedding in progress (see [`Encoder::start`]).
+#[derive(Debug)]
+pub struct EmbedJob {
+    state: TypedSimpleState,
+    /// The plan's nodes in evaluation order, and after each one the nodes whose values no
+    /// later node reads (dropped as the job goes, as tract's own runs do).
+    order: Vec<usize>,
+    flush: Vec<Vec<usize>>,
+    next: usize,
+    batch: TokenBatch,
+    dim: usize,
+    config: EncoderConfig,
+}
+
+impl EmbedJob {
+    /// Runs model nodes until `slice_over` says to stop (asked between nodes) or the model is
+    /// done; returns the vector once done.
+    pub fn step(
+        &mut self,
+        mut slice_over: impl FnMut() -> bool,
+    ) -> Result<Option<Vec<f32>>, EncoderError> {
+        while let Some(&node) = self.order.get(self.next) {
+            self.state
+                .compute_one(node)
+                .map_err(EncoderError::inference)?;
+            for &done in &self.flush[self.next] {
+                self.state.turn_state.values[done] = None;
+            }
+            self.next += 1;
+            if self.next < self.order.len() && slice_over() {
+                return Ok(None);
+            }
+        }
+        let outputs = self.state.outputs().map_err(EncoderError::inference)?;
+        let mut vectors = pool_outputs(&outputs, &self.batch, self.dim, &self.config)?;
+        Ok(vectors.pop())
+    }
+
+    /// How far the job is: model nodes run, and nodes in all.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.next, self.order.len())
+    }
+}
+
+/// For each step of `order`, the nodes whose outputs no later step (nor the model's outputs)
+/// reads.
+fn flush_lists(plan: &TypedRunnableModel, order: &[usize]) -> Vec<Vec<usize>> {
+    let model = plan.model();
+    let mut last_use = vec![None; model.nodes().len()];
+    for (step, &n) in order.iter().enumerate() {
+        for input in &model.node(n).inputs {
+            last_use[input.node] = Some(step);
+        }
+    }
+    let outputs: Vec<usize> = model
+        .output_outlets()
+        .map_or_else(|_| Vec::new(), |o| o.iter().map(|o| o.node).collect());
+    let mut flush = vec![Vec::new(); order.len()];
+    for (node, step) in last_use.into_iter().enumerate() {
+        if let Some(step) = step.filter(|_| !outputs.contains(&node)) {
+            flush[step].push(node);
+        }
+    }
+    flush
+}
+
+/// Sentence vectors from the model's output: pooled token vectors, or vectors as they are
+/// for exports that pool themselves.
+fn pool_outputs(
+    outputs: &[TValue],
+    batch: &TokenBatch,
+    dim: usize,
+    config: &EncoderConfig,
+) -> Result<Vec<Vec<f32>>, EncoderError> {
+    let hidden = outputs[0]
+        .to_plain_array_view::<f32>()
+        .map_err(EncoderError::inference)?;
+    let hidden = hidden.as_standard_layout();
+    let data = hidden
+        .as_slice()
+        .ok_or_else(|| EncoderError::Inference("output is not contiguous".into()))?;
+    let mut vectors = match hidden.shape() {
+        // Token vectors [batch, len, dim]: pool them.
+        [b, len, d] if *b == batch.batch && *len == batch.len && *d == dim => data
+            .chunks_exact(len * d)
+            .zip(batch.attention_mask.chunks_exact(batch.len))
+            .map(|(rows, mask)| match config.pooling {
+                Pooling::Mean => masked_mean(rows, mask, *d),
+                Pooling::Cls => rows[..*d].to_vec(),
+            })
+            .collect::<Vec<_>>(),
+        // Exports that already pool give [batch, dim].
+        [b, d] if *b == batch.batch && *d == dim => {
+            data.chunks_exact(*d).map(<[f32]>::to_vec).collect()
+        }
+        other => {
+            return Err(EncoderError::Inference(format!(
+                "unexpected output shape {other:?} for a batch of {} x {} tokens",
+                batch.batch, batch.len
+            )))
+        }
+    };
+    if config.normalize {
+        vectors.iter_mut().for_each(|v| l2_normalize(v));
+    }
+    Ok(vectors)
 }
 
 /// Groups texts (by index) into batches of at most `size`, longest first. Texts of one

@@ -11,7 +11,7 @@ pub mod pool;
 pub mod prepare;
 mod tokenize;
 
-pub use encoder::{Encoder, EncoderConfig, Pooling};
+pub use encoder::{EmbedJob, Encoder, EncoderConfig, Pooling};
 pub use error::EncoderError;
 pub use tokenize::TextTokenizer;
 

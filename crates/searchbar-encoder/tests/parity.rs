@@ -154,6 +154,30 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         pad_diff <= 1e-5,
         "mask-free vs full graph: max abs diff {pad_diff}"
     );
+    // Sliced jobs (the browser's main thread) compute the same vectors, however they are cut:
+    // one node per slice, or all at once.
+    for (t, want) in texts.iter().zip(&one_by_one) {
+        for nodes_per_slice in [1, 1000] {
+            let mut job = singles.start(t).unwrap();
+            let mut slices = 0;
+            let v = loop {
+                let mut left = nodes_per_slice;
+                let step = job.step(|| {
+                    left -= 1;
+                    left == 0
+                });
+                slices += 1;
+                if let Some(v) = step.unwrap() {
+                    break v;
+                }
+            };
+            let (done, all) = job.progress();
+            assert_eq!(done, all);
+            assert!(slices > 1 || nodes_per_slice > all, "{slices} slices");
+            let d = max_abs_diff(&v, want);
+            assert!(d <= 1e-6, "sliced job for {t:?}: max abs diff {d}");
+        }
+    }
     // Without padded batches, batch calls run text by text: same vectors, same order.
     for (name, vectors) in [
         ("embed_batch", singles.embed_batch(&texts).unwrap()),

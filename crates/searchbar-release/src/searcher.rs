@@ -121,11 +121,17 @@ impl Searcher {
     /// Embeds `text` and returns the top results (at most `k`, default from the manifest).
     /// A query with no letters or digits returns nothing rather than noise.
     pub fn query(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
-        if !text.chars().any(char::is_alphanumeric) {
+        if !Self::searchable(text) {
             return Ok(Vec::new());
         }
         let vector = self.encoder.embed(text)?;
         self.search(&vector, k)
+    }
+
+    /// Whether [`Searcher::query`] would search `text` at all: it needs a letter or a digit.
+    /// Callers that embed in slices themselves ([`Encoder::start`]) check it first.
+    pub fn searchable(text: &str) -> bool {
+        text.chars().any(char::is_alphanumeric)
     }
 
     /// Searches with an already-embedded query.
