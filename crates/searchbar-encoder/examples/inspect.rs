@@ -105,9 +105,15 @@ fn main() -> TractResult<()> {
         .with_ignore_output_shapes(true)
         .model_for_path(&path)?
         .into_typed()?;
-    let subs: std::collections::HashMap<Symbol, TDim> = [("batch", 1), ("sequence", 8)]
-        .into_iter()
-        .map(|(name, v)| (concrete.symbols.sym(name), TDim::from(v as i64)))
+    let fixed: &[(&str, i64)] = if std::env::var_os("BATCH_ONLY").is_some() {
+        &[("batch", 1)]
+    } else {
+        &[("batch", 1), ("sequence", 8)]
+    };
+    let subs: std::collections::HashMap<Symbol, TDim> = fixed
+        .iter()
+        .copied()
+        .map(|(name, v)| (concrete.symbols.sym(name), TDim::from(v)))
         .collect();
     let t = Instant::now();
     let concrete = concrete.set_symbols(&subs)?.into_optimized()?;

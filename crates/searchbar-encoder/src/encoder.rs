@@ -25,8 +25,9 @@ pub struct EncoderConfig {
     /// Matmul threads; more than one needs the `threads` feature (native only).
     pub threads: usize,
     /// Also build the graph that runs padded batches (texts of different lengths in one
-    /// call). Without it such batches run one text at a time: right for query-only users
-    /// such as the browser, which then holds one graph in memory instead of two.
+    /// call). Without it every text runs on its own through one graph with the batch size
+    /// fixed to 1: right for query-only users such as the browser, which then hold one graph
+    /// in memory instead of two, and a faster one.
     pub padded_batches: bool,
 }
 
@@ -56,6 +57,11 @@ enum InputRole {
 /// A loaded, optimised sentence encoder. Cheap to share across threads.
 #[derive(Debug, Clone)]
 pub struct Encoder {
+    /// The graph for one text at a time, with the batch size fixed to 1 (and without the
+    /// attention-mask work when the model allows): built instead of the other two when
+    /// `padded_batches` is off. A fixed batch lets tract pick its fast paths: an 8-token query
+    /// runs about 20 % faster than with a symbolic batch.
+    single: Option<Arc<TypedRunnableModel>>,
     /// The graph without attention-mask work, for batches whose mask is all ones; `None`
     /// when the model has no mask pattern to drop (then `padded` runs everything).
     unpadded: Option<Arc<TypedRunnableModel>>,
@@ -80,19 +86,20 @@ impl Encoder {
         let proto = tract_onnx::pb::ModelProto::decode(onnx)
             .map_err(|e| EncoderError::Model(format!("not an ONNX model: {e}")))?;
         let mut unpadded_proto = proto.clone();
-        let (unpadded, padded) = if drop_attention_mask(&mut unpadded_proto) > 0 {
-            let padded = config
-                .padded_batches
-                .then(|| optimize(&proto))
+        let mask_free = drop_attention_mask(&mut unpadded_proto) > 0;
+        let (single, unpadded, padded) = if config.padded_batches {
+            let unpadded = mask_free
+                .then(|| optimize(&unpadded_proto, false))
                 .transpose()?;
-            (Some(optimize(&unpadded_proto)?), padded)
+            (None, unpadded, Some(optimize(&proto, false)?))
         } else {
-            (None, Some(optimize(&proto)?))
+            let graph = if mask_free { &unpadded_proto } else { &proto };
+            (Some(optimize(graph, true)?), None, None)
         };
         drop((proto, unpadded_proto));
-        let model = unpadded
-            .as_ref()
-            .or(padded.as_ref())
+        let model = [&single, &unpadded, &padded]
+            .into_iter()
+            .find_map(Option::as_ref)
             .expect("one graph is built");
         let inputs = model
             .input_outlets()
@@ -140,6 +147,7 @@ impl Encoder {
         };
         Ok(Self {
             executor: executor(config.threads),
+            single: runnable(single)?,
             unpadded: runnable(unpadded)?,
             padded: runnable(padded)?,
             inputs,
@@ -149,7 +157,7 @@ impl Encoder {
         })
     }
 
-    /// Whether batches without padding (every single text) skip the attention-mask work.
+    /// Whether batches without padding skip the attention-mask work (with `padded_batches`).
     pub fn has_unpadded_graph(&self) -> bool {
         self.unpadded.is_some()
     }
@@ -280,9 +288,11 @@ impl Encoder {
     /// The graph for this batch: the mask-free one when nothing in it is padding.
     fn plan_for(&self, batch: &TokenBatch) -> Option<&Arc<TypedRunnableModel>> {
         let unpadded = batch.attention_mask.iter().all(|&m| m == 1);
-        match (&self.unpadded, &self.padded) {
-            (Some(plan), _) if unpadded => Some(plan),
-            (_, padded) => padded.as_ref(),
+        match (&self.single, &self.unpadded, &self.padded) {
+            // One text is never padded.
+            (Some(plan), _, _) if batch.batch == 1 => Some(plan),
+            (_, Some(plan), _) if unpadded => Some(plan),
+            (_, _, padded) => padded.as_ref(),
         }
     }
 
@@ -486,17 +496,33 @@ fn plan_batches(lens: &[usize], size: usize) -> Vec<Vec<usize>> {
     batches
 }
 
-/// Parses and optimises one graph. Exporters' intermediate shape annotations can be wrong
-/// (this model's attention-mask broadcast is), so tract infers shapes itself. The inputs keep
-/// the model's own symbols (batch, sequence): declaring other symbol names makes tract fail
-/// to unify them.
-fn optimize(proto: &tract_onnx::pb::ModelProto) -> Result<TypedModel, EncoderError> {
-    tract_onnx::onnx()
+/// Parses and optimises one graph; `single` fixes its batch size to 1. Exporters'
+/// intermediate shape annotations can be wrong (this model's attention-mask broadcast is), so
+/// tract infers shapes itself. The inputs keep the model's own symbols (batch, sequence):
+/// declaring other symbol names makes tract fail to unify them.
+fn optimize(proto: &tract_onnx::pb::ModelProto, single: bool) -> Result<TypedModel, EncoderError> {
+    let model = tract_onnx::onnx()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true)
         .model_for_proto_model(proto)
-        .and_then(|m| m.into_optimized())
-        .map_err(EncoderError::model)
+        .and_then(|m| m.into_typed())
+        .map_err(EncoderError::model)?;
+    let model = if single {
+        // The batch symbol is whatever the first input's first dimension is called.
+        let batch = model
+            .input_fact(0)
+            .ok()
+            .and_then(|f| f.shape.dims().first().cloned());
+        match batch {
+            Some(TDim::Sym(sym)) => model
+                .set_symbols(&std::collections::HashMap::from([(sym, TDim::Val(1))]))
+                .map_err(EncoderError::model)?,
+            _ => model,
+        }
+    } else {
+        model
+    };
+    model.into_optimized().map_err(EncoderError::model)
 }
 
 fn input_role(name: &str) -> Option<InputRole> {
