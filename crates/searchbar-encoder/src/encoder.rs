@@ -189,15 +189,11 @@ impl Encoder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = self.tokenizer.batch(texts)?;
-        if self.plan_for(&batch).is_none() {
-            // Padded batches are off: every text on its own is unpadded.
-            return texts
-                .iter()
-                .map(|t| self.embed_batch(&[*t]).map(|mut v| v.remove(0)))
-                .collect();
-        }
-        self.run(&batch)
+        let encodings = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run_group(&encodings.iter().collect::<Vec<_>>(), true)
     }
 
     /// Embeds a corpus in length-sorted batches of `batch_size`, calling `progress` with the
@@ -227,15 +223,7 @@ impl Encoder {
         };
         let embed = |chunk: &[usize]| {
             let group: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
-            let batch = TokenBatch::pad(&group);
-            if self.plan_for(&batch).is_some() {
-                return self.run_on(&batch, None);
-            }
-            // Padded batches are off: one text at a time.
-            group
-                .iter()
-                .map(|e| Ok(self.run_on(&TokenBatch::pad(&[*e]), None)?.remove(0)))
-                .collect()
+            self.run_group(&group, false)
         };
         let workers = self.config.threads.min(batches.len());
         if cfg!(feature = "threads") && workers > 1 {
@@ -275,14 +263,25 @@ impl Encoder {
         Ok(out)
     }
 
-    fn run(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, EncoderError> {
+    /// Runs tokenized texts as one batch padded to the longest, or one text at a time when
+    /// this encoder has no graph for padded batches (one text is never padded).
+    /// `threads`: whether the matmuls may use the executor (`embed_many` runs whole batches
+    /// on its own workers instead).
+    fn run_group(&self, group: &[&Encoding], threads: bool) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let batch = TokenBatch::pad(group);
+        if group.len() > 1 && self.plan_for(&batch).is_none() {
+            return group
+                .iter()
+                .map(|e| Ok(self.run_group(&[*e], threads)?.remove(0)))
+                .collect();
+        }
         // Splitting a short query's small matmuls over threads costs more than it saves
         // (measured: 6.7 ms on 2 threads vs 5.3 ms on 1 for 8 tokens).
         let executor = self
             .executor
             .as_ref()
-            .filter(|_| batch.batch * batch.len >= MIN_TOKENS_FOR_THREADS);
-        self.run_on(batch, executor)
+            .filter(|_| threads && batch.batch * batch.len >= MIN_TOKENS_FOR_THREADS);
+        self.run_on(&batch, executor)
     }
 
     /// The graph for this batch: the mask-free one when nothing in it is padding.
