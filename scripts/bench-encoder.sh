@@ -14,11 +14,19 @@ python3 crates/searchbar-encoder/reference/bench_onnxruntime.py "$dir/model.onnx
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-get = lambda rt, th, case: next(r for r in rows if r["runtime"] == rt and r["threads"] == th and r["case"] == case)
+get = lambda rt, th, case: next(r for r in rows if r["runtime"] == rt and r.get("threads") == th and r["case"] == case)
 up = next((r for r in rows if r["runtime"] == "tract-upstream-graph"), None)
 if up:
     print(f"\nPrepared vs upstream graph in tract, 8-token query, 1 thread: "
           f"{get('tract', 1, 'query_8_tokens')['median_ms']:.2f} ms vs {up['median_ms']:.2f} ms")
+f32 = next((r for r in rows if r["runtime"] == "tract-float32-matmuls"), None)
+if f32:
+    print(f"int8 weight kernel vs tract's float32 matmuls, 8-token query, 1 thread: "
+          f"{get('tract', 1, 'query_8_tokens')['median_ms']:.2f} ms vs {f32['median_ms']:.2f} ms")
+for r in rows:
+    if r["case"] == "query_encoder_memory":
+        kind = "int8 weights" if r["int8_weights"] else "float32 weights (tract)"
+        print(f"query encoder heap, {kind}: {r['held_mb']:.1f} MB held, {r['peak_mb']:.1f} MB peak while loading")
 print("\n| case | threads | tract | onnxruntime | tract / onnxruntime |")
 print("|---|---|---|---|---|")
 for th in (1, 2):

@@ -30,7 +30,8 @@ fn search(b: &Browser, q: &str) -> Vec<String> {
 
 fn status(b: &Browser) -> Value {
     b.eval(
-        "const s = document.querySelector('#status'); return s ? [s.dataset.state, s.textContent] : null;",
+        "const s = document.querySelector('#status'); \
+         return s ? [s.dataset.state, s.textContent, window.__errors || []] : null;",
         json!([]),
     )
     .unwrap_or(Value::Null)
@@ -127,10 +128,25 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     )
     .unwrap();
     eprintln!("browser: page open");
+    // Uncaught errors (a trap in the wasm module shows up here) are reported on failure.
+    b.eval(
+        "window.__errors = []; \
+         window.addEventListener('error', e => window.__errors.push(String(e.message))); \
+         window.addEventListener('unhandledrejection', e => window.__errors.push(String(e.reason)));",
+        json!([]),
+    )
+    .unwrap();
     let first = search(&b, "monitor air quality at home");
     eprintln!("browser: first results {first:?}");
     let first_result_s = opened.elapsed().as_secs_f64();
     assert!(!first.is_empty());
+    let wasm_memory_mb = |b: &Browser| {
+        b.eval("return window.__searchbar.wasmMemoryBytes", json!([]))
+            .unwrap()
+            .as_f64()
+            .map(|bytes| bytes / 1e6)
+    };
+    let memory_after_first_query = wasm_memory_mb(&b);
 
     // Judged queries: the best-graded document appears, and the browser ranks like the CLI.
     let qrels = std::fs::read_to_string(repo_root().join("data/catalog/qrels.tsv")).unwrap();
@@ -309,6 +325,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "keystroke_to_results_ms_max": ms.iter().cloned().fold(0.0, f64::max),
         "embed_and_search_ms_median": median(search_ms),
         "page_open_to_first_result_s": first_result_s,
+        "wasm_memory_mb_after_first_query": memory_after_first_query,
+        "wasm_memory_mb_at_end": wasm_memory_mb(&b),
     });
     match std::env::var_os("SEARCHBAR_WEB_PEERS") {
         Some(dir) => {

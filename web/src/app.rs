@@ -163,6 +163,8 @@ impl Component for App {
                 }
             }
             Msg::Failed(message) => self.phase = Phase::Error(message),
+            // A `change` after the `input` that already carried this text.
+            Msg::Input(text, _) if text == self.query => return false,
             Msg::Input(text, at) => {
                 ctx.link().send_message(Msg::Start);
                 self.query = text;
@@ -250,6 +252,12 @@ impl Component for App {
             let input: HtmlInputElement = e.target_unchecked_into();
             Msg::Input(input.value(), timing::now())
         });
+        // Some changes fire only `change` (a WebDriver clear, some autofill); without it the
+        // next render would put the old text back into the box.
+        let onchange = link.callback(|e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            Msg::Input(input.value(), timing::now())
+        });
         let onkeydown = link.batch_callback(|e: KeyboardEvent| {
             let key = Key::from_name(&e.key())?;
             e.prevent_default();
@@ -270,7 +278,7 @@ impl Component for App {
                         role="combobox" aria-autocomplete="list" aria-controls={LIST_ID}
                         aria-expanded={expanded.to_string()}
                         aria-activedescendant={self.active.map(option_id)}
-                        value={self.query.clone()} {oninput} {onkeydown} {onfocus} />
+                        value={self.query.clone()} {oninput} {onchange} {onkeydown} {onfocus} />
                 </div>
                 {status::view(&self.phase, self.query_error.as_deref())}
                 {results::view(&self.hits, &self.hits_query, self.active, &on_hover, &self.list_ref)}

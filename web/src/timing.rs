@@ -11,7 +11,8 @@ pub fn now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
-/// Sets `window.__searchbar = { ready, lastMs, searchMs }`.
+/// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes }`; the last is the
+/// size of the module's linear memory, which only grows: the peak heap so far.
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let Some(window) = web_sys::window() else {
         return;
@@ -22,5 +23,10 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let _ = Reflect::set(&state, &"ready".into(), &ready.into());
     let _ = Reflect::set(&state, &"lastMs".into(), &num(last_ms));
     let _ = Reflect::set(&state, &"searchMs".into(), &num(search_ms));
+    let memory = Reflect::get(&wasm_bindgen::memory(), &"buffer".into())
+        .and_then(|buffer| Reflect::get(&buffer, &"byteLength".into()))
+        .ok()
+        .and_then(|v| v.as_f64());
+    let _ = Reflect::set(&state, &"wasmMemoryBytes".into(), &num(memory));
     let _ = Reflect::set(&window, &"__searchbar".into(), &state);
 }

@@ -5,7 +5,42 @@
 //! Prints one JSON object per measurement.
 
 use searchbar_encoder::{Encoder, EncoderConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// The system allocator, counting the bytes in use and their peak: what an encoder holds.
+struct Counting;
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Heap a query-only encoder holds after load and one query, and the peak while loading, in MB.
+fn query_encoder_memory(onnx: &[u8], tok: &[u8], config: EncoderConfig) -> (f64, f64) {
+    let base = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let encoder = Encoder::new(onnx, tok, config).unwrap();
+    encoder.embed(QUERY).unwrap();
+    let held = IN_USE.load(Ordering::Relaxed) - base;
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    (held as f64 / 1e6, peak as f64 / 1e6)
+}
 
 /// Single-token English words, so a document of n words is exactly n + 2 tokens.
 const WORDS: [&str; 20] = [
@@ -51,6 +86,36 @@ fn main() {
         median(times)
     );
     drop(upstream);
+    // What keeping the matmul weights int8 buys: memory, and the query time with tract's own
+    // float32 matmuls instead (1 thread).
+    for int8_weights in [true, false] {
+        let config = EncoderConfig {
+            padded_batches: false,
+            int8_weights,
+            ..dir.config.clone()
+        };
+        let (held, peak) = query_encoder_memory(&onnx, &tok, config.clone());
+        println!(
+            r#"{{"runtime":"tract","int8_weights":{int8_weights},"case":"query_encoder_memory","held_mb":{held:.1},"peak_mb":{peak:.1}}}"#
+        );
+        if !int8_weights {
+            let querier = Encoder::new(&onnx, &tok, config).unwrap();
+            for _ in 0..20 {
+                querier.embed(QUERY).unwrap();
+            }
+            let times: Vec<f64> = (0..if quick { 50 } else { 300 })
+                .map(|_| {
+                    let t = Instant::now();
+                    querier.embed(QUERY).unwrap();
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            println!(
+                r#"{{"runtime":"tract-float32-matmuls","threads":1,"case":"query_8_tokens","median_ms":{:.3}}}"#,
+                median(times)
+            );
+        }
+    }
     for threads in [1, 2] {
         let config = EncoderConfig {
             threads,

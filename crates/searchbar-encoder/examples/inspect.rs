@@ -3,16 +3,26 @@
 //!
 //! `PROFILE=1` instead times every op kind for a query and two document batches (`BY_NODE=1`:
 //! every node; `TOP=N`: how many rows), which is how the attention-mask work was found.
+//! `INT8=1` loads the graph as the encoder does with `int8_weights` on.
+use prost::Message;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tract_onnx::prelude::*;
 
-fn load(path: &str) -> TractResult<TypedModel> {
-    tract_onnx::onnx()
+fn parse(path: &str) -> TractResult<InferenceModel> {
+    let mut proto = tract_onnx::pb::ModelProto::decode(&*std::fs::read(path)?)?;
+    if std::env::var_os("INT8").is_some() {
+        let n = searchbar_encoder::prepare::keep_int8_weights(&mut proto);
+        println!("{n} matmuls keep int8 weights");
+    }
+    searchbar_encoder::onnx_loader()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true)
-        .model_for_path(path)?
-        .into_optimized()
+        .model_for_proto_model(&proto)
+}
+
+fn load(path: &str) -> TractResult<TypedModel> {
+    parse(path)?.into_optimized()
 }
 
 fn time_runs(plan: &Arc<TypedRunnableModel>, len: usize) -> TractResult<f64> {
@@ -100,11 +110,7 @@ fn main() -> TractResult<()> {
         "symbolic shapes, 8 tokens: {:.3} ms/run",
         time_runs(&symbolic, 8)?
     );
-    let concrete = tract_onnx::onnx()
-        .with_ignore_value_info(true)
-        .with_ignore_output_shapes(true)
-        .model_for_path(&path)?
-        .into_typed()?;
+    let concrete = parse(&path)?.into_typed()?;
     let fixed: &[(&str, i64)] = if std::env::var_os("BATCH_ONLY").is_some() {
         &[("batch", 1)]
     } else {

@@ -1,5 +1,5 @@
 use crate::pool::{l2_normalize, masked_mean};
-use crate::prepare::drop_attention_mask;
+use crate::prepare::{drop_attention_mask, keep_int8_weights};
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::{EncoderError, DEFAULT_MAX_TOKENS};
 use prost::Message;
@@ -29,6 +29,12 @@ pub struct EncoderConfig {
     /// fixed to 1: right for query-only users such as the browser, which then hold one graph
     /// in memory instead of two, and a faster one.
     pub padded_batches: bool,
+    /// Keep the int8 export's matmul weights int8 in memory and multiply with the encoder's
+    /// own kernel (`linear.rs`) instead of tract's float32 one: a quarter of the weight memory,
+    /// and natively faster for queries and documents alike. Off, tract expands them to
+    /// float32 at load. Off by default in wasm, where tract's simd128 kernel measured faster
+    /// (BENCHMARKS.md).
+    pub int8_weights: bool,
 }
 
 impl Default for EncoderConfig {
@@ -39,6 +45,7 @@ impl Default for EncoderConfig {
             normalize: true,
             threads: 1,
             padded_batches: true,
+            int8_weights: cfg!(not(target_arch = "wasm32")),
         }
     }
 }
@@ -83,8 +90,11 @@ impl Encoder {
         config: EncoderConfig,
     ) -> Result<Self, EncoderError> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json, config.max_tokens)?;
-        let proto = tract_onnx::pb::ModelProto::decode(onnx)
+        let mut proto = tract_onnx::pb::ModelProto::decode(onnx)
             .map_err(|e| EncoderError::Model(format!("not an ONNX model: {e}")))?;
+        if config.int8_weights {
+            keep_int8_weights(&mut proto);
+        }
         let mut unpadded_proto = proto.clone();
         let mask_free = drop_attention_mask(&mut unpadded_proto) > 0;
         let (single, unpadded, padded) = if config.padded_batches {
@@ -275,12 +285,21 @@ impl Encoder {
                 .map(|e| Ok(self.run_group(&[*e], threads)?.remove(0)))
                 .collect();
         }
-        // Splitting a short query's small matmuls over threads costs more than it saves
-        // (measured: 6.7 ms on 2 threads vs 5.3 ms on 1 for 8 tokens).
+        // Splitting tract's own ops over threads costs more than it saves on a short call
+        // (measured before the int8 kernel: 6.7 ms on 2 threads vs 5.3 ms on 1 for 8 tokens).
         let executor = self
             .executor
             .as_ref()
             .filter(|_| threads && batch.batch * batch.len >= MIN_TOKENS_FOR_THREADS);
+        // The int8 matmuls split over the pool either way; for a short call, through helpers
+        // that spin for its duration (see split.rs), while tract's own small ops stay here.
+        #[cfg(feature = "threads")]
+        if let (true, Some(tract_linalg::multithread::Executor::MultiThread(pool))) =
+            (threads, &self.executor)
+        {
+            let spinning = executor.is_none();
+            return crate::split::with_threads(pool, spinning, || self.run_on(&batch, executor));
+        }
         self.run_on(&batch, executor)
     }
 
@@ -500,7 +519,7 @@ fn plan_batches(lens: &[usize], size: usize) -> Vec<Vec<usize>> {
 /// tract infers shapes itself. The inputs keep the model's own symbols (batch, sequence):
 /// declaring other symbol names makes tract fail to unify them.
 fn optimize(proto: &tract_onnx::pb::ModelProto, single: bool) -> Result<TypedModel, EncoderError> {
-    let model = tract_onnx::onnx()
+    let model = crate::int8_op::onnx()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true)
         .model_for_proto_model(proto)

@@ -7,12 +7,19 @@
 
 mod encoder;
 mod error;
+mod int8_op;
+mod linear;
 pub mod pool;
 pub mod prepare;
+#[cfg(feature = "threads")]
+mod split;
 mod tokenize;
 
 pub use encoder::{EmbedJob, Encoder, EncoderConfig, Pooling};
 pub use error::EncoderError;
+/// tract's ONNX loader with the encoder's own ops registered (for tools that load a graph
+/// rewritten by [`prepare::keep_int8_weights`]).
+pub use int8_op::onnx as onnx_loader;
 pub use tokenize::TextTokenizer;
 
 /// Token limit sentence-transformers applies for all-MiniLM-L6-v2 (`max_seq_length`).

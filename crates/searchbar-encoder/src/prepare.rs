@@ -171,24 +171,7 @@ fn gather_rewrite(graph: &GraphProto, i: usize) -> Option<Vec<NodeProto>> {
         return None;
     }
     let (table, ids) = (gather.input.first()?, gather.input.get(1)?);
-    let mul = producer(graph, table)?;
-    if mul.op_type != "Mul" || mul.input.len() != 2 {
-        return None;
-    }
-    // Either operand order: Cast(q) * s or s * Cast(q).
-    let (cast, scale) = [(0, 1), (1, 0)].into_iter().find_map(|(c, s)| {
-        let cast = producer(graph, &mul.input[c]).filter(|n| n.op_type == "Cast")?;
-        Some((cast, initializer(graph, &mul.input[s])?))
-    })?;
-    let q = initializer(graph, cast.input.first()?)?;
-    let int8 = [DataType::Int8 as i32, DataType::Uint8 as i32];
-    if !int8.contains(&q.data_type)
-        || q.dims.len() != 2
-        || scale.data_type != DataType::Float as i32
-        || int_attr(cast, "to", 0) != DataType::Float as i64
-    {
-        return None;
-    }
+    let (q, scale) = dequantized(graph, table)?;
     // Per-row scales must be gathered with the rows; a scalar or per-column scale broadcasts.
     let per_row = match scale.dims.as_slice() {
         [rows, 1] if *rows == q.dims[0] && *rows > 1 => true,
@@ -233,6 +216,97 @@ fn gather_rewrite(graph: &GraphProto, i: usize) -> Option<Vec<NodeProto>> {
         out,
     ));
     Some(nodes)
+}
+
+/// For a tensor computed as `Cast(q) * s` (either operand order) from a 2-D int8 or uint8
+/// initializer `q` and a float initializer `s`: `q` and `s`.
+fn dequantized<'a>(
+    graph: &'a GraphProto,
+    tensor: &str,
+) -> Option<(&'a TensorProto, &'a TensorProto)> {
+    let mul = producer(graph, tensor)?;
+    if mul.op_type != "Mul" || mul.input.len() != 2 {
+        return None;
+    }
+    let (cast, scale) = [(0, 1), (1, 0)].into_iter().find_map(|(c, s)| {
+        let cast = producer(graph, &mul.input[c]).filter(|n| n.op_type == "Cast")?;
+        Some((cast, initializer(graph, &mul.input[s])?))
+    })?;
+    let q = initializer(graph, cast.input.first()?)?;
+    let int8 = [DataType::Int8 as i32, DataType::Uint8 as i32];
+    (int8.contains(&q.data_type)
+        && q.dims.len() == 2
+        && scale.data_type == DataType::Float as i32
+        && int_attr(cast, "to", 0) == DataType::Float as i64)
+        .then_some((q, scale))
+}
+
+/// Rewrites `MatMul(x, Cast(W_q) * s)`, with `W_q` an int8 `[k, n]` initializer and `s` one
+/// scale per column (or one for all), into the encoder's own `Int8MatMul(x, W_q, s)`, which
+/// keeps the weights int8 in memory (see `linear.rs`). Applied at load, never to a shipped
+/// file: no other runtime knows the op. Returns how many matmuls were rewritten.
+pub fn keep_int8_weights(model: &mut ModelProto) -> usize {
+    let Some(graph) = model.graph.as_mut() else {
+        return 0;
+    };
+    let mut rewritten = 0;
+    for i in 0..graph.node.len() {
+        if let Some(mut inputs) = int8_matmul_inputs(graph, i) {
+            // A bias added right after joins the op; the Add passes the result on unchanged.
+            if let Some((add, bias)) = bias_add(graph, i) {
+                inputs.push(bias);
+                let output = graph.node[i].output[0].clone();
+                let a = &mut graph.node[add];
+                a.op_type = "Identity".into();
+                a.input = vec![output];
+                a.attribute.clear();
+            }
+            let n = &mut graph.node[i];
+            n.op_type = crate::int8_op::OP_TYPE.into();
+            n.input = inputs;
+            n.attribute.clear();
+            rewritten += 1;
+        }
+    }
+    if rewritten > 0 {
+        drop_dead_nodes(graph);
+    }
+    rewritten
+}
+
+fn int8_matmul_inputs(graph: &GraphProto, i: usize) -> Option<Vec<String>> {
+    let matmul = &graph.node[i];
+    if matmul.op_type != "MatMul" || !matmul.domain.is_empty() || matmul.input.len() != 2 {
+        return None;
+    }
+    let (q, scale) = dequantized(graph, &matmul.input[1])?;
+    let columns = q.dims[1];
+    let per_column = match scale.dims.as_slice() {
+        [1, n] | [n] => *n == columns,
+        dims => dims.iter().product::<i64>() == 1,
+    };
+    (q.data_type == DataType::Int8 as i32 && per_column)
+        .then(|| vec![matmul.input[0].clone(), q.name.clone(), scale.name.clone()])
+}
+
+/// For the matmul at `i` (by dequantized weights) whose only reader is `Add(out, b)` with `b`
+/// a float initializer of one value per output column: that Add's index, and `b`.
+fn bias_add(graph: &GraphProto, i: usize) -> Option<(usize, String)> {
+    let columns = dequantized(graph, &graph.node[i].input[1])?.0.dims[1];
+    let out = graph.node[i].output.first()?;
+    let add = single_consumer(graph, out)?;
+    let node = &graph.node[add];
+    if node.op_type != "Add" || node.input.len() != 2 {
+        return None;
+    }
+    let other = if node.input[0] == *out {
+        &node.input[1]
+    } else {
+        &node.input[0]
+    };
+    let bias = initializer(graph, other)?;
+    (bias.data_type == DataType::Float as i32 && bias.dims == [columns])
+        .then(|| (add, bias.name.clone()))
 }
 
 fn reorder_gelu(graph: &mut GraphProto) -> usize {

@@ -162,6 +162,29 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         pad_diff <= 1e-5,
         "mask-free vs full graph: max abs diff {pad_diff}"
     );
+    // The int8 matmul kernel (the default) computes what tract's float32 matmuls compute on
+    // the dequantized weights. Natively only: a float32 build takes seconds more in the
+    // browser, where the references above already check the kernel.
+    let mut f32_diff = 0f32;
+    if cfg!(not(target_arch = "wasm32")) {
+        let float = Encoder::new(
+            &prepared,
+            tokenizer,
+            EncoderConfig {
+                padded_batches: false,
+                int8_weights: false,
+                ..config.clone()
+            },
+        )
+        .unwrap();
+        for (t, v) in texts.iter().zip(&one_by_one) {
+            f32_diff = f32_diff.max(max_abs_diff(&float.embed(t).unwrap(), v));
+        }
+        assert!(
+            f32_diff <= 1e-5,
+            "int8 kernel vs float32 matmuls: max abs diff {f32_diff}"
+        );
+    }
     // Sliced jobs (the browser's main thread) compute the same vectors, however they are cut:
     // one node per slice, or all at once. Every third text (the long one included) keeps the
     // browser run of this test well inside chromedriver's 30 s wait on a busy renderer.
@@ -210,7 +233,8 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
     }
     format!(
         "{} cases: min cosine {min_ort:.7} to onnxruntime int8, {min_fp:.6} to fp32 on sentences, \
-         prepared-vs-upstream max abs diff {max_diff:.2e}, mask-free-vs-full graph {pad_diff:.2e}",
+         prepared-vs-upstream max abs diff {max_diff:.2e}, mask-free-vs-full graph {pad_diff:.2e}, \
+         int8-kernel-vs-float32 {f32_diff:.2e} (native only)",
         fixture.cases.len()
     )
 }

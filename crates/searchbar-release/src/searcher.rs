@@ -94,6 +94,7 @@ impl Searcher {
             threads,
             // Queries are single texts, never padded: one graph in memory instead of two.
             padded_batches: false,
+            ..EncoderConfig::default()
         };
         let encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
         if encoder.dim() != index.dim() {

@@ -1,0 +1,367 @@
+//! `x · W` where `W` stays int8 with one scale per output column, as the int8 export stores
+//! it (`Cast(W_q) * scale`, then `MatMul`).
+//!
+//! tract folds that dequantization into float32 constants at load: 42 MB of weights that a
+//! short query streams in full for every call (more than this machine's 32 MB L3), and 182 MB
+//! of memory in the browser. Kept as int8, the weights are a quarter of that and a query's
+//! matmuls are bound by arithmetic again. Each weight is widened to f32 in registers and the
+//! column scale is applied once to the sum, so the result equals the float32 graph's up to
+//! summation order (about 1e-7 relative).
+//!
+//! The loops are plain Rust over fixed-size arrays, which LLVM vectorizes: with AVX-512 or
+//! AVX2 and FMA (detected at run time) natively, with simd128 in the browser.
+
+/// Output columns per packed panel, and rows per register tile (at most 6): sized so the
+/// accumulators (`ROWS x COLS` floats) fill the vector registers without spilling (16 ymm;
+/// 16 xmm in V8).
+#[cfg(not(target_arch = "wasm32"))]
+const COLS: usize = 16;
+#[cfg(not(target_arch = "wasm32"))]
+const ROWS: usize = 6;
+#[cfg(target_arch = "wasm32")]
+const COLS: usize = 8;
+#[cfg(target_arch = "wasm32")]
+const ROWS: usize = 4;
+
+/// An int8 `[k, n]` weight matrix with per-column scales, packed in panels of `COLS` columns
+/// so that one panel's row of weights is one contiguous load.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Int8Matrix {
+    k: usize,
+    n: usize,
+    /// `ceil(n / COLS)` panels of `k x COLS` weights, padded with zero columns.
+    panels: Vec<i8>,
+    /// One scale per column, padded like the panels.
+    scales: Vec<f32>,
+    /// One bias per column (zeros when there is none), padded like the panels.
+    biases: Vec<f32>,
+}
+
+impl std::fmt::Debug for Int8Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Int8Matrix({}x{})", self.k, self.n)
+    }
+}
+
+impl Int8Matrix {
+    /// Packs row-major `[k, n]` int8 weights, their `n` column scales and, if the layer has
+    /// them, `n` biases added to the products.
+    pub(crate) fn new(
+        weights: &[i8],
+        k: usize,
+        n: usize,
+        scales: &[f32],
+        biases: Option<&[f32]>,
+    ) -> Self {
+        assert_eq!(weights.len(), k * n, "weights are k x n");
+        assert_eq!(scales.len(), n, "one scale per column");
+        let n_panels = n.div_ceil(COLS);
+        let mut panels = vec![0i8; n_panels * k * COLS];
+        let mut padded_scales = vec![0f32; n_panels * COLS];
+        padded_scales[..n].copy_from_slice(scales);
+        let mut padded_biases = vec![0f32; n_panels * COLS];
+        if let Some(biases) = biases {
+            assert_eq!(biases.len(), n, "one bias per column");
+            padded_biases[..n].copy_from_slice(biases);
+        }
+        for (p, panel) in panels.chunks_exact_mut(k * COLS).enumerate() {
+            let first = p * COLS;
+            let width = COLS.min(n - first);
+            for (row, dst) in panel.chunks_exact_mut(COLS).enumerate() {
+                let src = &weights[row * n + first..][..width];
+                dst[..width].copy_from_slice(src);
+            }
+        }
+        Self {
+            k,
+            n,
+            panels,
+            scales: padded_scales,
+            biases: padded_biases,
+        }
+    }
+
+    pub(crate) fn k(&self) -> usize {
+        self.k
+    }
+
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Bytes held (the packed weights and scales).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.panels.len() + 4 * (self.scales.len() + self.biases.len())
+    }
+
+    /// `y = x · W` for `m` rows: `x` is `[m, k]`, `y` is `[m, n]`, both row-major. With more
+    /// than one `threads`, the column panels are split between them (the caller's pool).
+    pub(crate) fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        assert_eq!(x.len(), m * self.k, "x is m x k");
+        assert_eq!(y.len(), m * self.n, "y is m x n");
+        self.panels_into(x, m, 0..self.n.div_ceil(COLS), y);
+    }
+
+    /// Number of column panels (the unit of work to split between threads).
+    #[cfg(any(feature = "threads", test))]
+    pub(crate) fn panel_count(&self) -> usize {
+        self.n.div_ceil(COLS)
+    }
+
+    /// Columns covered by `panels`.
+    pub(crate) fn columns(&self, panels: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+        panels.start * COLS..(panels.end * COLS).min(self.n)
+    }
+
+    /// `x · W` for the columns of `panels` only, into `y`: `[m, columns(panels).len()]`.
+    pub(crate) fn panels_into(
+        &self,
+        x: &[f32],
+        m: usize,
+        panels: std::ops::Range<usize>,
+        y: &mut [f32],
+    ) {
+        assert_eq!(y.len(), m * self.columns(&panels).len(), "y is m x columns");
+        Kernel::detect().run(self, x, m, panels, y);
+    }
+}
+
+/// The instruction sets the loops are compiled for, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// 16 columns in one zmm register, with FMA (measured 1.4x the AVX2 build here).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Whatever the build targets: simd128 on wasm, SSE2 on a baseline x86-64.
+    Portable,
+}
+
+impl Kernel {
+    fn detect() -> Self {
+        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| Self::available()[0])
+    }
+
+    /// Every kernel this CPU can run, best first.
+    fn available() -> Vec<Self> {
+        #[cfg(target_arch = "x86_64")]
+        let vector: Vec<Self> = {
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            let avx512 = avx2 && std::arch::is_x86_feature_detected!("avx512f");
+            [(Self::Avx512, avx512), (Self::Avx2, avx2)]
+                .into_iter()
+                .filter_map(|(kernel, ok)| ok.then_some(kernel))
+                .collect()
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let vector: Vec<Self> = Vec::new();
+        vector.into_iter().chain([Self::Portable]).collect()
+    }
+
+    fn run(
+        self,
+        w: &Int8Matrix,
+        x: &[f32],
+        m: usize,
+        panels: std::ops::Range<usize>,
+        y: &mut [f32],
+    ) {
+        match self {
+            // SAFETY: `available` lists these only when the CPU has their features.
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            Self::Avx512 => unsafe { matmul_avx512(w, x, m, panels, y) },
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            Self::Avx2 => unsafe { matmul_avx2(w, x, m, panels, y) },
+            Self::Portable => matmul_with::<Separate>(w, x, m, panels, y),
+        }
+    }
+}
+
+/// `acc + a * b`: fused where the target has FMA, a multiply and an add elsewhere (wasm
+/// simd128 has no fused form, and `f32::mul_add` would call a software routine).
+trait MulAdd {
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32;
+}
+
+struct Separate;
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        acc + a * b
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Fused;
+#[cfg(target_arch = "x86_64")]
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        a.mul_add(b, acc)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn matmul_avx512(
+    w: &Int8Matrix,
+    x: &[f32],
+    m: usize,
+    panels: std::ops::Range<usize>,
+    y: &mut [f32],
+) {
+    matmul_with::<Fused>(w, x, m, panels, y);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn matmul_avx2(w: &Int8Matrix, x: &[f32], m: usize, panels: std::ops::Range<usize>, y: &mut [f32]) {
+    matmul_with::<Fused>(w, x, m, panels, y);
+}
+
+#[inline(always)]
+fn matmul_with<F: MulAdd>(
+    w: &Int8Matrix,
+    x: &[f32],
+    m: usize,
+    panels: std::ops::Range<usize>,
+    y: &mut [f32],
+) {
+    let k = w.k;
+    let columns = w.columns(&panels);
+    let ldy = columns.len();
+    for p in panels {
+        let panel = &w.panels[p * k * COLS..][..k * COLS];
+        let first = p * COLS;
+        let width = COLS.min(w.n - first);
+        let scales: &[f32; COLS] = w.scales[first..first + COLS].try_into().expect("COLS");
+        let biases: &[f32; COLS] = w.biases[first..first + COLS].try_into().expect("COLS");
+        let mut row = 0;
+        while row < m {
+            let rows = ROWS.min(m - row);
+            let x_rows = &x[row * k..(row + rows) * k];
+            let mut store = |sums: &[[f32; COLS]]| {
+                for (r, sums) in sums.iter().enumerate() {
+                    let dst = &mut y[(row + r) * ldy + first - columns.start..][..width];
+                    for (((d, s), scale), bias) in dst.iter_mut().zip(sums).zip(scales).zip(biases)
+                    {
+                        *d = s * scale + bias;
+                    }
+                }
+            };
+            match rows {
+                1 => store(&tile::<F, 1>(x_rows, k, panel)),
+                2 => store(&tile::<F, 2>(x_rows, k, panel)),
+                3 => store(&tile::<F, 3>(x_rows, k, panel)),
+                4 => store(&tile::<F, 4>(x_rows, k, panel)),
+                5 => store(&tile::<F, 5>(x_rows, k, panel)),
+                _ => store(&tile::<F, 6>(x_rows, k, panel)),
+            }
+            row += rows;
+        }
+    }
+}
+
+/// Sums of `R` rows of `x` times one panel, unscaled. Every weight is widened once and used
+/// for all `R` rows. The sums live in locals (not behind a reference) and the indexing is
+/// provably in bounds, so LLVM keeps them in registers for the whole loop.
+#[inline(always)]
+fn tile<F: MulAdd, const R: usize>(x: &[f32], k: usize, panel: &[i8]) -> [[f32; COLS]; R] {
+    let panel = &panel[..k * COLS];
+    let x_rows: [&[f32]; R] = std::array::from_fn(|r| &x[r * k..][..k]);
+    let mut acc = [[0f32; COLS]; R];
+    for (kk, weights) in panel.chunks_exact(COLS).enumerate() {
+        let weights: &[i8; COLS] = weights.try_into().expect("COLS");
+        let wf: [f32; COLS] = std::array::from_fn(|j| f32::from(weights[j]));
+        for r in 0..R {
+            let a = x_rows[r][kk];
+            for j in 0..COLS {
+                acc[r][j] = F::mul_add(a, wf[j], acc[r][j]);
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Int8Matrix, Kernel};
+
+    /// Deterministic pseudo-random values (no rand dependency in this crate).
+    fn lcg(seed: &mut u64) -> u32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*seed >> 33) as u32
+    }
+
+    #[test]
+    fn equals_a_float64_matmul_for_every_tile_and_panel_shape() {
+        let mut seed = 7;
+        // Row counts cover every tile height and a full tile plus a remainder; column counts a
+        // partial panel; k both short and model-sized.
+        for &(m, k, n) in &[
+            (1, 3, 1),
+            (5, 17, 9),
+            (7, 384, 40),
+            (13, 64, 16),
+            (12, 1536, 33),
+        ] {
+            let weights: Vec<i8> = (0..k * n).map(|_| lcg(&mut seed) as i8).collect();
+            let scales: Vec<f32> = (0..n)
+                .map(|_| 1e-3 + lcg(&mut seed) as f32 / u32::MAX as f32 * 1e-2)
+                .collect();
+            let x: Vec<f32> = (0..m * k)
+                .map(|_| lcg(&mut seed) as f32 / u32::MAX as f32 * 4.0 - 2.0)
+                .collect();
+            let biases: Vec<f32> = (0..n).map(|c| c as f32 * 0.25 - 1.0).collect();
+            let w = Int8Matrix::new(&weights, k, n, &scales, Some(&biases));
+            let mut y = vec![f32::NAN; m * n];
+            w.matmul(&x, m, &mut y);
+            for kernel in Kernel::available() {
+                let mut other = vec![f32::NAN; m * n];
+                kernel.run(&w, &x, m, 0..w.panel_count(), &mut other);
+                let diff = y
+                    .iter()
+                    .zip(&other)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    diff <= 1e-4,
+                    "{kernel:?} differs by {diff} (m={m} k={k} n={n})"
+                );
+            }
+            // Any split of the panels (as threads take them) gives the same columns.
+            let cut = w.panel_count() / 2;
+            for share in [0..cut, cut..w.panel_count()] {
+                let cols = w.columns(&share);
+                let mut part = vec![f32::NAN; m * cols.len()];
+                w.panels_into(&x, m, share, &mut part);
+                for (row, got) in part.chunks_exact(cols.len().max(1)).enumerate() {
+                    assert_eq!(got, &y[row * n + cols.start..row * n + cols.end]);
+                }
+            }
+            for r in 0..m {
+                for c in 0..n {
+                    let terms =
+                        (0..k).map(|i| f64::from(x[r * k + i]) * f64::from(weights[i * n + c]));
+                    let scale = f64::from(scales[c]);
+                    let exact = terms.clone().sum::<f64>() * scale + f64::from(biases[c]);
+                    let magnitude = terms.map(f64::abs).sum::<f64>() * scale + 1.0;
+                    let got = f64::from(y[r * n + c]);
+                    // f32 rounding over k additions, with a wide margin.
+                    let bound = 1e-6 * (k as f64).sqrt() * magnitude;
+                    assert!(
+                        (got - exact).abs() <= bound,
+                        "m={m} k={k} n={n} at ({r},{c}): {got} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+}
