@@ -63,6 +63,21 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// Median milliseconds of `runs` calls embedding the query, after `warmup` calls.
+fn query_median_ms(encoder: &Encoder, warmup: usize, runs: usize) -> f64 {
+    for _ in 0..warmup {
+        encoder.embed(QUERY).unwrap();
+    }
+    let times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            encoder.embed(QUERY).unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(times)
+}
+
 fn main() {
     let dir = searchbar_model::default_model_dir().unwrap_or_else(|e| panic!("{e}"));
     let (onnx, _) = dir.prepared_onnx().unwrap();
@@ -71,19 +86,9 @@ fn main() {
     // The upstream (unprepared) graph, to show what preparing buys.
     let raw = std::fs::read(&dir.onnx).unwrap();
     let upstream = Encoder::new(&raw, &tok, dir.config.clone()).unwrap();
-    for _ in 0..5 {
-        upstream.embed(QUERY).unwrap();
-    }
-    let times: Vec<f64> = (0..if quick { 20 } else { 100 })
-        .map(|_| {
-            let t = Instant::now();
-            upstream.embed(QUERY).unwrap();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
     println!(
         r#"{{"runtime":"tract-upstream-graph","threads":1,"case":"query_8_tokens","median_ms":{:.3}}}"#,
-        median(times)
+        query_median_ms(&upstream, 5, if quick { 20 } else { 100 })
     );
     drop(upstream);
     // What keeping the matmul weights int8 buys: memory, and the query time with tract's own
@@ -100,19 +105,9 @@ fn main() {
         );
         if !int8_weights {
             let querier = Encoder::new(&onnx, &tok, config).unwrap();
-            for _ in 0..20 {
-                querier.embed(QUERY).unwrap();
-            }
-            let times: Vec<f64> = (0..if quick { 50 } else { 300 })
-                .map(|_| {
-                    let t = Instant::now();
-                    querier.embed(QUERY).unwrap();
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .collect();
             println!(
                 r#"{{"runtime":"tract-float32-matmuls","threads":1,"case":"query_8_tokens","median_ms":{:.3}}}"#,
-                median(times)
+                query_median_ms(&querier, 20, if quick { 50 } else { 300 })
             );
         }
     }
@@ -134,20 +129,9 @@ fn main() {
         .unwrap();
         let encoder = Encoder::new(&onnx, &tok, config).unwrap();
         assert_eq!(encoder.tokenizer().ids(QUERY).unwrap().len(), 8);
-        for _ in 0..20 {
-            querier.embed(QUERY).unwrap();
-        }
-        let runs = if quick { 50 } else { 300 };
-        let times: Vec<f64> = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                querier.embed(QUERY).unwrap();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
         println!(
             r#"{{"runtime":"tract","threads":{threads},"case":"query_8_tokens","median_ms":{:.3}}}"#,
-            median(times)
+            query_median_ms(&querier, 20, if quick { 50 } else { 300 })
         );
         drop(querier);
         for tokens in [128, 256] {
