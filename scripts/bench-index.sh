@@ -34,6 +34,7 @@ if [ -f "$scifact/searchbar.toml" ]; then
   (cd "$scifact" && "$sb" bench-index --dump "$out/scifact" \
     --config 'flat:rerank=0' \
     --config 'ivfpq:nlist=64,m=48,nprobe=8/16,rerank=0/100' \
+    --config 'ivfpq:nlist=64,m=48,store=external,nprobe=16,rerank=100' \
     --config 'ivfpq:nlist=64,m=96,store=false,nprobe=8/16,rerank=0' \
     --config 'ivfpq:nlist=64,m=24,store=false,nprobe=16,rerank=0') | tee "$out/scifact.md"
 else
@@ -47,6 +48,8 @@ log "synthetic set of $n documents"
   --config 'ivfpq:nlist=1024,m=48,store=false,sample=100000,nprobe=16/32/64,rerank=0' \
   --config 'ivfpq:nlist=1024,m=96,store=false,sample=100000,nprobe=16/32,rerank=0' \
   --config 'ivfpq:nlist=1024,m=48,store=true,sample=100000,nprobe=16/32,rerank=100' \
+  --config 'ivfpq:nlist=1024,m=48,store=external,sample=100000,nprobe=16/32,rerank=50/100' \
+  --config 'ivfpq:nlist=1024,m=32,store=external,sample=100000,nprobe=16/32,rerank=100' \
   --config 'flat:rerank=0' | tee "$out/synthetic.md"
 
 # Peer: Python faiss-cpu, same builds.
@@ -56,32 +59,10 @@ for d in "$out/scifact" "$out/synthetic"; do
   "$venv/bin/python" scripts/bench_faiss_cpu.py "$d" | tee "$d/faiss-cpu.jsonl"
 done
 
-# Browser: the same index files searched by our wasm build in headless Chromium. The files are
-# served with CORS from a local port (the test page lives on the runner's own port).
+# Browser: the same index files searched by our wasm build in headless Chromium.
 for d in "$out/scifact" "$out/synthetic"; do
   [ -f "$d/bench.json" ] || continue
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  python3 - "$d" "$port" <<'PY' &
-import functools, http.server, sys
-class H(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self):
-        self.send_header("Access-Control-Allow-Origin", "*")
-        super().end_headers()
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])),
-    functools.partial(H, directory=sys.argv[1])).serve_forever()
-PY
-  server=$!
-  log "Chromium (wasm32 + simd128) on $d"
-  SEARCHBAR_WASM_BENCH_URL="http://127.0.0.1:$port" \
-  CHROMEDRIVER=/usr/bin/chromedriver \
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  WASM_BINDGEN_TEST_TIMEOUT=1200 \
-    cargo test --release -p searchbar-index --target wasm32-unknown-unknown --locked \
-      --test wasm_bench -- --nocapture 2>&1 | grep WASMBENCH | sed 's/^.*WASMBENCH //' \
-      | tee "$d/wasm.jsonl" || true
-  kill "$server"
+  scripts/bench-index-browser.sh "$d"
 done
 log "results in $out/{scifact,synthetic}/{bench.json,faiss-cpu.jsonl,wasm.jsonl}"
 for d in "$out/scifact" "$out/synthetic"; do

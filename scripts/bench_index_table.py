@@ -23,16 +23,24 @@ def main():
     wasm = {(w["config"], w.get("nprobe"), w.get("rerank")): w for w in lines(f"{d}/wasm.jsonl")}
     print(f"{meta['data']}: {meta['documents']:,} documents x {meta['dim']}, "
           f"{meta['queries']} queries; exact top-10 by FAISS IndexFlatIP in {meta['exact_s']:.1f} s\n")
-    print("| index | bytes/doc | nprobe | rerank | recall@10 | native p50 / p90 ms | Chromium mean ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| index | bytes/doc | rows file B/doc (fetched KB/query) | nprobe | rerank | recall@10 "
+          "| native p50 / p90 ms | Chromium mean ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in meta["rows"]:
         b = meta["builds"][r["config"]]
         name = b["factory"] or "flat int8"
-        if b["kind"] == "ivfpq" and not r["store"]:
-            name += " (compact)"
+        # Older bench.json files have a boolean: true = embedded, false = compact.
+        store = {True: "embedded", False: "compact"}.get(r["store"], r["store"])
+        if b["kind"] == "ivfpq" and store != "embedded":
+            name += f" ({store})"
+        rows = "–"
+        if r.get("rows_bytes_per_doc"):
+            rows = f"{r['rows_bytes_per_doc']:.0f} ({r['fetched_bytes_per_query'] / 1e3:.1f})"
         w = wasm.get((r["config"], r["nprobe"], r["rerank"]))
         wm = f"{w['search_ms_mean']:.3f}" if w and "search_ms_mean" in w else "–"
-        print(f"| {name} | {r['bytes_per_doc']:.1f} | {r['nprobe'] or '–'} | {r['rerank']} | "
+        if w and "queries" in w:
+            wm += f" (range requests, {w['queries']} queries)"
+        print(f"| {name} | {r['bytes_per_doc']:.1f} | {rows} | {r['nprobe'] or '–'} | {r['rerank']} | "
               f"{r['recall_at_10']:.4f} | {r['search_ms_p50']:.3f} / {r['search_ms_p90']:.3f} | {wm} |")
     if peer:
         print("\n| build | train sample | ours: FAISS train + add | ours: + export | faiss-cpu "

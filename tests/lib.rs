@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/`: they drive the real `searchbar` binary over
 //! real files (a project in a temporary directory built from the sample catalog).
 
+pub mod page;
 pub mod webdriver;
 
 use std::io::Read;

@@ -68,10 +68,11 @@ pub struct IndexConfig {
     /// PQ sub-quantizers (must divide the dimension); one code byte each per document.
     pub m: usize,
     pub nbits: u32,
-    /// IVF-PQ: also ship int8 copies of the vectors for re-ranking (dim + 4 bytes per
-    /// document). `false` makes a compact index of m + 4 bytes per document, searched
-    /// with `search.rerank = 0`.
-    pub rerank_store: bool,
+    /// IVF-PQ: where the int8 copies of the vectors for re-ranking (dim + 4 bytes per
+    /// document) go: `true` in the index file, `"external"` in a separate rows file that
+    /// clients fetch from per query (the index keeps m + 12 bytes per document), `false`
+    /// nowhere (a compact index of m + 4 bytes per document, searched with `search.rerank = 0`).
+    pub rerank_store: RerankStore,
     /// Train on at most this many vectors; 0 = all.
     pub train_sample: usize,
     pub seed: u64,
@@ -85,10 +86,60 @@ impl Default for IndexConfig {
             nlist: 0,
             m: 48,
             nbits: 8,
-            rerank_store: true,
+            rerank_store: RerankStore::Embedded,
             train_sample: 0,
             seed: 1234,
         }
+    }
+}
+
+/// `index.rerank_store`: `true`, `false` or `"external"` (see [`IndexConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RerankStore {
+    Embedded,
+    External,
+    None,
+}
+
+impl Serialize for RerankStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            RerankStore::Embedded => s.serialize_bool(true),
+            RerankStore::None => s.serialize_bool(false),
+            RerankStore::External => s.serialize_str("external"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RerankStore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RerankStore;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or \"external\"")
+            }
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                v: bool,
+            ) -> std::result::Result<RerankStore, E> {
+                Ok(if v {
+                    RerankStore::Embedded
+                } else {
+                    RerankStore::None
+                })
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<RerankStore, E> {
+                match v {
+                    "external" => Ok(RerankStore::External),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -294,7 +345,8 @@ fn validate(c: &Config) -> Result<()> {
     if c.search.nprobe == 0 {
         bail!("search.nprobe must be at least 1");
     }
-    if !i.rerank_store && i.kind != IndexKindConfig::Flat && c.search.rerank > 0 {
+    if i.rerank_store == RerankStore::None && i.kind != IndexKindConfig::Flat && c.search.rerank > 0
+    {
         bail!(
             "index.rerank_store = false ships no vectors to re-rank with: set search.rerank = 0 \
              (it is {})",
@@ -330,4 +382,27 @@ fn validate(c: &Config) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rerank_store_is_a_bool_or_external() {
+        for (text, want) in [
+            ("true", RerankStore::Embedded),
+            ("false", RerankStore::None),
+            ("\"external\"", RerankStore::External),
+        ] {
+            let c: IndexConfig = toml::from_str(&format!("rerank_store = {text}")).unwrap();
+            assert_eq!(c.rerank_store, want);
+            let back: IndexConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+            assert_eq!(back.rerank_store, want, "round trip");
+        }
+        let e = toml::from_str::<IndexConfig>("rerank_store = \"yes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rerank_store") && e.contains("external"), "{e}");
+    }
 }

@@ -5,6 +5,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use std::path::PathBuf;
 use tower_http::services::ServeDir;
 
@@ -59,6 +60,11 @@ pub fn serve(root: PathBuf, listen: &str, env: &str) -> Result<()> {
             .await
             .with_context(|| format!("listening on {listen} (is another server running there?)"))?;
         let addr = listener.local_addr()?;
+        // A query against external rows makes a burst of small range requests on keep-alive
+        // connections: Nagle's algorithm would hold responses for the peer's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         println!("serving {env} ({}) on http://{addr}/", root.display());
         use std::io::Write;
         std::io::stdout().flush()?;

@@ -4,49 +4,12 @@
 //! `SEARCHBAR_WEB_PEERS` names a folder staged by scripts/web-peers.sh, the same queries
 //! embedded by transformers.js and onnxruntime-web in the same browser session.
 
+use searchbar_tests::page::{native, open, search, status, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
 use searchbar_tests::{repo_root, web_dist, Project};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
-    return r && r.dataset.query === arguments[0] \
-      ? Array.from(r.querySelectorAll('li.result')).map(li => li.dataset.id) : null;";
-
-fn search(b: &Browser, q: &str) -> Vec<String> {
-    let input = b.find("#q").unwrap();
-    b.clear(&input).unwrap();
-    b.type_into(&input, q).unwrap();
-    let v = b
-        .wait_for(RESULTS_FOR, json!([q]), Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("query {q:?}: {e}; status: {:?}", status(b)));
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn status(b: &Browser) -> Value {
-    b.eval(
-        "const s = document.querySelector('#status'); \
-         return s ? [s.dataset.state, s.textContent, window.__errors || []] : null;",
-        json!([]),
-    )
-    .unwrap_or(Value::Null)
-}
-
-fn native(p: &Project, q: &str) -> Vec<String> {
-    let out = p.ok(&["query", "--env", "stage", "--json", q]);
-    let v: Value = serde_json::from_str(&out).unwrap();
-    v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// Serves the staged peer page from the release target (same origin as the app), embeds
 /// `texts` with both peers, and returns their `window.__peers` report.
@@ -120,22 +83,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     let b = Browser::start().unwrap();
     eprintln!("browser: session started");
     let opened = Instant::now();
-    b.goto(&url).unwrap();
-    b.wait_for(
-        "return document.querySelector('#q')",
-        json!([]),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    open(&b, &url);
     eprintln!("browser: page open");
-    // Uncaught errors (a trap in the wasm module shows up here) are reported on failure.
-    b.eval(
-        "window.__errors = []; \
-         window.addEventListener('error', e => window.__errors.push(String(e.message))); \
-         window.addEventListener('unhandledrejection', e => window.__errors.push(String(e.reason)));",
-        json!([]),
-    )
-    .unwrap();
     let first = search(&b, "monitor air quality at home");
     eprintln!("browser: first results {first:?}");
     let first_result_s = opened.elapsed().as_secs_f64();

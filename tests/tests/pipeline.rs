@@ -199,7 +199,7 @@ fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
         recall(2) < recall(0),
         "24-byte PQ codes lose to int8 vectors"
     );
-    assert_eq!(rows[1]["store"], false);
+    assert_eq!(rows[1]["store"], "compact");
 
     // Synthetic set with dumps for the faiss-cpu and browser peers; bad specs name the key.
     let dump = p.path().join("dump");
@@ -235,4 +235,67 @@ fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn external_rows_ship_beside_the_index_and_every_record_is_verified() {
+    // The int8 vectors go to a separate rows file that pages fetch per query; the index keeps
+    // PQ codes, ids and one 8-byte digest per document.
+    let p = Project::sample(
+        "[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nrerank_store = \"external\"\n",
+    );
+    let out = p.ok(&["run", "--env", "stage"]);
+    assert!(out.contains("re-ranking rows in a separate file"), "{out}");
+    let release = p.live("stage").unwrap();
+    let manifest = p.manifest("stage", &release);
+    let dir = p.release_dir("stage", &release);
+    let file = |role: &str| dir.join(manifest["files"][role]["path"].as_str().unwrap());
+    let index = searchbar_index::Index::from_bytes(&std::fs::read(file("index")).unwrap()).unwrap();
+    let rows = std::fs::read(file("rows")).unwrap();
+    let n = index.len();
+    assert!(index.store().is_none(), "no int8 vectors in the index file");
+    assert_eq!(rows.len(), n * (4 + 384), "one record per document");
+    assert_eq!(index.row_range(1), Some(388..776));
+    // Re-ranking with the fetched rows makes the shipped index as good as exact search here.
+    let recall = manifest["evaluation"]["recall_at_10"].as_f64().unwrap();
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    let query = |p: &Project| {
+        let out = p.run(&[
+            "query",
+            "--env",
+            "stage",
+            "--json",
+            "monitor air quality at home",
+        ]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = query(&p);
+    assert!(ok, "{stderr}");
+    let hits: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(hits["results"].as_array().unwrap().len(), 10, "{hits}");
+
+    // A corrupt rows file on the target is refused by name, and the release is untouched
+    // once the file is restored.
+    let mut bad = rows.clone();
+    bad[5 * 388 + 10] ^= 0x40;
+    std::fs::write(file("rows"), &bad).unwrap();
+    let (ok, _, stderr) = query(&p);
+    assert!(!ok);
+    assert!(
+        stderr.contains("rows-") && stderr.contains("sha256"),
+        "{stderr}"
+    );
+    std::fs::write(file("rows"), &rows).unwrap();
+    let (ok, again, _) = query(&p);
+    assert!(ok && again == stdout);
+
+    // Promotion carries the rows file along.
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    let prod = p.live("prod").unwrap();
+    searchbar_tests::verify_served(&p.target("prod")).unwrap();
+    assert!(p.manifest("prod", &prod)["files"]["rows"].is_object());
 }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use gloo_timers::callback::{Interval, Timeout};
 use searchbar_encoder::EmbedJob;
-use searchbar_release::{Manifest, QueryHit, ReleaseError, Searcher};
+use searchbar_release::{Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
 use yew::prelude::*;
@@ -63,6 +63,15 @@ pub enum Msg {
     Search,
     /// Run the next slice of the query being embedded.
     Step,
+    /// The re-ranking records fetched for search number `seq`.
+    Rows {
+        seq: u64,
+        text: String,
+        start: f64,
+        vector: Vec<f32>,
+        request: Box<RowRequest>,
+        records: Result<Vec<(u32, Vec<u8>)>, String>,
+    },
     Key(Key),
     Hover(usize),
     CheckLive,
@@ -94,6 +103,8 @@ pub struct App {
     /// When the last search ended and how long it took (the throttle).
     last_search_end: f64,
     last_search_ms: f64,
+    /// Counts searches, so rows fetched for an older one are dropped.
+    search_seq: u64,
     poll: Option<Interval>,
     newer: Option<String>,
     list_ref: NodeRef,
@@ -122,6 +133,7 @@ impl Component for App {
             next_slice: None,
             last_search_end: 0.0,
             last_search_ms: 0.0,
+            search_seq: 0,
             poll: None,
             newer: None,
             list_ref: NodeRef::default(),
@@ -192,6 +204,7 @@ impl Component for App {
                 // A newer text replaces a query still being embedded: only the newest counts.
                 self.next_slice = None;
                 self.job = None;
+                self.search_seq += 1;
                 if !Searcher::searchable(&self.query) {
                     self.query_error = None;
                     let query = self.query.clone();
@@ -200,10 +213,14 @@ impl Component for App {
                 }
                 if self.query.len() <= ONE_CALL_BYTES {
                     let start = timing::now();
-                    let result = searcher.query(&self.query, None);
                     let query = self.query.clone();
-                    self.finish(&query, start, result);
-                    return true;
+                    return match searcher.encoder().embed(&query) {
+                        Ok(vector) => self.search_vector(ctx, query, start, vector),
+                        Err(e) => {
+                            self.finish(&query, start, Err(e.into()));
+                            true
+                        }
+                    };
                 }
                 match searcher.encoder().start(&self.query) {
                     Ok(embed) => {
@@ -218,6 +235,26 @@ impl Component for App {
                 }
             }
             Msg::Step => return self.step(ctx),
+            Msg::Rows { seq, .. } if seq != self.search_seq => return false,
+            Msg::Rows {
+                text,
+                start,
+                vector,
+                request,
+                records,
+                ..
+            } => {
+                let Some(searcher) = &self.searcher else {
+                    return false;
+                };
+                let result = records
+                    .map_err(|e| ReleaseError::Invalid {
+                        file: request.url.clone(),
+                        message: e,
+                    })
+                    .and_then(|records| searcher.complete(&vector, *request, &records));
+                self.finish(&text, start, result);
+            }
             Msg::Key(key) => return self.key(key),
             Msg::Hover(i) => {
                 if self.active == Some(i) {
@@ -315,7 +352,7 @@ impl App {
     /// shows the results, else schedules the next slice as a new task.
     fn step(&mut self, ctx: &Context<Self>) -> bool {
         self.next_slice = None;
-        let (Some(job), Some(searcher)) = (&mut self.job, &self.searcher) else {
+        let Some(job) = &mut self.job else {
             return false;
         };
         let slice = timing::now();
@@ -333,8 +370,40 @@ impl App {
             }
         };
         let job = self.job.take().expect("a job was running");
-        let result = searcher.search(&vector, None);
-        self.finish(&job.text, job.start, result);
+        self.search_vector(ctx, job.text, job.start, vector)
+    }
+
+    /// Searches the index with an embedded query. An index that keeps its re-ranking rows on
+    /// the server first fetches its candidates' records (range requests), without blocking.
+    fn search_vector(
+        &mut self,
+        ctx: &Context<Self>,
+        text: String,
+        start: f64,
+        vector: Vec<f32>,
+    ) -> bool {
+        let Some(searcher) = &self.searcher else {
+            return false;
+        };
+        match searcher.begin(&vector, None) {
+            Ok(Stage::Done(hits)) => self.finish(&text, start, Ok(hits)),
+            Ok(Stage::NeedRows(request)) => {
+                let (link, seq) = (ctx.link().clone(), self.search_seq);
+                spawn_local(async move {
+                    let records = loader::fetch_rows(&request).await;
+                    link.send_message(Msg::Rows {
+                        seq,
+                        text,
+                        start,
+                        vector,
+                        request: Box::new(request),
+                        records,
+                    });
+                });
+                return false;
+            }
+            Err(e) => self.finish(&text, start, Err(e)),
+        }
         true
     }
 

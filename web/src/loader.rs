@@ -6,10 +6,12 @@
 
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
-use searchbar_release::{Artifacts, FileRef, Manifest, Searcher, MANIFEST_NAME, POINTER_NAME};
+use searchbar_release::{
+    Artifacts, FileRef, Manifest, RowRequest, Searcher, MANIFEST_NAME, POINTER_NAME,
+};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
+use web_sys::{Headers, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
 
 /// The target root as seen from a release page.
 pub const TARGET_ROOT: &str = "../../";
@@ -67,7 +69,42 @@ pub async fn fetch_artifacts(
         tokenizer,
         index,
         docs: bytes.collect(),
+        // An index with external rows fetches its candidates' records per query (fetch_rows).
+        rows: None,
     })
+}
+
+/// The re-ranking records one query needs, one range request each, all in flight at once
+/// (a CDN serves each from its edge cache). [`Searcher::complete`] verifies every record.
+pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, String> {
+    let fetches = request.ranges.iter().map(|(doc, range)| async move {
+        let url = &request.url;
+        let fail = |e: JsValue| format!("{url}: {}", describe(&e));
+        let headers = Headers::new().map_err(fail)?;
+        let value = format!("bytes={}-{}", range.start, range.end.saturating_sub(1));
+        headers.set("Range", &value).map_err(fail)?;
+        let init = RequestInit::new();
+        init.set_headers(&headers);
+        let request = Request::new_with_str_and_init(url, &init).map_err(fail)?;
+        let window = web_sys::window().ok_or("no window")?;
+        let response: Response = JsFuture::from(window.fetch_with_request(&request))
+            .await
+            .map_err(fail)?
+            .unchecked_into();
+        // 200 would be the whole file: a server without range support, refused rather than
+        // downloading every row for every query.
+        if response.status() != 206 {
+            return Err(format!(
+                "{url}: HTTP {} to a range request (the host must support HTTP range requests)",
+                response.status()
+            ));
+        }
+        let body = JsFuture::from(response.array_buffer().map_err(fail)?)
+            .await
+            .map_err(fail)?;
+        Ok((*doc, Uint8Array::new(&body).to_vec()))
+    });
+    try_join_all(fetches).await
 }
 
 /// Builds the searcher; blocks the main thread while tract optimizes the model.

@@ -159,6 +159,47 @@ pub enum SearchError {
     /// vectors (search it with `rerank = 0`).
     #[error("this index has no int8 vectors to re-rank with: search it with rerank = 0")]
     NoRerankStore,
+    /// The index keeps its re-ranking vectors in a separate rows file that
+    /// was not attached: fetch the candidates' rows and call
+    /// [`Index::rerank`](crate::Index::rerank), or attach the whole file.
+    #[error("this index re-ranks with a separate rows file: attach it, or fetch the candidates' rows and call rerank")]
+    RowsNotAttached,
+    /// A row [`Index::rerank`](crate::Index::rerank) needs was not given.
+    #[error("no re-ranking row was given for candidate doc {0}")]
+    MissingRow(u32),
+    /// A candidate's record in the rows file is missing or does not match.
+    #[error("rows file: {0}")]
+    Row(#[from] RowError),
+}
+
+/// A re-ranking row (or a whole rows file) does not belong to the index.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RowError {
+    /// The index ships its int8 vectors itself (or none): it has no rows file.
+    #[error("this index has no separate rows file")]
+    NotExternal,
+    /// The doc ordinal is not in the index.
+    #[error("doc {doc} is out of range ({n} docs)")]
+    DocOutOfRange {
+        /// Doc ordinal asked for.
+        doc: u32,
+        /// Docs in the index.
+        n: usize,
+    },
+    /// A record or file has the wrong number of bytes.
+    #[error("{what}: expected {expected} bytes, got {got}")]
+    Length {
+        /// The record (`row of doc N`) or `rows file`.
+        what: String,
+        /// Bytes the index implies.
+        expected: u64,
+        /// Bytes given.
+        got: u64,
+    },
+    /// The record's digest differs from the one the index holds for the doc:
+    /// a corrupt, stale or foreign rows file.
+    #[error("row of doc {0} does not match the index's digest (corrupt or from another release)")]
+    DigestMismatch(u32),
 }
 
 /// A BEIR judgment or query file could not be parsed.

@@ -6,8 +6,8 @@
 
 use crate::error::{BuildError, SearchError};
 use crate::filter::AllowList;
-use crate::kernels::{dot_f32_i8, dot_i8, quantize_i8};
-use crate::topk::{sort_truncate, Hit, TopK};
+use crate::kernels::{dot_i8, quantize_i8};
+use crate::topk::{Hit, TopK};
 use crate::{check_query, SearchParams, MAX_DIM};
 
 /// Row-major int8 vectors with one f32 dequantization scale per vector.
@@ -98,25 +98,6 @@ impl Int8Store {
         let row = self.codes.get(i * self.dim..(i + 1) * self.dim)?;
         Some(row.iter().map(|&c| scale * f32::from(c)).collect())
     }
-
-    /// Reference score `<query, dequantize(doc)>`: the f32 query against the
-    /// int8 vector. Both index kinds report this score after re-ranking, so
-    /// their results are directly comparable. `doc` must be in range.
-    #[inline]
-    pub(crate) fn score(&self, query: &[f32], doc: u32) -> f32 {
-        let i = doc as usize;
-        let row = &self.codes[i * self.dim..(i + 1) * self.dim];
-        self.scales[i] * dot_f32_i8(query, row)
-    }
-
-    /// Re-scores `candidates` with [`Self::score`] and keeps the best `k`.
-    pub(crate) fn rerank(&self, query: &[f32], mut candidates: Vec<Hit>, k: usize) -> Vec<Hit> {
-        for hit in &mut candidates {
-            hit.score = self.score(query, hit.doc);
-        }
-        sort_truncate(&mut candidates, k);
-        candidates
-    }
 }
 
 /// Exhaustive search over an [`Int8Store`]. For small corpora.
@@ -175,7 +156,7 @@ impl FlatInt8 {
             hits.truncate(k);
             return Ok(hits);
         }
-        Ok(self.store.rerank(query, candidates, k))
+        crate::rows::rerank(query, candidates, k, &self.store)
     }
 
     /// Integer scan; generic over the filter so the unfiltered loop has no

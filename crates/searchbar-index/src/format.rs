@@ -15,6 +15,7 @@ use crate::error::FormatError;
 use crate::flat::{validate_scales, FlatInt8, Int8Store};
 use crate::ivfpq::IvfPq;
 use crate::pq::PqCodebook;
+use crate::rows::ROW_DIGEST_LEN;
 use crate::{Index, MAX_DIM};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,10 +24,10 @@ use std::fmt;
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"SBINDEX\0";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Oldest version this build reads. Version 1 is version 2 without compact
-/// IVF-PQ files (its IVF-PQ files always carry the int8 sections), so the
-/// same reader handles both.
+/// IVF-PQ files (its IVF-PQ files always carry the int8 sections), version 2
+/// is version 3 without row digests, so the same reader handles all three.
 pub const MIN_READ_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
 pub const ALIGN: u64 = 16;
@@ -61,10 +62,12 @@ pub enum SectionKind {
     ListIds = 6,
     /// `total * m` u8: PQ codes, in `ListIds` order.
     ListCodes = 7,
+    /// `n * 8` bytes: digest of each doc's record in the separate rows file.
+    RowDigests = 8,
 }
 
 impl SectionKind {
-    const ALL: [SectionKind; 7] = [
+    const ALL: [SectionKind; 8] = [
         Self::Int8Codes,
         Self::Int8Scales,
         Self::CoarseCentroids,
@@ -72,6 +75,7 @@ impl SectionKind {
         Self::ListOffsets,
         Self::ListIds,
         Self::ListCodes,
+        Self::RowDigests,
     ];
 
     fn from_code(code: u32) -> Option<Self> {
@@ -88,6 +92,7 @@ impl SectionKind {
             Self::ListOffsets => "list_offsets",
             Self::ListIds => "list_ids",
             Self::ListCodes => "list_codes",
+            Self::RowDigests => "row_digests",
         }
     }
 }
@@ -187,7 +192,15 @@ pub(crate) fn write(index: &Index) -> Vec<u8> {
                 ),
                 (SectionKind::ListCodes, ivf.codes.clone()),
             ];
-            (KIND_IVF_PQ, params, ivf.store.as_ref(), sections)
+            match &ivf.digests {
+                // External rows: the digests ship, the (attached) store never does.
+                Some(d) => {
+                    let mut sections = sections;
+                    sections.push((SectionKind::RowDigests, d.concat()));
+                    (KIND_IVF_PQ, params, None, sections)
+                }
+                None => (KIND_IVF_PQ, params, ivf.store.as_ref(), sections),
+            }
         }
     };
     // A compact IVF-PQ index simply has no int8 sections.
@@ -247,6 +260,7 @@ pub(crate) fn write(index: &Index) -> Vec<u8> {
 /// The fixed header, decoded but not yet validated beyond magic/version.
 #[derive(Debug, Clone, Copy)]
 struct Header {
+    version: u32,
     kind: u32,
     metric: u32,
     dim: u32,
@@ -289,6 +303,7 @@ fn read_header(bytes: &[u8]) -> Result<Header, FormatError> {
         });
     }
     Ok(Header {
+        version: u32_at(bytes, 8),
         kind: u32_at(bytes, 12),
         metric: u32_at(bytes, 16),
         dim: u32_at(bytes, 20),
@@ -581,9 +596,26 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                 ListIds,
                 ListCodes,
             ];
-            // The int8 re-ranking store: both sections, or neither (compact).
-            let sections = locate(bytes, &parsed, &required, &[Int8Codes, Int8Scales])?;
+            // The int8 re-ranking store: both sections, or neither (compact,
+            // or external with row digests from version 3 on).
+            let optional: &[SectionKind] = if h.version >= 3 {
+                &[Int8Codes, Int8Scales, RowDigests]
+            } else {
+                &[Int8Codes, Int8Scales]
+            };
+            let sections = locate(bytes, &parsed, &required, optional)?;
             let has_store = sections.has(Int8Codes);
+            let external = sections.has(RowDigests);
+            if external && has_store {
+                return Err(FormatError::UnexpectedSection(RowDigests));
+            }
+            if external {
+                check_len(
+                    &sections,
+                    RowDigests,
+                    bounded_mul("n_docs", n, 8, file_len)?,
+                )?;
+            }
             if has_store != sections.has(Int8Scales) {
                 return Err(FormatError::MissingSection(if has_store {
                     Int8Scales
@@ -655,6 +687,17 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                 // n_docs <= u32::MAX was checked above.
                 n_docs: usize::try_from(n).unwrap_or(usize::MAX),
                 store,
+                digests: external.then(|| {
+                    sections
+                        .get(RowDigests)
+                        .chunks_exact(ROW_DIGEST_LEN)
+                        .map(|c| {
+                            let mut d = [0u8; ROW_DIGEST_LEN];
+                            d.copy_from_slice(c);
+                            d
+                        })
+                        .collect()
+                }),
             };
             ivf.validate().map_err(|(s, r)| invalid(s, r))?;
             Index::IvfPq(ivf)

@@ -6,12 +6,13 @@
 //! without, `<q, pq_decode(code)>`. The PQ term is a sum of lookups in a
 //! per-query table, which for inner product is shared by all lists.
 
-use crate::error::{BuildError, SearchError};
+use crate::error::{BuildError, RowError, SearchError};
 use crate::filter::AllowList;
 use crate::flat::{check_dim, Int8Store};
 use crate::format::SectionKind;
 use crate::kernels::{dot_f32, lut_sum};
 use crate::pq::PqCodebook;
+use crate::rows::{self, FetchedRows, RowSource, ROW_DIGEST_LEN};
 use crate::topk::{Hit, TopK};
 use crate::{check_query, SearchParams};
 
@@ -45,8 +46,27 @@ pub struct IvfPq {
     /// Corpus size: every list id is below it.
     pub(crate) n_docs: usize,
     /// int8 copies of the vectors for re-ranking; `None` in a compact index
-    /// (PQ codes only, for corpora whose int8 vectors are too big to ship).
+    /// (PQ codes only, for corpora whose int8 vectors are too big to ship)
+    /// and in an external one whose rows file was not attached.
     pub(crate) store: Option<Int8Store>,
+    /// External re-ranking rows: the digest of each doc's record in the rows
+    /// file (see [`crate::rows`]). When set, the store is never serialized.
+    pub(crate) digests: Option<Vec<[u8; ROW_DIGEST_LEN]>>,
+}
+
+/// How an IVF-PQ index re-ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RerankRows {
+    /// int8 vectors inside the index file.
+    Embedded,
+    /// int8 vectors in a separate rows file, verified by per-doc digests
+    /// (`attached` once the whole file was loaded with [`IvfPq::attach_rows`]).
+    External {
+        /// Whether the rows file is loaded into memory.
+        attached: bool,
+    },
+    /// None: PQ scores only (`rerank = 0`).
+    Compact,
 }
 
 /// A broken invariant, tagged with the file section it lives in so the
@@ -96,6 +116,7 @@ impl IvfPq {
             codes,
             n_docs: store.len(),
             store: Some(store),
+            digests: None,
         };
         index
             .validate()
@@ -167,6 +188,14 @@ impl IvfPq {
                 return err(
                     Int8Codes,
                     format!("{} int8 vectors for {} docs", store.len(), self.n_docs),
+                );
+            }
+        }
+        if let Some(digests) = &self.digests {
+            if digests.len() != self.n_docs {
+                return err(
+                    RowDigests,
+                    format!("{} row digests for {} docs", digests.len(), self.n_docs),
                 );
             }
         }
@@ -273,9 +302,21 @@ impl IvfPq {
         &self.centroids
     }
 
-    /// The int8 re-ranking store (`None` in a compact index).
+    /// The int8 re-ranking store in memory (`None` in a compact index and in
+    /// an external one whose rows file is not attached).
     pub fn store(&self) -> Option<&Int8Store> {
         self.store.as_ref()
+    }
+
+    /// Where this index's re-ranking vectors live.
+    pub fn rerank_rows(&self) -> RerankRows {
+        match (&self.digests, &self.store) {
+            (Some(_), store) => RerankRows::External {
+                attached: store.is_some(),
+            },
+            (None, Some(_)) => RerankRows::Embedded,
+            (None, None) => RerankRows::Compact,
+        }
     }
 
     /// Drops the int8 re-ranking store: the index keeps only coarse
@@ -283,7 +324,53 @@ impl IvfPq {
     /// searches with `rerank = 0` only.
     pub fn into_compact(mut self) -> Self {
         self.store = None;
+        self.digests = None;
         self
+    }
+
+    /// Moves the int8 vectors out into a rows file, returned alongside: the
+    /// index keeps an 8-byte digest per doc (`m + 12` bytes per doc) and
+    /// re-ranks with rows fetched per query ([`crate::Index::rerank`]) or with
+    /// the whole file attached ([`IvfPq::attach_rows`]). Errors on an index
+    /// without vectors (compact, or external and not attached).
+    pub fn into_external(mut self) -> Result<(Self, Vec<u8>), BuildError> {
+        let Some(store) = self.store.take() else {
+            return Err(BuildError::Invalid(
+                "this index holds no int8 vectors to move into a rows file".into(),
+            ));
+        };
+        let (file, digests) = rows::encode(&store);
+        self.digests = Some(digests);
+        Ok((self, file))
+    }
+
+    /// Loads a whole rows file (e.g. on the pipeline side) after checking its
+    /// length and every record's digest; searches then re-rank in memory.
+    pub fn attach_rows(&mut self, file: &[u8]) -> Result<(), RowError> {
+        let digests = self.digests.as_ref().ok_or(RowError::NotExternal)?;
+        self.store = Some(rows::decode_file(self.dim, digests, file)?);
+        Ok(())
+    }
+
+    /// Byte range of `doc`'s record in the rows file, for a range request;
+    /// `None` unless the index is external and `doc` is in range.
+    pub fn row_range(&self, doc: u32) -> Option<std::ops::Range<u64>> {
+        let digests = self.digests.as_ref()?;
+        ((doc as usize) < digests.len()).then(|| rows::record_range(self.dim, doc))
+    }
+
+    /// Verifies `record` (fetched from the rows file) against `doc`'s digest
+    /// and adds it to `rows`.
+    pub fn insert_row(
+        &self,
+        rows: &mut FetchedRows,
+        doc: u32,
+        record: &[u8],
+    ) -> Result<(), RowError> {
+        let digests = self.digests.as_ref().ok_or(RowError::NotExternal)?;
+        let row = rows::decode(self.dim, digests, doc, record)?;
+        rows.rows.insert(doc, row);
+        Ok(())
     }
 
     /// Ids and codes of list `l`, or `None` when out of range.
@@ -296,8 +383,10 @@ impl IvfPq {
     /// Top-`k` docs for `query`: probe the `nprobe` lists with the highest
     /// `<q, c_l>` (clamped to `1..=nlist`), score their codes with the lookup
     /// table, keep `max(k, rerank)` candidates and, unless `rerank == 0`,
-    /// re-score those with the int8 store. A compact index (no store) refuses
-    /// `rerank > 0` rather than silently returning coarser scores.
+    /// re-score those with the int8 vectors in memory. A compact index
+    /// refuses `rerank > 0` rather than silently returning coarser scores, and
+    /// an external one whose rows file is not attached asks for its rows
+    /// ([`SearchError::RowsNotAttached`]: use [`crate::Index::candidates`]).
     pub fn search(
         &self,
         query: &[f32],
@@ -305,16 +394,31 @@ impl IvfPq {
         params: &SearchParams,
         filter: Option<&AllowList>,
     ) -> Result<Vec<Hit>, SearchError> {
+        let candidates = self.candidates(query, k, params, filter)?;
+        match (candidates.needs_rows, &self.store) {
+            (false, _) => Ok(candidates.into_first_stage()),
+            (true, Some(store)) => candidates.rerank(query, store),
+            (true, None) => Err(SearchError::RowsNotAttached),
+        }
+    }
+
+    /// The first stage of [`IvfPq::search`]: the `max(k, rerank)` best docs
+    /// by PQ score, and whether they still need re-ranking.
+    pub fn candidates(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&AllowList>,
+    ) -> Result<Candidates, SearchError> {
         check_query(self.dim, query)?;
         // Decided before scanning, so a compact index fails fast.
-        let rerank_with = match (params.rerank, &self.store) {
-            (0, _) => None,
-            (_, Some(store)) => Some(store),
-            (_, None) => return Err(SearchError::NoRerankStore),
-        };
+        if params.rerank > 0 && self.rerank_rows() == RerankRows::Compact {
+            return Err(SearchError::NoRerankStore);
+        }
         let n = self.len();
         if k == 0 || n == 0 {
-            return Ok(Vec::new());
+            return Ok(Candidates::done(Vec::new(), k));
         }
         let nlist = self.nlist();
         let nprobe = params.nprobe.clamp(1, nlist);
@@ -337,14 +441,69 @@ impl IvfPq {
                 None => scan_list(&mut top, &lut, base, ids, codes, |_| true),
             }
         }
-        let mut candidates = top.into_sorted();
-        match rerank_with {
-            Some(store) => Ok(store.rerank(query, candidates, k)),
-            None => {
-                candidates.truncate(k);
-                Ok(candidates)
-            }
+        Ok(Candidates {
+            hits: top.into_sorted(),
+            k,
+            needs_rows: params.rerank > 0,
+        })
+    }
+}
+
+/// First-stage results, best first, before re-ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidates {
+    pub(crate) hits: Vec<Hit>,
+    pub(crate) k: usize,
+    pub(crate) needs_rows: bool,
+}
+
+impl Candidates {
+    /// Final results that need no second stage.
+    pub(crate) fn done(hits: Vec<Hit>, k: usize) -> Self {
+        Self {
+            hits,
+            k,
+            needs_rows: false,
         }
+    }
+
+    /// The candidates with their first-stage scores, best first.
+    pub fn hits(&self) -> &[Hit] {
+        &self.hits
+    }
+
+    /// Whether a second stage must re-score these with their rows.
+    pub fn needs_rows(&self) -> bool {
+        self.needs_rows
+    }
+
+    /// Docs whose rows the second stage needs, ascending (empty when none):
+    /// the records to fetch from a rows file.
+    pub fn docs(&self) -> Vec<u32> {
+        if !self.needs_rows {
+            return Vec::new();
+        }
+        let mut docs: Vec<u32> = self.hits.iter().map(|h| h.doc).collect();
+        docs.sort_unstable();
+        docs
+    }
+
+    /// The top `k` by first-stage score (no re-ranking).
+    pub(crate) fn into_first_stage(mut self) -> Vec<Hit> {
+        self.hits.truncate(self.k);
+        self.hits
+    }
+
+    /// The second stage: re-scores with `rows` and keeps the best `k`.
+    pub(crate) fn rerank(
+        self,
+        query: &[f32],
+        rows: &dyn RowSource,
+    ) -> Result<Vec<Hit>, SearchError> {
+        if !self.needs_rows {
+            return Ok(self.into_first_stage());
+        }
+        rows::rerank(query, self.hits, self.k, rows)
     }
 }
 

@@ -28,15 +28,17 @@ mod kernels;
 pub mod metrics;
 mod pq;
 pub mod qrels;
+pub mod rows;
 pub mod testing;
 mod topk;
 
-pub use error::{BuildError, FormatError, ParseError, SearchError};
+pub use error::{BuildError, FormatError, ParseError, RowError, SearchError};
 pub use filter::AllowList;
 pub use flat::{FlatInt8, Int8Store};
 pub use format::SectionKind;
-pub use ivfpq::{InvertedList, IvfPq};
+pub use ivfpq::{Candidates, InvertedList, IvfPq, RerankRows};
 pub use pq::PqCodebook;
+pub use rows::{FetchedRows, Row, RowSource};
 pub use topk::Hit;
 
 /// Largest supported vector dimension. Bounds int8 dot products so the
@@ -75,6 +77,8 @@ pub enum IndexKind {
 }
 
 /// Either index kind, with the common API and (de)serialization.
+// A process holds one or two indexes: boxing the larger variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Index {
     /// Flat int8 index.
@@ -124,8 +128,9 @@ impl Index {
         }
     }
 
-    /// The int8 vectors (the whole flat index, or IVF-PQ's re-ranking store
-    /// unless the index is compact).
+    /// The int8 vectors in memory (the whole flat index, or IVF-PQ's
+    /// re-ranking store unless the index is compact or its separate rows file
+    /// is not attached).
     pub fn store(&self) -> Option<&Int8Store> {
         match self {
             Index::FlatInt8(f) => Some(&f.store),
@@ -135,6 +140,9 @@ impl Index {
 
     /// Top-`k` docs by inner product with `query`, best first; ties are
     /// broken by ascending doc ordinal. Docs outside `filter` are skipped.
+    /// An IVF-PQ index with a separate, unattached rows file answers
+    /// [`SearchError::RowsNotAttached`] when asked to re-rank: search it in
+    /// two stages ([`Index::candidates`], fetch, [`Index::rerank`]).
     pub fn search(
         &self,
         query: &[f32],
@@ -145,6 +153,88 @@ impl Index {
         match self {
             Index::FlatInt8(f) => f.search(query, k, params, filter),
             Index::IvfPq(i) => i.search(query, k, params, filter),
+        }
+    }
+
+    /// First stage of a two-stage search: the candidates, and (when
+    /// [`Candidates::needs_rows`]) the docs whose rows [`Index::rerank`]
+    /// needs. Only an IVF-PQ index with a separate, unattached rows file
+    /// needs rows from the caller; every other index finishes in memory.
+    pub fn candidates(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&AllowList>,
+    ) -> Result<Candidates, SearchError> {
+        match self {
+            Index::FlatInt8(f) => Ok(Candidates::done(f.search(query, k, params, filter)?, k)),
+            Index::IvfPq(i) => i.candidates(query, k, params, filter),
+        }
+    }
+
+    /// Second stage: re-scores `candidates` with the int8 vectors in memory
+    /// when the index has them, else with `fetched` (records of the rows
+    /// file, each verified by [`Index::insert_row`]); keeps the best `k`.
+    /// [`Index::search`] is exactly these two stages with the rows in memory.
+    pub fn rerank(
+        &self,
+        query: &[f32],
+        candidates: Candidates,
+        fetched: &FetchedRows,
+    ) -> Result<Vec<Hit>, SearchError> {
+        match self.store() {
+            Some(store) => candidates.rerank(query, store),
+            None => candidates.rerank(query, fetched),
+        }
+    }
+
+    /// Two-stage search with the whole rows file at hand (read from disk):
+    /// each candidate's record is cut from `rows_file` and verified exactly
+    /// as a client verifies one it fetched, then [`Index::rerank`] runs. For
+    /// an index without a separate rows file this is [`Index::search`].
+    pub fn search_rows_file(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&AllowList>,
+        rows_file: &[u8],
+    ) -> Result<Vec<Hit>, SearchError> {
+        let candidates = self.candidates(query, k, params, filter)?;
+        let mut fetched = FetchedRows::new();
+        if self.store().is_none() {
+            for doc in candidates.docs() {
+                let record = self
+                    .row_range(doc)
+                    .and_then(|r| rows_file.get(r.start as usize..r.end as usize))
+                    .ok_or(SearchError::MissingRow(doc))?;
+                self.insert_row(&mut fetched, doc, record)?;
+            }
+        }
+        self.rerank(query, candidates, &fetched)
+    }
+
+    /// Byte range of `doc`'s record in this index's rows file (for an HTTP
+    /// range request); `None` unless the index has a separate rows file.
+    pub fn row_range(&self, doc: u32) -> Option<std::ops::Range<u64>> {
+        match self {
+            Index::FlatInt8(_) => None,
+            Index::IvfPq(i) => i.row_range(doc),
+        }
+    }
+
+    /// Verifies a record fetched from the rows file against `doc`'s digest
+    /// and adds it to `rows`.
+    pub fn insert_row(
+        &self,
+        rows: &mut FetchedRows,
+        doc: u32,
+        record: &[u8],
+    ) -> Result<(), RowError> {
+        match self {
+            Index::FlatInt8(_) => Err(RowError::NotExternal),
+            Index::IvfPq(i) => i.insert_row(rows, doc, record),
         }
     }
 }

@@ -374,17 +374,19 @@ fn error_bad_magic_and_version() {
     assert_eq!(load_err(&b), FormatError::BadMagic);
     assert_eq!(load_err(b"hello world"), FormatError::BadMagic);
     let mut b = good.clone();
-    put_u32(&mut b, 8, 3);
-    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(3));
+    put_u32(&mut b, 8, 4);
+    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(4));
     // Version is reported even when the rest is missing.
-    assert_eq!(load_err(&b[..12]), FormatError::UnsupportedVersion(3));
+    assert_eq!(load_err(&b[..12]), FormatError::UnsupportedVersion(4));
     put_u32(&mut b, 8, 0);
     assert_eq!(load_err(&b), FormatError::UnsupportedVersion(0));
-    // Version 1 files (always with the int8 store) still load.
-    let mut b = good.clone();
-    put_u32(&mut b, 8, 1);
-    reseal(&mut b);
-    assert!(Index::from_bytes(&b).is_ok());
+    // Version 1 and 2 files (without row digests) still load.
+    for v in [1, 2] {
+        let mut b = good.clone();
+        put_u32(&mut b, 8, v);
+        reseal(&mut b);
+        assert!(Index::from_bytes(&b).is_ok());
+    }
 }
 
 #[test]

@@ -25,4 +25,4 @@ pub use manifest::{
     content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, Manifest, ModelInfo,
     PipelineInfo, Pointer, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, POINTER_NAME,
 };
-pub use searcher::{Artifacts, QueryHit, Searcher};
+pub use searcher::{Artifacts, QueryHit, RowRequest, Searcher, Stage};

@@ -79,6 +79,10 @@ pub struct Files {
     /// The web bundle (JavaScript, WebAssembly, styles) the release's page loads.
     #[serde(default)]
     pub app: Vec<FileRef>,
+    /// `rerank_store = "external"`: the index's re-ranking rows. Never downloaded whole by a
+    /// page: each query fetches its candidates' records with range requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<FileRef>,
 }
 
 impl Files {
@@ -88,6 +92,7 @@ impl Files {
             .into_iter()
             .chain(self.docs.iter())
             .chain(self.app.iter())
+            .chain(self.rows.iter())
     }
 }
 

@@ -1,6 +1,7 @@
 use crate::{DocRecord, Manifest, ReleaseError};
 use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
-use searchbar_index::{Index, SearchParams};
+use searchbar_index::{Candidates, FetchedRows, Index, SearchParams};
+use std::ops::Range;
 
 /// The downloaded bytes of a release, before verification.
 #[derive(Debug, Default)]
@@ -9,6 +10,29 @@ pub struct Artifacts {
     pub tokenizer: Vec<u8>,
     pub index: Vec<u8>,
     pub docs: Vec<Vec<u8>>,
+    /// The whole rows file of an index with external re-ranking rows, where it is at hand
+    /// (the pipeline's disk). A page leaves it `None` and fetches records per query.
+    pub rows: Option<Vec<u8>>,
+}
+
+/// The first stage of a search whose re-ranking rows must be fetched: one range request per
+/// candidate's record, all from [`RowRequest::url`].
+#[derive(Debug, Clone)]
+pub struct RowRequest {
+    candidates: Candidates,
+    /// The rows file, relative to the release page (as in the manifest).
+    pub url: String,
+    /// Each candidate's doc ordinal and byte range in the rows file.
+    pub ranges: Vec<(u32, Range<u64>)>,
+}
+
+/// [`Searcher::begin`]'s outcome.
+#[derive(Debug)]
+pub enum Stage {
+    /// The results.
+    Done(Vec<QueryHit>),
+    /// Fetch these records, then call [`Searcher::complete`].
+    NeedRows(RowRequest),
 }
 
 /// One ranked result.
@@ -28,6 +52,9 @@ pub struct Searcher {
     docs: Vec<DocRecord>,
     params: SearchParams,
     k: usize,
+    /// The rows file of an index with external rows, when loaded whole, and its manifest path.
+    rows: Option<Vec<u8>>,
+    rows_url: Option<String>,
 }
 
 impl Searcher {
@@ -66,6 +93,26 @@ impl Searcher {
             file: files.index.path.clone(),
             message: e.to_string(),
         })?;
+        // The manifest lists a rows file exactly when the index re-ranks with one.
+        let external = index.row_range(0).is_some();
+        match (&files.rows, external, &artifacts.rows) {
+            (Some(entry), true, Some(rows)) => entry.verify(rows)?,
+            (Some(_), true, None) | (None, false, _) => {}
+            (None, true, _) => {
+                return Err(ReleaseError::Invalid {
+                    file: files.index.path.clone(),
+                    message:
+                        "the index re-ranks with a separate rows file the manifest does not list"
+                            .into(),
+                })
+            }
+            (Some(entry), false, _) => {
+                return Err(ReleaseError::Invalid {
+                    file: entry.path.clone(),
+                    message: "the manifest lists a rows file for an index that has none".into(),
+                })
+            }
+        }
         if index.len() != docs.len() {
             return Err(ReleaseError::Invalid {
                 file: files.index.path.clone(),
@@ -116,6 +163,8 @@ impl Searcher {
                 rerank: manifest.search.rerank,
             },
             k: manifest.search.k,
+            rows: artifacts.rows.clone().filter(|_| external),
+            rows_url: files.rows.as_ref().map(|f| f.path.clone()),
         })
     }
 
@@ -135,19 +184,69 @@ impl Searcher {
         text.chars().any(char::is_alphanumeric)
     }
 
-    /// Searches with an already-embedded query.
+    /// Searches with an already-embedded query. An index with external re-ranking rows needs
+    /// its rows file loaded whole here; a page uses [`Searcher::begin`] instead.
     pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
-        let hits = self
-            .index
-            .search(vector, k.unwrap_or(self.k), &self.params, None)?;
-        Ok(hits
+        let k = k.unwrap_or(self.k);
+        let hits = match &self.rows {
+            Some(rows) => self
+                .index
+                .search_rows_file(vector, k, &self.params, None, rows)?,
+            None => self.index.search(vector, k, &self.params, None)?,
+        };
+        Ok(self.records(hits))
+    }
+
+    /// Starts a search whose re-ranking rows may have to be fetched: either the results, or
+    /// the records to fetch for [`Searcher::complete`]. Both stages are the index's own
+    /// ([`Index::candidates`], [`Index::rerank`]), as in [`Searcher::search`].
+    pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, ReleaseError> {
+        let k = k.unwrap_or(self.k);
+        let needs_fetch = self.rows.is_none() && self.index.store().is_none();
+        let candidates = self.index.candidates(vector, k, &self.params, None)?;
+        if !(needs_fetch && candidates.needs_rows()) {
+            let hits = self.index.rerank(vector, candidates, &FetchedRows::new())?;
+            return Ok(Stage::Done(self.records(hits)));
+        }
+        let url = self.rows_url.clone().unwrap_or_default();
+        let ranges = candidates
+            .docs()
             .into_iter()
+            .filter_map(|d| Some((d, self.index.row_range(d)?)))
+            .collect();
+        Ok(Stage::NeedRows(RowRequest {
+            candidates,
+            url,
+            ranges,
+        }))
+    }
+
+    /// Finishes [`Searcher::begin`]'s search with the fetched records (doc ordinal, bytes),
+    /// each verified against the index before it counts.
+    pub fn complete(
+        &self,
+        vector: &[f32],
+        request: RowRequest,
+        records: &[(u32, Vec<u8>)],
+    ) -> Result<Vec<QueryHit>, ReleaseError> {
+        let mut fetched = FetchedRows::new();
+        for (doc, bytes) in records {
+            self.index
+                .insert_row(&mut fetched, *doc, bytes)
+                .map_err(searchbar_index::SearchError::from)?;
+        }
+        let hits = self.index.rerank(vector, request.candidates, &fetched)?;
+        Ok(self.records(hits))
+    }
+
+    fn records(&self, hits: Vec<searchbar_index::Hit>) -> Vec<QueryHit> {
+        hits.into_iter()
             .map(|h| QueryHit {
                 doc: h.doc,
                 score: h.score,
                 record: self.docs[h.doc as usize].clone(),
             })
-            .collect())
+            .collect()
     }
 
     pub fn encoder(&self) -> &Encoder {

@@ -193,6 +193,9 @@ pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manif
             .iter()
             .map(read)
             .collect::<Result<_>>()?,
+        // Read whole here; each query still takes only its candidates' records and verifies
+        // them, as a page does with range requests.
+        rows: manifest.files.rows.as_ref().map(read).transpose()?,
     };
     let searcher = Searcher::load(&manifest, &artifacts, threads)?;
     Ok((manifest, searcher))

@@ -112,6 +112,10 @@ pub fn execute(
     let bytes = std::fs::read(super::train::index_path(ctx))
         .context("no candidate index: run `searchbar train` first")?;
     let index = Index::from_bytes(&bytes)?;
+    // An index with a separate rows file is searched as the browser does: each candidate's
+    // record is verified against the index before it re-ranks.
+    let rows = super::train::read_rows(ctx, &super::train::read_info(ctx)?)?;
+    let rows = rows.as_deref().unwrap_or_default();
     let encoder = ctx.encoder()?;
     let s = &ctx.config().search;
     let params = SearchParams {
@@ -130,7 +134,7 @@ pub fn execute(
         for q in &e.queries {
             let t = Instant::now();
             let v = encoder.embed(&q.text)?;
-            index.search(&v, s.k, &params, None)?;
+            index.search_rows_file(&v, s.k, &params, None, rows)?;
             query_ms.push(t.elapsed().as_secs_f64() * 1e3);
             qvecs.extend_from_slice(&v);
         }
@@ -149,7 +153,7 @@ pub fn execute(
     for (qi, truth) in exact.iter().enumerate() {
         let q = &qvecs[qi * dim..(qi + 1) * dim];
         let t = Instant::now();
-        let hits = index.search(q, depth, &params, None)?;
+        let hits = index.search_rows_file(q, depth, &params, None, rows)?;
         search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
         let want: Vec<u32> = truth.iter().map(|(d, _)| *d).collect();

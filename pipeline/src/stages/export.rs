@@ -95,6 +95,13 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     if !report.passed && !report.forced {
         bail!("the candidate failed the gate: nothing to export (see `searchbar evaluate`)");
     }
+    let info = super::train::read_info(ctx)?;
+    if info.sha256 != report.index_sha256 {
+        bail!(
+            "the training record does not match the evaluated index: run `searchbar train` again"
+        );
+    }
+    let rows = super::train::read_rows(ctx, &info)?;
     let model = ctx.model()?;
     let (onnx, _) = model.prepared_onnx()?;
     let tokenizer = model.tokenizer_json()?;
@@ -199,6 +206,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             docs,
             docs_per_shard: c.web.docs_per_shard,
             app,
+            rows: rows.map(|r| w.put("rows.bin", &r, true)).transpose()?,
         },
     };
     let digest = sha256_hex(&manifest.to_json());
@@ -217,13 +225,17 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     // Only the newest exports are needed locally; deploy targets keep their own history.
     target.gc(3)?;
     println!(
-        "export: release {id}: {} files, {} bytes (encoder {}, index {}, {} doc shard(s), {} app file(s))",
+        "export: release {id}: {} files, {} bytes (encoder {}, index {}, {} doc shard(s), {} app file(s){})",
         manifest.files.all().count(),
         manifest.files.all().map(|f| f.bytes).sum::<u64>(),
         manifest.files.encoder.bytes,
         manifest.files.index.bytes,
         manifest.files.docs.len(),
-        manifest.files.app.len()
+        manifest.files.app.len(),
+        manifest.files.rows.as_ref().map_or(String::new(), |r| format!(
+            ", rows file {} fetched per query",
+            r.bytes
+        ))
     );
     Ok(id)
 }

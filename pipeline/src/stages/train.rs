@@ -1,7 +1,7 @@
 //! Train: build the shipped index from the cached embeddings (FAISS for IVF-PQ).
 
 use super::ctx::Ctx;
-use crate::config::{IndexConfig, IndexKindConfig};
+use crate::config::{IndexConfig, IndexKindConfig, RerankStore};
 use crate::deploy::fsutil::write_atomic;
 use anyhow::{bail, Context, Result};
 use searchbar_faiss::{train_ivfpq, IvfPqParams};
@@ -12,6 +12,28 @@ use std::time::Instant;
 
 pub fn index_path(ctx: &Ctx) -> PathBuf {
     ctx.ws.join("candidate").join("index.sbi")
+}
+
+/// The separate rows file of an index with `rerank_store = "external"`.
+pub fn rows_path(ctx: &Ctx) -> PathBuf {
+    ctx.ws.join("candidate").join("rows.bin")
+}
+
+/// The candidate's rows file, if its index has one; checked against what training recorded.
+pub fn read_rows(ctx: &Ctx, info: &TrainInfo) -> Result<Option<Vec<u8>>> {
+    let Some(want) = &info.rows_sha256 else {
+        return Ok(None);
+    };
+    let p = rows_path(ctx);
+    let rows = std::fs::read(&p)
+        .with_context(|| format!("reading {} (run `searchbar train`)", p.display()))?;
+    if &searchbar_release::sha256_hex(&rows) != want {
+        bail!(
+            "{} changed after training: run `searchbar train` again",
+            p.display()
+        );
+    }
+    Ok(Some(rows))
 }
 
 pub fn info_path(ctx: &Ctx) -> PathBuf {
@@ -30,6 +52,11 @@ pub struct TrainInfo {
     pub bytes: usize,
     pub seconds: f64,
     pub sha256: String,
+    /// `rerank_store = "external"`: the separate rows file.
+    #[serde(default)]
+    pub rows_bytes: Option<usize>,
+    #[serde(default)]
+    pub rows_sha256: Option<String>,
 }
 
 /// The IVF list count for `n` documents: `index.nlist`, or about 4·sqrt(n), capped so every
@@ -42,7 +69,12 @@ pub fn nlist_for(cfg: &IndexConfig, n: usize) -> usize {
     auto.min(n / 39).max(1)
 }
 
-pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, TrainInfo)> {
+/// The index, the rows file of an external one, and what was trained.
+pub fn build(
+    cfg: &IndexConfig,
+    dim: usize,
+    vectors: &[f32],
+) -> Result<(Index, Option<Vec<u8>>, TrainInfo)> {
     let n = vectors.len() / dim.max(1);
     if n == 0 {
         bail!("no documents to index");
@@ -53,7 +85,7 @@ pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, T
         IndexKindConfig::Ivfpq => true,
         IndexKindConfig::Auto => n > cfg.flat_max_docs,
     };
-    let (index, nlist) = if ivfpq {
+    let (index, rows, nlist) = if ivfpq {
         if !dim.is_multiple_of(cfg.m) {
             bail!(
                 "index.m = {} does not divide the embedding dimension {dim}",
@@ -70,14 +102,17 @@ pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, T
             train_sample: (cfg.train_sample > 0).then_some(cfg.train_sample),
         };
         let idx = train_ivfpq(dim, vectors, &params).context("training IVF-PQ with FAISS")?;
-        let idx = if cfg.rerank_store {
-            idx
-        } else {
-            idx.into_compact()
+        let (idx, rows) = match cfg.rerank_store {
+            RerankStore::Embedded => (idx, None),
+            RerankStore::None => (idx.into_compact(), None),
+            RerankStore::External => {
+                let (idx, rows) = idx.into_external()?;
+                (idx, Some(rows))
+            }
         };
-        (Index::from(idx), Some(nlist))
+        (Index::from(idx), rows, Some(nlist))
     } else {
-        (Index::from(FlatInt8::build(dim, vectors)?), None)
+        (Index::from(FlatInt8::build(dim, vectors)?), None, None)
     };
     let bytes = index.to_bytes();
     let info = TrainInfo {
@@ -90,18 +125,28 @@ pub fn build(cfg: &IndexConfig, dim: usize, vectors: &[f32]) -> Result<(Index, T
         bytes: bytes.len(),
         seconds: started.elapsed().as_secs_f64(),
         sha256: searchbar_release::sha256_hex(&bytes),
+        rows_bytes: rows.as_ref().map(Vec::len),
+        rows_sha256: rows.as_deref().map(searchbar_release::sha256_hex),
     };
-    Ok((index, info))
+    Ok((index, rows, info))
 }
 
 pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
     let snapshot = super::ingest::require_current(ctx)?;
     let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
-    let (index, info) = build(&ctx.config().index, dim, &vectors)?;
+    let (index, rows, info) = build(&ctx.config().index, dim, &vectors)?;
+    // The rows file first: an index is never on disk without the rows it names.
+    match &rows {
+        Some(rows) => write_atomic(&rows_path(ctx), rows)?,
+        None => match std::fs::remove_file(rows_path(ctx)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        },
+    }
     write_atomic(&index_path(ctx), &index.to_bytes())?;
     write_atomic(&info_path(ctx), &serde_json::to_vec_pretty(&info)?)?;
     println!(
-        "train: {} index over {} documents{} in {:.2}s, {} bytes ({:.1} bytes/doc)",
+        "train: {} index over {} documents{} in {:.2}s, {} bytes ({:.1} bytes/doc){}",
         info.kind,
         info.documents,
         info.nlist.map_or(String::new(), |l| format!(
@@ -111,7 +156,10 @@ pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
         )),
         info.seconds,
         info.bytes,
-        info.bytes as f64 / info.documents as f64
+        info.bytes as f64 / info.documents as f64,
+        info.rows_bytes.map_or(String::new(), |b| format!(
+            "; re-ranking rows in a separate file of {b} bytes, fetched per query"
+        ))
     );
     Ok(info)
 }

@@ -15,16 +15,18 @@ use crate::stages::ctx::Ctx;
 use anyhow::{bail, Context, Result};
 use searchbar_faiss::{FaissIvfPq, IvfPqParams};
 use searchbar_index::metrics::recall_at_k;
-use searchbar_index::{FlatInt8, Index, SearchParams};
+use searchbar_index::rows::record_len;
+use searchbar_index::{FlatInt8, Index, RerankRows, SearchParams};
 use serde::Serialize;
-use spec::{Build, Spec};
+use spec::{Build, Spec, Store};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const K: usize = 10;
-const DEFAULT_SPECS: [&str; 4] = [
+const DEFAULT_SPECS: [&str; 5] = [
     "flat:rerank=0",
     "ivfpq:m=48,nprobe=8/16/32,rerank=100",
+    "ivfpq:m=48,store=external,nprobe=16,rerank=100",
     "ivfpq:m=48,store=false,nprobe=8/16/32,rerank=0",
     "ivfpq:m=96,store=false,nprobe=8/16/32,rerank=0",
 ];
@@ -46,10 +48,11 @@ pub struct BenchIndexArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// An index configuration, repeatable: `flat[:rerank=R]` or
-    /// `ivfpq:nlist=N,m=M,nbits=B,store=true|false,sample=S,nprobe=P1/P2,rerank=R1/R2`.
+    /// `ivfpq:nlist=N,m=M,nbits=B,store=true|false|external,sample=S,nprobe=P1/P2,rerank=R1/R2`.
     #[arg(long = "config", value_name = "SPEC")]
     pub configs: Vec<Spec>,
-    /// Write base.f32, queries.f32, truth.u32, index-<i>.sbx and bench.json here.
+    /// Write base.f32, queries.f32, truth.u32, index-<i>.sbx (and rows-<i>.bin for external
+    /// rows) and bench.json here.
     #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,
     /// Write the results as JSON.
@@ -64,12 +67,17 @@ struct Row {
     kind: &'static str,
     nlist: Option<usize>,
     m: Option<usize>,
-    store: bool,
+    /// int8 re-ranking vectors: in the index file (`embedded`), in a separate rows file fetched
+    /// per query (`external`), or none (`compact`).
+    store: &'static str,
     nprobe: usize,
     rerank: usize,
     recall_at_10: f64,
     bytes: usize,
     bytes_per_doc: f64,
+    /// External rows only: the rows file (stays on the server) and what a query fetches of it.
+    rows_bytes_per_doc: Option<f64>,
+    fetched_bytes_per_query: Option<f64>,
     search_ms_p50: f64,
     search_ms_p90: f64,
 }
@@ -88,6 +96,9 @@ struct Built {
     build_s: f64,
     bytes: usize,
     file: Option<String>,
+    /// The separate rows file of an external index.
+    rows_bytes: Option<usize>,
+    rows_file: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,21 +161,37 @@ pub fn run(p: &ProjectArgs, a: &BenchIndexArgs) -> Result<()> {
         builds: Vec::new(),
         rows: Vec::new(),
     };
-    println!("| config | bytes/doc | nprobe | rerank | recall@10 | p50 ms | p90 ms | build s |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| config | bytes/doc | rows file B/doc | fetched KB/query | nprobe | rerank | recall@10 | p50 ms | p90 ms | build s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (i, spec) in specs.iter().enumerate() {
-        let (index, mut built) = build(spec, &data, a.seed)?;
+        let (index, rows, mut built) = build(spec, &data, a.seed)?;
         let bytes = index.to_bytes();
         built.bytes = bytes.len();
+        built.rows_bytes = rows.as_ref().map(Vec::len);
         if let Some(dir) = &a.dump {
             let name = format!("index-{i}.sbx");
             write_atomic(&dir.join(&name), &bytes)?;
             built.file = Some(name);
+            if let Some(rows) = &rows {
+                let name = format!("rows-{i}.bin");
+                write_atomic(&dir.join(&name), rows)?;
+                built.rows_file = Some(name);
+            }
         }
         drop(bytes);
+        let store = match &index {
+            Index::FlatInt8(_) => "embedded",
+            Index::IvfPq(ivf) => match ivf.rerank_rows() {
+                RerankRows::Embedded => "embedded",
+                RerankRows::External { .. } => "external",
+                RerankRows::Compact => "compact",
+            },
+        };
         for &nprobe in &spec.nprobe {
             for &rerank in &spec.rerank {
-                let measured = measure(&index, &data, &truth, nprobe, rerank)
+                let measured = measure(&index, rows.as_deref(), &data, &truth, nprobe, rerank)
                     .with_context(|| format!("searching {}", spec.text))?;
                 let row = Row {
                     config: i,
@@ -175,19 +202,26 @@ pub fn run(p: &ProjectArgs, a: &BenchIndexArgs) -> Result<()> {
                         Build::IvfPq { m, .. } => Some(m),
                         Build::Flat => None,
                     },
-                    store: index.store().is_some(),
+                    store,
                     bytes: built.bytes,
                     bytes_per_doc: built.bytes as f64 / n as f64,
+                    rows_bytes_per_doc: built.rows_bytes.map(|b| b as f64 / n as f64),
+                    fetched_bytes_per_query: rows.as_ref().map(|_| measured.fetched_bytes),
                     nprobe,
                     rerank,
                     recall_at_10: measured.recall_at_10,
                     search_ms_p50: measured.p50,
                     search_ms_p90: measured.p90,
                 };
+                let opt = |v: Option<f64>, scale: f64| {
+                    v.map_or_else(|| "–".to_string(), |v| format!("{:.1}", v / scale))
+                };
                 println!(
-                    "| {} | {:.1} | {} | {} | {:.4} | {:.3} | {:.3} | {:.1} |",
+                    "| {} | {:.1} | {} | {} | {} | {} | {:.4} | {:.3} | {:.3} | {:.1} |",
                     row.spec,
                     row.bytes_per_doc,
+                    opt(row.rows_bytes_per_doc, 1.0),
+                    opt(row.fetched_bytes_per_query, 1e3),
                     row.nprobe,
                     row.rerank,
                     row.recall_at_10,
@@ -265,10 +299,11 @@ fn load_data(p: &ProjectArgs, a: &BenchIndexArgs) -> Result<Data> {
     })
 }
 
-fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Built)> {
+/// The index, the rows file of an external one, and how it was built.
+fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Option<Vec<u8>>, Built)> {
     let n = data.base.len() / data.dim;
     let t = Instant::now();
-    let (index, built) = match spec.build {
+    let (index, rows, built) = match spec.build {
         Build::Flat => {
             let index: Index = FlatInt8::build(data.dim, &data.base)?.into();
             let s = t.elapsed().as_secs_f64();
@@ -283,8 +318,10 @@ fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Built)> {
                 build_s: s,
                 bytes: 0,
                 file: None,
+                rows_bytes: None,
+                rows_file: None,
             };
-            (index, built)
+            (index, None, built)
         }
         Build::IvfPq {
             nlist,
@@ -309,7 +346,14 @@ fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Built)> {
                 .with_context(|| format!("training {} with FAISS", spec.text))?;
             let faiss_s = t.elapsed().as_secs_f64();
             let ivf = faiss.export(&data.base)?;
-            let ivf = if store { ivf } else { ivf.into_compact() };
+            let (ivf, rows) = match store {
+                Store::Embedded => (ivf, None),
+                Store::None => (ivf.into_compact(), None),
+                Store::External => {
+                    let (ivf, rows) = ivf.into_external()?;
+                    (ivf, Some(rows))
+                }
+            };
             let build_s = t.elapsed().as_secs_f64();
             let built = Built {
                 spec: spec.text.clone(),
@@ -322,11 +366,13 @@ fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Built)> {
                 build_s,
                 bytes: 0,
                 file: None,
+                rows_bytes: None,
+                rows_file: None,
             };
-            (Index::from(ivf), built)
+            (Index::from(ivf), rows, built)
         }
     };
-    Ok((index, built))
+    Ok((index, rows, built))
 }
 
 /// Recall and single-thread latency of one search setting.
@@ -334,10 +380,16 @@ struct Measured {
     recall_at_10: f64,
     p50: f64,
     p90: f64,
+    /// Bytes of rows-file records a query fetches (external rows only).
+    fetched_bytes: f64,
 }
 
+/// Times each query's search. An index with a separate rows file is searched as a browser
+/// does, in two stages: the candidates' records are cut from `rows` (standing in for the range
+/// requests), verified against the index's digests, then re-ranked; the time includes all.
 fn measure(
     index: &Index,
+    rows: Option<&[u8]>,
     data: &Data,
     truth: &[Vec<u32>],
     nprobe: usize,
@@ -346,9 +398,17 @@ fn measure(
     let params = SearchParams { nprobe, rerank };
     let mut ms = Vec::with_capacity(truth.len());
     let mut recall = 0.0;
+    // A query fetches the record of each of its max(k, rerank) candidates.
+    let fetched_bytes = match rows {
+        Some(_) if rerank > 0 => K.max(rerank).min(index.len()) * record_len(data.dim),
+        _ => 0,
+    };
     for (q, want) in data.queries.chunks_exact(data.dim).zip(truth) {
         let t = Instant::now();
-        let hits = index.search(q, K, &params, None)?;
+        let hits = match rows {
+            None => index.search(q, K, &params, None)?,
+            Some(file) => index.search_rows_file(q, K, &params, None, file)?,
+        };
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
         recall += recall_at_k(&got, want, K);
@@ -359,6 +419,7 @@ fn measure(
         recall_at_10: recall / truth.len() as f64,
         p50: pct(0.5),
         p90: pct(0.9),
+        fetched_bytes: fetched_bytes as f64,
     })
 }
 

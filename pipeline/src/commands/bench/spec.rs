@@ -1,8 +1,18 @@
 //! Index configurations for `bench-index`, written `KIND[:key=value,...]`, e.g.
 //! `flat:rerank=0` or `ivfpq:nlist=1024,m=48,store=false,nprobe=8/16/32,rerank=0`.
+//! `store` is where IVF-PQ's int8 re-ranking vectors go: `true` (in the index file), `false`
+//! (nowhere: a compact index) or `external` (a separate rows file, fetched per query).
 //! `nprobe` and `rerank` take `/`-separated lists: one build, several search settings.
 
 use anyhow::{bail, Context, Result};
+
+/// Where an IVF-PQ index keeps its int8 re-ranking vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Embedded,
+    External,
+    None,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Build {
@@ -12,7 +22,7 @@ pub enum Build {
         nlist: usize,
         m: usize,
         nbits: u32,
-        store: bool,
+        store: Store,
         /// Training sample size; 0 = all vectors.
         sample: usize,
     },
@@ -31,7 +41,7 @@ impl std::str::FromStr for Spec {
 
     fn from_str(text: &str) -> Result<Self> {
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
-        let (mut nlist, mut m, mut nbits, mut store, mut sample) = (0, 48, 8, true, 0);
+        let (mut nlist, mut m, mut nbits, mut store, mut sample) = (0, 48, 8, Store::Embedded, 0);
         let mut nprobe = vec![16];
         let mut rerank = vec![100];
         for kv in rest.split(',').filter(|s| !s.is_empty()) {
@@ -49,9 +59,12 @@ impl std::str::FromStr for Spec {
                 "nbits" => nbits = num(v)? as u32,
                 "sample" => sample = num(v)?,
                 "store" => {
-                    store = v
-                        .parse()
-                        .with_context(|| format!("{text:?}: store = {v:?} is not true/false"))?
+                    store = match v {
+                        "true" => Store::Embedded,
+                        "false" => Store::None,
+                        "external" => Store::External,
+                        _ => bail!("{text:?}: store = {v:?} is not true, false or external"),
+                    }
                 }
                 "nprobe" => nprobe = list(v)?,
                 "rerank" => rerank = list(v)?,
@@ -74,7 +87,7 @@ impl std::str::FromStr for Spec {
         if build == Build::Flat {
             nprobe = vec![0];
         }
-        if !store && rerank.iter().any(|&r| r > 0) {
+        if store == Store::None && rerank.iter().any(|&r| r > 0) {
             bail!("{text:?}: store=false has no vectors to re-rank with: set rerank=0");
         }
         Ok(Self {
@@ -101,11 +114,19 @@ mod tests {
                 nlist: 1024,
                 m: 32,
                 nbits: 8,
-                store: false,
+                store: Store::None,
                 sample: 0
             }
         );
         assert_eq!((s.nprobe, s.rerank), (vec![8, 16], vec![0]));
+        let e: Spec = "ivfpq:store=external,rerank=100".parse().unwrap();
+        assert!(matches!(
+            e.build,
+            Build::IvfPq {
+                store: Store::External,
+                ..
+            }
+        ));
         let f: Spec = "flat:rerank=0/100".parse().unwrap();
         assert_eq!((f.build, f.rerank), (Build::Flat, vec![0, 100]));
         for (bad, needle) in [
@@ -113,6 +134,7 @@ mod tests {
             ("ivfpq:mm=3", "unknown key \"mm\""),
             ("ivfpq:m=x", "m = \"x\""),
             ("ivfpq:store=false", "rerank=0"),
+            ("ivfpq:store=maybe", "true, false or external"),
             ("ivfpq:m", "not key=value"),
         ] {
             let e = bad.parse::<Spec>().unwrap_err().to_string();

@@ -1,0 +1,69 @@
+//! Driving the search page in the browser tests: open it, type a query and read the ranked
+//! ids back, and the CLI's answer to compare with.
+
+use crate::webdriver::Browser;
+use crate::Project;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A script returning the ids rendered for the query `arguments[0]`, or null until they are.
+pub const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
+    return r && r.dataset.query === arguments[0] \
+      ? Array.from(r.querySelectorAll('li.result')).map(li => li.dataset.id) : null;";
+
+/// Opens the page at `url`, waits for the search box and starts recording uncaught errors (a
+/// trap in the wasm module shows up there; [`status`] reports them on failure).
+pub fn open(b: &Browser, url: &str) {
+    b.goto(url).unwrap();
+    b.wait_for(
+        "return document.querySelector('#q')",
+        json!([]),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    b.eval(
+        "window.__errors = []; \
+         window.addEventListener('error', e => window.__errors.push(String(e.message))); \
+         window.addEventListener('unhandledrejection', e => window.__errors.push(String(e.reason))); \
+         performance.setResourceTimingBufferSize(100000);",
+        json!([]),
+    )
+    .unwrap();
+}
+
+/// Types `q` into the box and returns the ids of the results rendered for it.
+pub fn search(b: &Browser, q: &str) -> Vec<String> {
+    let input = b.find("#q").unwrap();
+    b.clear(&input).unwrap();
+    b.type_into(&input, q).unwrap();
+    let v = b
+        .wait_for(RESULTS_FOR, json!([q]), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("query {q:?}: {e}; status: {:?}", status(b)));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The status line's state and text, and the uncaught errors so far.
+pub fn status(b: &Browser) -> Value {
+    b.eval(
+        "const s = document.querySelector('#status'); \
+         return s ? [s.dataset.state, s.textContent, window.__errors || []] : null;",
+        json!([]),
+    )
+    .unwrap_or(Value::Null)
+}
+
+/// The ids `searchbar query` returns for `q` from the stage target.
+pub fn native(p: &Project, q: &str) -> Vec<String> {
+    let out = p.ok(&["query", "--env", "stage", "--json", q]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,77 @@
+//! A release whose IVF-PQ index keeps its re-ranking vectors in a separate rows file: the page
+//! downloads only the compact index, fetches each query's candidates' records with HTTP range
+//! requests from `searchbar serve`, verifies each against the index and ranks exactly like the
+//! CLI (which reads the same records from disk). A test binary of its own, so it never shares
+//! the machine with the timing-sensitive browser test.
+
+use searchbar_tests::page::{native, open, search};
+use searchbar_tests::webdriver::Browser;
+use searchbar_tests::{repo_root, web_dist, Project};
+use serde_json::{json, Value};
+
+#[test]
+fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
+    let dist = web_dist();
+    assert!(
+        dist.join("index.html").is_file(),
+        "no web bundle at {}: build it with scripts/build-web.sh (scripts/test.sh does)",
+        dist.display()
+    );
+    let p = Project::sample(
+        "[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nrerank_store = \"external\"\n",
+    );
+    p.ok(&["run", "--env", "stage"]);
+    let release = p.live("stage").unwrap();
+    let rows = p.manifest("stage", &release)["files"]["rows"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    open(&b, &format!("http://{addr}/"));
+
+    let queries: Vec<String> =
+        std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
+            .unwrap()
+            .lines()
+            .take(6)
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+    for q in &queries {
+        let got = search(&b, q);
+        assert_eq!(got.len(), 10, "{q:?}");
+        assert_eq!(got, native(&p, q), "browser and CLI differ for {q:?}");
+    }
+
+    // The rows file was only ever read a record at a time.
+    let name = rows.rsplit('/').next().unwrap();
+    let sizes = b
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .filter(e => e.name.includes(arguments[0])).map(e => e.encodedBodySize);",
+            json!([name]),
+        )
+        .unwrap();
+    let sizes: Vec<u64> = sizes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.len() >= 100,
+        "{} range requests for {} queries",
+        sizes.len(),
+        queries.len()
+    );
+    assert!(
+        sizes.iter().all(|&s| s == 4 + 384 || s == 0),
+        "records of 388 bytes (0 when served from the HTTP cache): {sizes:?}"
+    );
+    server.kill().unwrap();
+}
