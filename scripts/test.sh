@@ -62,3 +62,7 @@ CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 WASM_BINDGEN_TEST_TIMEOUT=600 \
   cargo test -p searchbar-encoder --target wasm32-unknown-unknown --locked --test parity -- --nocapture
+# The encoder's unit tests in wasm (under Node): the integer matmul kernel the page runs
+# (dot16.rs) against a float64 reference.
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p searchbar-encoder --target wasm32-unknown-unknown --locked --lib

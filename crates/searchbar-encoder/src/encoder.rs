@@ -31,9 +31,9 @@ pub struct EncoderConfig {
     pub padded_batches: bool,
     /// Keep the int8 export's matmul weights int8 in memory and multiply with the encoder's
     /// own kernel (`linear.rs`) instead of tract's float32 one: a quarter of the weight memory,
-    /// and natively faster for queries and documents alike. Off, tract expands them to
-    /// float32 at load. Off by default in wasm, where tract's simd128 kernel measured faster
-    /// (BENCHMARKS.md).
+    /// and faster for queries and documents alike (natively with AVX2/AVX-512 and FMA, in
+    /// wasm with simd128's integer dot products). Off, tract expands them to float32 at load.
+    /// Off by default only in a wasm build without simd128.
     pub int8_weights: bool,
 }
 
@@ -45,7 +45,7 @@ impl Default for EncoderConfig {
             normalize: true,
             threads: 1,
             padded_batches: true,
-            int8_weights: cfg!(not(target_arch = "wasm32")),
+            int8_weights: cfg!(any(not(target_arch = "wasm32"), target_feature = "simd128")),
         }
     }
 }

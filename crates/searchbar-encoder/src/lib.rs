@@ -5,6 +5,8 @@
 //! attention-masked mean pooling and L2 normalisation. [`prepare`] rewrites an int8 export once so
 //! that tract does not dequantize the whole embedding table on every call.
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod dot16;
 mod encoder;
 mod error;
 mod int8_op;

@@ -35,6 +35,9 @@ pub(crate) struct Int8Matrix {
     scales: Vec<f32>,
     /// One bias per column (zeros when there is none), padded like the panels.
     biases: Vec<f32>,
+    /// The same weights in k-pairs for the browser's integer kernel (`dot16`).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pairs: Vec<i8>,
 }
 
 impl std::fmt::Debug for Int8Matrix {
@@ -78,6 +81,8 @@ impl Int8Matrix {
             panels,
             scales: padded_scales,
             biases: padded_biases,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            pairs: crate::dot16::pack(weights, k, n),
         }
     }
 
@@ -91,7 +96,13 @@ impl Int8Matrix {
 
     /// Bytes held (the packed weights and scales).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.panels.len() + 4 * (self.scales.len() + self.biases.len())
+        #[allow(unused_mut)]
+        let mut bytes = self.panels.len() + 4 * (self.scales.len() + self.biases.len());
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            bytes += self.pairs.len();
+        }
+        bytes
     }
 
     /// `y = x · W` for `m` rows: `x` is `[m, k]`, `y` is `[m, n]`, both row-major. With more
@@ -134,6 +145,9 @@ enum Kernel {
     Avx512,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// wasm simd128 integer dot products over i16-quantized activations (`dot16`).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Dot16,
     /// Whatever the build targets: simd128 on wasm, SSE2 on a baseline x86-64.
     Portable,
 }
@@ -156,9 +170,28 @@ impl Kernel {
                 .filter_map(|(kernel, ok)| ok.then_some(kernel))
                 .collect()
         };
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let vector: Vec<Self> = vec![Self::Dot16];
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
         let vector: Vec<Self> = Vec::new();
         vector.into_iter().chain([Self::Portable]).collect()
+    }
+
+    /// The dequantization step of activations whose largest magnitude is `max_abs` (0 for
+    /// kernels that keep them float).
+    #[cfg(test)]
+    fn activation_step(self, k: usize, max_abs: f64) -> f64 {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Dot16 => max_abs / f64::from(crate::dot16::activation_range(k)),
+            _ => {
+                let _ = (k, max_abs);
+                0.0
+            }
+        }
     }
 
     fn run(
@@ -177,6 +210,17 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]
             Self::Avx2 => unsafe { matmul_avx2(w, x, m, panels, y) },
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Dot16 => {
+                let weights = crate::dot16::Weights {
+                    pairs: &w.pairs,
+                    k: w.k,
+                    n: w.n,
+                    scales: &w.scales,
+                    biases: &w.biases,
+                };
+                crate::dot16::matmul(&weights, x, m, panels, y)
+            }
             Self::Portable => matmul_with::<Separate>(w, x, m, panels, y),
         }
     }
@@ -300,7 +344,10 @@ mod tests {
         (*seed >> 33) as u32
     }
 
-    #[test]
+    // In wasm (`cargo test --lib --target wasm32-unknown-unknown`, under Node) this checks
+    // the integer kernel.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn equals_a_float64_matmul_for_every_tile_and_panel_shape() {
         let mut seed = 7;
         // Row counts cover every tile height and a full tile plus a remainder; column counts a
@@ -324,17 +371,31 @@ mod tests {
             let mut y = vec![f32::NAN; m * n];
             w.matmul(&x, m, &mut y);
             for kernel in Kernel::available() {
-                let mut other = vec![f32::NAN; m * n];
-                kernel.run(&w, &x, m, 0..w.panel_count(), &mut other);
-                let diff = y
-                    .iter()
-                    .zip(&other)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0f32, f32::max);
-                assert!(
-                    diff <= 1e-4,
-                    "{kernel:?} differs by {diff} (m={m} k={k} n={n})"
-                );
+                let mut got = vec![f32::NAN; m * n];
+                kernel.run(&w, &x, m, 0..w.panel_count(), &mut got);
+                for r in 0..m {
+                    let row = &x[r * k..(r + 1) * k];
+                    let max_x = row.iter().fold(0f64, |a, &v| a.max(f64::from(v).abs()));
+                    for c in 0..n {
+                        let terms =
+                            (0..k).map(|i| f64::from(row[i]) * f64::from(weights[i * n + c]));
+                        let scale = f64::from(scales[c]);
+                        let exact = terms.clone().sum::<f64>() * scale + f64::from(biases[c]);
+                        let magnitude = terms.map(f64::abs).sum::<f64>() * scale + 1.0;
+                        // f32 rounding over k additions, with a wide margin; plus, for a kernel
+                        // that quantizes activations, half a step per weight.
+                        let weights_abs: f64 =
+                            (0..k).map(|i| f64::from(weights[i * n + c]).abs()).sum();
+                        let step = kernel.activation_step(k, max_x);
+                        let bound =
+                            1e-6 * (k as f64).sqrt() * magnitude + 0.5 * step * weights_abs * scale;
+                        let v = f64::from(got[r * n + c]);
+                        assert!(
+                            (v - exact).abs() <= bound,
+                            "{kernel:?} m={m} k={k} n={n} at ({r},{c}): {v} vs {exact}"
+                        );
+                    }
+                }
             }
             // Any split of the panels (as threads take them) gives the same columns.
             let cut = w.panel_count() / 2;
@@ -344,22 +405,6 @@ mod tests {
                 w.panels_into(&x, m, share, &mut part);
                 for (row, got) in part.chunks_exact(cols.len().max(1)).enumerate() {
                     assert_eq!(got, &y[row * n + cols.start..row * n + cols.end]);
-                }
-            }
-            for r in 0..m {
-                for c in 0..n {
-                    let terms =
-                        (0..k).map(|i| f64::from(x[r * k + i]) * f64::from(weights[i * n + c]));
-                    let scale = f64::from(scales[c]);
-                    let exact = terms.clone().sum::<f64>() * scale + f64::from(biases[c]);
-                    let magnitude = terms.map(f64::abs).sum::<f64>() * scale + 1.0;
-                    let got = f64::from(y[r * n + c]);
-                    // f32 rounding over k additions, with a wide margin.
-                    let bound = 1e-6 * (k as f64).sqrt() * magnitude;
-                    assert!(
-                        (got - exact).abs() <= bound,
-                        "m={m} k={k} n={n} at ({r},{c}): {got} vs {exact}"
-                    );
                 }
             }
         }

@@ -99,6 +99,16 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         min_fp = min_fp.min(if case.edge { 1.0 } else { fp });
     }
 
+    // Two graphs that compute the same function agree to float rounding natively. In wasm
+    // the int8 kernel quantizes each row of activations to i16 (dot16.rs), so float rounding
+    // differences between two graphs can land on neighbouring i16 steps: measured up to
+    // 1.2e-4 there, against the references' cosine >= 0.99999 checked above.
+    let same_function = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        5e-4
+    } else {
+        1e-5
+    };
+
     // The prepared graph computes the same function as the upstream one.
     let texts: Vec<&str> = fixture.cases.iter().map(|c| c.text.as_str()).collect();
     let mut max_diff = 0f32;
@@ -127,7 +137,7 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         }
     }
     assert!(
-        max_diff <= 1e-5,
+        max_diff <= same_function,
         "prepared vs upstream graph: max abs diff {max_diff}"
     );
 
@@ -159,7 +169,7 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         pad_diff = pad_diff.max(max_abs_diff(v, b));
     }
     assert!(
-        pad_diff <= 1e-5,
+        pad_diff <= same_function,
         "mask-free vs full graph: max abs diff {pad_diff}"
     );
     // The int8 matmul kernel (the default) computes what tract's float32 matmuls compute on
