@@ -215,6 +215,11 @@ impl Index {
         self.rerank(query, candidates, &fetched)
     }
 
+    /// Whether this index re-ranks with a separate rows file (attached or not).
+    pub fn has_rows_file(&self) -> bool {
+        matches!(self, Index::IvfPq(i) if matches!(i.rerank_rows(), RerankRows::External { .. }))
+    }
+
     /// Byte range of `doc`'s record in this index's rows file (for an HTTP
     /// range request); `None` unless the index has a separate rows file.
     pub fn row_range(&self, doc: u32) -> Option<std::ops::Range<u64>> {

@@ -66,6 +66,7 @@ fn external_rows_search_equals_embedded() {
         unreachable!()
     };
     assert_eq!(ivf.rerank_rows(), RerankRows::External { attached: false });
+    assert!(loaded.has_rows_file() && !full.has_rows_file() && !fx.flat().has_rows_file());
     for p in [
         SearchParams {
             nprobe: 3,

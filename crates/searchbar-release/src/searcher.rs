@@ -94,7 +94,7 @@ impl Searcher {
             message: e.to_string(),
         })?;
         // The manifest lists a rows file exactly when the index re-ranks with one.
-        let external = index.row_range(0).is_some();
+        let external = index.has_rows_file();
         match (&files.rows, external, &artifacts.rows) {
             (Some(entry), true, Some(rows)) => entry.verify(rows)?,
             (Some(_), true, None) | (None, false, _) => {}
@@ -201,10 +201,13 @@ impl Searcher {
     /// the records to fetch for [`Searcher::complete`]. Both stages are the index's own
     /// ([`Index::candidates`], [`Index::rerank`]), as in [`Searcher::search`].
     pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, ReleaseError> {
+        // With the rows file at hand (or the vectors inside the index) nothing is fetched.
+        if self.rows.is_some() || self.index.store().is_some() {
+            return Ok(Stage::Done(self.search(vector, k)?));
+        }
         let k = k.unwrap_or(self.k);
-        let needs_fetch = self.rows.is_none() && self.index.store().is_none();
         let candidates = self.index.candidates(vector, k, &self.params, None)?;
-        if !(needs_fetch && candidates.needs_rows()) {
+        if !candidates.needs_rows() {
             let hits = self.index.rerank(vector, candidates, &FetchedRows::new())?;
             return Ok(Stage::Done(self.records(hits)));
         }
