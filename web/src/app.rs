@@ -1,18 +1,23 @@
 //! The search bar: an ARIA combobox over the release's [`Searcher`], run on the main thread.
 //!
 //! Loading starts after the first paint (or on focus), so the box is usable at once. Typing is
-//! throttled, not debounced: a keystroke after a pause is searched at once (embedding and
-//! search take milliseconds), while a burst of keystrokes (fast typing, a held key) waits
-//! after each search as long as that search took, so searching never takes more than about
-//! half of the main thread and the newest text is always the one searched. Embedding runs in
+//! throttled, not debounced: a keystroke after a pause is searched at once, in a task posted at
+//! `user-blocking` priority right after the input events already queued (embedding and search
+//! take milliseconds), while a burst of keystrokes (fast typing, a held key) waits after each
+//! search as long as that search took, so searching never takes more than about half of the
+//! main thread and the newest text is always the one searched. Embedding runs in
 //! slices of at most [`SLICE_MS`], each its own task, so even a long pasted text never holds
 //! the main thread for long, and a newer text cancels a query still being embedded.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_timers::callback::{Interval, Timeout};
+use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
 use searchbar_release::{Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
 use yew::prelude::*;
@@ -35,6 +40,9 @@ const SLICE_MS: f64 = 30.0;
 /// tokens here): they run in one call, without the slicing's per-node bookkeeping. Judged by
 /// length rather than tokens because tokenizing costs milliseconds in wasm.
 const ONE_CALL_BYTES: usize = 100;
+
+/// A keydown that waited longer than this for the main thread is part of a queue of input.
+const QUEUED_KEY_MS: f64 = 4.0;
 
 /// A query being embedded, a slice per task.
 struct Job {
@@ -61,6 +69,8 @@ pub enum Msg {
     /// The box's new text and when the input event happened.
     Input(String, f64),
     Search,
+    /// A search posted by [`post_task`].
+    PostedSearch,
     /// Run the next slice of the query being embedded.
     Step,
     /// The re-ranking records fetched for search number `seq`.
@@ -85,7 +95,7 @@ pub struct App {
     searcher: Option<Searcher>,
     /// What the box holds.
     query: String,
-    /// `performance.now()` of the latest input event.
+    /// The latest input event's time stamp (the `performance.now()` clock).
     input_at: f64,
     /// The rendered results and the query that produced them.
     hits: Vec<QueryHit>,
@@ -94,9 +104,16 @@ pub struct App {
     query_error: Option<String>,
     /// Milliseconds the last search itself took, until `rendered` publishes it.
     unpublished: Option<f64>,
+    /// What started the last search: its input event, a posted task or the throttle's timer
+    /// (published for the benchmark).
+    started_by: &'static str,
     scroll_active: bool,
     /// The pending search (replaced by every keystroke, so only the newest text is searched).
     debounce: Option<Timeout>,
+    /// A search is posted as a prioritized task ([`post_task`]) and has not run yet.
+    search_posted: bool,
+    /// How long the latest keydown waited for the main thread (its handler sets it).
+    key_wait: Rc<Cell<f64>>,
     /// The query being embedded (a newer search replaces it) and its next slice's timer.
     job: Option<Job>,
     next_slice: Option<Timeout>,
@@ -127,8 +144,11 @@ impl Component for App {
             active: None,
             query_error: None,
             unpublished: None,
+            started_by: "",
             scroll_active: false,
             debounce: None,
+            search_posted: false,
+            key_wait: Rc::default(),
             job: None,
             next_slice: None,
             last_search_end: 0.0,
@@ -181,58 +201,53 @@ impl Component for App {
                 ctx.link().send_message(Msg::Start);
                 self.query = text;
                 self.input_at = at;
-                self.active = None;
+                // The box already shows the new text: only a highlighted option changes.
+                let unselected = self.active.take().is_some();
                 if self.query.trim().is_empty() {
                     self.debounce = None;
                     self.job = None;
                     self.next_slice = None;
                     self.show("", Vec::new(), 0.0);
-                } else {
-                    let link = ctx.link().clone();
-                    // 0 after a pause: the next task, after any input events already queued.
-                    let wait = (self.last_search_end + self.last_search_ms - at).max(0.0);
-                    self.debounce = Some(Timeout::new(wait.ceil() as u32, move || {
-                        link.send_message(Msg::Search)
-                    }));
-                }
-            }
-            Msg::Search => {
-                self.debounce = None;
-                let Some(searcher) = &self.searcher else {
-                    return false;
-                };
-                // A newer text replaces a query still being embedded: only the newest counts.
-                self.next_slice = None;
-                self.job = None;
-                self.search_seq += 1;
-                if !Searcher::searchable(&self.query) {
-                    self.query_error = None;
-                    let query = self.query.clone();
-                    self.show(&query, Vec::new(), 0.0);
                     return true;
                 }
-                if self.query.len() <= ONE_CALL_BYTES {
-                    let start = timing::now();
-                    let query = self.query.clone();
-                    return match searcher.encoder().embed(&query) {
-                        Ok(vector) => self.search_vector(ctx, query, start, vector),
-                        Err(e) => {
-                            self.finish(&query, start, Err(e.into()));
-                            true
-                        }
-                    };
-                }
-                match searcher.encoder().start(&self.query) {
-                    Ok(embed) => {
-                        self.job = Some(Job {
-                            embed,
-                            text: self.query.clone(),
-                            start: timing::now(),
-                        });
-                        return self.step(ctx);
+                // 0 after a pause.
+                let wait = (self.last_search_end + self.last_search_ms - at).max(0.0);
+                // Whether this text's key waited in a queue of input (a burst of keys).
+                let queued = self.key_wait.replace(0.0) > QUEUED_KEY_MS;
+                self.debounce = None;
+                if wait == 0.0 && self.job.is_none() && self.query.len() <= ONE_CALL_BYTES {
+                    // After a pause a short query is searched at once: right here, in the input
+                    // event's own task (before the frame that shows the keystroke, which would
+                    // otherwise share the CPU with the search), unless its key waited in a
+                    // queue of input (a burst of keys): then in a task posted at `user-blocking`
+                    // priority, which runs after the queued input, so the burst gets one search
+                    // for its last text instead of searches between its keys.
+                    if !queued {
+                        return self.search(ctx, "input") || unselected;
                     }
-                    Err(e) => self.query_error = Some(format!("Search failed: {e}")),
+                    if self.search_posted {
+                        return unselected;
+                    }
+                    let link = ctx.link().clone();
+                    self.search_posted = post_task(move || link.send_message(Msg::PostedSearch));
+                    if self.search_posted {
+                        return unselected;
+                    }
                 }
+                let link = ctx.link().clone();
+                self.debounce = Some(Timeout::new(wait.ceil() as u32, move || {
+                    link.send_message(Msg::Search)
+                }));
+                return unselected;
+            }
+            Msg::Search => return self.search(ctx, "timer"),
+            Msg::PostedSearch => {
+                self.search_posted = false;
+                // The box's text may have been searched at once since this was posted.
+                if self.hits_query == self.query {
+                    return false;
+                }
+                return self.search(ctx, "task");
             }
             Msg::Step => return self.step(ctx),
             Msg::Rows { seq, .. } if seq != self.search_seq => return false,
@@ -285,17 +300,21 @@ impl Component for App {
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
+        // Timed from the event's own time stamp (when the key produced it), on the same clock as
+        // `performance.now()`.
         let oninput = link.callback(|e: InputEvent| {
             let input: HtmlInputElement = e.target_unchecked_into();
-            Msg::Input(input.value(), timing::now())
+            Msg::Input(input.value(), e.time_stamp())
         });
         // Some changes fire only `change` (a WebDriver clear, some autofill); without it the
         // next render would put the old text back into the box.
         let onchange = link.callback(|e: Event| {
             let input: HtmlInputElement = e.target_unchecked_into();
-            Msg::Input(input.value(), timing::now())
+            Msg::Input(input.value(), e.time_stamp())
         });
-        let onkeydown = link.batch_callback(|e: KeyboardEvent| {
+        let key_wait = self.key_wait.clone();
+        let onkeydown = link.batch_callback(move |e: KeyboardEvent| {
+            key_wait.set(timing::now() - e.time_stamp());
             let key = Key::from_name(&e.key())?;
             e.prevent_default();
             Some(Msg::Key(key))
@@ -337,6 +356,7 @@ impl Component for App {
             if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
                 let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
                 let _ = list.set_attribute("data-search-ms", &format!("{search_ms:.1}"));
+                let _ = list.set_attribute("data-started-by", self.started_by);
             }
             timing::publish(self.searcher.is_some(), Some(total), Some(search_ms));
         }
@@ -347,7 +367,51 @@ impl Component for App {
 }
 
 impl App {
-    /// Replaces the rendered results with `hits` for the current query.
+    /// Searches the box's text now (the throttle decided when). A short text is embedded in
+    /// one call; a longer one starts a job that runs a slice per task.
+    fn search(&mut self, ctx: &Context<Self>, started_by: &'static str) -> bool {
+        self.debounce = None;
+        self.started_by = started_by;
+        let Some(searcher) = &self.searcher else {
+            return false;
+        };
+        // A newer text replaces a query still being embedded: only the newest counts.
+        self.next_slice = None;
+        self.job = None;
+        self.search_seq += 1;
+        if !Searcher::searchable(&self.query) {
+            self.query_error = None;
+            let query = self.query.clone();
+            self.show(&query, Vec::new(), 0.0);
+            return true;
+        }
+        if self.query.len() <= ONE_CALL_BYTES {
+            let start = timing::now();
+            let query = self.query.clone();
+            return match searcher.encoder().embed(&query) {
+                Ok(vector) => self.search_vector(ctx, query, start, vector),
+                Err(e) => {
+                    self.finish(&query, start, Err(e.into()));
+                    true
+                }
+            };
+        }
+        match searcher.encoder().start(&self.query) {
+            Ok(embed) => {
+                self.job = Some(Job {
+                    embed,
+                    text: self.query.clone(),
+                    start: timing::now(),
+                });
+                self.step(ctx)
+            }
+            Err(e) => {
+                self.query_error = Some(format!("Search failed: {e}"));
+                true
+            }
+        }
+    }
+
     /// Runs one slice of the query being embedded; when the vector is ready, searches and
     /// shows the results, else schedules the next slice as a new task.
     fn step(&mut self, ctx: &Context<Self>) -> bool {
@@ -470,6 +534,27 @@ impl App {
             element.scroll_into_view_with_scroll_into_view_options(&options);
         }
     }
+}
+
+/// Runs `f` as a task of `user-blocking` priority (`scheduler.postTask`), ahead of timers;
+/// false where the browser has no such scheduler.
+fn post_task(f: impl FnOnce() + 'static) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let Ok(scheduler) = Reflect::get(&window, &"scheduler".into()) else {
+        return false;
+    };
+    let Some(post) = Reflect::get(&scheduler, &"postTask".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<Function>().ok())
+    else {
+        return false;
+    };
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"priority".into(), &"user-blocking".into());
+    post.call2(&scheduler, &Closure::once_into_js(f), &options)
+        .is_ok()
 }
 
 /// Loads the page's release, reporting each step to the component.

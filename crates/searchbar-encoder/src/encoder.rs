@@ -419,6 +419,13 @@ impl EmbedJob {
         Ok(vectors.pop())
     }
 
+    /// The name of the op the next model node runs (`None` once all have run): with a step
+    /// per node, what a profiler charges each step's time to.
+    pub fn next_op(&self) -> Option<String> {
+        let &node = self.order.get(self.next)?;
+        Some(self.state.plan().model().node(node).op().name().to_string())
+    }
+
     /// How far the job is: model nodes run, and nodes in all.
     pub fn progress(&self) -> (usize, usize) {
         (self.next, self.order.len())
