@@ -1,11 +1,11 @@
 //! The search bar: an ARIA combobox over the release's [`Searcher`], run on the main thread.
 //!
 //! Loading starts after the first paint (or on focus), so the box is usable at once. Typing is
-//! throttled, not debounced: a keystroke after a pause is searched at once, in a task posted at
-//! `user-blocking` priority right after the input events already queued (embedding and search
-//! take milliseconds), while a burst of keystrokes (fast typing, a held key) waits after each
-//! search as long as that search took, so searching never takes more than about half of the
-//! main thread and the newest text is always the one searched. Embedding runs in
+//! throttled, not debounced: a keystroke after a pause is searched at once, inside its own input
+//! event (embedding and search take milliseconds; keys queued behind other input get one search
+//! posted after them instead), while a burst of keystrokes (fast typing, a held key) waits after
+//! each search as long as that search took, so searching never takes more than about half of
+//! the main thread and the newest text is always the one searched. Embedding runs in
 //! slices of at most [`SLICE_MS`], each its own task, so even a long pasted text never holds
 //! the main thread for long, and a newer text cancels a query still being embedded.
 
