@@ -40,6 +40,17 @@ pub fn web_dist() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("dist"))
 }
 
+/// Fails, saying how to build it, unless [`web_dist`] holds a built bundle (the browser tests
+/// serve it).
+pub fn require_web_bundle() {
+    let dist = web_dist();
+    assert!(
+        dist.join("index.html").is_file(),
+        "no web bundle at {}: build it with scripts/build-web.sh (scripts/test.sh does)",
+        dist.display()
+    );
+}
+
 /// A throwaway project: the sample catalog seeded into SQLite, local deploy targets.
 #[derive(Debug)]
 pub struct Project {

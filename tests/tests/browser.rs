@@ -6,7 +6,7 @@
 
 use searchbar_tests::page::{native, open, search, status, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
-use searchbar_tests::{repo_root, web_dist, Project};
+use searchbar_tests::{repo_root, require_web_bundle, Project};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -57,12 +57,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[test]
 fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
-    let dist = web_dist();
-    assert!(
-        dist.join("index.html").is_file(),
-        "no web bundle at {}: build it with scripts/build-web.sh (scripts/test.sh does)",
-        dist.display()
-    );
+    require_web_bundle();
     let p = Project::sample("");
     // Creates the SQLite store from the sample CSVs, then adds a document whose title is
     // markup: it must show as text, never run.

@@ -6,17 +6,12 @@
 
 use searchbar_tests::page::{native, open, search};
 use searchbar_tests::webdriver::Browser;
-use searchbar_tests::{repo_root, web_dist, Project};
+use searchbar_tests::{repo_root, require_web_bundle, Project};
 use serde_json::{json, Value};
 
 #[test]
 fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
-    let dist = web_dist();
-    assert!(
-        dist.join("index.html").is_file(),
-        "no web bundle at {}: build it with scripts/build-web.sh (scripts/test.sh does)",
-        dist.display()
-    );
+    require_web_bundle();
     let p = Project::sample(
         "[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nrerank_store = \"external\"\n",
     );
