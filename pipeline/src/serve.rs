@@ -32,12 +32,28 @@ async fn headers(req: Request, next: Next) -> Response {
             HeaderValue::from_static(cache_control(&path)),
         );
     }
-    res.headers_mut().insert(
+    let headers = res.headers_mut();
+    headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Cross-origin isolation: the page may then share memory with a worker, which embeds
+    // queries on a second core (web/src/helper.rs). Every file here is same-origin.
+    for (name, value) in ISOLATION_HEADERS {
+        headers.insert(
+            header::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
     res
 }
+
+/// The two headers that make a page cross-origin isolated. A static host that cannot send
+/// them still serves a working page, searching on one core.
+const ISOLATION_HEADERS: &[(&str, &str)] = &[
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-embedder-policy", "require-corp"),
+];
 
 pub fn router(root: PathBuf) -> axum::Router {
     let files = ServeDir::new(root)

@@ -91,6 +91,20 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             .map(|bytes| bytes / 1e6)
     };
     let memory_after_first_query = wasm_memory_mb(&b);
+    // `searchbar serve` makes the page cross-origin isolated, so a worker takes a share of each
+    // query's matmuls (web/src/helper.rs); every check below then runs with it.
+    let helper = b
+        .wait_for(
+            "const h = window.__searchbar.helper; return h === 'starting' ? null :              [self.crossOriginIsolated, h];",
+            json!([]),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert_eq!(
+        helper,
+        json!([true, "ready"]),
+        "isolated page, helper state"
+    );
 
     // Judged queries: the best-graded document appears, and the browser ranks like the CLI.
     let qrels = std::fs::read_to_string(repo_root().join("data/catalog/qrels.tsv")).unwrap();
@@ -210,6 +224,17 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             .entry(v[2].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
     }
+    let shares = b
+        .eval(
+            "const s = window.__searchbar; return [s.helper, s.helperShares, s.helperTakenBack]",
+            json!([]),
+        )
+        .unwrap();
+    eprintln!("browser: helper {shares}");
+    assert!(
+        shares[1].as_f64().unwrap_or(0.0) > 0.0,
+        "the worker computed no share of 40 queries: {shares}"
+    );
     // Typing stays responsive: how long each key waited for the main thread (Event Timing:
     // processingStart - startTime) while a sentence is typed key by key and searched as it
     // grows, and the longest tasks (Long Tasks API) then and for a pasted 5,000-character text.
@@ -278,6 +303,9 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "page_open_to_first_result_s": first_result_s,
         "wasm_memory_mb_after_first_query": memory_after_first_query,
         "wasm_memory_mb_at_end": wasm_memory_mb(&b),
+        // The matmul helper after the 40 measured queries: its state, the shares it computed
+        // and the shares the page took back (not claimed in time) and computed itself.
+        "helper": shares,
     });
     match std::env::var_os("SEARCHBAR_WEB_PEERS") {
         Some(dir) => {

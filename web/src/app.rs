@@ -22,6 +22,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
 use yew::prelude::*;
 
+use crate::helper;
 use crate::keyboard::{self, Key};
 use crate::loader::{self, Download};
 use crate::results::{self, option_id, LIST_ID};
@@ -65,6 +66,8 @@ pub enum Msg {
     Progress(usize, u64),
     BuildingModel,
     Loaded(Box<Searcher>),
+    /// The matmul helper's worker is ready (or failed to start).
+    Helper(Result<(), String>),
     Failed(String),
     /// The box's new text and when the input event happened.
     Input(String, f64),
@@ -187,12 +190,25 @@ impl Component for App {
                 self.phase = Phase::Ready {
                     documents: searcher.len(),
                 };
+                let link = ctx.link().clone();
+                helper::start(searcher.encoder(), move |r| {
+                    link.send_message(Msg::Helper(r))
+                });
                 self.searcher = Some(*searcher);
                 timing::publish(true, None, None);
                 // Whatever was typed while loading gets its answer now.
                 if !self.query.is_empty() {
                     ctx.link().send_message(Msg::Search);
                 }
+            }
+            Msg::Helper(outcome) => {
+                if let (Ok(()), Some(searcher), Some(peer)) =
+                    (outcome, &self.searcher, helper::peer())
+                {
+                    searchbar_encoder::helper::install(searcher.encoder(), peer);
+                }
+                timing::publish(self.searcher.is_some(), None, None);
+                return false;
             }
             Msg::Failed(message) => self.phase = Phase::Error(message),
             // A `change` after the `input` that already carried this text.
@@ -315,6 +331,7 @@ impl Component for App {
         let key_wait = self.key_wait.clone();
         let onkeydown = link.batch_callback(move |e: KeyboardEvent| {
             key_wait.set(timing::now() - e.time_stamp());
+            helper::wake();
             let key = Key::from_name(&e.key())?;
             e.prevent_default();
             Some(Msg::Key(key))

@@ -11,8 +11,9 @@ pub fn now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
-/// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes }`; the last is the
-/// size of the module's linear memory, which only grows: the peak heap so far.
+/// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperShares,
+/// helperTakenBack }`: `wasmMemoryBytes` is the size of the module's linear memory, which only
+/// grows (the peak heap so far); the rest is the matmul helper's state (`helper.rs`).
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let Some(window) = web_sys::window() else {
         return;
@@ -28,5 +29,17 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
         .ok()
         .and_then(|v| v.as_f64());
     let _ = Reflect::set(&state, &"wasmMemoryBytes".into(), &num(memory));
+    let helper = crate::helper::stats();
+    let _ = Reflect::set(&state, &"helper".into(), &helper.state.into());
+    let _ = Reflect::set(
+        &state,
+        &"helperShares".into(),
+        &(helper.shares as f64).into(),
+    );
+    let _ = Reflect::set(
+        &state,
+        &"helperTakenBack".into(),
+        &(helper.taken_back as f64).into(),
+    );
     let _ = Reflect::set(&window, &"__searchbar".into(), &state);
 }

@@ -59,7 +59,7 @@ pub(crate) fn pack(weights: &[i8], k: usize, n: usize) -> Vec<i8> {
 ///
 /// Vectorized: every matmul input of a query passes through here (about 145,000 values for
 /// 7 tokens), and a scalar `f32::round` is a call in wasm, not an instruction.
-fn quantize_rows(x: &[f32], m: usize, k: usize) -> (Vec<i32>, Vec<f32>) {
+pub(crate) fn quantize_rows(x: &[f32], m: usize, k: usize) -> (Vec<i32>, Vec<f32>) {
     let range = activation_range(k) as f32;
     let pairs = k.div_ceil(2);
     let mut packed = vec![0i32; m * pairs];
@@ -168,6 +168,19 @@ pub(crate) fn matmul(
     panels: std::ops::Range<usize>,
     y: &mut [f32],
 ) {
+    let (xq, steps) = quantize_rows(x, m, w.k);
+    matmul_quantized(w, &xq, &steps, panels, y);
+}
+
+/// [`matmul`] for rows already quantized by [`quantize_rows`] (`steps.len()` rows): the form
+/// a share of the panels travels in to another wasm instance (`helper.rs`).
+pub(crate) fn matmul_quantized(
+    w: &Weights,
+    xq: &[i32],
+    steps: &[f32],
+    panels: std::ops::Range<usize>,
+    y: &mut [f32],
+) {
     let Weights {
         pairs: pairs_w,
         k,
@@ -176,7 +189,8 @@ pub(crate) fn matmul(
         biases,
     } = *w;
     let pairs = k.div_ceil(2);
-    let (xq, steps) = quantize_rows(x, m, k);
+    let m = steps.len();
+    assert_eq!(xq.len(), m * pairs, "xq is m x k/2 pairs");
     let first_col = panels.start * COLS;
     let ldy = (panels.end * COLS).min(n) - first_col;
     for p in panels {

@@ -303,6 +303,24 @@ impl Encoder {
         self.run_on(&batch, executor)
     }
 
+    /// The int8 matrices of the graph a single text runs, in node order, each once.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(crate) fn int8_matrices(&self) -> Vec<Arc<crate::linear::Int8Matrix>> {
+        let plan = [&self.single, &self.unpadded, &self.padded]
+            .into_iter()
+            .find_map(Option::as_ref)
+            .expect("one graph is built");
+        let mut out: Vec<Arc<crate::linear::Int8Matrix>> = Vec::new();
+        for node in plan.model().nodes() {
+            if let Some(op) = node.op_as::<crate::int8_op::Int8MatMul>() {
+                if !out.iter().any(|w| Arc::ptr_eq(w, op.weights())) {
+                    out.push(op.weights().clone());
+                }
+            }
+        }
+        out
+    }
+
     /// The graph for this batch: the mask-free one when nothing in it is padding.
     fn plan_for(&self, batch: &TokenBatch) -> Option<&Arc<TypedRunnableModel>> {
         let unpadded = batch.attention_mask.iter().all(|&m| m == 1);

@@ -110,6 +110,13 @@ pub(crate) struct Int8MatMul {
     weights: Arc<Int8Matrix>,
 }
 
+impl Int8MatMul {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(crate) fn weights(&self) -> &Arc<Int8Matrix> {
+        &self.weights
+    }
+}
+
 impl PartialEq for Int8MatMul {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.weights, &other.weights) || self.weights == other.weights
@@ -166,7 +173,16 @@ fn split_over_threads(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) -
     crate::split::matmul(w, x, m, y)
 }
 
-#[cfg(not(feature = "threads"))]
+/// In the browser, with a helper worker (`helper.rs`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn split_over_threads(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) -> bool {
+    crate::helper::matmul(w, x, m, y)
+}
+
+#[cfg(not(any(
+    feature = "threads",
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
 fn split_over_threads(_: &Arc<Int8Matrix>, _: &[f32], _: usize, _: &mut [f32]) -> bool {
     false
 }

@@ -9,6 +9,8 @@
 mod dot16;
 mod encoder;
 mod error;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod helper;
 mod int8_op;
 mod linear;
 pub mod pool;

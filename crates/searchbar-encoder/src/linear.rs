@@ -115,9 +115,25 @@ impl Int8Matrix {
     }
 
     /// Number of column panels (the unit of work to split between threads).
-    #[cfg(any(feature = "threads", test))]
+    #[cfg(any(
+        feature = "threads",
+        test,
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))]
     pub(crate) fn panel_count(&self) -> usize {
         self.n.div_ceil(COLS)
+    }
+
+    /// The weights as the browser's integer kernel reads them.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(crate) fn dot16(&self) -> crate::dot16::Weights<'_> {
+        crate::dot16::Weights {
+            pairs: &self.pairs,
+            k: self.k,
+            n: self.n,
+            scales: &self.scales,
+            biases: &self.biases,
+        }
     }
 
     /// Columns covered by `panels`.
@@ -212,16 +228,7 @@ impl Kernel {
             #[allow(unsafe_code)]
             Self::Avx2 => unsafe { matmul_avx2(w, x, m, panels, y) },
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Self::Dot16 => {
-                let weights = crate::dot16::Weights {
-                    pairs: &w.pairs,
-                    k: w.k,
-                    n: w.n,
-                    scales: &w.scales,
-                    biases: &w.biases,
-                };
-                crate::dot16::matmul(&weights, x, m, panels, y)
-            }
+            Self::Dot16 => crate::dot16::matmul(&w.dot16(), x, m, panels, y),
             Self::Portable => matmul_with::<Separate>(w, x, m, panels, y),
         }
     }

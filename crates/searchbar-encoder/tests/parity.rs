@@ -273,6 +273,77 @@ mod wasm {
         web_sys_log(&summary);
     }
 
+    /// A helper in this same instance: the split, the matrix ids and the packed weights are
+    /// what a worker gets; only the transport (a `SharedArrayBuffer`) is the page's.
+    struct Loopback {
+        helper: searchbar_encoder::helper::MatmulHelper,
+        posted: std::cell::RefCell<Option<(u32, std::ops::Range<usize>, Vec<i32>, Vec<f32>)>>,
+        /// false: never claims a share, as a busy worker; the caller must compute it.
+        claims: bool,
+        shares: std::cell::Cell<usize>,
+    }
+
+    impl searchbar_encoder::helper::Peer for Loopback {
+        fn post(&self, s: &searchbar_encoder::helper::Share) -> bool {
+            let copy = (s.matrix, s.panels.clone(), s.xq.to_vec(), s.steps.to_vec());
+            *self.posted.borrow_mut() = Some(copy);
+            true
+        }
+
+        fn collect(&self, out: &mut [f32]) -> bool {
+            let (matrix, panels, xq, steps) = self.posted.borrow_mut().take().expect("posted");
+            if !self.claims {
+                return false;
+            }
+            let result = self.helper.run(matrix, panels, &xq, &steps).unwrap();
+            out.copy_from_slice(&result);
+            self.shares.set(self.shares.get() + 1);
+            true
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn a_helper_worker_changes_no_bit() {
+        use searchbar_encoder::helper::{install, uninstall, MatmulHelper};
+        use searchbar_encoder::{Encoder, EncoderConfig};
+        let (prepared, _) = searchbar_encoder::prepare::prepare_onnx(RAW).unwrap();
+        let config = EncoderConfig {
+            padded_batches: false,
+            ..EncoderConfig::default()
+        };
+        let encoder = Encoder::new(&prepared, TOK, config).unwrap();
+        let texts = [
+            "heart disease",
+            "a slightly longer query about air quality sensors",
+        ];
+        let alone: Vec<Vec<f32>> = texts.iter().map(|t| encoder.embed(t).unwrap()).collect();
+        for claims in [true, false] {
+            let peer = std::rc::Rc::new(Loopback {
+                helper: MatmulHelper::from_bytes(&encoder.matmul_weights()).unwrap(),
+                posted: Default::default(),
+                claims,
+                shares: Default::default(),
+            });
+            assert_eq!(peer.helper.len(), 36, "6 layers x 6 weight matmuls");
+            install(&encoder, peer.clone());
+            for (t, want) in texts.iter().zip(&alone) {
+                assert_eq!(
+                    &encoder.embed(t).unwrap(),
+                    want,
+                    "{t:?} (helper claims: {claims})"
+                );
+            }
+            uninstall();
+            if claims {
+                assert!(
+                    peer.shares.get() >= 36,
+                    "shares computed: {}",
+                    peer.shares.get()
+                );
+            }
+        }
+    }
+
     fn web_sys_log(s: &str) {
         wasm_bindgen_test::console_log!("{s}");
     }

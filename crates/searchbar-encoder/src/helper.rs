@@ -1,0 +1,384 @@
+//! A second core for a query in the browser: a Web Worker runs its own instance of this crate
+//! and takes a share of each large int8 matmul's column panels.
+//!
+//! Threads on wasm32-unknown-unknown need a nightly std rebuilt with atomics. Two ordinary
+//! instances need only a `SharedArrayBuffer` to meet in (a cross-origin-isolated page), and
+//! the page moves the bytes (`web/src/helper.rs`). This module decides what is shared:
+//! * [`Encoder::matmul_weights`] packs the query graph's int8 matrices (a matrix's id is its
+//!   position) for [`MatmulHelper::from_bytes`] in the worker;
+//! * [`install`] gives this thread a [`Peer`]. Each large int8 matmul then quantizes its rows
+//!   once, posts the last panels to the peer and runs the first ones itself. A share the
+//!   helper has not claimed by then is taken back and run here, so a busy or missing worker
+//!   costs a post, never a wait.
+//!
+//! Sums are exact integers and each column's rescaling is the same code on both sides, so a
+//! split result equals the unsplit one bit for bit.
+
+use crate::dot16::{self, Weights};
+use crate::encoder::Encoder;
+use crate::linear::Int8Matrix;
+use crate::EncoderError;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Below this many multiply-adds a matmul is not split: a post and a collect cost a few
+/// microseconds, a matmul this size about 10.
+const MIN_MACS_TO_SPLIT: usize = 1 << 18;
+/// Share of a matmul's panels posted to the helper, in 1/64ths: it also copies the rows in
+/// and the result out.
+const HELPER_SHARE_64THS: usize = 30;
+
+const MAGIC: &[u8; 8] = b"SBMATMUL";
+const VERSION: u32 = 1;
+
+/// One share of a matmul, as posted to the helper.
+#[derive(Debug)]
+pub struct Share<'a> {
+    /// Position of the matrix in [`Encoder::matmul_weights`].
+    pub matrix: u32,
+    /// Column panels to compute (8 columns each).
+    pub panels: Range<usize>,
+    /// The rows, quantized: `steps.len()` rows of `ceil(k / 2)` i16 pairs.
+    pub xq: &'a [i32],
+    /// Each row's dequantization step.
+    pub steps: &'a [f32],
+    /// Length of the result: rows x the share's columns.
+    pub out_len: usize,
+}
+
+/// The page's link to a helper.
+pub trait Peer {
+    /// Hands `share` to the helper; false if it cannot take one now.
+    fn post(&self, share: &Share) -> bool;
+    /// Waits for the posted share's result and writes it to `out`; false if the helper did not
+    /// compute it (it had not claimed it yet, or failed): the caller then computes it itself.
+    fn collect(&self, out: &mut [f32]) -> bool;
+}
+
+struct Installed {
+    peer: Rc<dyn Peer>,
+    /// Matrix address to its id in the worker.
+    ids: HashMap<usize, u32>,
+}
+
+thread_local! {
+    static PEER: RefCell<Option<Installed>> = const { RefCell::new(None) };
+}
+
+/// Splits this thread's int8 matmuls with `peer`, whose helper was built from
+/// `encoder.matmul_weights()`.
+pub fn install(encoder: &Encoder, peer: Rc<dyn Peer>) {
+    let ids = encoder
+        .int8_matrices()
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (Arc::as_ptr(w) as usize, i as u32))
+        .collect();
+    PEER.set(Some(Installed { peer, ids }));
+}
+
+/// Stops splitting (the helper died or the page is closing).
+pub fn uninstall() {
+    PEER.set(None);
+}
+
+/// `y = x · W` shared with the installed peer, if there is one and the matmul is large enough.
+/// Returns whether it ran.
+pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) -> bool {
+    PEER.with_borrow(|installed| {
+        let Some(Installed { peer, ids }) = installed else {
+            return false;
+        };
+        let Some(&matrix) = ids.get(&(Arc::as_ptr(w) as usize)) else {
+            return false;
+        };
+        let panels = w.panel_count();
+        let split = panels - panels * HELPER_SHARE_64THS / 64;
+        if m * w.k() * w.n() < MIN_MACS_TO_SPLIT || split == 0 || split == panels {
+            return false;
+        }
+        let weights = w.dot16();
+        let (xq, steps) = dot16::quantize_rows(x, m, w.k());
+        let (mine, theirs) = (0..split, split..panels);
+        let their_cols = w.columns(&theirs);
+        let share = Share {
+            matrix,
+            panels: theirs.clone(),
+            xq: &xq,
+            steps: &steps,
+            out_len: m * their_cols.len(),
+        };
+        let posted = peer.post(&share);
+        let mine = if posted { mine } else { 0..panels };
+        let my_cols = w.columns(&mine);
+        let mut part = vec![0f32; m * my_cols.len()];
+        dot16::matmul_quantized(&weights, &xq, &steps, mine, &mut part);
+        scatter(&part, my_cols, w.n(), y);
+        if posted {
+            let mut part = vec![0f32; share.out_len];
+            if !peer.collect(&mut part) {
+                dot16::matmul_quantized(&weights, &xq, &steps, theirs, &mut part);
+            }
+            scatter(&part, their_cols, w.n(), y);
+        }
+        true
+    })
+}
+
+/// Copies `part` (`[m, cols.len()]`) into columns `cols` of `y` (`[m, n]`).
+fn scatter(part: &[f32], cols: Range<usize>, n: usize, y: &mut [f32]) {
+    for (row, src) in part.chunks_exact(cols.len()).enumerate() {
+        y[row * n + cols.start..row * n + cols.end].copy_from_slice(src);
+    }
+}
+
+impl Encoder {
+    /// The query graph's int8 matrices, packed for [`MatmulHelper::from_bytes`]. Installing a
+    /// peer ([`install`]) numbers them the same way.
+    pub fn matmul_weights(&self) -> Vec<u8> {
+        pack(&self.int8_matrices())
+    }
+}
+
+/// [`Encoder::matmul_weights`]' format: a header, then per matrix `k`, `n` (u32), the k-pair
+/// panels, then the padded column scales and biases (f32), all little-endian.
+fn pack(matrices: &[Arc<Int8Matrix>]) -> Vec<u8> {
+    let size = 16 + matrices.iter().map(|w| 8 + w.heap_bytes()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(matrices.len() as u32).to_le_bytes());
+    for w in matrices {
+        let d = w.dot16();
+        out.extend_from_slice(&(d.k as u32).to_le_bytes());
+        out.extend_from_slice(&(d.n as u32).to_le_bytes());
+        out.extend(d.pairs.iter().map(|&b| b as u8));
+        for v in d.scales.iter().chain(d.biases) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// One matrix as the helper holds it: [`Weights`]' fields, owned.
+struct Packed {
+    k: usize,
+    n: usize,
+    pairs: Vec<i8>,
+    scales: Vec<f32>,
+    biases: Vec<f32>,
+}
+
+impl Packed {
+    fn weights(&self) -> Weights<'_> {
+        Weights {
+            pairs: &self.pairs,
+            k: self.k,
+            n: self.n,
+            scales: &self.scales,
+            biases: &self.biases,
+        }
+    }
+
+    fn panel_count(&self) -> usize {
+        self.n.div_ceil(dot16::COLS)
+    }
+}
+
+/// The worker's side: the matrices, and the shares it computes.
+pub struct MatmulHelper {
+    matrices: Vec<Packed>,
+}
+
+impl std::fmt::Debug for MatmulHelper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MatmulHelper({} matrices)", self.matrices.len())
+    }
+}
+
+impl MatmulHelper {
+    /// Reads [`Encoder::matmul_weights`]' bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
+        let bad =
+            |what: &str| EncoderError::Model(format!("matmul weights for the helper: {what}"));
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(MAGIC.len()).ok_or_else(|| bad("too short"))? != MAGIC {
+            return Err(bad("not a searchbar matmul-weights file"));
+        }
+        let version = r.u32().ok_or_else(|| bad("too short"))?;
+        if version != VERSION {
+            return Err(bad(&format!("version {version}, expected {VERSION}")));
+        }
+        let count = r.u32().ok_or_else(|| bad("too short"))?;
+        let mut matrices = Vec::new();
+        for i in 0..count {
+            let truncated = || bad(&format!("truncated in matrix {i}"));
+            let k = r.u32().ok_or_else(truncated)? as usize;
+            let n = r.u32().ok_or_else(truncated)? as usize;
+            let panels = n.div_ceil(dot16::COLS);
+            let pair_bytes = panels
+                .checked_mul(k.div_ceil(2) * 2 * dot16::COLS)
+                .ok_or_else(|| bad(&format!("matrix {i} is {k} x {n}")))?;
+            let pairs = r.take(pair_bytes).ok_or_else(truncated)?;
+            let mut floats = |len: usize| -> Option<Vec<f32>> {
+                let raw = r.take(len.checked_mul(4)?)?;
+                Some(
+                    raw.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                )
+            };
+            let scales = floats(panels * dot16::COLS).ok_or_else(truncated)?;
+            let biases = floats(panels * dot16::COLS).ok_or_else(truncated)?;
+            matrices.push(Packed {
+                k,
+                n,
+                pairs: pairs.iter().map(|&b| b as i8).collect(),
+                scales,
+                biases,
+            });
+        }
+        if r.at != bytes.len() {
+            return Err(bad(&format!(
+                "{} bytes after the last matrix",
+                bytes.len() - r.at
+            )));
+        }
+        Ok(Self { matrices })
+    }
+
+    /// Number of matrices held.
+    pub fn len(&self) -> usize {
+        self.matrices.len()
+    }
+
+    /// Whether it holds no matrix.
+    pub fn is_empty(&self) -> bool {
+        self.matrices.is_empty()
+    }
+
+    /// Computes a posted share: `[rows, columns of panels]`, row-major. Checks every size
+    /// first, so a malformed share is an error, never a panic in the worker.
+    pub fn run(
+        &self,
+        matrix: u32,
+        panels: Range<usize>,
+        xq: &[i32],
+        steps: &[f32],
+    ) -> Result<Vec<f32>, EncoderError> {
+        let bad = |what: String| EncoderError::Inference(format!("helper share: {what}"));
+        let w = self
+            .matrices
+            .get(matrix as usize)
+            .ok_or_else(|| bad(format!("no matrix {matrix} (of {})", self.matrices.len())))?;
+        if panels.start >= panels.end || panels.end > w.panel_count() {
+            return Err(bad(format!(
+                "panels {panels:?} of matrix {matrix} ({} panels)",
+                w.panel_count()
+            )));
+        }
+        let m = steps.len();
+        if xq.len() != m * w.k.div_ceil(2) {
+            return Err(bad(format!(
+                "{} quantized values for {m} rows of {}",
+                xq.len(),
+                w.k
+            )));
+        }
+        let cols = (panels.end * dot16::COLS).min(w.n) - panels.start * dot16::COLS;
+        let mut out = vec![0f32; m * cols];
+        dot16::matmul_quantized(&w.weights(), xq, steps, panels, &mut out);
+        Ok(out)
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(len)?;
+        let out = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random `[k, n]` int8 weights with scales and biases.
+    fn matrix(k: usize, n: usize, seed: u32) -> Arc<Int8Matrix> {
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            s >> 8
+        };
+        let weights: Vec<i8> = (0..k * n).map(|_| next() as i8).collect();
+        let scales: Vec<f32> = (0..n).map(|_| (next() % 1000) as f32 * 1e-5).collect();
+        let biases: Vec<f32> = (0..n).map(|_| (next() % 200) as f32 * 0.01 - 1.0).collect();
+        Arc::new(Int8Matrix::new(&weights, k, n, &scales, Some(&biases)))
+    }
+
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    fn a_share_equals_the_same_columns_of_the_whole_matmul() {
+        // Odd k (a padded pair) and a partial last panel.
+        let (a, b) = (matrix(37, 21, 1), matrix(16, 40, 2));
+        let helper = MatmulHelper::from_bytes(&pack(&[a.clone(), b])).unwrap();
+        assert_eq!(helper.len(), 2);
+        let m = 5;
+        let x: Vec<f32> = (0..m * 37)
+            .map(|i| ((i * 7919) % 101) as f32 * 0.1 - 5.0)
+            .collect();
+        let mut whole = vec![0f32; m * 21];
+        a.matmul(&x, m, &mut whole);
+        let (xq, steps) = dot16::quantize_rows(&x, m, 37);
+        for panels in [0..3, 1..3, 2..3, 0..1] {
+            let cols = a.columns(&panels);
+            let share = helper.run(0, panels.clone(), &xq, &steps).unwrap();
+            assert_eq!(share.len(), m * cols.len());
+            for (row, got) in share.chunks_exact(cols.len()).enumerate() {
+                // Bit for bit: same integer sums, same rescaling.
+                assert_eq!(
+                    got,
+                    &whole[row * 21 + cols.start..row * 21 + cols.end],
+                    "{panels:?}"
+                );
+            }
+        }
+    }
+
+    #[wasm_bindgen_test::wasm_bindgen_test]
+    fn malformed_weights_and_shares_are_errors() {
+        let a = matrix(8, 8, 3);
+        let bytes = pack(&[a]);
+        for cut in [0, 7, 12, 20, bytes.len() - 1] {
+            let err = MatmulHelper::from_bytes(&bytes[..cut]).expect_err("truncated");
+            assert!(err.to_string().contains("matmul weights"), "{err}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(MatmulHelper::from_bytes(&extra).is_err());
+        let helper = MatmulHelper::from_bytes(&bytes).unwrap();
+        let (xq, steps) = dot16::quantize_rows(&[1.0; 16], 2, 8);
+        assert!(helper.run(0, 0..1, &xq, &steps).is_ok());
+        assert!(helper.run(1, 0..1, &xq, &steps).is_err(), "no such matrix");
+        assert!(
+            helper.run(0, 0..2, &xq, &steps).is_err(),
+            "past the last panel"
+        );
+        assert!(helper.run(0, 1..1, &xq, &steps).is_err(), "empty share");
+        assert!(helper.run(0, 0..1, &xq[1..], &steps).is_err(), "short rows");
+    }
+}
