@@ -5,7 +5,8 @@
 // Query string: ?warmup_ms=N (untimed passes over all queries first, default 2000),
 // ?warmup=N (untimed calls per query just before its timed ones, default 3), ?runs=N (timed calls
 // per query, at least 30), ?order=onnxruntime_web,transformers_js (default: transformers.js
-// first), ?timeout_s=N (watchdog, default 600).
+// first), ?timeout_s=N (watchdog, default 600), ?threads=N (ORT's wasm threads for both peers,
+// default 1; more than 1 needs a cross-origin-isolated page).
 
 import { env, pipeline, AutoTokenizer } from './transformers/transformers.web.min.js';
 // A query string makes this a second instance of the same ORT build: each peer gets its own wasm
@@ -37,6 +38,7 @@ const WARMUP = num('warmup', 3);
 const RUNS = Math.max(30, num('runs', 30));
 const TIMEOUT_S = num('timeout_s', 600);
 const ORDER = (params.get('order') ?? 'transformers_js,onnxruntime_web').split(',');
+const THREADS = Math.max(1, Math.floor(num('threads', 1)));
 
 let stage = 'start';
 const setStage = (s) => {
@@ -45,11 +47,12 @@ const setStage = (s) => {
 };
 
 // Same wasm settings for both runtimes: files from our own server (transformers.js would
-// otherwise point ORT at a CDN), one thread because the page is not cross-origin isolated,
-// SIMD (the only build ORT 1.22 ships; the flag is kept for older versions), no proxy worker.
+// otherwise point ORT at a CDN), ?threads (default 1: ORT's own default on a 2-core machine,
+// and all a page that is not cross-origin isolated gets), SIMD (the only build ORT 1.22 ships;
+// the flag is kept for older versions), no proxy worker.
 function configureOrt(ortEnv) {
   ortEnv.wasm.wasmPaths = ORT_DIR;
-  ortEnv.wasm.numThreads = 1;
+  ortEnv.wasm.numThreads = THREADS;
   ortEnv.wasm.simd = true;
   ortEnv.wasm.proxy = false;
 }
@@ -215,7 +218,7 @@ export async function run() {
     warmup_ms: WARMUP_MS,
     warmup_per_query: WARMUP,
     runs_per_query: RUNS,
-    threads: 1,
+    threads: THREADS,
     cross_origin_isolated: self.crossOriginIsolated,
     user_agent: navigator.userAgent,
   };

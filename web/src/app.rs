@@ -202,10 +202,8 @@ impl Component for App {
                 }
             }
             Msg::Helper(outcome) => {
-                if let (Ok(()), Some(searcher), Some(peer)) =
-                    (outcome, &self.searcher, helper::peer())
-                {
-                    searchbar_encoder::helper::install(searcher.encoder(), peer);
+                if let (Ok(()), Some(searcher)) = (outcome, &self.searcher) {
+                    helper::install(searcher.encoder());
                 }
                 timing::publish(self.searcher.is_some(), None, None);
                 return false;

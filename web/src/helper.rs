@@ -1,15 +1,17 @@
-//! A second core for the page's queries: a Web Worker running this same wasm module takes a
-//! share of each large int8 matmul ([`searchbar_encoder::helper`] decides the shares).
+//! A second core for the page's queries: a Web Worker running this same wasm module computes
+//! part of each large int8 matmul ([`searchbar_encoder::helper`] offers the chunks).
 //!
 //! The two instances meet in a `SharedArrayBuffer`, which browsers give only to
 //! cross-origin-isolated pages (`Cross-Origin-Opener-Policy: same-origin` and
 //! `Cross-Origin-Embedder-Policy: require-corp`; `searchbar serve` sends both). Elsewhere, or
 //! if the worker cannot start, the page searches on one core as before.
 //!
-//! The buffer holds a control block of i32 words and one share at a time:
-//! `STATE` goes IDLE → POSTED (page) → CLAIMED (worker) → DONE or FAILED (worker) → IDLE
-//! (page). The page takes back a share still POSTED when its own part is done and computes it
-//! itself, so it never waits on a worker that is busy or asleep.
+//! The buffer holds a control block of i32 words, then the offered matmul's quantized rows and
+//! the worker's results. `NEXT` packs a share number (11 bits), the share's end panel and its
+//! next unclaimed panel (10 bits each): both sides claim a chunk by compare-and-swap on it, so
+//! a claim made for an older share, or after the last chunk, fails, and no claim depends on
+//! another word read at another time. The worker copies a share's rows once, when it first
+//! sees its number, and counts the panels it wrote in `DONE`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,68 +23,92 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, MessageEvent, Url, Worker, WorkerOptions, WorkerType};
 
-const STATE: u32 = 0;
-const MATRIX: u32 = 1;
-const P0: u32 = 2;
-const P1: u32 = 3;
-const ROWS: u32 = 4;
-const XQ_LEN: u32 = 5;
-const OUT_LEN: u32 = 6;
-/// Bumped at every post and keystroke; a sleeping worker waits on it.
-const WAKE: u32 = 7;
+const NEXT: u32 = 0;
+/// `NEXT`'s fields: next panel (bits 0-9), end panel (10-19), share number (20-30).
+const PANEL_BITS: i32 = 10;
+const PANEL_MASK: i32 = (1 << PANEL_BITS) - 1;
+const SEQ_MASK: i32 = (1 << 11) - 1;
+/// Every offer's full number: the 11 bits in `NEXT` wrap, so after claiming, the worker checks
+/// that the rows it holds are this offer's.
+const SHARE: u32 = 1;
+const MATRIX: u32 = 2;
+const ROWS: u32 = 3;
+const XQ_LEN: u32 = 4;
+const CHUNK: u32 = 5;
+/// Panels the worker has written for the current share.
+const DONE: u32 = 6;
+/// Set by the worker when computing a chunk failed.
+const FAILED: u32 = 7;
+/// Bumped at every offer and keystroke; a sleeping worker waits on it.
+const WAKE: u32 = 8;
+/// Where the result area starts (in 4-byte words).
+const OUT_AT: u32 = 9;
 const CONTROL_WORDS: u32 = 16;
 
-const IDLE: i32 = 0;
-const POSTED: i32 = 1;
-const CLAIMED: i32 = 2;
-const DONE: i32 = 3;
-const FAILED: i32 = 4;
-
-/// Room for one share of a 256-token text: 256 rows of 768 quantized pairs, 256 steps and
-/// half of a 1536-column result, with margin.
+/// Room for a 256-token text's largest matmul: 256 rows of 768 quantized pairs and steps, and
+/// a 256 x 1536 result.
 const BUFFER_BYTES: u32 = 4 << 20;
-/// A claimed share that takes longer than this means the worker is gone: stop using it.
-const CLAIMED_TIMEOUT_MS: f64 = 250.0;
+/// Waiting longer than this for the worker's chunks means it is gone: stop using it.
+const WAIT_TIMEOUT_MS: f64 = 250.0;
 
-/// The worker: loads the page's wasm glue and module, builds a [`MatmulHelper`], then serves
-/// shares. It spins between shares for a while after each one (a query's matmuls come tens of
-/// microseconds apart), then sleeps on `WAKE` until the next keystroke or post.
+/// The worker: loads the page's wasm glue and module, builds a [`MatmulHelper`], then claims
+/// chunks. It spins between chunks for a while after each (a query's matmuls come tens of
+/// microseconds apart), then sleeps on `WAKE` until the next keystroke or offer.
 const WORKER_JS: &str = r#"
-const [STATE, MATRIX, P0, P1, ROWS, XQ_LEN, OUT_LEN, WAKE] = [0, 1, 2, 3, 4, 5, 6, 7];
-const [POSTED, CLAIMED, DONE, FAILED] = [1, 2, 3, 4];
-const DATA = 64, SPIN_MS = 200;
+const [NEXT, SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, WAKE, OUT_AT] =
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+const open = (v) => (v & 1023) < ((v >>> 10) & 1023);
+const DATA = 16, SPIN_MS = 200;
 self.onmessage = async ({ data }) => {
   self.onmessage = null;
-  let helper;
+  let helper, memory;
   try {
     const glue = await import(data.glue);
-    await glue.default({ module_or_path: data.module });
+    const wasm = await glue.default({ module_or_path: data.module });
     helper = new glue.MatmulWorker(data.weights);
+    memory = wasm.memory.buffer.byteLength;
   } catch (e) {
     self.postMessage({ error: String((e && e.message) || e) });
     return;
   }
-  self.postMessage({ ready: true });
+  self.postMessage({ ready: true, memory });
   const sab = data.sab, ctl = new Int32Array(sab, 0, 16);
+  const ints = new Int32Array(sab), floats = new Float32Array(sab);
+  let loaded = -1, share = -1, matrix = 0, rows = 0, chunk = 1, outAt = 0;
+  const load = (seq) => {
+    share = ctl[SHARE]; matrix = ctl[MATRIX]; rows = ctl[ROWS]; chunk = ctl[CHUNK];
+    outAt = ctl[OUT_AT];
+    const xqLen = ctl[XQ_LEN];
+    helper.load(ints.subarray(DATA, DATA + xqLen),
+      floats.subarray(DATA + xqLen, DATA + xqLen + rows));
+    loaded = seq;
+  };
   let until = performance.now() + SPIN_MS;
   for (;;) {
-    if (Atomics.load(ctl, STATE) === POSTED &&
-        Atomics.compareExchange(ctl, STATE, POSTED, CLAIMED) === POSTED) {
-      const rows = ctl[ROWS], xqLen = ctl[XQ_LEN], outLen = ctl[OUT_LEN];
-      let state = FAILED;
-      try {
-        const out = helper.run(ctl[MATRIX], ctl[P0], ctl[P1],
-          new Int32Array(sab, DATA, xqLen), new Float32Array(sab, DATA + 4 * xqLen, rows));
-        if (out.length === outLen) {
-          new Float32Array(sab, DATA + 4 * (xqLen + rows), outLen).set(out);
-          state = DONE;
+    const v = Atomics.load(ctl, NEXT), seq = v >>> 20, p = v & 1023, end = (v >>> 10) & 1023;
+    if (p < end) {
+      if (seq !== loaded || ctl[SHARE] !== share) {
+        // Written before NEXT was stored; a claim below fails if they were replaced since.
+        load(seq);
+        continue;
+      }
+      if (Atomics.compareExchange(ctl, NEXT, v, v + chunk) === v) {
+        // An open offer's rows stay put until its chunks are done: reload if these are older.
+        if (ctl[SHARE] !== share) load(seq);
+        const stop = Math.min(p + chunk, end);
+        try {
+          const out = helper.run(matrix, p, stop);
+          floats.set(out, outAt + rows * p * 8);
+        } catch (e) {
+          self.postMessage({ error: `panels ${p}..${stop} of matrix ${matrix}: ${e}` });
+          Atomics.store(ctl, FAILED, 1);
         }
-      } catch (e) {}
-      Atomics.store(ctl, STATE, state);
-      until = performance.now() + SPIN_MS;
+        Atomics.add(ctl, DONE, stop - p);
+        until = performance.now() + SPIN_MS;
+      }
     } else if (performance.now() > until) {
       const wake = Atomics.load(ctl, WAKE);
-      if (Atomics.load(ctl, STATE) !== POSTED) Atomics.wait(ctl, WAKE, wake);
+      if (!open(Atomics.load(ctl, NEXT))) Atomics.wait(ctl, WAKE, wake);
       until = performance.now() + SPIN_MS;
     }
   }
@@ -92,24 +118,33 @@ self.onmessage = async ({ data }) => {
 /// The worker's entry points (exported from this module for [`WORKER_JS`]).
 #[wasm_bindgen]
 #[derive(Debug)]
-pub struct MatmulWorker(MatmulHelper);
+pub struct MatmulWorker {
+    helper: MatmulHelper,
+    xq: Vec<i32>,
+    steps: Vec<f32>,
+}
 
 #[wasm_bindgen]
 impl MatmulWorker {
     #[wasm_bindgen(constructor)]
     pub fn new(weights: &[u8]) -> Result<MatmulWorker, JsError> {
-        Ok(Self(MatmulHelper::from_bytes(weights)?))
+        Ok(Self {
+            helper: MatmulHelper::from_bytes(weights)?,
+            xq: Vec::new(),
+            steps: Vec::new(),
+        })
     }
 
-    pub fn run(
-        &self,
-        matrix: u32,
-        p0: u32,
-        p1: u32,
-        xq: &[i32],
-        steps: &[f32],
-    ) -> Result<Vec<f32>, JsError> {
-        Ok(self.0.run(matrix, p0 as usize..p1 as usize, xq, steps)?)
+    /// Takes the offered matmul's quantized rows.
+    pub fn load(&mut self, xq: &[i32], steps: &[f32]) {
+        self.xq = xq.to_vec();
+        self.steps = steps.to_vec();
+    }
+
+    /// Computes panels `p0..p1` of `matrix` for the loaded rows.
+    pub fn run(&self, matrix: u32, p0: u32, p1: u32) -> Result<Vec<f32>, JsError> {
+        let panels = p0 as usize..p1 as usize;
+        Ok(self.helper.run(matrix, panels, &self.xq, &self.steps)?)
     }
 }
 
@@ -118,9 +153,12 @@ impl MatmulWorker {
 pub struct Stats {
     /// "off: why", "starting" or "ready".
     pub state: String,
-    /// Shares the worker computed, and shares the page took back and computed itself.
-    pub shares: u64,
-    pub taken_back: u64,
+    /// Column panels (8 columns of one matmul) the worker computed, and the page itself while
+    /// a worker was ready.
+    pub panels: u64,
+    pub page_panels: u64,
+    /// The worker's wasm memory once it holds the weights.
+    pub worker_memory: f64,
 }
 
 thread_local! {
@@ -142,14 +180,17 @@ struct Link {
     ints: Int32Array,
     floats: Float32Array,
     dead: Cell<bool>,
-    /// Where the posted share's result will be (in 4-byte words from the buffer's start).
+    /// The current share's number (15 bits), its chunk and its result area.
+    seq: Cell<i32>,
+    shares: Cell<i32>,
+    chunk: Cell<i32>,
     out_at: Cell<u32>,
     _worker: Worker,
 }
 
 impl Link {
     fn load(&self, word: u32) -> i32 {
-        Atomics::load(&self.ctl, word).unwrap_or(FAILED)
+        Atomics::load(&self.ctl, word).unwrap_or(0)
     }
 
     fn store(&self, word: u32, value: i32) {
@@ -160,65 +201,98 @@ impl Link {
         let _ = Atomics::add(&self.ctl, WAKE, 1);
         let _ = Atomics::notify(&self.ctl, WAKE);
     }
+
+    /// Stops offering matmuls (the encoder then runs them here; [`Peer::post`] says no).
+    fn give_up(&self, why: String) {
+        self.dead.set(true);
+        set_state(format!("off: {why}"));
+    }
 }
 
 impl Peer for Link {
     fn post(&self, share: &Share) -> bool {
-        let data = CONTROL_WORDS;
-        let words = share.xq.len() + share.steps.len() + share.out_len;
-        if self.dead.get() || words as u32 > BUFFER_BYTES / 4 - data || self.load(STATE) != IDLE {
+        let rows = share.steps.len();
+        let xq_at = CONTROL_WORDS as usize;
+        let out_at = xq_at + share.xq.len() + rows;
+        let words = out_at + rows * share.panels.end * 8;
+        let panel_room = share.panels.end + share.chunk <= PANEL_MASK as usize;
+        if self.dead.get() || words > BUFFER_BYTES as usize / 4 || !panel_room {
             return false;
         }
-        let xq_at = data;
+        // The previous share is complete (its caller waited for it): nothing reads these now.
+        let (xq_at, out_at) = (xq_at as u32, out_at as u32);
         let steps_at = xq_at + share.xq.len() as u32;
         self.ints.subarray(xq_at, steps_at).copy_from(share.xq);
-        let out_at = steps_at + share.steps.len() as u32;
         self.floats
             .subarray(steps_at, out_at)
             .copy_from(share.steps);
-        self.out_at.set(out_at);
         for (word, value) in [
             (MATRIX, share.matrix as i32),
-            (P0, share.panels.start as i32),
-            (P1, share.panels.end as i32),
-            (ROWS, share.steps.len() as i32),
+            (ROWS, rows as i32),
             (XQ_LEN, share.xq.len() as i32),
-            (OUT_LEN, share.out_len as i32),
+            (CHUNK, share.chunk as i32),
+            (OUT_AT, out_at as i32),
+            (DONE, 0),
+            (FAILED, 0),
         ] {
-            self.ctl.set_index(word, value);
+            self.store(word, value);
         }
-        // The store publishes the fields above to the worker's atomic read of STATE.
-        self.store(STATE, POSTED);
+        self.shares.set(self.shares.get().wrapping_add(1));
+        self.store(SHARE, self.shares.get());
+        let seq = (self.seq.get() + 1) & SEQ_MASK;
+        self.seq.set(seq);
+        self.chunk.set(share.chunk as i32);
+        self.out_at.set(out_at);
+        let (start, end) = (share.panels.start as i32, share.panels.end as i32);
+        // Publishes everything above to the worker's atomic read of NEXT.
+        self.store(
+            NEXT,
+            (seq << (2 * PANEL_BITS)) | (end << PANEL_BITS) | start,
+        );
         self.wake();
         true
     }
 
-    fn collect(&self, out: &mut [f32]) -> bool {
-        // Not claimed yet: take it back (the worker then finds IDLE and leaves it).
-        if Atomics::compare_exchange(&self.ctl, STATE, POSTED, IDLE) == Ok(POSTED) {
-            STATS.with_borrow_mut(|s| s.taken_back += 1);
-            return false;
+    fn claim(&self) -> Option<usize> {
+        loop {
+            let v = self.load(NEXT);
+            let (p, end) = (v & PANEL_MASK, (v >> PANEL_BITS) & PANEL_MASK);
+            if v >> (2 * PANEL_BITS) != self.seq.get() || p >= end {
+                return None;
+            }
+            let claimed = v + self.chunk.get();
+            if Atomics::compare_exchange(&self.ctl, NEXT, v, claimed) == Ok(v) {
+                let panels = (end - p).min(self.chunk.get()) as u64;
+                STATS.with_borrow_mut(|s| s.page_panels += panels);
+                return Some(p as usize);
+            }
         }
+    }
+
+    fn wait(&self, panels: usize) -> bool {
         let start = crate::timing::now();
-        let mut state = self.load(STATE);
-        while state == CLAIMED {
-            if crate::timing::now() - start > CLAIMED_TIMEOUT_MS {
-                // Never reuse a buffer the worker may still write: stop sharing for good.
-                self.dead.set(true);
-                searchbar_encoder::helper::uninstall();
-                set_state("off: the worker stopped answering".into());
+        while (self.load(DONE) as usize) < panels {
+            if crate::timing::now() - start > WAIT_TIMEOUT_MS {
+                // Never reuse a buffer the worker may still write.
+                let done = self.load(DONE);
+                self.give_up(format!(
+                    "the worker stopped answering ({done} of {panels} panels after \
+                     {WAIT_TIMEOUT_MS} ms)"
+                ));
                 return false;
             }
-            state = self.load(STATE);
         }
-        let ok = state == DONE;
-        if ok {
-            let at = self.out_at.get();
-            self.floats.subarray(at, at + out.len() as u32).copy_to(out);
-            STATS.with_borrow_mut(|s| s.shares += 1);
+        if self.load(FAILED) != 0 {
+            self.give_up("the worker failed to compute a chunk".into());
+            return false;
         }
-        self.store(STATE, IDLE);
-        ok
+        STATS.with_borrow_mut(|s| s.panels += panels as u64);
+        true
+    }
+
+    fn read(&self, offset: usize, out: &mut [f32]) {
+        let at = self.out_at.get() + offset as u32;
+        self.floats.subarray(at, at + out.len() as u32).copy_to(out);
     }
 }
 
@@ -279,33 +353,49 @@ fn spawn(
         ints: Int32Array::new(&sab),
         floats: Float32Array::new(&sab),
         dead: Cell::new(false),
+        seq: Cell::new(0),
+        shares: Cell::new(0),
+        chunk: Cell::new(1),
         out_at: Cell::new(0),
         _worker: worker.clone(),
     });
     let mut ready = Some(ready);
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-        let data = e.data();
-        let error = Reflect::get(&data, &"error".into())
-            .ok()
-            .and_then(|v| v.as_string());
-        let outcome = match error {
-            Some(error) => {
-                set_state(format!("off: the worker failed: {error}"));
-                Err(error)
+    let on_message = {
+        let link = link.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let error = Reflect::get(&e.data(), &"error".into())
+                .ok()
+                .and_then(|v| v.as_string());
+            let outcome = match error {
+                Some(error) => {
+                    link.give_up(format!("the worker failed: {error}"));
+                    Err(error)
+                }
+                None => {
+                    let memory = Reflect::get(&e.data(), &"memory".into())
+                        .ok()
+                        .and_then(|v| v.as_f64())
+                        .unwrap_or(0.0);
+                    STATS.with_borrow_mut(|s| s.worker_memory = memory);
+                    LINK.set(Some(link.clone()));
+                    set_state("ready".into());
+                    Ok(())
+                }
+            };
+            if let Some(ready) = ready.take() {
+                ready(outcome);
             }
-            None => {
-                LINK.set(Some(link.clone()));
-                set_state("ready".into());
-                Ok(())
-            }
-        };
-        if let Some(ready) = ready.take() {
-            ready(outcome);
-        }
+        })
+    };
+    // An exception the worker did not catch ends it.
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+        link.give_up(format!("the worker stopped: {}", e.message()));
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     // The worker lives as long as the page.
     on_message.forget();
+    on_error.forget();
     let message = js_sys::Object::new();
     for (key, value) in [
         ("glue", JsValue::from(glue)),
@@ -321,7 +411,9 @@ fn spawn(
     Ok(())
 }
 
-/// The peer to install once [`start`]'s `ready` says so.
-pub fn peer() -> Option<Rc<dyn Peer>> {
-    LINK.with_borrow(|link| link.clone().map(|l| l as Rc<dyn Peer>))
+/// Has `encoder`'s matmuls shared with the worker, once [`start`]'s `ready` says it is.
+pub fn install(encoder: &Encoder) {
+    if let Some(link) = LINK.with_borrow(Clone::clone) {
+        searchbar_encoder::helper::install(encoder, link);
+    }
 }

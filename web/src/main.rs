@@ -1,6 +1,10 @@
 //! The searchbar web app: a Yew (CSR) page that loads its release and searches it in WASM.
 
 mod app;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod helper;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[path = "helper_stub.rs"]
 mod helper;
 mod keyboard;
 mod loader;

@@ -11,9 +11,10 @@ pub fn now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
-/// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperShares,
-/// helperTakenBack }`: `wasmMemoryBytes` is the size of the module's linear memory, which only
-/// grows (the peak heap so far); the rest is the matmul helper's state (`helper.rs`).
+/// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperPanels,
+/// pagePanels, helperMemoryBytes }`: `wasmMemoryBytes` is the size of the module's linear
+/// memory, which only grows (the peak heap so far); the rest is the matmul helper's state
+/// (`helper.rs`).
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let Some(window) = web_sys::window() else {
         return;
@@ -31,15 +32,14 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let _ = Reflect::set(&state, &"wasmMemoryBytes".into(), &num(memory));
     let helper = crate::helper::stats();
     let _ = Reflect::set(&state, &"helper".into(), &helper.state.into());
+    // Panels of the int8 matmuls computed by the worker and by the page since load.
+    let panels = [helper.panels as f64, helper.page_panels as f64];
+    let _ = Reflect::set(&state, &"helperPanels".into(), &panels[0].into());
+    let _ = Reflect::set(&state, &"pagePanels".into(), &panels[1].into());
     let _ = Reflect::set(
         &state,
-        &"helperShares".into(),
-        &(helper.shares as f64).into(),
-    );
-    let _ = Reflect::set(
-        &state,
-        &"helperTakenBack".into(),
-        &(helper.taken_back as f64).into(),
+        &"helperMemoryBytes".into(),
+        &helper.worker_memory.into(),
     );
     let _ = Reflect::set(&window, &"__searchbar".into(), &state);
 }

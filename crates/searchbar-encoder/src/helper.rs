@@ -1,5 +1,5 @@
 //! A second core for a query in the browser: a Web Worker runs its own instance of this crate
-//! and takes a share of each large int8 matmul's column panels.
+//! and computes part of each large int8 matmul's column panels.
 //!
 //! Threads on wasm32-unknown-unknown need a nightly std rebuilt with atomics. Two ordinary
 //! instances need only a `SharedArrayBuffer` to meet in (a cross-origin-isolated page), and
@@ -7,9 +7,9 @@
 //! * [`Encoder::matmul_weights`] packs the query graph's int8 matrices (a matrix's id is its
 //!   position) for [`MatmulHelper::from_bytes`] in the worker;
 //! * [`install`] gives this thread a [`Peer`]. Each large int8 matmul then quantizes its rows
-//!   once, posts the last panels to the peer and runs the first ones itself. A share the
-//!   helper has not claimed by then is taken back and run here, so a busy or missing worker
-//!   costs a post, never a wait.
+//!   once, offers its last panels to the worker in a few chunks and computes the first ones
+//!   itself; then it claims whatever chunks the worker has not. A worker that is asleep, late
+//!   or descheduled simply claims fewer chunks, so the page never waits for one to start.
 //!
 //! Sums are exact integers and each column's rescaling is the same code on both sides, so a
 //! split result equals the unsplit one bit for bit.
@@ -24,38 +24,45 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Below this many multiply-adds a matmul is not split: a post and a collect cost a few
-/// microseconds, a matmul this size about 10.
+/// Below this many multiply-adds a matmul is not split: offering it costs a few microseconds,
+/// a matmul this size about 10.
 const MIN_MACS_TO_SPLIT: usize = 1 << 18;
-/// Share of a matmul's panels posted to the helper, in 1/64ths: it also copies the rows in
-/// and the result out.
-const HELPER_SHARE_64THS: usize = 30;
+/// Share of a matmul's panels offered to the worker, in 1/64ths: a little under half, as it
+/// also copies the rows in and its results out.
+const OFFERED_64THS: usize = 30;
+/// Chunks the offer is cut into: the page waits at most about one chunk for the worker's last
+/// one, and each chunk costs the worker a call into wasm and a copy out.
+const CHUNKS: usize = 4;
 
 const MAGIC: &[u8; 8] = b"SBMATMUL";
 const VERSION: u32 = 1;
 
-/// One share of a matmul, as posted to the helper.
+/// A matmul offered to the helper.
 #[derive(Debug)]
 pub struct Share<'a> {
     /// Position of the matrix in [`Encoder::matmul_weights`].
     pub matrix: u32,
-    /// Column panels to compute (8 columns each).
+    /// Column panels offered (8 columns each), claimed `chunk` at a time from the start.
     pub panels: Range<usize>,
+    pub chunk: usize,
     /// The rows, quantized: `steps.len()` rows of `ceil(k / 2)` i16 pairs.
     pub xq: &'a [i32],
     /// Each row's dequantization step.
     pub steps: &'a [f32],
-    /// Length of the result: rows x the share's columns.
-    pub out_len: usize,
 }
 
-/// The page's link to a helper.
+/// The page's link to a helper. The helper writes a chunk starting at panel `p` as a
+/// `[rows, columns]` block at offset `rows * p * 8` of its result area.
 pub trait Peer {
-    /// Hands `share` to the helper; false if it cannot take one now.
+    /// Offers `share`; false if the helper cannot take one now.
     fn post(&self, share: &Share) -> bool;
-    /// Waits for the posted share's result and writes it to `out`; false if the helper did not
-    /// compute it (it had not claimed it yet, or failed): the caller then computes it itself.
-    fn collect(&self, out: &mut [f32]) -> bool;
+    /// Claims the next unclaimed chunk of the posted share for the caller: its first panel.
+    fn claim(&self) -> Option<usize>;
+    /// Waits until the helper has written the `panels` panels it claimed; false if it failed
+    /// or stopped answering (the caller then computes them itself).
+    fn wait(&self, panels: usize) -> bool;
+    /// Copies `out.len()` values from `offset` of the helper's result area.
+    fn read(&self, offset: usize, out: &mut [f32]);
 }
 
 struct Installed {
@@ -95,34 +102,52 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
         let Some(&matrix) = ids.get(&(Arc::as_ptr(w) as usize)) else {
             return false;
         };
-        let panels = w.panel_count();
-        let split = panels - panels * HELPER_SHARE_64THS / 64;
-        if m * w.k() * w.n() < MIN_MACS_TO_SPLIT || split == 0 || split == panels {
+        let (k, n, panels) = (w.k(), w.n(), w.panel_count());
+        if m * k * n < MIN_MACS_TO_SPLIT || panels < 2 {
             return false;
         }
+        let split = panels - (panels * OFFERED_64THS / 64).max(1);
+        let chunk = (panels - split).div_ceil(CHUNKS);
         let weights = w.dot16();
-        let (xq, steps) = dot16::quantize_rows(x, m, w.k());
-        let (mine, theirs) = (0..split, split..panels);
-        let their_cols = w.columns(&theirs);
+        let (xq, steps) = dot16::quantize_rows(x, m, k);
         let share = Share {
             matrix,
-            panels: theirs.clone(),
+            panels: split..panels,
+            chunk,
             xq: &xq,
             steps: &steps,
-            out_len: m * their_cols.len(),
         };
-        let posted = peer.post(&share);
-        let mine = if posted { mine } else { 0..panels };
-        let my_cols = w.columns(&mine);
-        let mut part = vec![0f32; m * my_cols.len()];
-        dot16::matmul_quantized(&weights, &xq, &steps, mine, &mut part);
-        scatter(&part, my_cols, w.n(), y);
-        if posted {
-            let mut part = vec![0f32; share.out_len];
-            if !peer.collect(&mut part) {
-                dot16::matmul_quantized(&weights, &xq, &steps, theirs, &mut part);
-            }
-            scatter(&part, their_cols, w.n(), y);
+        if !peer.post(&share) {
+            dot16::matmul_quantized(&weights, &xq, &steps, 0..panels, y);
+            return true;
+        }
+        let mut part = Vec::new();
+        let mut run_here = |panels: Range<usize>, y: &mut [f32]| {
+            let cols = w.columns(&panels);
+            part.resize(m * cols.len(), 0.0);
+            dot16::matmul_quantized(&weights, &xq, &steps, panels, &mut part);
+            scatter(&part, cols, n, y);
+        };
+        run_here(0..split, y);
+        let chunks = (panels - split).div_ceil(chunk);
+        let span = |c: usize| split + c * chunk..(split + (c + 1) * chunk).min(panels);
+        let mut mine = vec![false; chunks];
+        while let Some(p) = peer.claim() {
+            let c = (p - split) / chunk;
+            mine[c] = true;
+            run_here(span(c), y);
+        }
+        let theirs: Vec<usize> = (0..chunks).filter(|&c| !mine[c]).collect();
+        let their_panels = theirs.iter().map(|&c| span(c).len()).sum();
+        if their_panels > 0 && !peer.wait(their_panels) {
+            theirs.into_iter().for_each(|c| run_here(span(c), y));
+            return true;
+        }
+        for c in theirs {
+            let cols = w.columns(&span(c));
+            part.resize(m * cols.len(), 0.0);
+            peer.read(m * span(c).start * dot16::COLS, &mut part);
+            scatter(&part, cols, n, y);
         }
         true
     })

@@ -273,32 +273,68 @@ mod wasm {
         web_sys_log(&summary);
     }
 
-    /// A helper in this same instance: the split, the matrix ids and the packed weights are
-    /// what a worker gets; only the transport (a `SharedArrayBuffer`) is the page's.
+    /// A helper in this same instance, which claims every other chunk (or none, as a worker
+    /// that is asleep): the chunking, the matrix ids and the packed weights are what a worker
+    /// gets; only the transport (a `SharedArrayBuffer`) is the page's.
     struct Loopback {
         helper: searchbar_encoder::helper::MatmulHelper,
-        posted: std::cell::RefCell<Option<(u32, std::ops::Range<usize>, Vec<i32>, Vec<f32>)>>,
-        /// false: never claims a share, as a busy worker; the caller must compute it.
+        share: std::cell::RefCell<Option<Offer>>,
+        next: std::cell::Cell<usize>,
+        results: std::cell::RefCell<Vec<f32>>,
         claims: bool,
-        shares: std::cell::Cell<usize>,
+        its_turn: std::cell::Cell<bool>,
+        chunks: std::cell::Cell<usize>,
     }
+
+    /// The posted share, owned: matrix, end panel, chunk, rows and steps.
+    struct Offer(u32, usize, usize, Vec<i32>, Vec<f32>);
 
     impl searchbar_encoder::helper::Peer for Loopback {
         fn post(&self, s: &searchbar_encoder::helper::Share) -> bool {
-            let copy = (s.matrix, s.panels.clone(), s.xq.to_vec(), s.steps.to_vec());
-            *self.posted.borrow_mut() = Some(copy);
+            let rows = s.steps.len();
+            *self.results.borrow_mut() = vec![f32::NAN; rows * s.panels.end * 8];
+            *self.share.borrow_mut() = Some(Offer(
+                s.matrix,
+                s.panels.end,
+                s.chunk,
+                s.xq.to_vec(),
+                s.steps.to_vec(),
+            ));
+            self.next.set(s.panels.start);
+            self.its_turn.set(true);
             true
         }
 
-        fn collect(&self, out: &mut [f32]) -> bool {
-            let (matrix, panels, xq, steps) = self.posted.borrow_mut().take().expect("posted");
-            if !self.claims {
-                return false;
+        fn claim(&self) -> Option<usize> {
+            let share = self.share.borrow();
+            let Offer(matrix, end, chunk, xq, steps) = share.as_ref().expect("posted");
+            loop {
+                let p = self.next.get();
+                if p >= *end {
+                    return None;
+                }
+                self.next.set(p + chunk);
+                if self.claims && self.its_turn.replace(false) {
+                    let out = self
+                        .helper
+                        .run(*matrix, p..(p + chunk).min(*end), xq, steps);
+                    let out = out.unwrap();
+                    let at = steps.len() * p * 8;
+                    self.results.borrow_mut()[at..at + out.len()].copy_from_slice(&out);
+                    self.chunks.set(self.chunks.get() + 1);
+                    continue;
+                }
+                self.its_turn.set(true);
+                return Some(p);
             }
-            let result = self.helper.run(matrix, panels, &xq, &steps).unwrap();
-            out.copy_from_slice(&result);
-            self.shares.set(self.shares.get() + 1);
+        }
+
+        fn wait(&self, _panels: usize) -> bool {
             true
+        }
+
+        fn read(&self, offset: usize, out: &mut [f32]) {
+            out.copy_from_slice(&self.results.borrow()[offset..offset + out.len()]);
         }
     }
 
@@ -320,9 +356,12 @@ mod wasm {
         for claims in [true, false] {
             let peer = std::rc::Rc::new(Loopback {
                 helper: MatmulHelper::from_bytes(&encoder.matmul_weights()).unwrap(),
-                posted: Default::default(),
+                share: Default::default(),
+                next: Default::default(),
+                results: Default::default(),
                 claims,
-                shares: Default::default(),
+                its_turn: Default::default(),
+                chunks: Default::default(),
             });
             assert_eq!(peer.helper.len(), 36, "6 layers x 6 weight matmuls");
             install(&encoder, peer.clone());
@@ -336,9 +375,9 @@ mod wasm {
             uninstall();
             if claims {
                 assert!(
-                    peer.shares.get() >= 36,
-                    "shares computed: {}",
-                    peer.shares.get()
+                    peer.chunks.get() >= 36,
+                    "chunks the helper computed: {}",
+                    peer.chunks.get()
                 );
             }
         }
