@@ -125,9 +125,16 @@ prod = "deploy/prod"
     /// Starts `searchbar serve --env ENV` on a free port; returns the server and its
     /// `host:port` (read from the URL the command prints once listening).
     pub fn serve(&self, env: &str) -> (std::process::Child, String) {
+        self.serve_with(env, &[])
+    }
+
+    /// [`Project::serve`] with more `searchbar serve` arguments.
+    pub fn serve_with(&self, env: &str, extra: &[&str]) -> (std::process::Child, String) {
         use std::io::BufRead;
+        let mut args = vec!["serve", "--env", env, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut server = self
-            .command(&["serve", "--env", env, "--listen", "127.0.0.1:0"])
+            .command(&args)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("searchbar serve starts");

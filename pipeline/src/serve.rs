@@ -19,7 +19,7 @@ fn cache_control(path: &str) -> &'static str {
     }
 }
 
-async fn headers(req: Request, next: Next) -> Response {
+async fn headers(isolated: bool, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     // Locks and temporaries of a deploy in progress are never served.
     if path.split('/').any(|seg| seg.starts_with('.')) {
@@ -39,7 +39,7 @@ async fn headers(req: Request, next: Next) -> Response {
     );
     // Cross-origin isolation: the page may then share memory with a worker, which embeds
     // queries on a second core (web/src/helper.rs). Every file here is same-origin.
-    for (name, value) in ISOLATION_HEADERS {
+    for (name, value) in ISOLATION_HEADERS.iter().filter(|_| isolated) {
         headers.insert(
             header::HeaderName::from_static(name),
             HeaderValue::from_static(value),
@@ -55,18 +55,21 @@ const ISOLATION_HEADERS: &[(&str, &str)] = &[
     ("cross-origin-embedder-policy", "require-corp"),
 ];
 
-pub fn router(root: PathBuf) -> axum::Router {
+/// `isolated`: send the cross-origin isolation headers.
+pub fn router(root: PathBuf, isolated: bool) -> axum::Router {
     let files = ServeDir::new(root)
         .precompressed_br()
         .precompressed_gzip()
         .append_index_html_on_directories(true);
     axum::Router::new()
         .fallback_service(files)
-        .layer(axum::middleware::from_fn(headers))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            headers(isolated, req, next)
+        }))
 }
 
 /// Serves `root` on `listen` until interrupted; prints the URL once listening.
-pub fn serve(root: PathBuf, listen: &str, env: &str) -> Result<()> {
+pub fn serve(root: PathBuf, listen: &str, env: &str, isolated: bool) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -84,7 +87,7 @@ pub fn serve(root: PathBuf, listen: &str, env: &str) -> Result<()> {
         println!("serving {env} ({}) on http://{addr}/", root.display());
         use std::io::Write;
         std::io::stdout().flush()?;
-        axum::serve(listener, router(root))
+        axum::serve(listener, router(root, isolated))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

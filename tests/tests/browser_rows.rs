@@ -1,8 +1,10 @@
 //! A release whose IVF-PQ index keeps its re-ranking vectors in a separate rows file: the page
 //! downloads only the compact index, fetches each query's candidates' records with HTTP range
 //! requests from `searchbar serve`, verifies each against the index and ranks exactly like the
-//! CLI (which reads the same records from disk). A test binary of its own, so it never shares
-//! the machine with the timing-sensitive browser test.
+//! CLI (which reads the same records from disk). Served without the cross-origin isolation
+//! headers, as a static host that cannot set them, so the page runs on one core (no matmul
+//! helper worker): the browser test covers the worker. A test binary of its own, so it never
+//! shares the machine with the timing-sensitive browser test.
 
 use searchbar_tests::page::{native, open, search};
 use searchbar_tests::webdriver::Browser;
@@ -21,7 +23,7 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
         .as_str()
         .unwrap()
         .to_string();
-    let (mut server, addr) = p.serve("stage");
+    let (mut server, addr) = p.serve_with("stage", &["--no-isolation"]);
     let b = Browser::start().unwrap();
     open(&b, &format!("http://{addr}/"));
 
@@ -42,6 +44,19 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
         assert_eq!(got.len(), 10, "{q:?}");
         assert_eq!(got, native(&p, q), "browser and CLI differ for {q:?}");
     }
+
+    let helper = b
+        .eval(
+            "return [self.crossOriginIsolated, window.__searchbar.helper, \
+             window.__searchbar.helperPanels]",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(
+        helper,
+        json!([false, "off: the page is not cross-origin isolated", 0]),
+        "one core without the isolation headers"
+    );
 
     // The rows file was only ever read a record at a time.
     let name = rows.rsplit('/').next().unwrap();

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Address to listen on (default: deploy.listen, 127.0.0.1:8080); port 0 picks a free one.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Leave out the cross-origin isolation headers, as a static host that cannot set headers
+    /// would: the page then searches on one core (no matmul helper worker).
+    #[arg(long)]
+    pub no_isolation: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,7 +176,7 @@ pub fn serve(p: &ProjectArgs, args: &ServeArgs) -> Result<()> {
         .listen
         .clone()
         .unwrap_or_else(|| project.config.deploy.listen.clone());
-    crate::serve::serve(target.root, &listen, &args.env.env)
+    crate::serve::serve(target.root, &listen, &args.env.env, !args.no_isolation)
 }
 
 /// Loads a release from a target exactly as the browser does: manifest, then every artifact
