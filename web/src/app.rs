@@ -367,10 +367,14 @@ impl Component for App {
             });
         }
         if let Some(search_ms) = self.unpublished.take() {
-            let total = timing::now() - self.input_at;
+            let now = timing::now();
+            let total = now - self.input_at;
+            // From the search's end to here: Yew's update of the page with the results.
+            let render = now - self.last_search_end;
             if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
                 let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
                 let _ = list.set_attribute("data-search-ms", &format!("{search_ms:.1}"));
+                let _ = list.set_attribute("data-render-ms", &format!("{render:.2}"));
                 let _ = list.set_attribute("data-started-by", self.started_by);
             }
             timing::publish(self.searcher.is_some(), Some(total), Some(search_ms));

@@ -2,6 +2,9 @@
 //!
 //! Document text only ever becomes text nodes (never HTML), and links only keep http(s) URLs.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use searchbar_release::{highlight, QueryHit};
 use yew::prelude::*;
 
@@ -32,7 +35,7 @@ pub fn view(
             </>
         };
         // The whole row is the link, so a click anywhere on it opens the document.
-        let body = match record.url.as_deref().and_then(safe_url) {
+        let body = match record.url.as_deref().and_then(link) {
             Some(href) => html! { <a class="hit" href={href} tabindex="-1">{body}</a> },
             None => html! { <div class="hit">{body}</div> },
         };
@@ -66,6 +69,22 @@ fn marked(text: &str, query: &str) -> Html {
             }
         })
         .collect()
+}
+
+thread_local! {
+    /// [`safe_url`] of each document link shown so far: each takes a few calls into the
+    /// browser's URL parser, and the same documents come back keystroke after keystroke.
+    static LINKS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+}
+
+/// [`safe_url`], remembered per link (the page's own URL, its base, never changes).
+fn link(url: &str) -> Option<String> {
+    if let Some(known) = LINKS.with_borrow(|links| links.get(url).cloned()) {
+        return known;
+    }
+    let safe = safe_url(url);
+    LINKS.with_borrow_mut(|links| links.insert(url.to_string(), safe.clone()));
+    safe
 }
 
 /// `url` resolved against the page, if it is an http(s) link (no `javascript:` and the like).
