@@ -99,7 +99,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     // query's matmuls (web/src/helper.rs); every check below then runs with it.
     let helper = b
         .wait_for(
-            "const h = window.__searchbar.helper; return h === 'starting' ? null :              [self.crossOriginIsolated, h];",
+            "const h = window.__searchbar.helper; \
+             return h === 'starting' ? null : [self.crossOriginIsolated, h];",
             json!([]),
             Duration::from_secs(60),
         )

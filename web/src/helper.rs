@@ -16,6 +16,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use crate::timing::HelperStats;
 use js_sys::{Atomics, Float32Array, Int32Array, Reflect, SharedArrayBuffer, Uint8Array};
 use searchbar_encoder::helper::{MatmulHelper, Peer, Share};
 use searchbar_encoder::Encoder;
@@ -148,25 +149,13 @@ impl MatmulWorker {
     }
 }
 
-/// How the helper is doing, for the footer and the benchmark.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    /// "off: why", "starting" or "ready".
-    pub state: String,
-    /// Column panels (8 columns of one matmul) the worker computed, and the page itself while
-    /// a worker was ready.
-    pub panels: u64,
-    pub page_panels: u64,
-    /// The worker's wasm memory once it holds the weights.
-    pub worker_memory: f64,
-}
-
 thread_local! {
-    static STATS: RefCell<Stats> = RefCell::new(Stats { state: "off".into(), ..Stats::default() });
+    static STATS: RefCell<HelperStats> =
+        RefCell::new(HelperStats { state: "off".into(), ..HelperStats::default() });
     static LINK: RefCell<Option<Rc<Link>>> = const { RefCell::new(None) };
 }
 
-pub fn stats() -> Stats {
+pub fn stats() -> HelperStats {
     STATS.with_borrow(Clone::clone)
 }
 
@@ -180,8 +169,7 @@ struct Link {
     ints: Int32Array,
     floats: Float32Array,
     dead: Cell<bool>,
-    /// The current share's number (15 bits), its chunk and its result area.
-    seq: Cell<i32>,
+    /// Offers made (the current share's full number), its chunk and its result area.
     shares: Cell<i32>,
     chunk: Cell<i32>,
     out_at: Cell<u32>,
@@ -189,6 +177,11 @@ struct Link {
 }
 
 impl Link {
+    /// The current share's number as `NEXT` holds it.
+    fn seq(&self) -> i32 {
+        self.shares.get() & SEQ_MASK
+    }
+
     fn load(&self, word: u32) -> i32 {
         Atomics::load(&self.ctl, word).unwrap_or(0)
     }
@@ -239,8 +232,7 @@ impl Peer for Link {
         }
         self.shares.set(self.shares.get().wrapping_add(1));
         self.store(SHARE, self.shares.get());
-        let seq = (self.seq.get() + 1) & SEQ_MASK;
-        self.seq.set(seq);
+        let seq = self.seq();
         self.chunk.set(share.chunk as i32);
         self.out_at.set(out_at);
         let (start, end) = (share.panels.start as i32, share.panels.end as i32);
@@ -257,7 +249,7 @@ impl Peer for Link {
         loop {
             let v = self.load(NEXT);
             let (p, end) = (v & PANEL_MASK, (v >> PANEL_BITS) & PANEL_MASK);
-            if v >> (2 * PANEL_BITS) != self.seq.get() || p >= end {
+            if v >> (2 * PANEL_BITS) != self.seq() || p >= end {
                 return None;
             }
             let claimed = v + self.chunk.get();
@@ -353,7 +345,6 @@ fn spawn(
         ints: Int32Array::new(&sab),
         floats: Float32Array::new(&sab),
         dead: Cell::new(false),
-        seq: Cell::new(0),
         shares: Cell::new(0),
         chunk: Cell::new(1),
         out_at: Cell::new(0),

@@ -11,6 +11,19 @@ pub fn now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// The matmul helper's state, as [`publish`] reports it (`helper.rs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HelperStats {
+    /// "off: why", "starting" or "ready".
+    pub state: String,
+    /// Column panels (8 columns of one matmul) of the offered part that the worker computed,
+    /// and that the page claimed back and computed itself.
+    pub panels: u64,
+    pub page_panels: u64,
+    /// The worker's wasm memory once it holds the weights.
+    pub worker_memory: f64,
+}
+
 /// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperPanels,
 /// pagePanels, helperMemoryBytes }`: `wasmMemoryBytes` is the size of the module's linear
 /// memory, which only grows (the peak heap so far); the rest is the matmul helper's state
@@ -32,10 +45,16 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let _ = Reflect::set(&state, &"wasmMemoryBytes".into(), &num(memory));
     let helper = crate::helper::stats();
     let _ = Reflect::set(&state, &"helper".into(), &helper.state.into());
-    // Panels of the int8 matmuls computed by the worker and by the page since load.
-    let panels = [helper.panels as f64, helper.page_panels as f64];
-    let _ = Reflect::set(&state, &"helperPanels".into(), &panels[0].into());
-    let _ = Reflect::set(&state, &"pagePanels".into(), &panels[1].into());
+    let _ = Reflect::set(
+        &state,
+        &"helperPanels".into(),
+        &(helper.panels as f64).into(),
+    );
+    let _ = Reflect::set(
+        &state,
+        &"pagePanels".into(),
+        &(helper.page_panels as f64).into(),
+    );
     let _ = Reflect::set(
         &state,
         &"helperMemoryBytes".into(),

@@ -87,7 +87,8 @@ pub fn install(encoder: &Encoder, peer: Rc<dyn Peer>) {
     PEER.set(Some(Installed { peer, ids }));
 }
 
-/// Stops splitting (the helper died or the page is closing).
+/// Stops splitting. Needed before the installed encoder is dropped: its matrices' addresses,
+/// by which shares are matched, could be reused by another encoder's.
 pub fn uninstall() {
     PEER.set(None);
 }
@@ -123,10 +124,9 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
         }
         let mut part = Vec::new();
         let mut run_here = |panels: Range<usize>, y: &mut [f32]| {
-            let cols = w.columns(&panels);
-            part.resize(m * cols.len(), 0.0);
-            dot16::matmul_quantized(&weights, &xq, &steps, panels, &mut part);
-            scatter(&part, cols, n, y);
+            part.resize(m * w.columns(&panels).len(), 0.0);
+            dot16::matmul_quantized(&weights, &xq, &steps, panels.clone(), &mut part);
+            w.scatter(&panels, &part, y);
         };
         run_here(0..split, y);
         let chunks = (panels - split).div_ceil(chunk);
@@ -144,20 +144,12 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
             return true;
         }
         for c in theirs {
-            let cols = w.columns(&span(c));
-            part.resize(m * cols.len(), 0.0);
+            part.resize(m * w.columns(&span(c)).len(), 0.0);
             peer.read(m * span(c).start * dot16::COLS, &mut part);
-            scatter(&part, cols, n, y);
+            w.scatter(&span(c), &part, y);
         }
         true
     })
-}
-
-/// Copies `part` (`[m, cols.len()]`) into columns `cols` of `y` (`[m, n]`).
-fn scatter(part: &[f32], cols: Range<usize>, n: usize, y: &mut [f32]) {
-    for (row, src) in part.chunks_exact(cols.len()).enumerate() {
-        y[row * n + cols.start..row * n + cols.end].copy_from_slice(src);
-    }
 }
 
 impl Encoder {
@@ -171,7 +163,10 @@ impl Encoder {
 /// [`Encoder::matmul_weights`]' format: a header, then per matrix `k`, `n` (u32), the k-pair
 /// panels, then the padded column scales and biases (f32), all little-endian.
 fn pack(matrices: &[Arc<Int8Matrix>]) -> Vec<u8> {
-    let size = 16 + matrices.iter().map(|w| 8 + w.heap_bytes()).sum::<usize>();
+    // Exactly: an int8 matrix in wasm also holds the portable kernel's panels, and the page's
+    // linear memory never shrinks back.
+    let bytes = |d: Weights| 8 + d.pairs.len() + 4 * (d.scales.len() + d.biases.len());
+    let size = 16 + matrices.iter().map(|w| bytes(w.dot16())).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());

@@ -141,6 +141,19 @@ impl Int8Matrix {
         panels.start * COLS..(panels.end * COLS).min(self.n)
     }
 
+    /// Copies a result for `panels` only (`[m, columns(panels).len()]`, as [`Self::panels_into`]
+    /// writes it) into those columns of `y` (`[m, n]`).
+    #[cfg(any(
+        feature = "threads",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))]
+    pub(crate) fn scatter(&self, panels: &std::ops::Range<usize>, part: &[f32], y: &mut [f32]) {
+        let (cols, n) = (self.columns(panels), self.n);
+        for (row, src) in part.chunks_exact(cols.len()).enumerate() {
+            y[row * n + cols.start..row * n + cols.end].copy_from_slice(src);
+        }
+    }
+
     /// `x · W` for the columns of `panels` only, into `y`: `[m, columns(panels).len()]`.
     pub(crate) fn panels_into(
         &self,

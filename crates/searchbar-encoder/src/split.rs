@@ -104,12 +104,8 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
             }
         }
     }
-    let n = w.n();
     for (share, out) in shares.iter().zip(&outs) {
-        let cols = w.columns(share);
-        for (row, part) in out.chunks_exact(cols.len()).enumerate() {
-            y[row * n + cols.start..row * n + cols.end].copy_from_slice(part);
-        }
+        w.scatter(share, out, y);
     }
     true
 }
