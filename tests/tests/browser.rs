@@ -197,7 +197,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
 
     // Keystroke to rendered results, and embedding + search alone, as the page measures them
     // (after the warm-up above).
-    let (mut ms, mut search_ms, mut render_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ms, mut search_ms, mut render_ms, mut embed_ms) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut started_by = std::collections::BTreeMap::<String, usize>::new();
     let texts: Vec<&str> = queries
         .iter()
@@ -220,13 +221,15 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             .eval(
                 "const r = document.querySelector('#results'); \
                  return [parseFloat(r.dataset.ms), parseFloat(r.dataset.searchMs), \
-                   r.dataset.startedBy, parseFloat(r.dataset.renderMs)]",
+                   r.dataset.startedBy, parseFloat(r.dataset.renderMs), \
+                   parseFloat(r.dataset.embedMs)]",
                 json!([]),
             )
             .unwrap();
         ms.push(v[0].as_f64().unwrap());
         search_ms.push(v[1].as_f64().unwrap());
         render_ms.push(v[3].as_f64().unwrap());
+        embed_ms.push(v[4].as_f64().unwrap());
         *started_by
             .entry(v[2].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
@@ -305,6 +308,8 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "keystroke_to_results_ms_median": median(ms.clone()),
         "keystroke_to_results_ms_max": ms.iter().cloned().fold(0.0, f64::max),
         "embed_and_search_ms_median": median(search_ms),
+        // The embedding alone (tokenizing included), without the index search.
+        "embed_ms_median": median(embed_ms),
         // From the search's end to the rendered list (Yew's update of ten highlighted results).
         "render_ms_median": median(render_ms),
         // How each measured search started: "input" (in the keystroke's own event), "task"

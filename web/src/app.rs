@@ -123,6 +123,8 @@ pub struct App {
     /// When the last search ended and how long it took (the throttle).
     last_search_end: f64,
     last_search_ms: f64,
+    /// Milliseconds the last query's embedding took (its share of `last_search_ms`).
+    last_embed_ms: f64,
     /// Counts searches, so rows fetched for an older one are dropped.
     search_seq: u64,
     poll: Option<Interval>,
@@ -156,6 +158,7 @@ impl Component for App {
             next_slice: None,
             last_search_end: 0.0,
             last_search_ms: 0.0,
+            last_embed_ms: 0.0,
             search_seq: 0,
             poll: None,
             newer: None,
@@ -374,6 +377,7 @@ impl Component for App {
             if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
                 let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
                 let _ = list.set_attribute("data-search-ms", &format!("{search_ms:.1}"));
+                let _ = list.set_attribute("data-embed-ms", &format!("{:.2}", self.last_embed_ms));
                 let _ = list.set_attribute("data-render-ms", &format!("{render:.2}"));
                 let _ = list.set_attribute("data-started-by", self.started_by);
             }
@@ -465,6 +469,7 @@ impl App {
         start: f64,
         vector: Vec<f32>,
     ) -> bool {
+        self.last_embed_ms = timing::now() - start;
         let Some(searcher) = &self.searcher else {
             return false;
         };

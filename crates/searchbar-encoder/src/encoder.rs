@@ -35,6 +35,11 @@ pub struct EncoderConfig {
     /// wasm with simd128's integer dot products). Off, tract expands them to float32 at load.
     /// Off by default only in a wasm build without simd128.
     pub int8_weights: bool,
+    /// Run the one-text graph's attention blocks and layer norms as the encoder's own fused
+    /// ops (`attention.rs`, `layer_norm.rs`), about a fifth of a short query's time in wasm.
+    /// Off keeps tract's ops: for benchmarks that compare the two, and as a way out should a
+    /// model need it.
+    pub fused_ops: bool,
 }
 
 impl Default for EncoderConfig {
@@ -46,6 +51,7 @@ impl Default for EncoderConfig {
             threads: 1,
             padded_batches: true,
             int8_weights: cfg!(any(not(target_arch = "wasm32"), target_feature = "simd128")),
+            fused_ops: true,
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct Encoder {
     tokenizer: TextTokenizer,
     config: EncoderConfig,
     dim: usize,
+    /// Attention blocks and layer norms the one-text graph runs as fused ops.
+    fused: (usize, usize),
 }
 
 impl Encoder {
@@ -96,6 +104,10 @@ impl Encoder {
             keep_int8_weights(&mut proto);
         }
         let mut unpadded_proto = proto.clone();
+        // Only the one-text graph fuses attention and layer norms: short inputs are where
+        // tract's per-op costs dominate, while long padded batches gain from its packed
+        // matmuls.
+        let mut fused = (0, 0);
         let mask_free = drop_attention_mask(&mut unpadded_proto) > 0;
         let (single, unpadded, padded) = if config.padded_batches {
             let unpadded = mask_free
@@ -103,7 +115,17 @@ impl Encoder {
                 .transpose()?;
             (None, unpadded, Some(optimize(&proto, false)?))
         } else {
-            let graph = if mask_free { &unpadded_proto } else { &proto };
+            let graph = if mask_free {
+                if config.fused_ops {
+                    fused = (
+                        crate::attention::fuse_attention(&mut unpadded_proto),
+                        crate::layer_norm::fuse_layer_norm(&mut unpadded_proto),
+                    );
+                }
+                &unpadded_proto
+            } else {
+                &proto
+            };
             (Some(optimize(graph, true)?), None, None)
         };
         drop((proto, unpadded_proto));
@@ -164,7 +186,15 @@ impl Encoder {
             tokenizer,
             config,
             dim,
+            fused,
         })
+    }
+
+    /// How many self-attention blocks and layer norms the one-text graph runs as one fused
+    /// op each (`attention.rs`, `layer_norm.rs`); 0 with `padded_batches`, or for a graph
+    /// the rewrites do not know.
+    pub fn fused_ops(&self) -> (usize, usize) {
+        self.fused
     }
 
     /// Whether batches without padding skip the attention-mask work (with `padded_batches`).
@@ -565,6 +595,20 @@ fn optimize(proto: &tract_onnx::pb::ModelProto, single: bool) -> Result<TypedMod
     } else {
         model
     };
+    // Sequences hold at least one token. Without that fact tract cannot prove that an
+    // elementwise op over `[1, sequence, 384]` is big enough for its vector kernels, and runs
+    // the residual adds and the attention's scalings through a generic broadcasting loop:
+    // about 0.7 ms of a 10-token query in wasm.
+    if let Some(TDim::Sym(sequence)) = model
+        .input_fact(0)
+        .ok()
+        .and_then(|f| f.shape.dims().get(1).cloned())
+    {
+        model
+            .symbols
+            .add_assertion(format!("{sequence}>=1"))
+            .map_err(EncoderError::model)?;
+    }
     model.into_optimized().map_err(EncoderError::model)
 }
 

@@ -9,11 +9,14 @@ use tract_onnx::tract_hir::internal::*;
 /// The ONNX op type the load-time rewrite emits.
 pub(crate) const OP_TYPE: &str = "SearchbarInt8MatMul";
 
-/// tract's ONNX loader with the op registered.
+/// tract's ONNX loader with the encoder's ops registered (this one, `attention.rs`'s and
+/// `layer_norm.rs`'s).
 pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     onnx.op_register
         .insert(OP_TYPE, |_, _| Ok((expand(Int8MatMulExpansion), vec![])));
+    crate::attention::register(&mut onnx);
+    crate::layer_norm::register(&mut onnx);
     onnx
 }
 

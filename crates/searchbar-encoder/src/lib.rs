@@ -5,6 +5,7 @@
 //! attention-masked mean pooling and L2 normalisation. [`prepare`] rewrites an int8 export once so
 //! that tract does not dequantize the whole embedding table on every call.
 
+mod attention;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod dot16;
 mod encoder;
@@ -12,6 +13,8 @@ mod error;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod helper;
 mod int8_op;
+mod lanes;
+mod layer_norm;
 mod linear;
 pub mod pool;
 pub mod prepare;

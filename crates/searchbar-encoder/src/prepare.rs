@@ -470,7 +470,7 @@ fn non_negative(graph: &GraphProto, tensor: &str, depth: usize) -> bool {
 }
 
 /// Integer (or boolean) elements of a small initializer.
-fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
+pub(crate) fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
     const SMALL: usize = 64;
     let typed: Vec<i64> = if t.data_type == DataType::Int64 as i32 {
         t.int64_data.clone()
@@ -515,6 +515,11 @@ fn other_input_is(graph: &GraphProto, node: &NodeProto, known: &str, value: f32)
 }
 
 fn is_scalar(graph: &GraphProto, name: &str, value: f32) -> bool {
+    scalar_value(graph, name).is_some_and(|v| (v - value).abs() <= 1e-6 * value.abs())
+}
+
+/// The value of a one-element float initializer.
+pub(crate) fn scalar_value(graph: &GraphProto, name: &str) -> Option<f32> {
     initializer(graph, name)
         .filter(|t| t.data_type == DataType::Float as i32 && t.dims.iter().product::<i64>() == 1)
         .and_then(|t| match (t.float_data.first(), t.raw_data.get(..4)) {
@@ -522,14 +527,13 @@ fn is_scalar(graph: &GraphProto, name: &str, value: f32) -> bool {
             (None, Some(b)) => Some(f32::from_le_bytes(b.try_into().ok()?)),
             _ => None,
         })
-        .is_some_and(|v| (v - value).abs() <= 1e-6 * value.abs())
 }
 
-fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
+pub(crate) fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
     graph.initializer.iter().find(|t| t.name == name)
 }
 
-fn producer<'a>(graph: &'a GraphProto, tensor: &str) -> Option<&'a NodeProto> {
+pub(crate) fn producer<'a>(graph: &'a GraphProto, tensor: &str) -> Option<&'a NodeProto> {
     producer_index(graph, tensor).map(|i| &graph.node[i])
 }
 
@@ -548,7 +552,7 @@ fn consumers<'a>(graph: &'a GraphProto, tensor: &'a str) -> impl Iterator<Item =
 }
 
 /// The one node reading `tensor`, if exactly one does and it is not a graph output.
-fn single_consumer(graph: &GraphProto, tensor: &str) -> Option<usize> {
+pub(crate) fn single_consumer(graph: &GraphProto, tensor: &str) -> Option<usize> {
     if graph.output.iter().any(|o| o.name == tensor) {
         return None;
     }
@@ -563,7 +567,7 @@ fn single_consumer(graph: &GraphProto, tensor: &str) -> Option<usize> {
 
 /// Removes nodes whose outputs nobody reads (the old dequantize pairs), then unused
 /// initializers, until nothing changes.
-fn drop_dead_nodes(graph: &mut GraphProto) {
+pub(crate) fn drop_dead_nodes(graph: &mut GraphProto) {
     loop {
         let mut readers: HashMap<&str, usize> = HashMap::new();
         for name in graph.node.iter().flat_map(|n| n.input.iter()) {
@@ -595,7 +599,7 @@ fn drop_dead_nodes(graph: &mut GraphProto) {
     }
 }
 
-fn int_attr(node: &NodeProto, name: &str, default: i64) -> i64 {
+pub(crate) fn int_attr(node: &NodeProto, name: &str, default: i64) -> i64 {
     node.attribute
         .iter()
         .find(|a| a.name == name)
@@ -612,7 +616,7 @@ fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     }
 }
 
-trait WithInt {
+pub(crate) trait WithInt {
     fn with_int(self, name: &str, value: i64) -> Self;
 }
 

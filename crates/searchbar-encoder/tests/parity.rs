@@ -163,6 +163,18 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         },
     )
     .unwrap();
+    // ...whose attention blocks and layer norms (with their residual adds) run as fused ops
+    // (attention.rs, layer_norm.rs): this comparison checks those ops.
+    assert_eq!(
+        singles.fused_ops(),
+        (6, 13),
+        "a fused block per layer, every layer norm"
+    );
+    assert_eq!(
+        encoder.fused_ops(),
+        (0, 0),
+        "padded batches keep tract's ops"
+    );
     let mut pad_diff = 0f32;
     let one_by_one: Vec<Vec<f32>> = texts.iter().map(|t| singles.embed(t).unwrap()).collect();
     for (v, b) in one_by_one.iter().zip(&batched) {
