@@ -14,9 +14,10 @@
 
 use crate::lanes::{dot, sum_by};
 use crate::prepare::{
-    drop_dead_nodes, initializer, int_attr, int_values, producer, scalar_value, single_consumer,
+    drop_dead_nodes, float_attribute, initializer, int_attr, int_attribute, int_values, producer,
+    scalar_value, single_consumer,
 };
-use tract_onnx::pb::{attribute_proto::AttributeType, AttributeProto, GraphProto, ModelProto};
+use tract_onnx::pb::{GraphProto, ModelProto};
 use tract_onnx::tract_hir::internal::*;
 
 /// The ONNX op type the load-time rewrite emits (never written to a shipped file).
@@ -37,18 +38,8 @@ pub(crate) fn fuse_attention(model: &mut ModelProto) -> usize {
         n.domain.clear();
         n.input = vec![b.q.clone(), b.k.clone(), b.v.clone()];
         n.attribute = vec![
-            AttributeProto {
-                name: "head_dim".into(),
-                r#type: AttributeType::Int as i32,
-                i: b.head_dim as i64,
-                ..Default::default()
-            },
-            AttributeProto {
-                name: "scale".into(),
-                r#type: AttributeType::Float as i32,
-                f: b.scale,
-                ..Default::default()
-            },
+            int_attribute("head_dim", b.head_dim as i64),
+            float_attribute("scale", b.scale),
         ];
     }
     if !blocks.is_empty() {
@@ -547,9 +538,7 @@ mod tests {
         let scale = 0.4204482f32 * 0.4204482;
         let rows = |x| Rows::new(x, width);
         attend(rows(&q), rows(&k), rows(&v), 32, 2.0 * scale, &mut out);
-        let folded = out.iter().fold(0u64, |h, x| {
-            (h ^ x.to_bits() as u64).wrapping_mul(0x100000001b3)
-        });
+        let folded = crate::lanes::fingerprint(&out);
         assert_eq!(folded, GOLDEN, "{folded:#x}");
     }
 

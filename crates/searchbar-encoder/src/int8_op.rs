@@ -58,13 +58,7 @@ impl Expansion for Int8MatMulExpansion {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        let konst = |outlet: OutletId, what: &str| {
-            model
-                .outlet_fact(outlet)?
-                .konst
-                .clone()
-                .with_context(|| format!("{prefix}: the {what} input is not a constant"))
-        };
+        let konst = |outlet: OutletId, what: &str| constant_input(model, outlet, prefix, what);
         let weights = konst(inputs[1], "weights")?;
         let scales = konst(inputs[2], "scale")?;
         ensure!(
@@ -105,6 +99,20 @@ impl Expansion for Int8MatMulExpansion {
         };
         model.wire_node(prefix, op, &[inputs[0]])
     }
+}
+
+/// The value of a node's constant input, which a custom op reads at wiring (weights, scales).
+pub(crate) fn constant_input(
+    model: &TypedModel,
+    outlet: OutletId,
+    prefix: &str,
+    what: &str,
+) -> TractResult<Arc<Tensor>> {
+    model
+        .outlet_fact(outlet)?
+        .konst
+        .clone()
+        .with_context(|| format!("{prefix}: the {what} input is not a constant"))
 }
 
 /// `x · W` over the last axis of `x`, with `W` held as int8.

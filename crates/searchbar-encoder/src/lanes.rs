@@ -36,6 +36,15 @@ pub(crate) fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     sum_pairs(x, x, |v, _| f(v))
 }
 
+/// The bits of `x` folded into one number (FNV-style), for tests that check that two
+/// targets compute the same floats.
+#[cfg(test)]
+pub(crate) fn fingerprint(x: &[f32]) -> u64 {
+    x.iter().fold(0u64, |h, v| {
+        (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

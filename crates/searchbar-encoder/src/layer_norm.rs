@@ -6,9 +6,12 @@
 //! it in two passes over each row. Its sums come from `lanes.rs` (fixed order), so a native
 //! build and the browser compute the same bits.
 
+use crate::int8_op::constant_input;
 use crate::lanes::sum_by;
-use crate::prepare::{initializer, producer, single_consumer};
-use tract_onnx::pb::{attribute_proto::AttributeType, AttributeProto, GraphProto, ModelProto};
+use crate::prepare::{
+    float_attr, float_attribute, initializer, int_attr, producer, single_consumer,
+};
+use tract_onnx::pb::{GraphProto, ModelProto};
 use tract_onnx::tract_hir::internal::*;
 
 /// The ONNX op type the load-time rewrite emits (never written to a shipped file).
@@ -27,19 +30,10 @@ pub(crate) fn fuse_layer_norm(model: &mut ModelProto) -> usize {
             continue;
         };
         let n = &mut graph.node[i];
-        let epsilon = n
-            .attribute
-            .iter()
-            .find(|a| a.name == "epsilon")
-            .map_or(1e-5, |a| a.f);
+        let epsilon = float_attr(n, "epsilon", 1e-5);
         n.op_type = OP_TYPE.into();
         n.input = inputs;
-        n.attribute = vec![AttributeProto {
-            name: "epsilon".into(),
-            r#type: AttributeType::Float as i32,
-            f: epsilon,
-            ..Default::default()
-        }];
+        n.attribute = vec![float_attribute("epsilon", epsilon)];
         fused += 1;
     }
     if fused > 0 {
@@ -52,11 +46,7 @@ pub(crate) fn fuse_layer_norm(model: &mut ModelProto) -> usize {
 /// with float initializers as scale and bias and returns only its result.
 fn match_layer_norm(graph: &GraphProto, i: usize) -> Option<Vec<String>> {
     let ln = &graph.node[i];
-    let axis = ln
-        .attribute
-        .iter()
-        .find(|a| a.name == "axis")
-        .map_or(-1, |a| a.i);
+    let axis = int_attr(ln, "axis", -1);
     if ln.op_type != "LayerNormalization"
         || !ln.domain.is_empty()
         || axis != -1
@@ -141,11 +131,7 @@ impl Expansion for LayerNormExpansion {
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
         let konst = |outlet: OutletId, what: &str| -> TractResult<Vec<f32>> {
-            let t = model
-                .outlet_fact(outlet)?
-                .konst
-                .clone()
-                .with_context(|| format!("{prefix}: the {what} input is not a constant"))?;
+            let t = constant_input(model, outlet, prefix, what)?;
             ensure!(
                 t.datum_type() == f32::datum_type() && t.rank() == 1,
                 "{prefix}: the {what} must be a 1-D f32 tensor, got {:?} {:?}",
@@ -342,9 +328,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let y = y[0].to_plain_array_view::<f32>().unwrap();
-        let folded = y.iter().fold(0u64, |h, x| {
-            (h ^ x.to_bits() as u64).wrapping_mul(0x100000001b3)
-        });
+        let folded = crate::lanes::fingerprint(y.as_slice().unwrap());
         assert_eq!(folded, GOLDEN, "{folded:#x}");
     }
 

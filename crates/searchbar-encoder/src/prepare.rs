@@ -606,6 +606,31 @@ pub(crate) fn int_attr(node: &NodeProto, name: &str, default: i64) -> i64 {
         .map_or(default, |a| a.i)
 }
 
+pub(crate) fn float_attr(node: &NodeProto, name: &str, default: f32) -> f32 {
+    node.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map_or(default, |a| a.f)
+}
+
+pub(crate) fn int_attribute(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn float_attribute(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Float as i32,
+        f: value,
+        ..Default::default()
+    }
+}
+
 fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     NodeProto {
         op_type: op.into(),
@@ -616,18 +641,13 @@ fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     }
 }
 
-pub(crate) trait WithInt {
+trait WithInt {
     fn with_int(self, name: &str, value: i64) -> Self;
 }
 
 impl WithInt for NodeProto {
     fn with_int(mut self, name: &str, value: i64) -> Self {
-        self.attribute.push(AttributeProto {
-            name: name.into(),
-            r#type: AttributeType::Int as i32,
-            i: value,
-            ..Default::default()
-        });
+        self.attribute.push(int_attribute(name, value));
         self
     }
 }
