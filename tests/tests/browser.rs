@@ -195,6 +195,46 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("searchbar.png"), b.screenshot().unwrap()).unwrap();
 
+    // The combobox: arrow keys move the active option, hovering a row picks it, Escape clears.
+    // Returns the input's active descendant, the ids of rows marked active and selected, and
+    // how many query words are marked, once the active descendant is `arguments[0]`.
+    let active = "const q = document.querySelector('#q'); \
+        const ids = css => Array.from(document.querySelectorAll(css)).map(li => li.id); \
+        return q.getAttribute('aria-activedescendant') === arguments[0] \
+          ? [ids('#results li.active'), ids('#results li[aria-selected=true]'), \
+             document.querySelectorAll('#results li.result mark').length] : null;";
+    let input = b.find("#q").unwrap();
+    for (keys, want) in [("\u{E015}\u{E015}", "result-1"), ("\u{E013}", "result-0")] {
+        b.type_into(&input, keys).unwrap();
+        let v = b
+            .wait_for(active, json!([want]), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("keys to {want}: {e}"));
+        assert_eq!(v[0], json!([want]), "{v}");
+        assert_eq!(v[1], json!([want]), "{v}");
+        assert!(v[2].as_u64().unwrap() > 0, "no query word marked: {v}");
+    }
+    b.eval(
+        "document.querySelector('#result-2 .snippet') \
+           .dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));",
+        json!([]),
+    )
+    .unwrap();
+    let v = b
+        .wait_for(active, json!(["result-2"]), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(v[0], json!(["result-2"]), "hover: {v}");
+    b.type_into(&input, "\u{E00C}").unwrap();
+    let cleared = b
+        .wait_for(
+            "const r = document.querySelector('#results'); \
+             return document.querySelector('#q').value === '' \
+               ? [r.hidden, r.querySelectorAll('li').length] : null;",
+            json!([]),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert_eq!(cleared, json!([true, 0]), "Escape clears box and list");
+
     // Keystroke to rendered results, and embedding + search alone, as the page measures them
     // (after the warm-up above).
     let (mut ms, mut search_ms, mut render_ms, mut embed_ms) =

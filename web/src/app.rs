@@ -25,7 +25,7 @@ use yew::prelude::*;
 use crate::helper;
 use crate::keyboard::{self, Key};
 use crate::loader::{self, Download};
-use crate::results::{self, option_id, LIST_ID};
+use crate::results::{self, option_id, Rows, LIST_ID};
 use crate::status::{self, Phase};
 use crate::timing;
 
@@ -130,6 +130,10 @@ pub struct App {
     poll: Option<Interval>,
     newer: Option<String>,
     list_ref: NodeRef,
+    /// The listbox's rows, built after each update that changed `hits`.
+    rows: Rows,
+    /// `hits` changed since the rows were last built.
+    rows_stale: bool,
 }
 
 impl Component for App {
@@ -163,6 +167,8 @@ impl Component for App {
             poll: None,
             newer: None,
             list_ref: NodeRef::default(),
+            rows: Rows::default(),
+            rows_stale: false,
         }
     }
 
@@ -338,7 +344,7 @@ impl Component for App {
             Some(Msg::Key(key))
         });
         let onfocus = link.callback(|_: FocusEvent| Msg::Start);
-        let on_hover = link.callback(Msg::Hover);
+        let on_hover = link.batch_callback(|e: MouseEvent| results::hovered(&e).map(Msg::Hover));
         let expanded = !self.hits.is_empty();
         html! {
             <main class="searchbar">
@@ -355,7 +361,7 @@ impl Component for App {
                         value={self.query.clone()} {oninput} {onchange} {onkeydown} {onfocus} />
                 </div>
                 {status::view(&self.phase, self.query_error.as_deref())}
-                {results::view(&self.hits, &self.hits_query, self.active, &on_hover, &self.list_ref)}
+                {results::view(&self.hits_query, self.hits.is_empty(), on_hover, &self.list_ref)}
                 {status::footer(self.manifest.as_deref(), self.newer.as_deref())}
             </main>
         }
@@ -369,10 +375,16 @@ impl Component for App {
                 link.send_message(Msg::Start);
             });
         }
+        if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
+            if std::mem::take(&mut self.rows_stale) {
+                self.rows.show(&list, &self.hits, &self.hits_query);
+            }
+            self.rows.set_active(self.active);
+        }
         if let Some(search_ms) = self.unpublished.take() {
             let now = timing::now();
             let total = now - self.input_at;
-            // From the search's end to here: Yew's update of the page with the results.
+            // From the search's end to here: Yew's update of the page and the new rows.
             let render = now - self.last_search_end;
             if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
                 let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
@@ -514,6 +526,7 @@ impl App {
         self.hits = hits;
         self.hits_query = query.to_string();
         self.active = None;
+        self.rows_stale = true;
         self.unpublished = Some(search_ms);
     }
 

@@ -207,6 +207,7 @@ pub(crate) fn register(onnx: &mut tract_onnx::Onnx) {
             expand(AttentionExpansion(Attention {
                 head_dim: head_dim as usize,
                 scale,
+                packed: false,
             })),
             vec![],
         ))
@@ -219,11 +220,23 @@ pub(crate) fn register(onnx: &mut tract_onnx::Onnx) {
 pub(crate) struct Attention {
     head_dim: usize,
     scale: f32,
+    /// One input, `[batch, seq, 3 * width]`: each row holds q, k and v side by side, as one
+    /// matmul over the three projections' weights computes them (see [`AttentionExpansion`]).
+    packed: bool,
+}
+
+impl Attention {
+    /// Whether q, k and v come packed in one input.
+    pub(crate) fn packed(&self) -> bool {
+        self.packed
+    }
 }
 
 impl PartialEq for Attention {
     fn eq(&self, other: &Self) -> bool {
-        self.head_dim == other.head_dim && self.scale.to_bits() == other.scale.to_bits()
+        self.head_dim == other.head_dim
+            && self.scale.to_bits() == other.scale.to_bits()
+            && self.packed == other.packed
     }
 }
 
@@ -271,6 +284,17 @@ impl Expansion for AttentionExpansion {
                 op.head_dim
             );
         }
+        // Q, K and V are three int8 matmuls of the same rows: one matmul over their weights
+        // side by side computes the same bits (each column's sum is independent), quantizes
+        // the rows once, and hands the browser's helper worker one share instead of three.
+        let merged = format!("{prefix}.qkv");
+        if let Some(qkv) = crate::int8_op::merge_matmuls(model, &merged, inputs)? {
+            let packed = Attention {
+                packed: true,
+                ..op.clone()
+            };
+            return model.wire_node(prefix, packed, &[qkv]);
+        }
         model.wire_node(prefix, op.clone(), inputs)
     }
 }
@@ -282,8 +306,10 @@ impl Op for Attention {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "heads of {}, scale {}",
-            self.head_dim, self.scale
+            "heads of {}, scale {}{}",
+            self.head_dim,
+            self.scale,
+            if self.packed { ", q|k|v packed" } else { "" }
         )])
     }
 
@@ -294,44 +320,56 @@ impl EvalOp for Attention {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let (q, k, v) = args_3!(inputs);
+        let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+        // Packed: one input three times as wide as the result.
+        let (parts, widths) = if self.packed { (1, 3) } else { (3, 1) };
         ensure!(
-            q.rank() == 3 && q.shape() == k.shape() && q.shape() == v.shape(),
-            "Attention: q, k, v shapes {:?} {:?} {:?} differ or are not [batch, seq, width]",
-            q.shape(),
-            k.shape(),
-            v.shape()
+            inputs.len() == parts
+                && shapes[0].len() == 3
+                && shapes.iter().all(|s| *s == shapes[0])
+                && shapes[0][2].is_multiple_of(widths),
+            "Attention: input shapes {shapes:?} differ or are not [batch, seq, width]{}",
+            if self.packed {
+                " with q, k, v packed"
+            } else {
+                ""
+            }
         );
-        let (batch, seq, width) = (q.shape()[0], q.shape()[1], q.shape()[2]);
+        let (batch, seq) = (shapes[0][0], shapes[0][1]);
+        let width = shapes[0][2] / widths;
         ensure!(
-            width % self.head_dim == 0,
+            width.is_multiple_of(self.head_dim),
             "Attention: width {width} is not a whole number of {}-wide heads",
             self.head_dim
         );
-        let mut out = Tensor::zero::<f32>(q.shape())?;
+        let mut out = Tensor::zero::<f32>(&[batch, seq, width])?;
         {
-            let (q, k, v) = (
-                q.try_as_plain_ram()?,
-                k.try_as_plain_ram()?,
-                v.try_as_plain_ram()?,
-            );
-            let (q, k, v) = (
-                q.as_slice::<f32>()?,
-                k.as_slice::<f32>()?,
-                v.as_slice::<f32>()?,
-            );
+            let plain = inputs
+                .iter()
+                .map(|t| t.try_as_plain_ram())
+                .collect::<TractResult<Vec<_>>>()?;
+            let data = plain
+                .iter()
+                .map(|t| t.as_slice::<f32>())
+                .collect::<TractResult<Vec<_>>>()?;
             let mut o = out.try_as_plain_ram_mut()?;
             let o = o.as_slice_mut::<f32>()?;
-            let item = seq * width;
+            let (item, stride) = (seq * width, seq * width * widths);
             for b in 0..batch {
-                let at = b * item..(b + 1) * item;
+                let at = b * stride..(b + 1) * stride;
+                let [q, k, v] = if self.packed {
+                    let qkv = &data[0][at];
+                    [0, 1, 2].map(|part| Rows::packed(qkv, width, part, seq))
+                } else {
+                    [0, 1, 2].map(|part| Rows::new(&data[part][at.clone()], width))
+                };
                 attend(
-                    Rows::new(&q[at.clone()], width),
-                    Rows::new(&k[at.clone()], width),
-                    Rows::new(&v[at.clone()], width),
+                    q,
+                    k,
+                    v,
                     self.head_dim,
                     self.scale,
-                    &mut o[at],
+                    &mut o[b * item..][..item],
                 );
             }
         }
@@ -341,42 +379,69 @@ impl EvalOp for Attention {
 
 impl TypedOp for Attention {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 3 && inputs.iter().all(|f| f.datum_type == f32::datum_type()));
+        let parts = if self.packed { 1 } else { 3 };
+        ensure!(inputs.len() == parts && inputs.iter().all(|f| f.datum_type == f32::datum_type()));
         ensure!(
             inputs[0].rank() == 3,
             "Attention: inputs must be [batch, seq, width]"
         );
-        Ok(tvec!(f32::fact(inputs[0].shape.clone())))
+        let mut shape = inputs[0].shape.to_tvec();
+        if self.packed {
+            let packed = shape[2]
+                .to_usize()
+                .context("Attention: packed width is symbolic")?;
+            ensure!(
+                packed % 3 == 0,
+                "Attention: packed width {packed} is not 3 x width"
+            );
+            shape[2] = (packed / 3).to_dim();
+        }
+        Ok(tvec!(f32::fact(shape)))
     }
 
     as_op!();
 }
 
-/// `seq` rows of `width` floats.
+/// `seq` rows of `width` floats, `stride` floats apart.
 #[derive(Clone, Copy)]
 pub(crate) struct Rows<'a> {
     data: &'a [f32],
     width: usize,
+    stride: usize,
+    seq: usize,
 }
 
 impl<'a> Rows<'a> {
+    /// Contiguous rows.
     pub(crate) fn new(data: &'a [f32], width: usize) -> Self {
-        Self { data, width }
+        let seq = data.len() / width.max(1);
+        Self {
+            data,
+            width,
+            stride: width,
+            seq,
+        }
     }
 
-    fn len(&self) -> usize {
-        self.data.len() / self.width.max(1)
+    /// Part `part` (0 for q, 1 for k, 2 for v) of `seq` rows that hold q, k and v side by side.
+    pub(crate) fn packed(qkv: &'a [f32], width: usize, part: usize, seq: usize) -> Self {
+        Self {
+            data: &qkv[part * width..],
+            width,
+            stride: 3 * width,
+            seq,
+        }
     }
 
     /// Row `i`'s slice `[at, at + n)`.
     fn part(&self, i: usize, at: usize, n: usize) -> &'a [f32] {
-        &self.data[i * self.width + at..][..n]
+        &self.data[i * self.stride + at..][..n]
     }
 }
 
 /// Attention for one batch item: `out` gets, for each head, `softmax(q·kᵀ·scale)·v`.
 pub(crate) fn attend(q: Rows, k: Rows, v: Rows, head_dim: usize, scale: f32, out: &mut [f32]) {
-    let (seq, width) = (q.len(), q.width);
+    let (seq, width) = (q.seq, q.width);
     let mut p = vec![0f32; seq];
     for h in (0..width).step_by(head_dim) {
         for i in 0..seq {
@@ -545,10 +610,48 @@ mod tests {
     const GOLDEN: u64 = 0xb5221a37a57f6b18;
 
     #[test]
+    fn packed_rows_give_the_same_bits() {
+        let (seq, width) = (7, 64);
+        let (q, k, v) = (
+            values(seq * width, 7),
+            values(seq * width, 8),
+            values(seq * width, 9),
+        );
+        let qkv: Vec<f32> = (0..seq)
+            .flat_map(|i| [&q, &k, &v].map(|x| &x[i * width..][..width]).concat())
+            .collect();
+        let op = |packed| Attention {
+            head_dim: 16,
+            scale: 0.25,
+            packed,
+        };
+        let t = |x: &[f32], w| Tensor::from_shape(&[1, seq, w], x).unwrap().into_tvalue();
+        let apart = op(false)
+            .eval_out_of_plan(tvec!(t(&q, width), t(&k, width), t(&v, width)))
+            .unwrap()
+            .unwrap();
+        let packed = op(true)
+            .eval_out_of_plan(tvec!(t(&qkv, 3 * width)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(packed[0].shape(), &[1, seq, width]);
+        let bits = |t: &TValue| -> Vec<u32> {
+            let view = t.to_plain_array_view::<f32>().unwrap();
+            view.iter().map(|v| v.to_bits()).collect()
+        };
+        assert_eq!(bits(&packed[0]), bits(&apart[0]));
+        let err = op(true)
+            .eval_out_of_plan(tvec!(t(&qkv[..seq * 190], 190)))
+            .unwrap_err();
+        assert!(err.to_string().contains("packed"), "{err}");
+    }
+
+    #[test]
     fn the_op_rejects_mismatched_inputs() {
         let op = Attention {
             head_dim: 4,
             scale: 0.5,
+            packed: false,
         };
         let t = |shape: &[usize]| Tensor::zero::<f32>(shape).unwrap().into_tvalue();
         let err = op

@@ -197,6 +197,19 @@ impl Encoder {
         self.fused
     }
 
+    /// How many of the one-text graph's attention blocks take q, k and v from one int8
+    /// matmul over the three projections' weights (`attention.rs`); 0 without fused ops.
+    pub fn merged_projections(&self) -> usize {
+        self.single.as_ref().map_or(0, |plan| {
+            let nodes = plan.model().nodes();
+            nodes
+                .iter()
+                .filter_map(|n| n.op_as::<crate::attention::Attention>())
+                .filter(|a| a.packed())
+                .count()
+        })
+    }
+
     /// Whether batches without padding skip the attention-mask work (with `padded_batches`).
     pub fn has_unpadded_graph(&self) -> bool {
         self.unpadded.is_some()

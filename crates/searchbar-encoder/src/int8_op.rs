@@ -115,6 +115,41 @@ pub(crate) fn constant_input(
         .with_context(|| format!("{prefix}: the {what} input is not a constant"))
 }
 
+/// Wires one [`Int8MatMul`] over the weights of the matmuls that produce `outlets`, side by
+/// side, when they all multiply the same input and their weights can be joined
+/// ([`Int8Matrix::concat_columns`]); its output holds their outputs' columns in order. The
+/// original matmuls stay until nothing reads them (tract then drops them).
+pub(crate) fn merge_matmuls(
+    model: &mut TypedModel,
+    name: &str,
+    outlets: &[OutletId],
+) -> TractResult<Option<OutletId>> {
+    let mut input = None;
+    let mut parts = Vec::new();
+    for &outlet in outlets {
+        let mut node = model.node(outlet.node);
+        // The rewrite leaves an Identity where the bias Add was.
+        while node.op_is::<tract_onnx::tract_core::ops::identity::Identity>() {
+            node = model.node(node.inputs[0].node);
+        }
+        let Some(op) = node.op_as::<Int8MatMul>() else {
+            return Ok(None);
+        };
+        if outlet.slot != 0 || input.is_some_and(|i| i != node.inputs[0]) {
+            return Ok(None);
+        }
+        input = Some(node.inputs[0]);
+        parts.push(op.weights.as_ref());
+    }
+    let (Some(input), Some(weights)) = (input, Int8Matrix::concat_columns(&parts)) else {
+        return Ok(None);
+    };
+    let op = Int8MatMul {
+        weights: Arc::new(weights),
+    };
+    Ok(Some(model.wire_node(name, op, &[input])?[0]))
+}
+
 /// `x · W` over the last axis of `x`, with `W` held as int8.
 #[derive(Debug, Clone)]
 pub(crate) struct Int8MatMul {

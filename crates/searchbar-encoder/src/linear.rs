@@ -87,6 +87,30 @@ impl Int8Matrix {
         }
     }
 
+    /// The matrices' columns side by side (`[k, n1 + n2 + ...]`), when they share `k` and
+    /// each fills whole panels, so that their panels, scales and biases simply follow one
+    /// another (in wasm `dot16`'s panels are as wide as these).
+    pub(crate) fn concat_columns(parts: &[&Self]) -> Option<Self> {
+        let first = parts.first()?;
+        let whole = |w: &Self| w.k == first.k && w.n.is_multiple_of(COLS);
+        if !parts.iter().all(|w| whole(w)) {
+            return None;
+        }
+        let join =
+            |field: fn(&Self) -> &[i8]| parts.iter().flat_map(|w| field(w)).copied().collect();
+        let floats =
+            |field: fn(&Self) -> &[f32]| parts.iter().flat_map(|w| field(w)).copied().collect();
+        Some(Self {
+            k: first.k,
+            n: parts.iter().map(|w| w.n).sum(),
+            panels: join(|w| &w.panels),
+            scales: floats(|w| &w.scales),
+            biases: floats(|w| &w.biases),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            pairs: join(|w| &w.pairs),
+        })
+    }
+
     pub(crate) fn k(&self) -> usize {
         self.k
     }
@@ -429,5 +453,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn matrices_side_by_side_give_each_ones_bits() {
+        let mut seed = 11;
+        let (m, k) = (5, 48);
+        let mut matrix = |n: usize| {
+            let weights: Vec<i8> = (0..k * n).map(|_| lcg(&mut seed) as i8).collect();
+            let scales: Vec<f32> = (0..n).map(|c| 1e-3 * (1 + c % 7) as f32).collect();
+            let biases: Vec<f32> = (0..n).map(|c| c as f32 * 0.5 - 3.0).collect();
+            Int8Matrix::new(&weights, k, n, &scales, Some(&biases))
+        };
+        let parts = [matrix(16), matrix(32), matrix(16)];
+        let x: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.3 - 2.0).collect();
+        let joined = Int8Matrix::concat_columns(&parts.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!((joined.k(), joined.n()), (k, 64));
+        let mut y = vec![f32::NAN; m * 64];
+        joined.matmul(&x, m, &mut y);
+        let mut at = 0;
+        for w in &parts {
+            let mut alone = vec![f32::NAN; m * w.n()];
+            w.matmul(&x, m, &mut alone);
+            for (r, row) in alone.chunks_exact(w.n()).enumerate() {
+                let got = &y[r * 64 + at..][..w.n()];
+                assert_eq!(
+                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    row.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+            }
+            at += w.n();
+        }
+        // A partial panel, or another k, cannot simply follow.
+        assert!(Int8Matrix::concat_columns(&[&parts[0], &matrix(9)]).is_none());
+        let other_k = Int8Matrix::new(&[1; 16 * 16], 16, 16, &[1.0; 16], None);
+        assert!(Int8Matrix::concat_columns(&[&parts[0], &other_k]).is_none());
     }
 }

@@ -171,6 +171,11 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
         "a fused block per layer, every layer norm"
     );
     assert_eq!(
+        singles.merged_projections(),
+        6,
+        "each block's q, k and v from one matmul"
+    );
+    assert_eq!(
         encoder.fused_ops(),
         (0, 0),
         "padded batches keep tract's ops"
