@@ -214,8 +214,10 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         assert!(v[2].as_u64().unwrap() > 0, "no query word marked: {v}");
     }
     b.eval(
-        "document.querySelector('#result-2 .snippet') \
-           .dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));",
+        // What a pointer moving onto the row's snippet fires.
+        "const s = document.querySelector('#result-2 .snippet'); \
+         s.dispatchEvent(new MouseEvent('mouseover', { bubbles: true })); \
+         s.closest('li').dispatchEvent(new MouseEvent('mouseenter'));",
         json!([]),
     )
     .unwrap();
