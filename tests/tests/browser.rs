@@ -297,12 +297,22 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         window.__eo.observe({type: 'event', durationThreshold: 16}); \
         window.__lo = new PerformanceObserver(l => window.__long.push(...l.getEntries() \
           .map(e => e.duration))); \
-        window.__lo.observe({type: 'longtask'}); return true;";
+        window.__lo.observe({type: 'longtask'}); \
+        window.__frames = []; \
+        window.__fo = new PerformanceObserver(l => window.__frames.push(...l.getEntries())); \
+        window.__fo.observe({type: 'long-animation-frame'}); return true;";
+    // [longest key wait, longest task, longest script (Long Animation Frames: our code's own
+    // share of a task), and the worst frame's make-up for the log].
     let collect = "const f = a => a.reduce((m, x) => Math.max(m, x), 0); \
         window.__eo.takeRecords().forEach(e => window.__events.push(e.processingStart - e.startTime)); \
         window.__lo.takeRecords().forEach(e => window.__long.push(e.duration)); \
-        const r = [f(window.__events), f(window.__long)]; \
-        window.__eo.disconnect(); window.__lo.disconnect(); return r;";
+        window.__fo.takeRecords().forEach(e => window.__frames.push(e)); \
+        const scripts = window.__frames.flatMap(e => e.scripts.map(s => s.duration)); \
+        const worst = window.__frames.sort((a, b) => b.duration - a.duration)[0]; \
+        const r = [f(window.__events), f(window.__long), f(scripts), worst ? \
+          `frame ${Math.round(worst.duration)} ms, scripts: ` + worst.scripts.map(s => \
+            `${s.invoker} ${Math.round(s.duration)} ms`).join(', ') : 'no long frame']; \
+        window.__eo.disconnect(); window.__lo.disconnect(); window.__fo.disconnect(); return r;";
     let sentence = "how can I measure the air quality in my classroom with a cheap sensor";
     let input = b.find("#q").unwrap();
     b.clear(&input).unwrap();
@@ -329,14 +339,26 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     std::thread::sleep(Duration::from_millis(300));
     let paste = b.eval(collect, json!([])).unwrap();
     let max_key_wait = typing[0].as_f64().unwrap();
+    let typing_script = typing[2].as_f64().unwrap();
     eprintln!("browser: typing {typing}, paste {paste}");
-    // Measured here: about 70 ms at worst. The bound leaves room for a loaded CI machine and
-    // still fails on a freeze such as a long text's embedding on every key (about 400 ms).
+    // A key's wait counts everything that held the renderer's main thread, the test's own
+    // harness included: on a 2-core machine chromedriver and the browser process (which runs
+    // at a higher priority) take about 70 % of a core while WebDriver types, and the main
+    // thread then sat runnable but descheduled for up to 150 ms at a time (its schedstat). So
+    // waits of 120-250 ms were measured on such a machine with no script over 40 ms. The
+    // bounds still fail on a freeze such as a long text's embedding on every key (about
+    // 400 ms on a fast machine, 660 ms on a slow one), and the script bound on our own code.
     assert!(
-        max_key_wait < 200.0,
+        max_key_wait < 300.0,
         "a key waited {max_key_wait:.0} ms for the main thread while typing"
     );
-    // The page embeds in slices of at most 30 ms: a long text must not make one long task.
+    assert!(
+        typing_script < 100.0,
+        "one of the page's scripts ran {typing_script:.0} ms while a sentence was typed"
+    );
+    // The page embeds in slices budgeted to 30 ms, a node that is predicted not to fit
+    // starting a slice of its own (a 256-token feed-forward matmul alone took about 60 ms on
+    // a slow 2-core machine): a long text must not make one long task.
     let paste_longest = paste[1].as_f64().unwrap();
     assert!(
         paste_longest < 100.0,
@@ -345,6 +367,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     let mut bench = json!({
         "typing_max_key_wait_ms": max_key_wait,
         "typing_longest_task_ms": typing[1],
+        "typing_longest_script_ms": typing[2],
         "paste_5000_chars_longest_task_ms": paste[1],
         "queries": ms.len(),
         "keystroke_to_results_ms_median": median(ms.clone()),

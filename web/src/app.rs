@@ -34,7 +34,7 @@ const POLL_MS: u32 = 60_000;
 
 /// The longest the page computes an embedding before giving the browser its main thread back
 /// (input, paint). A short query (about 20 ms here) finishes in one slice; a long pasted text
-/// runs in slices, so no task comes near the 50 ms that counts as a long task.
+/// runs in slices, a node predicted not to fit starting the next one (`EmbedJob::step_for`).
 const SLICE_MS: f64 = 30.0;
 
 /// Queries up to this many bytes (about 25 tokens) take well under a slice (about 20 ms for 8
@@ -454,8 +454,7 @@ impl App {
         let Some(job) = &mut self.job else {
             return false;
         };
-        let slice = timing::now();
-        let vector = match job.embed.step(|| timing::now() - slice > SLICE_MS) {
+        let vector = match job.embed.step_for(SLICE_MS, timing::now) {
             Ok(Some(vector)) => vector,
             Ok(None) => {
                 let link = ctx.link().clone();

@@ -53,13 +53,14 @@ const BUFFER_BYTES: u32 = 4 << 20;
 const WAIT_TIMEOUT_MS: f64 = 250.0;
 
 /// The worker: loads the page's wasm glue and module, builds a [`MatmulHelper`], then claims
-/// chunks. It spins between chunks for a while after each (a query's matmuls come tens of
-/// microseconds apart), then sleeps on `WAKE` until the next keystroke or offer.
+/// chunks. It spins 20 ms after each chunk or wake (a query's matmuls come tens of
+/// microseconds apart), then sleeps on `WAKE` until the next keystroke or offer. A longer spin
+/// (200 ms) gave no faster queries and kept a core busy through a whole burst of typing.
 const WORKER_JS: &str = r#"
 const [NEXT, SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, WAKE, OUT_AT] =
   [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 const open = (v) => (v & 1023) < ((v >>> 10) & 1023);
-const DATA = 16, SPIN_MS = 200;
+const DATA = 16, SPIN_MS = 20;
 self.onmessage = async ({ data }) => {
   self.onmessage = null;
   let helper, memory;

@@ -399,6 +399,14 @@ impl TypedOp for Attention {
         Ok(tvec!(f32::fact(shape)))
     }
 
+    /// Scores (q·k) and the weighted sum of values: two multiply-adds per pair of positions
+    /// and output column.
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let out = &self.output_facts(inputs)?[0].shape;
+        let pairs = out[0].clone() * &out[1] * &out[1];
+        Ok(tvec!((Cost::FMA(f32::datum_type()), pairs * &out[2] * 2)))
+    }
+
     as_op!();
 }
 

@@ -430,10 +430,13 @@ impl Encoder {
             .map_err(EncoderError::inference)?;
         let order = plan.order_without_consts().to_vec();
         let flush = flush_lists(&plan, &order);
+        let work = node_work(&plan, &order, &state.turn_state.resolved_symbols);
         Ok(EmbedJob {
             state,
             order,
             flush,
+            work,
+            spent_ms: 0.0,
             next: 0,
             batch,
             dim: self.dim,
@@ -450,6 +453,10 @@ pub struct EmbedJob {
     /// later node reads (dropped as the job goes, as tract's own runs do).
     order: Vec<usize>,
     flush: Vec<Vec<usize>>,
+    /// Each step's multiply-adds for this text, and the milliseconds the job's timed slices
+    /// have spent so far (see [`EmbedJob::step_for`]).
+    work: Vec<f64>,
+    spent_ms: f64,
     next: usize,
     batch: TokenBatch,
     dim: usize,
@@ -480,6 +487,37 @@ impl EmbedJob {
         Ok(vectors.pop())
     }
 
+    /// Runs model nodes for about `budget_ms` of `now`'s clock (milliseconds): at least one,
+    /// then each next one only if its predicted time still fits. A node's time is predicted
+    /// from its multiply-adds at the job's rate so far, so one long node (a 256-token
+    /// feed-forward matmul) starts a slice of its own instead of running past the budget.
+    pub fn step_for(
+        &mut self,
+        budget_ms: f64,
+        now: impl Fn() -> f64,
+    ) -> Result<Option<Vec<f32>>, EncoderError> {
+        let start = now();
+        let spent_before = self.spent_ms;
+        // `step` borrows the job; its cost table is lent out for the slice.
+        let work = std::mem::take(&mut self.work);
+        let mut ran = self.next;
+        let mut done: f64 = work[..ran].iter().sum();
+        let result = self.step(|| {
+            done += work[ran];
+            ran += 1;
+            let elapsed = now() - start;
+            let ms_per_work = if done > 0.0 {
+                (spent_before + elapsed) / done
+            } else {
+                0.0
+            };
+            elapsed + work[ran] * ms_per_work > budget_ms
+        });
+        self.work = work;
+        self.spent_ms = spent_before + (now() - start);
+        result
+    }
+
     /// The name of the op the next model node runs (`None` once all have run): with a step
     /// per node, what a profiler charges each step's time to.
     pub fn next_op(&self) -> Option<String> {
@@ -487,10 +525,45 @@ impl EmbedJob {
         Some(self.state.plan().model().node(node).op().name().to_string())
     }
 
+    /// The multiply-adds the next model node does for this text, as its op counts them (0
+    /// where it does not say, and once all have run): what [`EmbedJob::step_for`] predicts
+    /// its time from.
+    pub fn next_work(&self) -> f64 {
+        self.work.get(self.next).copied().unwrap_or(0.0)
+    }
+
+    /// The text's length in tokens, after truncation.
+    pub fn tokens(&self) -> usize {
+        self.batch.ids.len()
+    }
+
     /// How far the job is: model nodes run, and nodes in all.
     pub fn progress(&self) -> (usize, usize) {
         (self.next, self.order.len())
     }
+}
+
+/// Each step's multiply-adds (and divisions) as its ops count them, for this text's resolved
+/// sequence length; 0 where an op does not say.
+fn node_work(plan: &TypedRunnableModel, order: &[usize], symbols: &SymbolValues) -> Vec<f64> {
+    let model = plan.model();
+    order
+        .iter()
+        .map(|&n| {
+            let node = model.node(n);
+            let Ok(inputs) = model.node_input_facts(n) else {
+                return 0.0;
+            };
+            let Ok(costs) = node.op.cost(&inputs) else {
+                return 0.0;
+            };
+            costs
+                .iter()
+                .filter(|(kind, _)| kind.is_compute())
+                .filter_map(|(_, count)| count.eval(symbols).to_i64().ok())
+                .sum::<i64>() as f64
+        })
+        .collect()
 }
 
 /// For each step of `order`, the nodes whose outputs no later step (nor the model's outputs)

@@ -246,5 +246,15 @@ impl TypedOp for Int8MatMul {
         Ok(tvec!(f32::fact(shape)))
     }
 
+    /// One multiply-add per row and weight: what a sliced job budgets its next node by.
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let shape = &inputs[0].shape;
+        let rows: TDim = shape.iter().take(shape.rank().saturating_sub(1)).product();
+        Ok(tvec!((
+            Cost::FMA(i8::datum_type()),
+            rows * (self.weights.k() * self.weights.n())
+        )))
+    }
+
     as_op!();
 }

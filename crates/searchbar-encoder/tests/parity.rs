@@ -38,6 +38,37 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Runs every parity check on the raw upstream ONNX bytes; returns a one-line summary.
+/// A job's per-node work, which slices are budgeted by: each int8 matmul counts a
+/// multiply-add per token and weight, each fused attention two per pair of tokens and
+/// column, and the largest node is a feed-forward matmul (384 x 1536 weights a token).
+fn check_node_work(encoder: &Encoder, text: &str) {
+    let mut job = encoder.start(text).unwrap();
+    let tokens = job.tokens() as f64;
+    let (mut matmuls, mut attention, mut largest) = (0.0, 0.0, 0f64);
+    while let Some(op) = job.next_op() {
+        let work = job.next_work();
+        match op.as_str() {
+            "Int8MatMul" => matmuls += work,
+            "Attention" => attention += work,
+            _ => {}
+        }
+        largest = largest.max(work);
+        job.step(|| true).unwrap();
+    }
+    let per_layer = 384.0 * 3.0 * 384.0 + 384.0 * 384.0 + 2.0 * 384.0 * 1536.0;
+    assert_eq!(
+        matmuls,
+        6.0 * tokens * per_layer,
+        "{text:?}: int8 matmul work"
+    );
+    assert_eq!(
+        attention,
+        6.0 * 2.0 * tokens * tokens * 384.0,
+        "{text:?}: attention work"
+    );
+    assert_eq!(largest, tokens * 384.0 * 1536.0, "{text:?}: largest node");
+}
+
 fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
     let fixture: Fixture = serde_json::from_str(FIXTURE).unwrap();
     let (prepared, report) = prepare_onnx(raw_onnx).unwrap();
@@ -241,6 +272,30 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
             assert!(slices > 1 || nodes_per_slice > all, "{slices} slices");
             let d = max_abs_diff(&v, want);
             assert!(d <= 1e-6, "sliced job for {t:?}: max abs diff {d}");
+        }
+        check_node_work(&singles, t);
+        // Slices by a clock (one tick a reading): a budget nothing fits runs a node a slice,
+        // an endless one the whole model; both give the same vector.
+        for (budget, want_slices) in [
+            (0.0, Some(singles.start(t).unwrap().progress().1)),
+            (f64::INFINITY, Some(1)),
+        ] {
+            let tick = std::cell::Cell::new(0.0);
+            let clock = || {
+                tick.set(tick.get() + 1.0);
+                tick.get()
+            };
+            let mut job = singles.start(t).unwrap();
+            let mut slices = 0;
+            let v = loop {
+                slices += 1;
+                if let Some(v) = job.step_for(budget, clock).unwrap() {
+                    break v;
+                }
+            };
+            assert_eq!(Some(slices), want_slices, "budget {budget} ms");
+            let d = max_abs_diff(&v, want);
+            assert!(d <= 1e-6, "step_for({budget}) for {t:?}: max abs diff {d}");
         }
     }
     // Without padded batches, batch calls run text by text: same vectors, same order.
