@@ -357,11 +357,13 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "one of the page's scripts ran {typing_script:.0} ms while a sentence was typed"
     );
     // The page embeds in slices budgeted to 30 ms, a node that is predicted not to fit
-    // starting a slice of its own (a 256-token feed-forward matmul alone took about 60 ms on
-    // a slow 2-core machine): a long text must not make one long task.
+    // starting a slice of its own: a long text must not make one long task. A node is not cut,
+    // and a 256-token feed-forward matmul alone took 57-106 ms on a slow 2-core machine (the
+    // page waits for the helper worker's share, which the harness's threads preempt); the
+    // bound fails on the whole embedding in one task (393 ms on a fast machine).
     let paste_longest = paste[1].as_f64().unwrap();
     assert!(
-        paste_longest < 100.0,
+        paste_longest < 150.0,
         "embedding a pasted 5,000-character text held the main thread for {paste_longest:.0} ms"
     );
     let mut bench = json!({

@@ -1,28 +1,24 @@
 //! The result list: one option per hit, query words marked in title and snippet.
 //!
-//! Yew renders the listbox itself; its rows are built here with DOM calls ([`Rows::show`]),
-//! once per search, after Yew's update. Yew's diff of ten highlighted rows (a virtual node per
-//! text run, listeners re-registered on every row) took about 0.7 ms of each keystroke in
-//! the page; building them directly takes a fraction of that, and the row that the keyboard
-//! or the mouse highlights changes two attributes ([`Rows::set_active`]).
+//! Yew renders the listbox itself; its rows are set once per search, after Yew's update, as
+//! one string of HTML ([`searchbar_release::rows_html`], which escapes every piece of
+//! document text) instead of Yew's diff of ten highlighted rows (about 0.7 ms of each
+//! keystroke) or a DOM call per element and text run (about 300 calls). The row that the
+//! keyboard or the mouse highlights changes two attributes ([`Rows::set_active`]).
 //!
-//! Document text only ever becomes text nodes (never HTML), and links only keep http(s) URLs.
+//! Links only keep http(s) URLs.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use searchbar_release::{highlight, QueryHit};
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element};
+pub use searchbar_release::option_id;
+use searchbar_release::{rows_html, QueryHit};
+use wasm_bindgen::JsCast;
+use web_sys::Element;
 use yew::prelude::*;
 
 /// DOM id of the listbox, referenced by the input's `aria-controls`.
 pub const LIST_ID: &str = "results";
-
-/// DOM id of result `i`, referenced by the input's `aria-activedescendant`.
-pub fn option_id(i: usize) -> String {
-    format!("result-{i}")
-}
 
 /// The (empty) listbox for results that answer `query` (not necessarily what the box holds
 /// now): it stays in the DOM while empty so `data-query` always names the latest completed
@@ -58,16 +54,9 @@ impl Rows {
     /// Replaces the listbox's rows with `hits` for `query`, none active.
     pub fn show(&mut self, list: &Element, hits: &[QueryHit], query: &str) {
         self.active = None;
-        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-            return;
-        };
-        self.rows = hits
-            .iter()
-            .enumerate()
-            .filter_map(|(i, hit)| row(&doc, i, hit, query).ok())
-            .collect();
-        let rows: js_sys::Array = self.rows.iter().map(JsValue::from).collect();
-        list.replace_children_with_node(&rows);
+        list.set_inner_html(&rows_html(hits, query, link));
+        let rows = list.children();
+        self.rows = (0..rows.length()).filter_map(|i| rows.item(i)).collect();
     }
 
     /// Marks row `active` (and unmarks the previous one).
@@ -83,57 +72,6 @@ impl Rows {
         }
         self.active = active;
     }
-}
-
-/// One option: the whole row is the link, so a click anywhere on it opens the document.
-fn row(doc: &Document, i: usize, hit: &QueryHit, query: &str) -> Result<Element, JsValue> {
-    let record = &hit.record;
-    let li = doc.create_element("li")?;
-    li.set_id(&option_id(i));
-    li.set_class_name("result");
-    for (name, value) in [
-        ("role", "option"),
-        ("aria-selected", "false"),
-        ("data-index", &i.to_string()),
-        ("data-id", &record.id),
-        ("data-score", &hit.score.to_string()),
-        ("title", &format!("score {:.4}", hit.score)),
-    ] {
-        li.set_attribute(name, value)?;
-    }
-    let body = match record.url.as_deref().and_then(link) {
-        Some(href) => {
-            let a = doc.create_element("a")?;
-            a.set_attribute("href", &href)?;
-            a.set_attribute("tabindex", "-1")?;
-            a
-        }
-        None => doc.create_element("div")?,
-    };
-    body.set_class_name("hit");
-    for (class, text) in [("title", &record.title), ("snippet", &record.snippet)] {
-        let span = marked(doc, class, text, query)?;
-        body.append_child(&span)?;
-    }
-    li.append_child(&body)?;
-    Ok(li)
-}
-
-/// A span of class `class` holding `text` as text nodes, with the words that match `query`
-/// in `<mark>`.
-fn marked(doc: &Document, class: &str, text: &str, query: &str) -> Result<Element, JsValue> {
-    let span = doc.create_element("span")?;
-    span.set_class_name(class);
-    for s in highlight(text, query) {
-        if s.hit {
-            let mark = doc.create_element("mark")?;
-            mark.set_text_content(Some(&s.text));
-            span.append_child(&mark)?;
-        } else {
-            span.append_with_str_1(&s.text)?;
-        }
-    }
-    Ok(span)
 }
 
 thread_local! {

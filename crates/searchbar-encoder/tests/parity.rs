@@ -435,7 +435,11 @@ mod wasm {
                 its_turn: Default::default(),
                 chunks: Default::default(),
             });
-            assert_eq!(peer.helper.len(), 36, "6 layers x 6 weight matmuls");
+            assert_eq!(
+                peer.helper.len(),
+                24,
+                "6 layers x 4 weight matmuls (q, k and v as one)"
+            );
             install(&encoder, peer.clone());
             for (t, want) in texts.iter().zip(&alone) {
                 assert_eq!(

@@ -8,21 +8,61 @@ pub struct Segment {
 /// Splits `text` into runs, marking whole words that equal a query word (case-insensitive,
 /// any script). Single letters and stop-length noise are not highlighted.
 pub fn highlight(text: &str, query: &str) -> Vec<Segment> {
-    let terms: Vec<String> = words(query)
-        .filter(|(_, w)| w.chars().count() >= 2)
-        .map(|(_, w)| w.to_lowercase())
-        .collect();
     let mut out: Vec<Segment> = Vec::new();
-    let mut last = 0;
-    for (start, word) in words(text) {
-        if terms.iter().any(|t| *t == word.to_lowercase()) {
-            push(&mut out, &text[last..start], false);
-            push(&mut out, word, true);
-            last = start + word.len();
+    Terms::new(query).runs(text, |run, hit| push(&mut out, run, hit));
+    out
+}
+
+/// A query's words of two or more letters, lowercased once for all the texts they mark.
+#[derive(Debug, Clone, Default)]
+pub struct Terms(Vec<String>);
+
+impl Terms {
+    pub fn new(query: &str) -> Self {
+        let mut terms: Vec<String> = words(query)
+            .filter(|(_, w)| w.chars().nth(1).is_some())
+            .map(|(_, w)| w.to_lowercase())
+            .collect();
+        terms.sort_unstable();
+        terms.dedup();
+        Self(terms)
+    }
+
+    /// Calls `f` with the runs of `text` in order, each with whether it is a marked word
+    /// (unmarked runs may come in pieces). Words are compared without allocating where both
+    /// sides are ASCII, which is nearly every word of a catalog.
+    pub fn runs<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str, bool)) {
+        if self.0.is_empty() {
+            if !text.is_empty() {
+                f(text, false);
+            }
+            return;
+        }
+        let mut last = 0;
+        for (start, word) in words(text) {
+            if self.matches(word) {
+                if last < start {
+                    f(&text[last..start], false);
+                }
+                f(word, true);
+                last = start + word.len();
+            }
+        }
+        if last < text.len() {
+            f(&text[last..], false);
         }
     }
-    push(&mut out, &text[last..], false);
-    out
+
+    fn matches(&self, word: &str) -> bool {
+        if word.is_ascii() {
+            return self
+                .0
+                .iter()
+                .any(|t| t.len() == word.len() && t.eq_ignore_ascii_case(word));
+        }
+        let lower = word.to_lowercase();
+        self.0.contains(&lower)
+    }
 }
 
 fn push(out: &mut Vec<Segment>, text: &str, hit: bool) {
