@@ -37,7 +37,6 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Runs every parity check on the raw upstream ONNX bytes; returns a one-line summary.
 /// A job's per-node work, which slices are budgeted by: each int8 matmul counts a
 /// multiply-add per token and weight, each fused attention two per pair of tokens and
 /// column, and the largest node is a feed-forward matmul (384 x 1536 weights a token).
@@ -69,6 +68,7 @@ fn check_node_work(encoder: &Encoder, text: &str) {
     assert_eq!(largest, tokens * 384.0 * 1536.0, "{text:?}: largest node");
 }
 
+/// Runs every parity check on the raw upstream ONNX bytes; returns a one-line summary.
 fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
     let fixture: Fixture = serde_json::from_str(FIXTURE).unwrap();
     let (prepared, report) = prepare_onnx(raw_onnx).unwrap();

@@ -1,19 +1,7 @@
-/// A run of snippet text, marked when it matches a query word.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    pub text: String,
-    pub hit: bool,
-}
+//! Query words marked in result text.
 
-/// Splits `text` into runs, marking whole words that equal a query word (case-insensitive,
-/// any script). Single letters and stop-length noise are not highlighted.
-pub fn highlight(text: &str, query: &str) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    Terms::new(query).runs(text, |run, hit| push(&mut out, run, hit));
-    out
-}
-
-/// A query's words of two or more letters, lowercased once for all the texts they mark.
+/// A query's words of two or more letters (single letters are noise), lowercased once for all
+/// the texts they mark. Whole words match, case-insensitively, in any script.
 #[derive(Debug, Clone, Default)]
 pub struct Terms(Vec<String>);
 
@@ -28,16 +16,10 @@ impl Terms {
         Self(terms)
     }
 
-    /// Calls `f` with the runs of `text` in order, each with whether it is a marked word
-    /// (unmarked runs may come in pieces). Words are compared without allocating where both
-    /// sides are ASCII, which is nearly every word of a catalog.
+    /// Calls `f` with the runs of `text` in order, each with whether it is a marked word.
+    /// Words are compared without allocating where both sides are ASCII, which is nearly
+    /// every word of a catalog.
     pub fn runs<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str, bool)) {
-        if self.0.is_empty() {
-            if !text.is_empty() {
-                f(text, false);
-            }
-            return;
-        }
         let mut last = 0;
         for (start, word) in words(text) {
             if self.matches(word) {
@@ -62,19 +44,6 @@ impl Terms {
         }
         let lower = word.to_lowercase();
         self.0.contains(&lower)
-    }
-}
-
-fn push(out: &mut Vec<Segment>, text: &str, hit: bool) {
-    if text.is_empty() {
-        return;
-    }
-    match out.last_mut() {
-        Some(s) if s.hit == hit && !hit => s.text.push_str(text),
-        _ => out.push(Segment {
-            text: text.to_string(),
-            hit,
-        }),
     }
 }
 
@@ -106,16 +75,15 @@ mod tests {
     use super::*;
 
     fn marked(text: &str, query: &str) -> String {
-        highlight(text, query)
-            .into_iter()
-            .map(|s| {
-                if s.hit {
-                    format!("[{}]", s.text)
-                } else {
-                    s.text
-                }
-            })
-            .collect()
+        let mut out = String::new();
+        Terms::new(query).runs(text, |run, hit| {
+            if hit {
+                out.push_str(&format!("[{run}]"));
+            } else {
+                out.push_str(run);
+            }
+        });
+        out
     }
 
     #[test]

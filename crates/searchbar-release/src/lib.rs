@@ -21,10 +21,10 @@ mod searcher;
 
 pub use docs::{shard_docs, DocRecord};
 pub use error::ReleaseError;
-pub use highlight::{highlight, Segment, Terms};
+pub use highlight::Terms;
 pub use manifest::{
     content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, Manifest, ModelInfo,
     PipelineInfo, Pointer, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, POINTER_NAME,
 };
-pub use markup::{escape_into, option_id, rows_html};
+pub use markup::{option_id, rows_html};
 pub use searcher::{Artifacts, QueryHit, RowRequest, Searcher, Stage};
