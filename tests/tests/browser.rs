@@ -54,6 +54,61 @@ fn run_peers(
     peers
 }
 
+/// Every thread of the browser's and the driver's processes: (process, thread) to (name,
+/// nanoseconds run, nanoseconds waited to run), from `/proc/*/task/*/schedstat`.
+fn thread_times() -> BTreeMap<(String, String), (String, u64, u64)> {
+    let mut out = BTreeMap::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("chrom") {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            let mut f = stat
+                .split_whitespace()
+                .map(|v| v.parse::<u64>().unwrap_or(0));
+            let (run, wait) = (f.next().unwrap_or(0), f.next().unwrap_or(0));
+            let key = (
+                p.file_name().to_string_lossy().into_owned(),
+                t.file_name().to_string_lossy().into_owned(),
+            );
+            out.insert(key, (format!("{}/{}", comm.trim(), name.trim()), run, wait));
+        }
+    }
+    out
+}
+
+/// The threads that ran longest between two [`thread_times`], with their run and wait times
+/// in milliseconds: where the two cores went while the page searched.
+fn busiest_threads(
+    before: &BTreeMap<(String, String), (String, u64, u64)>,
+    after: &BTreeMap<(String, String), (String, u64, u64)>,
+) -> Value {
+    let mut rows: Vec<(String, f64, f64)> = after
+        .iter()
+        .map(|(key, (name, run, wait))| {
+            let (r0, w0) = before.get(key).map_or((0, 0), |b| (b.1, b.2));
+            let ms = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1e6;
+            (format!("{name} {}", key.0), ms(*run, r0), ms(*wait, w0))
+        })
+        .filter(|r| r.1 >= 1.0)
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    json!(rows
+        .into_iter()
+        .take(14)
+        .map(|(n, r, w)| json!([n, r.round(), w.round()]))
+        .collect::<Vec<_>>())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -197,12 +252,14 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
 
     // The combobox: arrow keys move the active option, hovering a row picks it, Escape clears.
     // Returns the input's active descendant, the ids of rows marked active and selected, and
-    // how many query words are marked, once the active descendant is `arguments[0]`.
+    // how many query words are marked and whether the box says the list is expanded, once the
+    // active descendant is `arguments[0]`.
     let active = "const q = document.querySelector('#q'); \
         const ids = css => Array.from(document.querySelectorAll(css)).map(li => li.id); \
         return q.getAttribute('aria-activedescendant') === arguments[0] \
           ? [ids('#results li.active'), ids('#results li[aria-selected=true]'), \
-             document.querySelectorAll('#results li.result mark').length] : null;";
+             document.querySelectorAll('#results li.result mark').length, \
+             q.getAttribute('aria-expanded')] : null;";
     let input = b.find("#q").unwrap();
     for (keys, want) in [("\u{E015}\u{E015}", "result-1"), ("\u{E013}", "result-0")] {
         b.type_into(&input, keys).unwrap();
@@ -212,6 +269,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         assert_eq!(v[0], json!([want]), "{v}");
         assert_eq!(v[1], json!([want]), "{v}");
         assert!(v[2].as_u64().unwrap() > 0, "no query word marked: {v}");
+        assert_eq!(v[3], json!("true"), "aria-expanded with results: {v}");
     }
     b.eval(
         // What a pointer moving onto the row's snippet fires.
@@ -228,14 +286,18 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     b.type_into(&input, "\u{E00C}").unwrap();
     let cleared = b
         .wait_for(
-            "const r = document.querySelector('#results'); \
-             return document.querySelector('#q').value === '' \
-               ? [r.hidden, r.querySelectorAll('li').length] : null;",
+            "const r = document.querySelector('#results'), q = document.querySelector('#q'); \
+             return q.value === '' ? [r.hidden, r.querySelectorAll('li').length, \
+               q.getAttribute('aria-expanded'), q.hasAttribute('aria-activedescendant')] : null;",
             json!([]),
             Duration::from_secs(10),
         )
         .unwrap();
-    assert_eq!(cleared, json!([true, 0]), "Escape clears box and list");
+    assert_eq!(
+        cleared,
+        json!([true, 0, "false", false]),
+        "Escape clears box, list and the box's ARIA state"
+    );
 
     // Keystroke to rendered results, and embedding + search alone, as the page measures them
     // (after the warm-up above).
@@ -249,6 +311,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         .take(40)
         .map(|(_, t)| t.as_str())
         .collect();
+    let threads_before = thread_times();
     for text in &texts {
         // One keystroke after a pause, as a person types: all but the last character first.
         let cut = text.char_indices().last().map_or(0, |(i, _)| i);
@@ -276,10 +339,14 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             .entry(v[2].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
     }
+    let threads = busiest_threads(&threads_before, &thread_times());
+    eprintln!("browser: threads during the 40 queries (run ms, waiting-to-run ms): {threads}");
     let shares = b
         .eval(
             "const s = window.__searchbar; \
-             return [s.helper, s.helperPanels, s.pagePanels, s.helperMemoryBytes / 1e6]",
+             return [s.helper, s.helperPanels, s.pagePanels, s.helperMemoryBytes / 1e6, \
+               {pageWaitMs: s.helperWaitMs, pageWaits: s.helperWaits, \
+                workerBusyMs: s.workerBusyMs, workerOffersSeen: s.workerSeen}]",
             json!([]),
         )
         .unwrap();
@@ -377,7 +444,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "embed_and_search_ms_median": median(search_ms),
         // The embedding alone (tokenizing included), without the index search.
         "embed_ms_median": median(embed_ms),
-        // From the search's end to the rendered list (Yew's update of ten highlighted results).
+        // From the search's end to the rendered list (ten highlighted rows and their ARIA state).
         "render_ms_median": median(render_ms),
         // How each measured search started: "input" (in the keystroke's own event), "task"
         // (posted behind queued input) or "timer" (the throttle).
@@ -386,8 +453,13 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "wasm_memory_mb_after_first_query": memory_after_first_query,
         "wasm_memory_mb_at_end": wasm_memory_mb(&b),
         // The matmul helper after the 40 measured queries: its state, the matmul panels (8
-        // columns each) it computed and the page claimed back from it, and its wasm memory (MB).
+        // columns each) it computed and the page claimed back from it, its wasm memory (MB), and
+        // where the time went since the page opened: the page's waits for the worker's chunks,
+        // the worker's computing, and the offers it looked at.
         "helper": shares,
+        // Where the two cores went during the 40 queries: the busiest threads of the browser's
+        // and the driver's processes, [name pid, ms run, ms waited to run].
+        "threads_during_queries": threads,
     });
     match std::env::var_os("SEARCHBAR_WEB_PEERS") {
         Some(dir) => {

@@ -100,17 +100,14 @@ pub struct App {
     query: String,
     /// The latest input event's time stamp (the `performance.now()` clock).
     input_at: f64,
-    /// The rendered results and the query that produced them.
+    /// The shown results and the query that produced them.
     hits: Vec<QueryHit>,
     hits_query: String,
     active: Option<usize>,
     query_error: Option<String>,
-    /// Milliseconds the last search itself took, until `rendered` publishes it.
-    unpublished: Option<f64>,
     /// What started the last search: its input event, a posted task or the throttle's timer
     /// (published for the benchmark).
     started_by: &'static str,
-    scroll_active: bool,
     /// The pending search (replaced by every keystroke, so only the newest text is searched).
     debounce: Option<Timeout>,
     /// A search is posted as a prioritized task ([`post_task`]) and has not run yet.
@@ -130,10 +127,9 @@ pub struct App {
     poll: Option<Interval>,
     newer: Option<String>,
     list_ref: NodeRef,
-    /// The listbox's rows, built after each update that changed `hits`.
+    input_ref: NodeRef,
+    /// The listbox's rows, set by [`App::show`] without a re-render.
     rows: Rows,
-    /// `hits` changed since the rows were last built.
-    rows_stale: bool,
 }
 
 impl Component for App {
@@ -152,9 +148,7 @@ impl Component for App {
             hits_query: String::new(),
             active: None,
             query_error: None,
-            unpublished: None,
             started_by: "",
-            scroll_active: false,
             debounce: None,
             search_posted: false,
             key_wait: Rc::default(),
@@ -167,8 +161,8 @@ impl Component for App {
             poll: None,
             newer: None,
             list_ref: NodeRef::default(),
+            input_ref: NodeRef::default(),
             rows: Rows::default(),
-            rows_stale: false,
         }
     }
 
@@ -224,14 +218,15 @@ impl Component for App {
                 ctx.link().send_message(Msg::Start);
                 self.query = text;
                 self.input_at = at;
-                // The box already shows the new text: only a highlighted option changes.
-                let unselected = self.active.take().is_some();
+                // The box already shows the new text: nothing of Yew's view changes.
+                self.active = None;
+                self.rows.set_active(None);
                 if self.query.trim().is_empty() {
                     self.debounce = None;
                     self.job = None;
                     self.next_slice = None;
                     self.show("", Vec::new(), 0.0);
-                    return true;
+                    return false;
                 }
                 // 0 after a pause.
                 let wait = (self.last_search_end + self.last_search_ms - at).max(0.0);
@@ -246,22 +241,22 @@ impl Component for App {
                     // priority, which runs after the queued input, so the burst gets one search
                     // for its last text instead of searches between its keys.
                     if !queued {
-                        return self.search(ctx, "input") || unselected;
+                        return self.search(ctx, "input");
                     }
                     if self.search_posted {
-                        return unselected;
+                        return false;
                     }
                     let link = ctx.link().clone();
                     self.search_posted = post_task(move || link.send_message(Msg::PostedSearch));
                     if self.search_posted {
-                        return unselected;
+                        return false;
                     }
                 }
                 let link = ctx.link().clone();
                 self.debounce = Some(Timeout::new(wait.ceil() as u32, move || {
                     link.send_message(Msg::Search)
                 }));
-                return unselected;
+                return false;
             }
             Msg::Search => return self.search(ctx, "timer"),
             Msg::PostedSearch => {
@@ -291,14 +286,13 @@ impl Component for App {
                         message: e,
                     })
                     .and_then(|records| searcher.complete(&vector, *request, &records));
-                self.finish(&text, start, result);
+                return self.finish(&text, start, result);
             }
             Msg::Key(key) => return self.key(key),
             Msg::Hover(i) => {
-                if self.active == Some(i) {
-                    return false;
-                }
                 self.active = Some(i);
+                self.rows.set_active(self.active);
+                return false;
             }
             Msg::CheckLive => {
                 let link = ctx.link().clone();
@@ -345,7 +339,7 @@ impl Component for App {
         });
         let onfocus = link.callback(|_: FocusEvent| Msg::Start);
         let on_hover = link.batch_callback(|e: MouseEvent| results::hovered(&e).map(Msg::Hover));
-        let expanded = !self.hits.is_empty();
+        // `aria-expanded` and `aria-activedescendant` follow the results: `Rows` sets them.
         html! {
             <main class="searchbar">
                 <div class="box" role="search">
@@ -356,12 +350,11 @@ impl Component for App {
                     <input id="q" type="search" placeholder="Search…" autocomplete="off"
                         spellcheck="false" autofocus=true aria-label="Search"
                         role="combobox" aria-autocomplete="list" aria-controls={LIST_ID}
-                        aria-expanded={expanded.to_string()}
-                        aria-activedescendant={self.active.map(option_id)}
+                        aria-expanded="false" ref={self.input_ref.clone()}
                         value={self.query.clone()} {oninput} {onchange} {onkeydown} {onfocus} />
                 </div>
                 {status::view(&self.phase, self.query_error.as_deref())}
-                {results::view(&self.hits_query, self.hits.is_empty(), on_hover, &self.list_ref)}
+                {results::view(on_hover, &self.list_ref)}
                 {status::footer(self.manifest.as_deref(), self.newer.as_deref())}
             </main>
         }
@@ -374,29 +367,6 @@ impl Component for App {
                 loader::next_paint().await;
                 link.send_message(Msg::Start);
             });
-        }
-        if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
-            if std::mem::take(&mut self.rows_stale) {
-                self.rows.show(&list, &self.hits, &self.hits_query);
-            }
-            self.rows.set_active(self.active);
-        }
-        if let Some(search_ms) = self.unpublished.take() {
-            let now = timing::now();
-            let total = now - self.input_at;
-            // From the search's end to here: Yew's update of the page and the new rows.
-            let render = now - self.last_search_end;
-            if let Some(list) = self.list_ref.cast::<web_sys::Element>() {
-                let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
-                let _ = list.set_attribute("data-search-ms", &format!("{search_ms:.1}"));
-                let _ = list.set_attribute("data-embed-ms", &format!("{:.2}", self.last_embed_ms));
-                let _ = list.set_attribute("data-render-ms", &format!("{render:.2}"));
-                let _ = list.set_attribute("data-started-by", self.started_by);
-            }
-            timing::publish(self.searcher.is_some(), Some(total), Some(search_ms));
-        }
-        if std::mem::take(&mut self.scroll_active) {
-            self.scroll_to_active();
         }
     }
 }
@@ -415,10 +385,10 @@ impl App {
         self.job = None;
         self.search_seq += 1;
         if !Searcher::searchable(&self.query) {
-            self.query_error = None;
+            let cleared = self.query_error.take().is_some();
             let query = self.query.clone();
             self.show(&query, Vec::new(), 0.0);
-            return true;
+            return cleared;
         }
         if self.query.len() <= ONE_CALL_BYTES {
             let start = timing::now();
@@ -499,42 +469,67 @@ impl App {
                         records,
                     });
                 });
-                return false;
+                false
             }
             Err(e) => self.finish(&text, start, Err(e)),
         }
-        true
     }
 
-    /// Records how long the search for `query` took (the throttle) and shows its outcome.
-    fn finish(&mut self, query: &str, start: f64, result: Result<Vec<QueryHit>, ReleaseError>) {
+    /// Records how long the search for `query` took (the throttle) and shows its outcome;
+    /// returns whether Yew's view changed (the status line shows or clears an error).
+    fn finish(
+        &mut self,
+        query: &str,
+        start: f64,
+        result: Result<Vec<QueryHit>, ReleaseError>,
+    ) -> bool {
         self.last_search_end = timing::now();
         self.last_search_ms = self.last_search_end - start;
         match result {
             Ok(hits) => {
-                self.query_error = None;
                 self.show(query, hits, self.last_search_ms);
+                self.query_error.take().is_some()
             }
-            Err(e) => self.query_error = Some(format!("Search failed: {e}")),
+            Err(e) => {
+                self.query_error = Some(format!("Search failed: {e}"));
+                true
+            }
         }
     }
 
     /// Shows results for `query` (the text they were computed for, which the box may have
-    /// moved past since).
+    /// moved past since) and publishes the search's timings. The rows and their ARIA state
+    /// are set here, without Yew's update (`Rows::show`).
     fn show(&mut self, query: &str, hits: Vec<QueryHit>, search_ms: f64) {
         self.hits = hits;
         self.hits_query = query.to_string();
         self.active = None;
-        self.rows_stale = true;
-        self.unpublished = Some(search_ms);
+        let (Some(list), Some(input)) = (
+            self.list_ref.cast::<web_sys::Element>(),
+            self.input_ref.cast::<web_sys::Element>(),
+        ) else {
+            return;
+        };
+        self.rows.show(&list, &input, &self.hits, query);
+        let now = timing::now();
+        let total = now - self.input_at;
+        // From the search's end to here: the new rows.
+        let render = now - self.last_search_end;
+        let _ = list.set_attribute("data-ms", &format!("{total:.1}"));
+        let _ = list.set_attribute("data-search-ms", &format!("{search_ms:.1}"));
+        let _ = list.set_attribute("data-embed-ms", &format!("{:.2}", self.last_embed_ms));
+        let _ = list.set_attribute("data-render-ms", &format!("{render:.2}"));
+        let _ = list.set_attribute("data-started-by", self.started_by);
+        timing::publish(self.searcher.is_some(), Some(total), Some(search_ms));
     }
 
     fn key(&mut self, key: Key) -> bool {
         match key {
             Key::Down | Key::Up => {
                 self.active = keyboard::step(self.active, self.hits.len(), key);
-                self.scroll_active = true;
-                true
+                self.rows.set_active(self.active);
+                self.scroll_to_active();
+                false
             }
             Key::Enter => {
                 let url = keyboard::step(self.active, self.hits.len(), key)

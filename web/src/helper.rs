@@ -44,6 +44,10 @@ const FAILED: u32 = 7;
 const WAKE: u32 = 8;
 /// Where the result area starts (in 4-byte words).
 const OUT_AT: u32 = 9;
+/// Diagnostics the worker adds to: microseconds it spent computing chunks, and the offers it
+/// looked at.
+const BUSY_US: u32 = 10;
+const SEEN: u32 = 11;
 const CONTROL_WORDS: u32 = 16;
 
 /// Room for a 256-token text's largest matmul: 256 rows of 768 quantized pairs and steps, and
@@ -57,8 +61,8 @@ const WAIT_TIMEOUT_MS: f64 = 250.0;
 /// microseconds apart), then sleeps on `WAKE` until the next keystroke or offer. A longer spin
 /// (200 ms) gave no faster queries and kept a core busy through a whole burst of typing.
 const WORKER_JS: &str = r#"
-const [NEXT, SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, WAKE, OUT_AT] =
-  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+const [NEXT, SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, WAKE, OUT_AT, BUSY_US, SEEN] =
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 const open = (v) => (v & 1023) < ((v >>> 10) & 1023);
 const DATA = 16, SPIN_MS = 20;
 self.onmessage = async ({ data }) => {
@@ -84,6 +88,7 @@ self.onmessage = async ({ data }) => {
     helper.load(ints.subarray(DATA, DATA + xqLen),
       floats.subarray(DATA + xqLen, DATA + xqLen + rows));
     loaded = seq;
+    Atomics.add(ctl, SEEN, 1);
   };
   let until = performance.now() + SPIN_MS;
   for (;;) {
@@ -97,7 +102,7 @@ self.onmessage = async ({ data }) => {
       if (Atomics.compareExchange(ctl, NEXT, v, v + chunk) === v) {
         // An open offer's rows stay put until its chunks are done: reload if these are older.
         if (ctl[SHARE] !== share) load(seq);
-        const stop = Math.min(p + chunk, end);
+        const stop = Math.min(p + chunk, end), t0 = performance.now();
         try {
           const out = helper.run(matrix, p, stop);
           floats.set(out, outAt + rows * p * 8);
@@ -107,6 +112,7 @@ self.onmessage = async ({ data }) => {
         }
         Atomics.add(ctl, DONE, stop - p);
         until = performance.now() + SPIN_MS;
+        Atomics.add(ctl, BUSY_US, Math.round((until - SPIN_MS - t0) * 1000));
       }
     } else if (performance.now() > until) {
       const wake = Atomics.load(ctl, WAKE);
@@ -157,7 +163,14 @@ thread_local! {
 }
 
 pub fn stats() -> HelperStats {
-    STATS.with_borrow(Clone::clone)
+    let mut stats = STATS.with_borrow(Clone::clone);
+    LINK.with_borrow(|link| {
+        if let Some(link) = link {
+            stats.worker_busy_ms = f64::from(link.load(BUSY_US)) / 1e3;
+            stats.worker_seen = link.load(SEEN) as u64;
+        }
+    });
+    stats
 }
 
 fn set_state(state: String) {
@@ -264,6 +277,9 @@ impl Peer for Link {
 
     fn wait(&self, panels: usize) -> bool {
         let start = crate::timing::now();
+        if (self.load(DONE) as usize) < panels {
+            STATS.with_borrow_mut(|s| s.waits += 1);
+        }
         while (self.load(DONE) as usize) < panels {
             if crate::timing::now() - start > WAIT_TIMEOUT_MS {
                 // Never reuse a buffer the worker may still write.
@@ -279,7 +295,11 @@ impl Peer for Link {
             self.give_up("the worker failed to compute a chunk".into());
             return false;
         }
-        STATS.with_borrow_mut(|s| s.panels += panels as u64);
+        let waited = crate::timing::now() - start;
+        STATS.with_borrow_mut(|s| {
+            s.panels += panels as u64;
+            s.wait_ms += waited;
+        });
         true
     }
 

@@ -1,10 +1,12 @@
 //! The result list: one option per hit, query words marked in title and snippet.
 //!
-//! Yew renders the listbox itself; its rows are set once per search, after Yew's update, as
-//! one string of HTML ([`searchbar_release::rows_html`], which escapes every piece of
-//! document text) instead of Yew's diff of ten highlighted rows (about 0.7 ms of each
-//! keystroke) or a DOM call per element and text run (about 300 calls). The row that the
-//! keyboard or the mouse highlights changes two attributes ([`Rows::set_active`]).
+//! Yew creates the empty listbox once; a search's outcome reaches the page without Yew:
+//! [`Rows::show`] sets the rows as one string of HTML ([`searchbar_release::rows_html`], which
+//! escapes every piece of document text) instead of Yew's diff of ten highlighted rows (about
+//! 0.7 ms of each keystroke) or a DOM call per element and text run (about 300 calls), and sets
+//! the ARIA state that follows from them, so new results need no re-render of the page (Yew's
+//! view and diff cost about 0.5 ms a keystroke). The row that the keyboard or the mouse
+//! highlights changes three attributes ([`Rows::set_active`]).
 //!
 //! Links only keep http(s) URLs.
 
@@ -20,18 +22,15 @@ use yew::prelude::*;
 /// DOM id of the listbox, referenced by the input's `aria-controls`.
 pub const LIST_ID: &str = "results";
 
-/// The (empty) listbox for results that answer `query` (not necessarily what the box holds
-/// now): it stays in the DOM while empty so `data-query` always names the latest completed
-/// search. `onmouseover` is the one listener for all rows ([`hovered`] says which).
-pub fn view(
-    query: &str,
-    empty: bool,
-    onmouseover: Callback<MouseEvent>,
-    list_ref: &NodeRef,
-) -> Html {
+/// The empty listbox: it stays in the DOM while empty, so its `data-query` always names the
+/// latest completed search (not necessarily what the box holds now). `hidden` and `data-query`
+/// are only its initial state: [`Rows::show`] owns them (Yew writes an attribute only when its
+/// own value for it changes, and these never do). `onmouseover` is the one listener for all
+/// rows ([`hovered`] says which).
+pub fn view(onmouseover: Callback<MouseEvent>, list_ref: &NodeRef) -> Html {
     html! {
         <ul id={LIST_ID} role="listbox" aria-label="Search results" ref={list_ref.clone()}
-            data-query={query.to_string()} hidden={empty} {onmouseover}>
+            data-query="" hidden=true {onmouseover}>
         </ul>
     }
 }
@@ -43,23 +42,39 @@ pub fn hovered(e: &MouseEvent) -> Option<usize> {
     row.get_attribute("data-index")?.parse().ok()
 }
 
-/// The rows in the listbox and which one is active.
+/// The rows in the listbox, which one is active, and the combobox (the search box) whose
+/// ARIA attributes follow them.
 #[derive(Debug, Default)]
 pub struct Rows {
     rows: Vec<Element>,
     active: Option<usize>,
+    combobox: Option<Element>,
+    expanded: bool,
 }
 
 impl Rows {
-    /// Replaces the listbox's rows with `hits` for `query`, none active.
-    pub fn show(&mut self, list: &Element, hits: &[QueryHit], query: &str) {
-        self.active = None;
+    /// Replaces `list`'s rows with `hits` for `query`, none active, and sets the listbox's
+    /// `hidden` and `data-query` and the combobox's `aria-expanded` and
+    /// `aria-activedescendant` to match.
+    pub fn show(&mut self, list: &Element, combobox: &Element, hits: &[QueryHit], query: &str) {
+        if self.active.take().is_some() {
+            let _ = combobox.remove_attribute("aria-activedescendant");
+        }
         list.set_inner_html(&rows_html(hits, query, link));
+        let _ = list.set_attribute("data-query", query);
+        let expanded = !hits.is_empty();
+        if expanded != self.expanded || self.combobox.is_none() {
+            let _ = list.toggle_attribute_with_force("hidden", !expanded);
+            let _ =
+                combobox.set_attribute("aria-expanded", if expanded { "true" } else { "false" });
+            self.expanded = expanded;
+        }
+        self.combobox = Some(combobox.clone());
         let rows = list.children();
         self.rows = (0..rows.length()).filter_map(|i| rows.item(i)).collect();
     }
 
-    /// Marks row `active` (and unmarks the previous one).
+    /// Marks row `active` (and unmarks the previous one); the combobox names it.
     pub fn set_active(&mut self, active: Option<usize>) {
         if active == self.active {
             return;
@@ -69,6 +84,12 @@ impl Rows {
                 let _ = row.set_attribute("aria-selected", if on { "true" } else { "false" });
                 let _ = row.class_list().toggle_with_force("active", on);
             }
+        }
+        if let Some(combobox) = &self.combobox {
+            let _ = match active {
+                Some(i) => combobox.set_attribute("aria-activedescendant", &option_id(i)),
+                None => combobox.remove_attribute("aria-activedescendant"),
+            };
         }
         self.active = active;
     }

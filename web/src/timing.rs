@@ -22,12 +22,18 @@ pub struct HelperStats {
     pub page_panels: u64,
     /// The worker's wasm memory once it holds the weights.
     pub worker_memory: f64,
+    /// Milliseconds the page spent waiting for chunks the worker had claimed, and how many
+    /// waits were not over at once.
+    pub wait_ms: f64,
+    pub waits: u64,
+    /// Milliseconds the worker spent computing chunks, and the offers it looked at.
+    pub worker_busy_ms: f64,
+    pub worker_seen: u64,
 }
 
 /// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperPanels,
-/// pagePanels, helperMemoryBytes }`: `wasmMemoryBytes` is the size of the module's linear
-/// memory, which only grows (the peak heap so far); the rest is the matmul helper's state
-/// (`helper.rs`).
+/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen }`: `wasmMemoryBytes` is the size of the module's linear memory, which only grows
+/// (the peak heap so far); the rest is the matmul helper's state ([`HelperStats`]).
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let Some(window) = web_sys::window() else {
         return;
@@ -60,5 +66,14 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
         &"helperMemoryBytes".into(),
         &helper.worker_memory.into(),
     );
+    let timings = [
+        ("helperWaitMs", helper.wait_ms),
+        ("helperWaits", helper.waits as f64),
+        ("workerBusyMs", helper.worker_busy_ms),
+        ("workerSeen", helper.worker_seen as f64),
+    ];
+    for (key, value) in timings {
+        let _ = Reflect::set(&state, &key.into(), &value.into());
+    }
     let _ = Reflect::set(&window, &"__searchbar".into(), &state);
 }
