@@ -103,7 +103,6 @@ pub struct App {
     /// The shown results and the query that produced them.
     hits: Vec<QueryHit>,
     hits_query: String,
-    active: Option<usize>,
     query_error: Option<String>,
     /// What started the last search: its input event, a posted task or the throttle's timer
     /// (published for the benchmark).
@@ -146,7 +145,6 @@ impl Component for App {
             input_at: 0.0,
             hits: Vec::new(),
             hits_query: String::new(),
-            active: None,
             query_error: None,
             started_by: "",
             debounce: None,
@@ -219,7 +217,6 @@ impl Component for App {
                 self.query = text;
                 self.input_at = at;
                 // The box already shows the new text: nothing of Yew's view changes.
-                self.active = None;
                 self.rows.set_active(None);
                 if self.query.trim().is_empty() {
                     self.debounce = None;
@@ -290,8 +287,7 @@ impl Component for App {
             }
             Msg::Key(key) => return self.key(key),
             Msg::Hover(i) => {
-                self.active = Some(i);
-                self.rows.set_active(self.active);
+                self.rows.set_active(Some(i));
                 return false;
             }
             Msg::CheckLive => {
@@ -503,7 +499,6 @@ impl App {
     fn show(&mut self, query: &str, hits: Vec<QueryHit>, search_ms: f64) {
         self.hits = hits;
         self.hits_query = query.to_string();
-        self.active = None;
         let (Some(list), Some(input)) = (
             self.list_ref.cast::<web_sys::Element>(),
             self.input_ref.cast::<web_sys::Element>(),
@@ -526,13 +521,13 @@ impl App {
     fn key(&mut self, key: Key) -> bool {
         match key {
             Key::Down | Key::Up => {
-                self.active = keyboard::step(self.active, self.hits.len(), key);
-                self.rows.set_active(self.active);
+                let active = keyboard::step(self.rows.active(), self.hits.len(), key);
+                self.rows.set_active(active);
                 self.scroll_to_active();
                 false
             }
             Key::Enter => {
-                let url = keyboard::step(self.active, self.hits.len(), key)
+                let url = keyboard::step(self.rows.active(), self.hits.len(), key)
                     .and_then(|i| self.hits[i].record.url.as_deref())
                     .and_then(results::safe_url);
                 if let (Some(url), Some(window)) = (url, web_sys::window()) {
@@ -554,7 +549,7 @@ impl App {
     }
 
     fn scroll_to_active(&self) {
-        let element = self.active.and_then(|i| {
+        let element = self.rows.active().and_then(|i| {
             web_sys::window()?
                 .document()?
                 .get_element_by_id(&option_id(i))

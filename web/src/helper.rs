@@ -113,8 +113,9 @@ self.onmessage = async ({ data }) => {
           Atomics.store(ctl, FAILED, 1);
         }
         Atomics.add(ctl, DONE, stop - p);
-        until = performance.now() + SPIN_MS;
-        Atomics.add(ctl, BUSY_US, Math.round((until - SPIN_MS - t0) * 1000));
+        const t1 = performance.now();
+        Atomics.add(ctl, BUSY_US, Math.round((t1 - t0) * 1000));
+        until = t1 + SPIN_MS;
       }
     } else if (performance.now() > until) {
       const wake = Atomics.load(ctl, WAKE);
