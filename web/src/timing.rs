@@ -32,8 +32,9 @@ pub struct HelperStats {
 }
 
 /// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperPanels,
-/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen }`: `wasmMemoryBytes` is the size of the module's linear memory, which only grows
-/// (the peak heap so far); the rest is the matmul helper's state ([`HelperStats`]).
+/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen }`:
+/// `wasmMemoryBytes` is the size of the module's linear memory, which only grows (the peak heap
+/// so far); the rest is the matmul helper's state ([`HelperStats`]).
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let Some(window) = web_sys::window() else {
         return;
@@ -51,28 +52,16 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
     let _ = Reflect::set(&state, &"wasmMemoryBytes".into(), &num(memory));
     let helper = crate::helper::stats();
     let _ = Reflect::set(&state, &"helper".into(), &helper.state.into());
-    let _ = Reflect::set(
-        &state,
-        &"helperPanels".into(),
-        &(helper.panels as f64).into(),
-    );
-    let _ = Reflect::set(
-        &state,
-        &"pagePanels".into(),
-        &(helper.page_panels as f64).into(),
-    );
-    let _ = Reflect::set(
-        &state,
-        &"helperMemoryBytes".into(),
-        &helper.worker_memory.into(),
-    );
-    let timings = [
+    let numbers = [
+        ("helperPanels", helper.panels as f64),
+        ("pagePanels", helper.page_panels as f64),
+        ("helperMemoryBytes", helper.worker_memory),
         ("helperWaitMs", helper.wait_ms),
         ("helperWaits", helper.waits as f64),
         ("workerBusyMs", helper.worker_busy_ms),
         ("workerSeen", helper.worker_seen as f64),
     ];
-    for (key, value) in timings {
+    for (key, value) in numbers {
         let _ = Reflect::set(&state, &key.into(), &value.into());
     }
     let _ = Reflect::set(&window, &"__searchbar".into(), &state);
