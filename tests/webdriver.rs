@@ -92,6 +92,15 @@ impl Browser {
         )
     }
 
+    /// Sends a DevTools protocol command to the page (chromedriver's extension).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Result<Value, String> {
+        self.call(
+            "POST",
+            &self.s("/goog/cdp/execute"),
+            Some(&json!({ "cmd": cmd, "params": params })),
+        )
+    }
+
     pub fn find(&self, css: &str) -> Result<String, String> {
         let v = self.call(
             "POST",

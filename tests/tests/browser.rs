@@ -86,19 +86,44 @@ fn thread_times() -> BTreeMap<(String, String), (String, u64, u64)> {
     out
 }
 
-/// The threads that ran longest between two [`thread_times`], with their run and wait times
-/// in milliseconds: where the two cores went while the page searched.
-fn busiest_threads(
+/// Each thread's run and wait time between two [`thread_times`], in nanoseconds.
+fn thread_deltas(
     before: &BTreeMap<(String, String), (String, u64, u64)>,
     after: &BTreeMap<(String, String), (String, u64, u64)>,
-) -> Value {
-    let mut rows: Vec<(String, f64, f64)> = after
+) -> BTreeMap<(String, String), (String, u64, u64)> {
+    after
         .iter()
         .map(|(key, (name, run, wait))| {
             let (r0, w0) = before.get(key).map_or((0, 0), |b| (b.1, b.2));
-            let ms = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1e6;
-            (format!("{name} {}", key.0), ms(*run, r0), ms(*wait, w0))
+            let delta = (
+                name.clone(),
+                run.saturating_sub(r0),
+                wait.saturating_sub(w0),
+            );
+            (key.clone(), delta)
         })
+        .collect()
+}
+
+/// Adds one window's [`thread_deltas`] to `total`.
+fn add_deltas(
+    total: &mut BTreeMap<(String, String), (String, u64, u64)>,
+    window: BTreeMap<(String, String), (String, u64, u64)>,
+) {
+    for (key, (name, run, wait)) in window {
+        let t = total.entry(key).or_insert((name, 0, 0));
+        t.1 += run;
+        t.2 += wait;
+    }
+}
+
+/// The threads that ran longest in `deltas` ([`thread_deltas`]), with their run and wait
+/// times in milliseconds: where the two cores went while the page searched.
+fn busiest_threads(deltas: &BTreeMap<(String, String), (String, u64, u64)>) -> Value {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let mut rows: Vec<(String, f64, f64)> = deltas
+        .iter()
+        .map(|(key, (name, run, wait))| (format!("{name} {}", key.0), ms(*run), ms(*wait)))
         .filter(|r| r.1 >= 1.0)
         .collect();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -132,12 +157,15 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         .unwrap();
     p.ok(&["run", "--env", "stage"]);
     let (mut server, addr) = p.serve("stage");
+    // `SEARCHBAR_PAGE_QUERY` (such as `?split=34,6`, web/src/helper.rs) opens the page with
+    // other settings, for comparing them in alternating runs.
+    let page_query = std::env::var("SEARCHBAR_PAGE_QUERY").unwrap_or_default();
     let url = format!("http://{addr}/");
-    eprintln!("browser: serving {url}");
+    eprintln!("browser: serving {url}{page_query}");
     let b = Browser::start().unwrap();
     eprintln!("browser: session started");
     let opened = Instant::now();
-    open(&b, &url);
+    open(&b, &format!("{url}{page_query}"));
     eprintln!("browser: page open");
     let first = search(&b, "monitor air quality at home");
     eprintln!("browser: first results {first:?}");
@@ -311,6 +339,28 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         .take(40)
         .map(|(_, t)| t.as_str())
         .collect();
+    // The helper's counters ([panels by the worker, panels claimed back, the page's waits' ms,
+    // its waits, the worker's computing ms]) and the threads' times, summed over the measured
+    // keys alone (from just before the key to the results, the harness's polling included).
+    const HELPER: &str = "const s = window.__searchbar; return [s.helperPanels, s.pagePanels, \
+        s.helperWaitMs, s.helperWaits, s.workerBusyMs, s.splitMatmuls, s.splitOfferMs, \
+        s.splitOwnMs, s.splitClaimedMs, s.splitTheirsMs];";
+    let mut helper_in_keys = [0.0f64; 10];
+    // Each row's document, id, index, selection and classes: after a keystroke the rows come
+    // out numbered in order and unselected.
+    const ROWS: &str = "return Array.from(document.querySelectorAll('#results li')).map(li => \
+        [li.dataset.id, li.id, li.dataset.index, li.getAttribute('aria-selected'), li.className]);";
+    let mut in_keys = BTreeMap::new();
+    // Sampled CPU profiles of the page's main thread, one per measured key (from just before
+    // the key to its results), for finding where a keystroke's time goes: a JSON array of
+    // DevTools `.cpuprofile` objects.
+    let profile = std::env::var_os("SEARCHBAR_BROWSER_PROFILE");
+    let mut profiles = Vec::new();
+    if profile.is_some() {
+        b.cdp("Profiler.enable", json!({})).unwrap();
+        b.cdp("Profiler.setSamplingInterval", json!({ "interval": 25 }))
+            .unwrap();
+    }
     let threads_before = thread_times();
     for text in &texts {
         // One keystroke after a pause, as a person types: all but the last character first.
@@ -319,9 +369,29 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             search(&b, &text[..cut]);
         }
         let input = b.find("#q").unwrap();
+        let helper_before = b.eval(HELPER, json!([])).unwrap();
+        if profile.is_some() {
+            b.cdp("Profiler.start", json!({})).unwrap();
+        }
+        let key_before = thread_times();
         b.type_into(&input, &text[cut..]).unwrap();
         b.wait_for(RESULTS_FOR, json!([text]), Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("query {text:?}: {e}"));
+        if profile.is_some() {
+            profiles.push(b.cdp("Profiler.stop", json!({})).unwrap()["profile"].take());
+        }
+        add_deltas(&mut in_keys, thread_deltas(&key_before, &thread_times()));
+        let helper_after = b.eval(HELPER, json!([])).unwrap();
+        let rows = b.eval(ROWS, json!([])).unwrap();
+        for (i, row) in rows.as_array().unwrap().iter().enumerate() {
+            let want = json!([format!("result-{i}"), i.to_string(), "false", "result"]);
+            let got = json!(row.as_array().unwrap()[1..5]);
+            assert_eq!(got, want, "row {i} for {text:?}: {row}");
+        }
+        for (i, sum) in helper_in_keys.iter_mut().enumerate() {
+            *sum +=
+                helper_after[i].as_f64().unwrap_or(0.0) - helper_before[i].as_f64().unwrap_or(0.0);
+        }
         let v = b
             .eval(
                 "const r = document.querySelector('#results'); \
@@ -339,7 +409,31 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             .entry(v[2].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
     }
-    let threads = busiest_threads(&threads_before, &thread_times());
+    let threads = busiest_threads(&thread_deltas(&threads_before, &thread_times()));
+    if let Some(path) = &profile {
+        std::fs::write(path, json!(profiles).to_string()).unwrap();
+        eprintln!("browser: CPU profiles of the measured keys in {path:?}");
+    }
+    let in_keys = busiest_threads(&in_keys);
+    eprintln!("browser: threads during the measured keys (run ms, waiting-to-run ms): {in_keys}");
+    let names = [
+        "worker_panels",
+        "page_claimed_panels",
+        "page_wait_ms",
+        "page_waits",
+        "worker_busy_ms",
+        "split_matmuls",
+        "page_offer_ms",
+        "page_own_panels_ms",
+        "page_claimed_panels_ms",
+        "page_worker_chunks_ms",
+    ];
+    let helper_in_keys: serde_json::Map<String, Value> = names
+        .iter()
+        .zip(helper_in_keys)
+        .map(|(name, sum)| (name.to_string(), json!((sum * 1000.0).round() / 1000.0)))
+        .collect();
+    eprintln!("browser: helper during the measured keys: {helper_in_keys:?}");
     eprintln!("browser: threads during the 40 queries (run ms, waiting-to-run ms): {threads}");
     let shares = b
         .eval(
@@ -460,6 +554,12 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         // Where the two cores went during the 40 queries: the busiest threads of the browser's
         // and the driver's processes, [name pid, ms run, ms waited to run].
         "threads_during_queries": threads,
+        // The same two accounts summed over the 40 measured keys alone (from just before each
+        // key to its results): the helper's, where the page's split matmuls spent their time
+        // (offering = quantizing and posting the rows; the worker's chunks = waiting for and
+        // reading them), and the threads'.
+        "helper_during_measured_keys": helper_in_keys,
+        "threads_during_measured_keys": in_keys,
     });
     match std::env::var_os("SEARCHBAR_WEB_PEERS") {
         Some(dir) => {

@@ -29,25 +29,23 @@ const NEXT: u32 = 0;
 const PANEL_BITS: i32 = 10;
 const PANEL_MASK: i32 = (1 << PANEL_BITS) - 1;
 const SEQ_MASK: i32 = (1 << 11) - 1;
-/// Every offer's full number: the 11 bits in `NEXT` wrap, so after claiming, the worker checks
-/// that the rows it holds are this offer's.
-const SHARE: u32 = 1;
-const MATRIX: u32 = 2;
-const ROWS: u32 = 3;
-const XQ_LEN: u32 = 4;
-const CHUNK: u32 = 5;
-/// Panels the worker has written for the current share.
-const DONE: u32 = 6;
-/// Set by the worker when computing a chunk failed.
-const FAILED: u32 = 7;
 /// Bumped at every offer and keystroke; a sleeping worker waits on it.
-const WAKE: u32 = 8;
-/// Where the result area starts (in 4-byte words).
-const OUT_AT: u32 = 9;
+const WAKE: u32 = 1;
 /// Diagnostics the worker adds to: microseconds it spent computing chunks, and the offers it
 /// looked at.
-const BUSY_US: u32 = 10;
-const SEEN: u32 = 11;
+const BUSY_US: u32 = 2;
+const SEEN: u32 = 3;
+/// 1 while the worker is about to wait or waiting on `WAKE`: only then does a wake need
+/// `Atomics.notify`, which otherwise costs the page a call into the futex table per offer.
+const SLEEPING: u32 = 4;
+/// The offer's words, written with its rows in one copy (`NEXT`'s atomic store publishes
+/// them): every offer's full number (the 11 bits in `NEXT` wrap, so after claiming, the worker
+/// checks that the rows it holds are this offer's), the matrix, rows, the quantized rows'
+/// length, the chunk, the panels the worker has written (`DONE`), whether computing a chunk
+/// failed, and where the result area starts (in 4-byte words).
+const SHARE: u32 = 8;
+const DONE: u32 = 13;
+const FAILED: u32 = 14;
 const CONTROL_WORDS: u32 = 16;
 
 /// Room for a 256-token text's largest matmul: 256 rows of 768 quantized pairs and steps, and
@@ -63,8 +61,8 @@ const WAIT_TIMEOUT_MS: f64 = 250.0;
 /// spent 5.3 s of CPU in the browser test's 40 queries against 3.0 s for 3 ms, and the page's
 /// main thread waited 3.9 s to run against 3.0 s.
 const WORKER_JS: &str = r#"
-const [NEXT, SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, WAKE, OUT_AT, BUSY_US, SEEN] =
-  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const [NEXT, WAKE, BUSY_US, SEEN, SLEEPING] = [0, 1, 2, 3, 4];
+const [SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, OUT_AT] = [8, 9, 10, 11, 12, 13, 14, 15];
 const open = (v) => (v & 1023) < ((v >>> 10) & 1023);
 const DATA = 16, SPIN_MS = 3;
 self.onmessage = async ({ data }) => {
@@ -118,8 +116,12 @@ self.onmessage = async ({ data }) => {
         until = t1 + SPIN_MS;
       }
     } else if (performance.now() > until) {
+      // Says so before looking at NEXT a last time: an offer made after that look finds the
+      // flag set and notifies, and one made before it is seen here (or bumped WAKE already).
+      Atomics.store(ctl, SLEEPING, 1);
       const wake = Atomics.load(ctl, WAKE);
       if (!open(Atomics.load(ctl, NEXT))) Atomics.wait(ctl, WAKE, wake);
+      Atomics.store(ctl, SLEEPING, 0);
       until = performance.now() + SPIN_MS;
     }
   }
@@ -173,6 +175,14 @@ pub fn stats() -> HelperStats {
             stats.worker_seen = link.load(SEEN) as u64;
         }
     });
+    let split = searchbar_encoder::helper::split_times();
+    stats.split_matmuls = split.matmuls;
+    stats.split_ms = [
+        split.offer_ms,
+        split.own_ms,
+        split.claimed_ms,
+        split.theirs_ms,
+    ];
     stats
 }
 
@@ -209,7 +219,9 @@ impl Link {
 
     fn wake(&self) {
         let _ = Atomics::add(&self.ctl, WAKE, 1);
-        let _ = Atomics::notify(&self.ctl, WAKE);
+        if self.load(SLEEPING) != 0 {
+            let _ = Atomics::notify(&self.ctl, WAKE);
+        }
     }
 
     /// Stops offering matmuls (the encoder then runs them here; [`Peer::post`] says no).
@@ -224,34 +236,32 @@ impl Peer for Link {
         let rows = share.steps.len();
         let xq_at = CONTROL_WORDS as usize;
         let out_at = xq_at + share.xq.len() + rows;
-        let words = out_at + rows * share.panels.end * 8;
+        let needed = out_at + rows * share.panels.end * 8;
         let panel_room = share.panels.end + share.chunk <= PANEL_MASK as usize;
-        if self.dead.get() || words > BUFFER_BYTES as usize / 4 || !panel_room {
+        if self.dead.get() || needed > BUFFER_BYTES as usize / 4 || !panel_room {
             return false;
         }
-        // The previous share is complete (its caller waited for it): nothing reads these now.
-        let (xq_at, out_at) = (xq_at as u32, out_at as u32);
-        let steps_at = xq_at + share.xq.len() as u32;
-        self.ints.subarray(xq_at, steps_at).copy_from(share.xq);
-        self.floats
-            .subarray(steps_at, out_at)
-            .copy_from(share.steps);
-        for (word, value) in [
-            (MATRIX, share.matrix as i32),
-            (ROWS, rows as i32),
-            (XQ_LEN, share.xq.len() as i32),
-            (CHUNK, share.chunk as i32),
-            (OUT_AT, out_at as i32),
-            (DONE, 0),
-            (FAILED, 0),
-        ] {
-            self.store(word, value);
-        }
-        self.shares.set(self.shares.get().wrapping_add(1));
-        self.store(SHARE, self.shares.get());
+        // The previous share is complete (its caller waited for it): nothing reads these now,
+        // and the worker writes none of them until it claims a chunk of this one.
+        let shares = self.shares.get().wrapping_add(1);
+        let mut words = Vec::with_capacity(out_at - SHARE as usize);
+        words.extend([
+            shares,
+            share.matrix as i32,
+            rows as i32,
+            share.xq.len() as i32,
+            share.chunk as i32,
+            0,
+            0,
+            out_at as i32,
+        ]);
+        words.extend_from_slice(share.xq);
+        words.extend(share.steps.iter().map(|s| s.to_bits() as i32));
+        self.ints.subarray(SHARE, out_at as u32).copy_from(&words);
+        self.shares.set(shares);
         let seq = self.seq();
         self.chunk.set(share.chunk as i32);
-        self.out_at.set(out_at);
+        self.out_at.set(out_at as u32);
         let (start, end) = (share.panels.start as i32, share.panels.end as i32);
         // Publishes everything above to the worker's atomic read of NEXT.
         self.store(
@@ -309,6 +319,10 @@ impl Peer for Link {
     fn read(&self, offset: usize, out: &mut [f32]) {
         let at = self.out_at.get() + offset as u32;
         self.floats.subarray(at, at + out.len() as u32).copy_to(out);
+    }
+
+    fn now(&self) -> f64 {
+        crate::timing::now()
     }
 }
 
@@ -426,9 +440,25 @@ fn spawn(
     Ok(())
 }
 
-/// Has `encoder`'s matmuls shared with the worker, once [`start`]'s `ready` says it is.
+/// Has `encoder`'s matmuls shared with the worker, once [`start`]'s `ready` says it is. A
+/// `split=OFFERED,CHUNKS` parameter in the page's URL (64ths of each matmul offered, in how
+/// many chunks) overrides the encoder's split, for measuring others on a given machine.
 pub fn install(encoder: &Encoder) {
     if let Some(link) = LINK.with_borrow(Clone::clone) {
+        let search = web_sys::window().and_then(|w| w.location().search().ok());
+        if let Some((offered, chunks)) = search.as_deref().and_then(split_parameter) {
+            searchbar_encoder::helper::tune(offered, chunks);
+        }
         searchbar_encoder::helper::install(encoder, link);
     }
+}
+
+/// `OFFERED,CHUNKS` from a URL's `?...&split=OFFERED,CHUNKS&...`.
+fn split_parameter(search: &str) -> Option<(usize, usize)> {
+    let value = search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("split="))?;
+    let (offered, chunks) = value.split_once(',').or_else(|| value.split_once("%2C"))?;
+    Some((offered.parse().ok()?, chunks.parse().ok()?))
 }

@@ -4,11 +4,16 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 
+thread_local! {
+    /// Looked up once: `window().performance()` is two calls into the glue, and the split
+    /// matmuls read the clock a few times each.
+    static PERFORMANCE: Option<web_sys::Performance> =
+        web_sys::window().and_then(|w| w.performance());
+}
+
 /// Milliseconds since page load (0 where there is no `performance`).
 pub fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
+    PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
 }
 
 /// The matmul helper's state, as [`publish`] reports it (`helper.rs`).
@@ -29,10 +34,17 @@ pub struct HelperStats {
     /// Milliseconds the worker spent computing chunks, and the offers it looked at.
     pub worker_busy_ms: f64,
     pub worker_seen: u64,
+    /// Where the page's split matmuls spent their time (`searchbar_encoder::helper::SplitTimes`,
+    /// which builds without simd128 do not have): how many, then milliseconds quantizing and
+    /// offering the rows, computing the page's own panels and the chunks it claimed back, and
+    /// waiting for and reading the worker's.
+    pub split_matmuls: u64,
+    pub split_ms: [f64; 4],
 }
 
 /// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperPanels,
-/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen }`:
+/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen, splitMatmuls, splitOfferMs,
+/// splitOwnMs, splitClaimedMs, splitTheirsMs }`:
 /// `wasmMemoryBytes` is the size of the module's linear memory, which only grows (the peak heap
 /// so far); the rest is the matmul helper's state ([`HelperStats`]).
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
@@ -60,6 +72,11 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
         ("helperWaits", helper.waits as f64),
         ("workerBusyMs", helper.worker_busy_ms),
         ("workerSeen", helper.worker_seen as f64),
+        ("splitMatmuls", helper.split_matmuls as f64),
+        ("splitOfferMs", helper.split_ms[0]),
+        ("splitOwnMs", helper.split_ms[1]),
+        ("splitClaimedMs", helper.split_ms[2]),
+        ("splitTheirsMs", helper.split_ms[3]),
     ];
     for (key, value) in numbers {
         let _ = Reflect::set(&state, &key.into(), &value.into());

@@ -35,8 +35,9 @@ pub struct EncoderConfig {
     /// wasm with simd128's integer dot products). Off, tract expands them to float32 at load.
     /// Off by default only in a wasm build without simd128.
     pub int8_weights: bool,
-    /// Run the one-text graph's attention blocks and layer norms as the encoder's own fused
-    /// ops (`attention.rs`, `layer_norm.rs`), about a fifth of a short query's time in wasm.
+    /// Run the one-text graph's attention blocks, layer norms and GELUs as the encoder's own
+    /// fused ops (`attention.rs`, `layer_norm.rs`, `gelu.rs`), about a fifth of a short
+    /// query's time in wasm.
     /// Off keeps tract's ops: for benchmarks that compare the two, and as a way out should a
     /// model need it.
     pub fused_ops: bool,
@@ -86,8 +87,8 @@ pub struct Encoder {
     tokenizer: TextTokenizer,
     config: EncoderConfig,
     dim: usize,
-    /// Attention blocks and layer norms the one-text graph runs as fused ops.
-    fused: (usize, usize),
+    /// Attention blocks, layer norms and GELUs the one-text graph runs as fused ops.
+    fused: (usize, usize, usize),
 }
 
 impl Encoder {
@@ -107,7 +108,7 @@ impl Encoder {
         // Only the one-text graph fuses attention and layer norms: short inputs are where
         // tract's per-op costs dominate, while long padded batches gain from its packed
         // matmuls.
-        let mut fused = (0, 0);
+        let mut fused = (0, 0, 0);
         let mask_free = drop_attention_mask(&mut unpadded_proto) > 0;
         let (single, unpadded, padded) = if config.padded_batches {
             let unpadded = mask_free
@@ -120,6 +121,7 @@ impl Encoder {
                     fused = (
                         crate::attention::fuse_attention(&mut unpadded_proto),
                         crate::layer_norm::fuse_layer_norm(&mut unpadded_proto),
+                        crate::gelu::fuse_gelu(&mut unpadded_proto),
                     );
                 }
                 &unpadded_proto
@@ -190,10 +192,10 @@ impl Encoder {
         })
     }
 
-    /// How many self-attention blocks and layer norms the one-text graph runs as one fused
-    /// op each (`attention.rs`, `layer_norm.rs`); 0 with `padded_batches`, or for a graph
-    /// the rewrites do not know.
-    pub fn fused_ops(&self) -> (usize, usize) {
+    /// How many self-attention blocks, layer norms and GELUs the one-text graph runs as one
+    /// fused op each (`attention.rs`, `layer_norm.rs`, `gelu.rs`); 0 with `padded_batches`,
+    /// or for a graph the rewrites do not know.
+    pub fn fused_ops(&self) -> (usize, usize, usize) {
         self.fused
     }
 

@@ -62,8 +62,30 @@ pub trait Peer {
     /// Waits until the helper has written the `panels` panels it claimed; false if it failed
     /// or stopped answering (the caller then computes them itself).
     fn wait(&self, panels: usize) -> bool;
-    /// Copies `out.len()` values from `offset` of the helper's result area.
+    /// Copies `out.len()` values from `offset` of the helper's result area (called once per
+    /// share, for the whole offered area).
     fn read(&self, offset: usize, out: &mut [f32]);
+    /// Milliseconds on a clock of the peer's choosing, for [`split_times`] (0: not timed).
+    fn now(&self) -> f64 {
+        0.0
+    }
+}
+
+/// Where this thread's split matmuls spent their time, in milliseconds by the peer's clock
+/// ([`Peer::now`]): quantizing the rows and offering them, computing its own panels, computing
+/// chunks claimed back, and waiting for and reading the helper's chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SplitTimes {
+    pub matmuls: u64,
+    pub offer_ms: f64,
+    pub own_ms: f64,
+    pub claimed_ms: f64,
+    pub theirs_ms: f64,
+}
+
+/// The totals of [`SplitTimes`] since this thread started.
+pub fn split_times() -> SplitTimes {
+    TIMES.get()
 }
 
 struct Installed {
@@ -74,6 +96,14 @@ struct Installed {
 
 thread_local! {
     static PEER: RefCell<Option<Installed>> = const { RefCell::new(None) };
+    /// [`OFFERED_64THS`] and [`CHUNKS`], unless [`tune`]d.
+    static SPLIT: std::cell::Cell<(usize, usize)> =
+        const { std::cell::Cell::new((OFFERED_64THS, CHUNKS)) };
+    static TIMES: std::cell::Cell<SplitTimes> = const {
+        std::cell::Cell::new(SplitTimes {
+            matmuls: 0, offer_ms: 0.0, own_ms: 0.0, claimed_ms: 0.0, theirs_ms: 0.0,
+        })
+    };
 }
 
 /// Splits this thread's int8 matmuls with `peer`, whose helper was built from
@@ -86,6 +116,13 @@ pub fn install(encoder: &Encoder, peer: Rc<dyn Peer>) {
         .map(|(i, w)| (Arc::as_ptr(w) as usize, i as u32))
         .collect();
     PEER.set(Some(Installed { peer, ids }));
+}
+
+/// Offers `offered_64ths` of each matmul's panels (clamped to 1..=63) in `chunks` chunks
+/// (1..=32) instead of the defaults: a knob for measuring other splits on a given machine
+/// without a rebuild (the page reads it from its URL, `?split=30,4`).
+pub fn tune(offered_64ths: usize, chunks: usize) {
+    SPLIT.set((offered_64ths.clamp(1, 63), chunks.clamp(1, 32)));
 }
 
 /// Stops splitting. Needed before the installed encoder is dropped: its matrices' addresses,
@@ -108,8 +145,12 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
         if m * k * n < MIN_MACS_TO_SPLIT || panels < 2 {
             return false;
         }
-        let split = panels - (panels * OFFERED_64THS / 64).max(1);
-        let chunk = (panels - split).div_ceil(CHUNKS);
+        let (offered, chunks) = SPLIT.get();
+        let split = panels - (panels * offered / 64).max(1);
+        let chunk = (panels - split).div_ceil(chunks);
+        let mut times = TIMES.get();
+        times.matmuls += 1;
+        let t0 = peer.now();
         let weights = w.dot16();
         let (xq, steps) = dot16::quantize_rows(x, m, k);
         let share = Share {
@@ -123,6 +164,8 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
             dot16::matmul_quantized(&weights, &xq, &steps, 0..panels, y);
             return true;
         }
+        let t1 = peer.now();
+        times.offer_ms += t1 - t0;
         let mut part = Vec::new();
         let mut run_here = |panels: Range<usize>, y: &mut [f32]| {
             part.resize(m * w.columns(&panels).len(), 0.0);
@@ -130,6 +173,8 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
             w.scatter(&panels, &part, y);
         };
         run_here(0..split, y);
+        let t2 = peer.now();
+        times.own_ms += t2 - t1;
         let chunks = (panels - split).div_ceil(chunk);
         let span = |c: usize| split + c * chunk..(split + (c + 1) * chunk).min(panels);
         let mut mine = vec![false; chunks];
@@ -138,17 +183,27 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
             mine[c] = true;
             run_here(span(c), y);
         }
+        let t3 = peer.now();
+        times.claimed_ms += t3 - t2;
         let theirs: Vec<usize> = (0..chunks).filter(|&c| !mine[c]).collect();
         let their_panels = theirs.iter().map(|&c| span(c).len()).sum();
         if their_panels > 0 && !peer.wait(their_panels) {
             theirs.into_iter().for_each(|c| run_here(span(c), y));
+            TIMES.set(times);
             return true;
         }
-        for c in theirs {
-            part.resize(m * w.columns(&span(c)).len(), 0.0);
-            peer.read(m * span(c).start * dot16::COLS, &mut part);
-            w.scatter(&span(c), &part, y);
+        if !theirs.is_empty() {
+            // One copy of the whole offered area (a call into the page's glue costs more than
+            // the bytes of the page's own chunks in it), then each of the helper's chunks.
+            let mut area = vec![0.0; m * w.columns(&(split..panels)).len()];
+            peer.read(m * split * dot16::COLS, &mut area);
+            for c in theirs {
+                let at = m * (span(c).start - split) * dot16::COLS;
+                w.scatter(&span(c), &area[at..][..m * w.columns(&span(c)).len()], y);
+            }
         }
+        times.theirs_ms += peer.now() - t3;
+        TIMES.set(times);
         true
     })
 }

@@ -17,6 +17,7 @@ pub fn onnx() -> tract_onnx::Onnx {
         .insert(OP_TYPE, |_, _| Ok((expand(Int8MatMulExpansion), vec![])));
     crate::attention::register(&mut onnx);
     crate::layer_norm::register(&mut onnx);
+    crate::gelu::register(&mut onnx);
     onnx
 }
 

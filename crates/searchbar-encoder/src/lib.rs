@@ -10,6 +10,7 @@ mod attention;
 mod dot16;
 mod encoder;
 mod error;
+mod gelu;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod helper;
 mod int8_op;

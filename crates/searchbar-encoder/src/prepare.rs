@@ -505,7 +505,12 @@ pub(crate) fn int_values(t: &TensorProto) -> Option<Vec<i64>> {
     (values.len() <= SMALL).then_some(values)
 }
 
-fn other_input_is(graph: &GraphProto, node: &NodeProto, known: &str, value: f32) -> bool {
+pub(crate) fn other_input_is(
+    graph: &GraphProto,
+    node: &NodeProto,
+    known: &str,
+    value: f32,
+) -> bool {
     node.input.len() == 2
         && node
             .input
@@ -537,7 +542,7 @@ pub(crate) fn producer<'a>(graph: &'a GraphProto, tensor: &str) -> Option<&'a No
     producer_index(graph, tensor).map(|i| &graph.node[i])
 }
 
-fn producer_index(graph: &GraphProto, tensor: &str) -> Option<usize> {
+pub(crate) fn producer_index(graph: &GraphProto, tensor: &str) -> Option<usize> {
     graph
         .node
         .iter()
