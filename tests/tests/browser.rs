@@ -54,9 +54,11 @@ fn run_peers(
     peers
 }
 
-/// Every thread of the browser's and the driver's processes: (process, thread) to (name,
-/// nanoseconds run, nanoseconds waited to run), from `/proc/*/task/*/schedstat`.
-fn thread_times() -> BTreeMap<(String, String), (String, u64, u64)> {
+/// (process, thread) to (name, nanoseconds run, nanoseconds waited to run).
+type Threads = BTreeMap<(String, String), (String, u64, u64)>;
+
+/// Every thread of the browser's and the driver's processes, from `/proc/*/task/*/schedstat`.
+fn thread_times() -> Threads {
     let mut out = BTreeMap::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return out;
@@ -87,10 +89,7 @@ fn thread_times() -> BTreeMap<(String, String), (String, u64, u64)> {
 }
 
 /// Each thread's run and wait time between two [`thread_times`], in nanoseconds.
-fn thread_deltas(
-    before: &BTreeMap<(String, String), (String, u64, u64)>,
-    after: &BTreeMap<(String, String), (String, u64, u64)>,
-) -> BTreeMap<(String, String), (String, u64, u64)> {
+fn thread_deltas(before: &Threads, after: &Threads) -> Threads {
     after
         .iter()
         .map(|(key, (name, run, wait))| {
@@ -106,10 +105,7 @@ fn thread_deltas(
 }
 
 /// Adds one window's [`thread_deltas`] to `total`.
-fn add_deltas(
-    total: &mut BTreeMap<(String, String), (String, u64, u64)>,
-    window: BTreeMap<(String, String), (String, u64, u64)>,
-) {
+fn add_deltas(total: &mut Threads, window: Threads) {
     for (key, (name, run, wait)) in window {
         let t = total.entry(key).or_insert((name, 0, 0));
         t.1 += run;
@@ -119,7 +115,7 @@ fn add_deltas(
 
 /// The threads that ran longest in `deltas` ([`thread_deltas`]), with their run and wait
 /// times in milliseconds: where the two cores went while the page searched.
-fn busiest_threads(deltas: &BTreeMap<(String, String), (String, u64, u64)>) -> Value {
+fn busiest_threads(deltas: &Threads) -> Value {
     let ms = |ns: u64| ns as f64 / 1e6;
     let mut rows: Vec<(String, f64, f64)> = deltas
         .iter()
@@ -339,13 +335,28 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         .take(40)
         .map(|(_, t)| t.as_str())
         .collect();
-    // The helper's counters ([panels by the worker, panels claimed back, the page's waits' ms,
-    // its waits, the worker's computing ms]) and the threads' times, summed over the measured
-    // keys alone (from just before the key to the results, the harness's polling included).
-    const HELPER: &str = "const s = window.__searchbar; return [s.helperPanels, s.pagePanels, \
-        s.helperWaitMs, s.helperWaits, s.workerBusyMs, s.splitMatmuls, s.splitOfferMs, \
-        s.splitOwnMs, s.splitClaimedMs, s.splitTheirsMs];";
-    let mut helper_in_keys = [0.0f64; 10];
+    // The helper's counters (`window.__searchbar`'s, named here as the bench JSON names
+    // them) and the threads' times, summed over the measured keys alone (from just before the
+    // key to the results, the harness's polling included).
+    const HELPER_FIELDS: [(&str, &str); 10] = [
+        ("worker_panels", "helperPanels"),
+        ("page_claimed_panels", "pagePanels"),
+        ("page_wait_ms", "helperWaitMs"),
+        ("page_waits", "helperWaits"),
+        ("worker_busy_ms", "workerBusyMs"),
+        ("split_matmuls", "splitMatmuls"),
+        ("page_offer_ms", "splitOfferMs"),
+        ("page_own_panels_ms", "splitOwnMs"),
+        ("page_claimed_panels_ms", "splitClaimedMs"),
+        ("page_worker_chunks_ms", "splitTheirsMs"),
+    ];
+    let helper_script = format!(
+        "const s = window.__searchbar; return [{}];",
+        HELPER_FIELDS
+            .map(|(_, field)| format!("s.{field}"))
+            .join(", ")
+    );
+    let mut helper_in_keys = [0.0f64; HELPER_FIELDS.len()];
     // Each row's document, id, index, selection and classes: after a keystroke the rows come
     // out numbered in order and unselected.
     const ROWS: &str = "return Array.from(document.querySelectorAll('#results li')).map(li => \
@@ -369,7 +380,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             search(&b, &text[..cut]);
         }
         let input = b.find("#q").unwrap();
-        let helper_before = b.eval(HELPER, json!([])).unwrap();
+        let helper_before = b.eval(&helper_script, json!([])).unwrap();
         if profile.is_some() {
             b.cdp("Profiler.start", json!({})).unwrap();
         }
@@ -381,7 +392,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             profiles.push(b.cdp("Profiler.stop", json!({})).unwrap()["profile"].take());
         }
         add_deltas(&mut in_keys, thread_deltas(&key_before, &thread_times()));
-        let helper_after = b.eval(HELPER, json!([])).unwrap();
+        let helper_after = b.eval(&helper_script, json!([])).unwrap();
         let rows = b.eval(ROWS, json!([])).unwrap();
         for (i, row) in rows.as_array().unwrap().iter().enumerate() {
             let want = json!([format!("result-{i}"), i.to_string(), "false", "result"]);
@@ -416,24 +427,13 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     }
     let in_keys = busiest_threads(&in_keys);
     eprintln!("browser: threads during the measured keys (run ms, waiting-to-run ms): {in_keys}");
-    let names = [
-        "worker_panels",
-        "page_claimed_panels",
-        "page_wait_ms",
-        "page_waits",
-        "worker_busy_ms",
-        "split_matmuls",
-        "page_offer_ms",
-        "page_own_panels_ms",
-        "page_claimed_panels_ms",
-        "page_worker_chunks_ms",
-    ];
-    let helper_in_keys: serde_json::Map<String, Value> = names
+    let helper_in_keys: Value = HELPER_FIELDS
         .iter()
+        .map(|(name, _)| name)
         .zip(helper_in_keys)
         .map(|(name, sum)| (name.to_string(), json!((sum * 1000.0).round() / 1000.0)))
         .collect();
-    eprintln!("browser: helper during the measured keys: {helper_in_keys:?}");
+    eprintln!("browser: helper during the measured keys: {helper_in_keys}");
     eprintln!("browser: threads during the 40 queries (run ms, waiting-to-run ms): {threads}");
     let shares = b
         .eval(

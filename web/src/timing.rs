@@ -43,8 +43,8 @@ pub struct HelperStats {
 }
 
 /// Sets `window.__searchbar = { ready, lastMs, searchMs, wasmMemoryBytes, helper, helperPanels,
-/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen, splitMatmuls, splitOfferMs,
-/// splitOwnMs, splitClaimedMs, splitTheirsMs }`:
+/// pagePanels, helperMemoryBytes, helperWaitMs, helperWaits, workerBusyMs, workerSeen,
+/// splitMatmuls, splitOfferMs, splitOwnMs, splitClaimedMs, splitTheirsMs }`:
 /// `wasmMemoryBytes` is the size of the module's linear memory, which only grows (the peak heap
 /// so far); the rest is the matmul helper's state ([`HelperStats`]).
 pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {

@@ -145,9 +145,9 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
         if m * k * n < MIN_MACS_TO_SPLIT || panels < 2 {
             return false;
         }
-        let (offered, chunks) = SPLIT.get();
+        let (offered, asked_chunks) = SPLIT.get();
         let split = panels - (panels * offered / 64).max(1);
-        let chunk = (panels - split).div_ceil(chunks);
+        let chunk = (panels - split).div_ceil(asked_chunks);
         let mut times = TIMES.get();
         times.matmuls += 1;
         let t0 = peer.now();
