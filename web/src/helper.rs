@@ -67,10 +67,10 @@ const open = (v) => (v & 1023) < ((v >>> 10) & 1023);
 const DATA = 16, SPIN_MS = 3;
 self.onmessage = async ({ data }) => {
   self.onmessage = null;
-  let helper, memory;
+  let helper, memory, wasm;
   try {
     const glue = await import(data.glue);
-    const wasm = await glue.default({ module_or_path: data.module });
+    wasm = await glue.default({ module_or_path: data.module });
     helper = new glue.MatmulWorker(data.weights);
     memory = wasm.memory.buffer.byteLength;
   } catch (e) {
@@ -81,12 +81,15 @@ self.onmessage = async ({ data }) => {
   const sab = data.sab, ctl = new Int32Array(sab, 0, 16);
   const ints = new Int32Array(sab), floats = new Float32Array(sab);
   let loaded = -1, share = -1, matrix = 0, rows = 0, chunk = 1, outAt = 0;
+  // Rows in and results out are copied straight between the shared buffer and the worker's
+  // own wasm memory (no glue-made copies, no allocation per chunk).
   const load = (seq) => {
     share = ctl[SHARE]; matrix = ctl[MATRIX]; rows = ctl[ROWS]; chunk = ctl[CHUNK];
     outAt = ctl[OUT_AT];
-    const xqLen = ctl[XQ_LEN];
-    helper.load(ints.subarray(DATA, DATA + xqLen),
-      floats.subarray(DATA + xqLen, DATA + xqLen + rows));
+    const len = ctl[XQ_LEN] + rows;
+    new Int32Array(wasm.memory.buffer, helper.rows_at(len), len)
+      .set(ints.subarray(DATA, DATA + len));
+    helper.loaded(rows);
     loaded = seq;
     Atomics.add(ctl, SEEN, 1);
   };
@@ -104,8 +107,8 @@ self.onmessage = async ({ data }) => {
         if (ctl[SHARE] !== share) load(seq);
         const stop = Math.min(p + chunk, end), t0 = performance.now();
         try {
-          const out = helper.run(matrix, p, stop);
-          floats.set(out, outAt + rows * p * 8);
+          const len = helper.run(matrix, p, stop);
+          floats.set(new Float32Array(wasm.memory.buffer, helper.out_at(), len), outAt + rows * p * 8);
         } catch (e) {
           self.postMessage({ error: `panels ${p}..${stop} of matrix ${matrix}: ${e}` });
           Atomics.store(ctl, FAILED, 1);
@@ -128,13 +131,18 @@ self.onmessage = async ({ data }) => {
 };
 "#;
 
-/// The worker's entry points (exported from this module for [`WORKER_JS`]).
+/// The worker's entry points (exported from this module for [`WORKER_JS`]). The worker's
+/// script copies an offer's rows into [`Self::rows_at`] and each chunk's result out of
+/// [`Self::out_at`] itself, so no call allocates.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct MatmulWorker {
     helper: MatmulHelper,
-    xq: Vec<i32>,
+    /// An offer as the shared buffer holds it: quantized rows, then each row's step's bits.
+    rows: Vec<i32>,
+    xq_len: usize,
     steps: Vec<f32>,
+    out: Vec<f32>,
 }
 
 #[wasm_bindgen]
@@ -143,21 +151,43 @@ impl MatmulWorker {
     pub fn new(weights: &[u8]) -> Result<MatmulWorker, JsError> {
         Ok(Self {
             helper: MatmulHelper::from_bytes(weights)?,
-            xq: Vec::new(),
+            rows: Vec::new(),
+            xq_len: 0,
             steps: Vec::new(),
+            out: Vec::new(),
         })
     }
 
-    /// Takes the offered matmul's quantized rows.
-    pub fn load(&mut self, xq: &[i32], steps: &[f32]) {
-        self.xq = xq.to_vec();
-        self.steps = steps.to_vec();
+    /// Room for an offer's `len` words (rows and steps); the caller fills it, then calls
+    /// [`Self::loaded`]. Valid until the next call.
+    pub fn rows_at(&mut self, len: usize) -> *mut i32 {
+        self.rows.resize(len, 0);
+        self.rows.as_mut_ptr()
     }
 
-    /// Computes panels `p0..p1` of `matrix` for the loaded rows.
-    pub fn run(&self, matrix: u32, p0: u32, p1: u32) -> Result<Vec<f32>, JsError> {
+    /// The words at [`Self::rows_at`] are an offer of `rows` rows.
+    pub fn loaded(&mut self, rows: usize) {
+        let rows = rows.min(self.rows.len());
+        self.xq_len = self.rows.len() - rows;
+        self.steps.clear();
+        let bits = &self.rows[self.xq_len..];
+        self.steps
+            .extend(bits.iter().map(|&b| f32::from_bits(b as u32)));
+    }
+
+    /// Computes panels `p0..p1` of `matrix` for the loaded rows into [`Self::out_at`];
+    /// returns how many values it wrote.
+    pub fn run(&mut self, matrix: u32, p0: u32, p1: u32) -> Result<usize, JsError> {
         let panels = p0 as usize..p1 as usize;
-        Ok(self.helper.run(matrix, panels, &self.xq, &self.steps)?)
+        let xq = &self.rows[..self.xq_len];
+        self.helper
+            .run(matrix, panels, xq, &self.steps, &mut self.out)?;
+        Ok(self.out.len())
+    }
+
+    /// Where [`Self::run`] left its result.
+    pub fn out_at(&self) -> *const f32 {
+        self.out.as_ptr()
     }
 }
 

@@ -12,7 +12,7 @@
 //! sums from `lanes.rs`, its own `exp`): the same bits natively and in wasm, vectorised or
 //! not, so the browser and `searchbar query` still rank alike.
 
-use crate::lanes::{dot, sum_by};
+use crate::lanes::{dot, map_in_place, sum, zip_in_place, Lane, F4, ROUND};
 use crate::prepare::{
     drop_dead_nodes, float_attribute, initializer, int_attr, int_attribute, int_values, producer,
     scalar_value, single_consumer,
@@ -460,9 +460,9 @@ pub(crate) fn attend(q: Rows, k: Rows, v: Rows, head_dim: usize, scale: f32, out
             softmax(&mut p);
             let o = &mut out[i * width + h..][..head_dim];
             for (j, &pj) in p.iter().enumerate() {
-                for (o, &x) in o.iter_mut().zip(v.part(j, h, head_dim)) {
-                    *o += pj * x;
-                }
+                let w = F4::splat(pj);
+                let (vj, add) = (v.part(j, h, head_dim), |o: f32, x: f32| o + pj * x);
+                zip_in_place(o, vj, |o, x| o + w * x, add);
             }
         }
     }
@@ -471,38 +471,42 @@ pub(crate) fn attend(q: Rows, k: Rows, v: Rows, head_dim: usize, scale: f32, out
 /// In place, over all of `x`.
 fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // Apart from the sum, so that the exponentials vectorise.
-    for v in x.iter_mut() {
-        *v = exp_nonpositive(*v - max);
-    }
-    let inv = 1.0 / sum_by(x, |v| v);
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
+    let max4 = F4::splat(max);
+    map_in_place(
+        x,
+        |v| exp_nonpositive(v - max4),
+        |v| exp_nonpositive(v - max),
+    );
+    let inv = 1.0 / sum(x);
+    let inv4 = F4::splat(inv);
+    map_in_place(x, |v| v * inv4, |v| v * inv);
 }
 
 /// `e^x` for `x <= 0` (relative error about 1e-7): `2^n · e^r` with `|r| <= ln2 / 2` and
 /// Cephes' `expf` polynomial for `e^r`. Only adds, multiplies and bit moves, so every target
 /// gets the same bits (a libm `expf` differs between them).
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+fn exp_nonpositive<L: Lane>(x: L) -> L {
     // Below this, e^x is under f32's smallest normal; the result is then 2^-126-ish, not 0,
     // which no softmax weight can tell apart.
-    let x = if x < -87.0 { -87.0 } else { x };
+    let x = x.at_least(-87.0);
     // Round to nearest by adding and removing 1.5 * 2^23.
-    const ROUND: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let t = x * L::splat(std::f32::consts::LOG2_E) + L::splat(ROUND);
+    let n = t - L::splat(ROUND);
     // ln 2 in two parts, so that n * ln2 is exact enough.
-    let r = (x - n * 0.693_359_4) + n * 2.121_944_4e-4;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let er = (p * r) * r + r + 1.0;
-    let two_n = f32::from_bits((((n as i32) + 127) as u32) << 23);
-    er * two_n
+    let r = (x - n * L::splat(0.693_359_4)) + n * L::splat(2.121_944_4e-4);
+    let mut p = L::splat(1.987_569_1e-4);
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ] {
+        p = p * r + L::splat(c);
+    }
+    let er = (p * r) * r + r + L::splat(1.0);
+    er * t.pow2_of_rounded()
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@
 //! feeds four columns' dot products for two values of `k`.
 
 use core::arch::wasm32::{
-    f32x4_abs, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_max, f32x4_mul,
+    f32x4_abs, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_mul, f32x4_ne, f32x4_pmax,
     f32x4_splat, i16x8_load_extend_i8x8, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8,
-    i32x4_splat, i32x4_sub, v128, v128_load, v128_store,
+    i32x4_splat, i32x4_sub, v128, v128_any_true, v128_load, v128_or, v128_store,
 };
 
 /// Columns per panel (two groups of four i32 lanes).
@@ -89,21 +89,26 @@ fn max_abs(row: &[f32]) -> f32 {
     let chunks = row.chunks_exact(4);
     let mut tail = [0f32; 4];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    // `f32x4.max` propagates NaN (`f32::max` would drop it).
-    let mut acc = f32x4_abs(load_f32x4(&tail));
+    // `f32x4.pmax` is one `maxps`; `f32x4.max`, which propagates NaN, is about eight
+    // instructions in V8. NaNs are caught apart: a lane that differs from itself.
+    let first = load_f32x4(&tail);
+    let (mut acc, mut nan) = (f32x4_abs(first), f32x4_ne(first, first));
     for c in chunks {
-        acc = f32x4_max(acc, f32x4_abs(load_f32x4(c)));
+        let v = load_f32x4(c);
+        acc = f32x4_pmax(acc, f32x4_abs(v));
+        nan = v128_or(nan, f32x4_ne(v, v));
     }
-    let lanes = [
+    if v128_any_true(nan) {
+        return f32::NAN;
+    }
+    [
         f32x4_extract_lane::<0>(acc),
         f32x4_extract_lane::<1>(acc),
         f32x4_extract_lane::<2>(acc),
         f32x4_extract_lane::<3>(acc),
-    ];
-    if lanes.iter().any(|v| v.is_nan()) {
-        return f32::NAN;
-    }
-    lanes.into_iter().fold(0f32, f32::max)
+    ]
+    .into_iter()
+    .fold(0f32, f32::max)
 }
 
 /// `row * inv`, rounded to the nearest integer (ties to even), as i16s in `dst`'s memory
@@ -187,6 +192,23 @@ pub(crate) fn matmul_quantized(
     panels: std::ops::Range<usize>,
     y: &mut [f32],
 ) {
+    let first_col = panels.start * COLS;
+    let ldy = (panels.end * COLS).min(w.n) - first_col;
+    matmul_quantized_into(w, xq, steps, panels, y, ldy, first_col);
+}
+
+/// [`matmul_quantized`] into a wider output: row `r` of column `c` goes to
+/// `y[r * ldy + c - first_col]`. The page computes its own panels straight into the whole
+/// `[m, n]` result this way, with no copy of them afterwards.
+pub(crate) fn matmul_quantized_into(
+    w: &Weights,
+    xq: &[i32],
+    steps: &[f32],
+    panels: std::ops::Range<usize>,
+    y: &mut [f32],
+    ldy: usize,
+    first_col: usize,
+) {
     let Weights {
         pairs: pairs_w,
         k,
@@ -197,8 +219,10 @@ pub(crate) fn matmul_quantized(
     let pairs = k.div_ceil(2);
     let m = steps.len();
     assert_eq!(xq.len(), m * pairs, "xq is m x k/2 pairs");
-    let first_col = panels.start * COLS;
-    let ldy = (panels.end * COLS).min(n) - first_col;
+    assert!(
+        panels.start * COLS >= first_col && (panels.end * COLS).min(n) - first_col <= ldy,
+        "the panels' columns lie in y's rows"
+    );
     for p in panels {
         let panel = &pairs_w[p * pairs * PAIR..][..pairs * PAIR];
         let first = p * COLS;
@@ -222,9 +246,17 @@ pub(crate) fn matmul_quantized(
                             ),
                             load_f32x4(&biases[c..]),
                         );
-                        store_f32x4(&mut vals[4 * half..], v);
+                        // A whole panel (every panel of these models) is stored in place; a
+                        // narrower last one goes through `vals`.
+                        if width == COLS {
+                            store_f32x4(&mut dst[4 * half..], v);
+                        } else {
+                            store_f32x4(&mut vals[4 * half..], v);
+                        }
                     }
-                    dst.copy_from_slice(&vals[..width]);
+                    if width < COLS {
+                        dst.copy_from_slice(&vals[..width]);
+                    }
                 }
             };
             match rows {

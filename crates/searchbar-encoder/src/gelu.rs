@@ -9,6 +9,7 @@
 //! division and sign bits, in a fixed order: a native build and the browser compute the same
 //! bits.
 
+use crate::lanes::{map_in_place, Lane, F4};
 use crate::prepare::{other_input_is, producer_index, single_consumer};
 use tract_onnx::pb::{GraphProto, ModelProto};
 use tract_onnx::tract_hir::internal::*;
@@ -151,29 +152,20 @@ impl TypedOp for Gelu {
     as_op!();
 }
 
-/// In place, eight values at a time (fixed-size views the compiler vectorises).
+/// In place, four values at a time.
 pub(crate) fn gelu(x: &mut [f32]) {
-    let mut eights = x.chunks_exact_mut(8);
-    for c in &mut eights {
-        let c: &mut [f32; 8] = c.try_into().expect("8 lanes");
-        for v in c.iter_mut() {
-            *v = gelu_one(*v);
-        }
-    }
-    for v in eights.into_remainder() {
-        *v = gelu_one(*v);
-    }
+    map_in_place(x, gelu_one::<F4>, gelu_one::<f32>);
 }
 
 #[inline(always)]
-fn gelu_one(x: f32) -> f32 {
-    (x * 0.5) * (erf(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0)
+fn gelu_one<L: Lane>(x: L) -> L {
+    (x * L::splat(0.5)) * (erf(x * L::splat(std::f32::consts::FRAC_1_SQRT_2)) + L::splat(1.0))
 }
 
 /// Abramowitz and Stegun 7.1.26, as tract's portable `erf` kernel computes it.
 #[inline(always)]
 #[allow(clippy::excessive_precision)]
-fn erf(x: f32) -> f32 {
+fn erf<L: Lane>(x: L) -> L {
     const A: [f32; 6] = [
         0.070_523_078_4,
         0.042_282_012_3,
@@ -183,15 +175,16 @@ fn erf(x: f32) -> f32 {
         0.000_043_063_8,
     ];
     let abs = x.abs();
-    let mut y = A[5] * abs;
+    let mut y = L::splat(A[5]) * abs;
     for a in A[..5].iter().rev() {
-        y = (a + y) * abs;
+        y = (L::splat(*a) + y) * abs;
     }
-    let t2 = (y + 1.0) * (y + 1.0);
+    let one = L::splat(1.0);
+    let t2 = (y + one) * (y + one);
     let t4 = t2 * t2;
     let t8 = t4 * t4;
     let t16 = t8 * t8;
-    (1.0 - 1.0 / t16).copysign(x)
+    (one - one / t16).copysign(x)
 }
 
 #[cfg(test)]

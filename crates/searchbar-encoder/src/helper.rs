@@ -166,11 +166,9 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
         }
         let t1 = peer.now();
         times.offer_ms += t1 - t0;
-        let mut part = Vec::new();
-        let mut run_here = |panels: Range<usize>, y: &mut [f32]| {
-            part.resize(m * w.columns(&panels).len(), 0.0);
-            dot16::matmul_quantized(&weights, &xq, &steps, panels.clone(), &mut part);
-            w.scatter(&panels, &part, y);
+        // Straight into `y`'s columns: no copy of the page's own panels.
+        let run_here = |panels: Range<usize>, y: &mut [f32]| {
+            dot16::matmul_quantized_into(&weights, &xq, &steps, panels, y, n, 0);
         };
         run_here(0..split, y);
         let t2 = peer.now();
@@ -336,15 +334,17 @@ impl MatmulHelper {
         self.matrices.is_empty()
     }
 
-    /// Computes a posted share: `[rows, columns of panels]`, row-major. Checks every size
-    /// first, so a malformed share is an error, never a panic in the worker.
+    /// Computes a posted share into `out` (resized to `[rows, columns of panels]`, row-major;
+    /// the worker keeps one buffer for all its chunks). Checks every size first, so a
+    /// malformed share is an error, never a panic in the worker.
     pub fn run(
         &self,
         matrix: u32,
         panels: Range<usize>,
         xq: &[i32],
         steps: &[f32],
-    ) -> Result<Vec<f32>, EncoderError> {
+        out: &mut Vec<f32>,
+    ) -> Result<(), EncoderError> {
         let bad = |what: String| EncoderError::Inference(format!("helper share: {what}"));
         let w = self
             .matrices
@@ -365,9 +365,10 @@ impl MatmulHelper {
             )));
         }
         let cols = (panels.end * dot16::COLS).min(w.n) - panels.start * dot16::COLS;
-        let mut out = vec![0f32; m * cols];
-        dot16::matmul_quantized(&w.weights(), xq, steps, panels, &mut out);
-        Ok(out)
+        // Every value is written: no need to clear what a previous chunk left.
+        out.resize(m * cols, 0.0);
+        dot16::matmul_quantized(&w.weights(), xq, steps, panels, out);
+        Ok(())
     }
 }
 
@@ -422,7 +423,10 @@ mod tests {
         let (xq, steps) = dot16::quantize_rows(&x, m, 37);
         for panels in [0..3, 1..3, 2..3, 0..1] {
             let cols = a.columns(&panels);
-            let share = helper.run(0, panels.clone(), &xq, &steps).unwrap();
+            let mut share = vec![f32::NAN; 1000];
+            helper
+                .run(0, panels.clone(), &xq, &steps, &mut share)
+                .unwrap();
             assert_eq!(share.len(), m * cols.len());
             for (row, got) in share.chunks_exact(cols.len()).enumerate() {
                 // Bit for bit: same integer sums, same rescaling.
@@ -448,13 +452,12 @@ mod tests {
         assert!(MatmulHelper::from_bytes(&extra).is_err());
         let helper = MatmulHelper::from_bytes(&bytes).unwrap();
         let (xq, steps) = dot16::quantize_rows(&[1.0; 16], 2, 8);
-        assert!(helper.run(0, 0..1, &xq, &steps).is_ok());
-        assert!(helper.run(1, 0..1, &xq, &steps).is_err(), "no such matrix");
-        assert!(
-            helper.run(0, 0..2, &xq, &steps).is_err(),
-            "past the last panel"
-        );
-        assert!(helper.run(0, 1..1, &xq, &steps).is_err(), "empty share");
-        assert!(helper.run(0, 0..1, &xq[1..], &steps).is_err(), "short rows");
+        let mut out = Vec::new();
+        let mut run = |matrix, panels, xq: &[i32]| helper.run(matrix, panels, xq, &steps, &mut out);
+        assert!(run(0, 0..1, &xq).is_ok());
+        assert!(run(1, 0..1, &xq).is_err(), "no such matrix");
+        assert!(run(0, 0..2, &xq).is_err(), "past the last panel");
+        assert!(run(0, 1..1, &xq).is_err(), "empty share");
+        assert!(run(0, 0..1, &xq[1..]).is_err(), "short rows");
     }
 }

@@ -7,7 +7,7 @@
 //! build and the browser compute the same bits.
 
 use crate::int8_op::constant_input;
-use crate::lanes::sum_by;
+use crate::lanes::{sum, sum_sq_dev, zip_in_place, Lane, F4};
 use crate::prepare::{
     float_attr, float_attribute, initializer, int_attr, producer, single_consumer,
 };
@@ -232,9 +232,7 @@ impl EvalOp for LayerNorm {
                 let at = row * width..(row + 1) * width;
                 y.copy_from_slice(&x[at.clone()]);
                 if let Some(r) = r {
-                    for (y, r) in y.iter_mut().zip(&r[at]) {
-                        *y += r;
-                    }
+                    zip_in_place(y, &r[at], |y, r| y + r, |y, r| y + r);
                 }
                 self.normalize(y);
             }
@@ -247,10 +245,17 @@ impl LayerNorm {
     /// One row, in place.
     fn normalize(&self, y: &mut [f32]) {
         let n = y.len() as f32;
-        let mean = sum_by(y, |v| v) / n;
-        let var = sum_by(y, |v| (v - mean) * (v - mean)) / n;
+        let mean = sum(y) / n;
+        let var = sum_sq_dev(y, mean) / n;
         let inv = 1.0 / (var + self.epsilon).sqrt();
-        for ((y, g), b) in y.iter_mut().zip(self.scale.iter()).zip(self.bias.iter()) {
+        let (mean4, inv4) = (F4::splat(mean), F4::splat(inv));
+        let mut ys = y.chunks_exact_mut(4);
+        let (mut gs, mut bs) = (self.scale.chunks_exact(4), self.bias.chunks_exact(4));
+        for ((y, g), b) in (&mut ys).zip(&mut gs).zip(&mut bs) {
+            (((F4::load(y) - mean4) * inv4) * F4::load(g) + F4::load(b)).store(y);
+        }
+        let tail = gs.remainder().iter().zip(bs.remainder());
+        for (y, (g, b)) in ys.into_remainder().iter_mut().zip(tail) {
             *y = (*y - mean) * inv * g + b;
         }
     }

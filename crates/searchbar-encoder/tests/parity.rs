@@ -387,10 +387,10 @@ mod wasm {
                 }
                 self.next.set(p + chunk);
                 if self.claims && self.its_turn.replace(false) {
-                    let out = self
-                        .helper
-                        .run(*matrix, p..(p + chunk).min(*end), xq, steps);
-                    let out = out.unwrap();
+                    let mut out = Vec::new();
+                    self.helper
+                        .run(*matrix, p..(p + chunk).min(*end), xq, steps, &mut out)
+                        .unwrap();
                     let at = steps.len() * p * 8;
                     self.results.borrow_mut()[at..at + out.len()].copy_from_slice(&out);
                     self.chunks.set(self.chunks.get() + 1);
