@@ -63,6 +63,10 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 WASM_BINDGEN_TEST_TIMEOUT=600 \
   cargo test -p searchbar-encoder --target wasm32-unknown-unknown --locked --test parity -- --nocapture
 # The encoder's unit tests in wasm (under Node): the integer matmul kernel the page runs
-# (dot16.rs) against a float64 reference.
+# (dot16.rs) against a float64 reference, and the fused ops' vector forms (lanes.rs) against
+# golden bits shared with the native build.
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p searchbar-encoder --target wasm32-unknown-unknown --locked --lib
+# The index's int8 kernels in their wasm simd128 form against the portable loops.
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p searchbar-index --target wasm32-unknown-unknown --locked --lib

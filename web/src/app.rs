@@ -447,6 +447,8 @@ impl App {
         vector: Vec<f32>,
     ) -> bool {
         self.last_embed_ms = timing::now() - start;
+        // The helper worker's part is over: its core is the browser's again.
+        helper::rest();
         let Some(searcher) = &self.searcher else {
             return false;
         };

@@ -38,6 +38,11 @@ const SEEN: u32 = 3;
 /// 1 while the worker is about to wait or waiting on `WAKE`: only then does a wake need
 /// `Atomics.notify`, which otherwise costs the page a call into the futex table per offer.
 const SLEEPING: u32 = 4;
+/// 1 once the page has its query's vector: the worker stops spinning and sleeps at once. Its
+/// spin would otherwise hold the second core while the page searches and shows the results,
+/// and the browser's other threads (compositor, IO) then take the page's. The next keystroke
+/// or offer clears it.
+const REST: u32 = 5;
 /// The offer's words, written with its rows in one copy (`NEXT`'s atomic store publishes
 /// them): every offer's full number (the 11 bits in `NEXT` wrap, so after claiming, the worker
 /// checks that the rows it holds are this offer's), the matrix, rows, the quantized rows'
@@ -61,7 +66,7 @@ const WAIT_TIMEOUT_MS: f64 = 250.0;
 /// spent 5.3 s of CPU in the browser test's 40 queries against 3.0 s for 3 ms, and the page's
 /// main thread waited 3.9 s to run against 3.0 s.
 const WORKER_JS: &str = r#"
-const [NEXT, WAKE, BUSY_US, SEEN, SLEEPING] = [0, 1, 2, 3, 4];
+const [NEXT, WAKE, BUSY_US, SEEN, SLEEPING, REST] = [0, 1, 2, 3, 4, 5];
 const [SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, OUT_AT] = [8, 9, 10, 11, 12, 13, 14, 15];
 const open = (v) => (v & 1023) < ((v >>> 10) & 1023);
 const DATA = 16, SPIN_MS = 3;
@@ -118,7 +123,7 @@ self.onmessage = async ({ data }) => {
         Atomics.add(ctl, BUSY_US, Math.round((t1 - t0) * 1000));
         until = t1 + SPIN_MS;
       }
-    } else if (performance.now() > until) {
+    } else if (performance.now() > until || Atomics.load(ctl, REST)) {
       // Says so before looking at NEXT a last time: an offer made after that look finds the
       // flag set and notifies, and one made before it is seen here (or bumped WAKE already).
       Atomics.store(ctl, SLEEPING, 1);
@@ -248,6 +253,7 @@ impl Link {
     }
 
     fn wake(&self) {
+        self.store(REST, 0);
         let _ = Atomics::add(&self.ctl, WAKE, 1);
         if self.load(SLEEPING) != 0 {
             let _ = Atomics::notify(&self.ctl, WAKE);
@@ -354,6 +360,16 @@ impl Peer for Link {
     fn now(&self) -> f64 {
         crate::timing::now()
     }
+}
+
+/// Tells the worker this query's matmuls are done: it sleeps instead of spinning on (see
+/// `REST`).
+pub fn rest() {
+    LINK.with_borrow(|link| {
+        if let Some(link) = link {
+            link.store(REST, 1);
+        }
+    });
 }
 
 /// Tells a sleeping worker a query is coming (on keydown), so it is spinning by the first

@@ -13,6 +13,8 @@ pub fn stats() -> HelperStats {
 
 pub fn wake() {}
 
+pub fn rest() {}
+
 pub fn start(_encoder: &Encoder, _ready: impl FnOnce(Result<(), String>) + 'static) {}
 
 pub fn install(_encoder: &Encoder) {}

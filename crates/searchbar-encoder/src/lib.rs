@@ -22,6 +22,7 @@ pub mod prepare;
 #[cfg(feature = "threads")]
 mod split;
 mod tokenize;
+mod wordpiece;
 
 pub use encoder::{EmbedJob, Encoder, EncoderConfig, Pooling};
 pub use error::EncoderError;

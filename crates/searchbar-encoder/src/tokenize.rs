@@ -1,4 +1,6 @@
+use crate::wordpiece::WordPiece;
 use crate::EncoderError;
+use std::sync::Arc;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// The token ids of a batch, padded to the longest member, row-major `[batch, len]`.
@@ -19,6 +21,9 @@ pub struct TokenBatch {
 pub struct TextTokenizer {
     inner: Tokenizer,
     max_tokens: usize,
+    /// BERT's pipeline for ASCII text, without the library's bookkeeping, when the file is
+    /// BERT's (`wordpiece.rs`): the ids of [`Self::ids`] and one-text [`Self::batch`]es.
+    fast: Option<Arc<WordPiece>>,
 }
 
 impl TextTokenizer {
@@ -32,19 +37,38 @@ impl TextTokenizer {
                 ..Default::default()
             }))
             .map_err(|e| EncoderError::Tokenizer(format!("truncation at {max_tokens}: {e}")))?;
-        Ok(Self { inner, max_tokens })
+        let fast = WordPiece::from_json(json).map(Arc::new);
+        Ok(Self {
+            inner,
+            max_tokens,
+            fast,
+        })
     }
 
     pub fn max_tokens(&self) -> usize {
         self.max_tokens
     }
 
-    /// Token ids of one text, special tokens included.
+    /// Token ids of one text, special tokens included (truncated to the limit).
     pub fn ids(&self, text: &str) -> Result<Vec<u32>, EncoderError> {
+        if let Some(ids) = self.fast_ids(text) {
+            return Ok(ids);
+        }
         Ok(self.encode(text)?.get_ids().to_vec())
     }
 
-    /// Tokenizes one text (special tokens included, truncated to the limit).
+    /// [`Self::ids`] by the fast path, if it takes `text`.
+    fn fast_ids(&self, text: &str) -> Option<Vec<u32>> {
+        self.fast.as_ref()?.ids(text, self.max_tokens)
+    }
+
+    /// Whether this tokenizer has the ASCII fast path (a BERT `tokenizer.json`).
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Tokenizes one text (special tokens included, truncated to the limit) with the library,
+    /// offsets and all.
     pub fn encode(&self, text: &str) -> Result<Encoding, EncoderError> {
         self.inner
             .encode(text, true)
@@ -53,6 +77,11 @@ impl TextTokenizer {
 
     /// Tokenizes `texts` and pads them to the longest one (the mask marks real tokens).
     pub fn batch(&self, texts: &[&str]) -> Result<TokenBatch, EncoderError> {
+        if let [text] = texts {
+            if let Some(ids) = self.fast_ids(text) {
+                return Ok(TokenBatch::one(&ids));
+            }
+        }
         // One text at a time: the batch API would fan out to rayon and needs padding settings
         // on a clone of the whole vocabulary; padding by hand is cheaper.
         let encs = texts
@@ -64,6 +93,17 @@ impl TextTokenizer {
 }
 
 impl TokenBatch {
+    /// One text's ids, unpadded.
+    fn one(ids: &[u32]) -> Self {
+        TokenBatch {
+            ids: ids.iter().map(|&id| i64::from(id)).collect(),
+            attention_mask: vec![1; ids.len()],
+            type_ids: vec![0; ids.len()],
+            batch: 1,
+            len: ids.len(),
+        }
+    }
+
     /// Pads already tokenized texts to the longest of them.
     pub fn pad(encs: &[&Encoding]) -> Self {
         let len = encs.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);

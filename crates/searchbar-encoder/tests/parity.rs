@@ -3,7 +3,7 @@
 //! The same checks run natively and, through wasm-bindgen-test, in headless Chromium.
 
 use searchbar_encoder::prepare::prepare_onnx;
-use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
+use searchbar_encoder::{Encoder, EncoderConfig, Pooling, TextTokenizer};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -68,9 +68,77 @@ fn check_node_work(encoder: &Encoder, text: &str) {
     assert_eq!(largest, tokens * 384.0 * 1536.0, "{text:?}: largest node");
 }
 
+/// The ASCII fast path gives the library's ids: on the fixture's texts and on generated
+/// ones (letters of both cases, digits, punctuation, whitespace and control characters, long
+/// words, pieces not in the vocabulary, text past the token limit); text it does not take
+/// (non-ASCII, `[`) falls back to the library.
+fn check_fast_tokenizer(tokenizer: &[u8], fixture: &Fixture) {
+    let alphabet: Vec<char> = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        .to_string()
+        + "      \t\n\r\x01\x0b\x0c\x1f\x7f!\"#$%&'()*+,-./:;<=>?@\\]^_`{|}~")
+        .chars()
+        .collect();
+    let words = [
+        "embedding",
+        "unaffable",
+        "tokenization",
+        "GPT-style",
+        "can't",
+        "e-mail",
+        "3.14",
+        "xqzjvvk",
+        "qwxzqwxz",
+        "naïve",
+        "中文",
+        "🙂",
+        "[CLS]",
+        "a[b",
+        "[MASK]x",
+    ];
+    let mut seed = 7u64;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    let mut texts: Vec<String> = fixture.cases.iter().map(|c| c.text.clone()).collect();
+    texts.extend([
+        "".into(),
+        " ".into(),
+        "\t\n".into(),
+        "a".repeat(100),
+        "a".repeat(101),
+    ]);
+    texts.push(format!("{} tail", "b".repeat(150)));
+    for _ in 0..400 {
+        let mut t = String::new();
+        for _ in 0..next(40) {
+            if next(4) == 0 {
+                t.push_str(words[next(words.len())]);
+            } else {
+                t.push(alphabet[next(alphabet.len())]);
+            }
+        }
+        texts.push(t);
+    }
+    for max_tokens in [256, 12, 3] {
+        let tok = TextTokenizer::from_bytes(tokenizer, max_tokens).unwrap();
+        assert!(
+            tok.has_fast_path(),
+            "all-MiniLM-L6-v2's tokenizer is BERT's"
+        );
+        for t in &texts {
+            let library = tok.encode(t).unwrap().get_ids().to_vec();
+            assert_eq!(tok.ids(t).unwrap(), library, "{t:?} at {max_tokens} tokens");
+        }
+    }
+}
+
 /// Runs every parity check on the raw upstream ONNX bytes; returns a one-line summary.
 fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
     let fixture: Fixture = serde_json::from_str(FIXTURE).unwrap();
+    check_fast_tokenizer(tokenizer, &fixture);
     let (prepared, report) = prepare_onnx(raw_onnx).unwrap();
     assert_eq!(
         report.gelus, 6,

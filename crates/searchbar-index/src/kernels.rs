@@ -9,13 +9,35 @@
 /// unrolled twice to hide add latency.
 const F32_LANES: usize = 16;
 
+/// Integer dot product of two int8 vectors (exact; see the portable loop).
+#[inline]
+pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm::dot_i8(a, b);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    dot_i8_portable(a, b)
+}
+
+/// `sum(q[i] * x[i])` with `x` int8, accumulated in f32 lanes.
+#[inline]
+pub(crate) fn dot_f32_i8(q: &[f32], x: &[i8]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm::dot_f32_i8(q, x);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    dot_f32_i8_portable(q, x)
+}
+
 /// Integer dot product of two int8 vectors. Exact: each product fits i16
 /// (|x*y| <= 128*128) and i32 sums cannot overflow for `len <= MAX_DIM`
 /// (16384 * 65536 < 2^31). Multiplying in i16 and widening only for the
 /// add lets baseline SSE2 (and wasm simd128) use 8/16-lane multiplies; it
 /// measured ~2x faster than an i32 multiply on x86-64 without AVX2.
 #[inline]
-pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
+fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     debug_assert_eq!(a.len(), b.len());
     const LANES: usize = 16;
     let mut acc = [0i32; LANES];
@@ -37,7 +59,11 @@ pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 
 /// `sum(q[i] * x[i])` with `x` int8, accumulated in f32 lanes.
 #[inline]
-pub(crate) fn dot_f32_i8(q: &[f32], x: &[i8]) -> f32 {
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
+fn dot_f32_i8_portable(q: &[f32], x: &[i8]) -> f32 {
     debug_assert_eq!(q.len(), x.len());
     let mut acc = [0.0f32; F32_LANES];
     let qc = q.chunks_exact(F32_LANES);
@@ -153,11 +179,86 @@ pub(crate) fn quantize_i8(x: &[f32], out: &mut [i8]) -> f32 {
     scale
 }
 
+/// The browser's forms of the int8 kernels. rustc leaves the portable loops scalar for
+/// wasm32 (no simd128 instruction in them), so these spell the vector instructions out: the
+/// same integer sum, and the same float lanes in the same order (same bits; the tests below
+/// run in wasm too).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[allow(unsafe_code)]
+mod wasm {
+    use super::{reduce, F32_LANES};
+    use core::arch::wasm32::*;
+
+    /// Eight sign-extended values from the first 8 bytes of `x`.
+    #[inline(always)]
+    fn widen8(x: &[i8]) -> v128 {
+        let x: &[i8; 8] = x[..8].try_into().expect("8 bytes");
+        // SAFETY: `x` is 8 readable bytes; wasm loads need no alignment.
+        unsafe { i16x8_load_extend_i8x8(x.as_ptr()) }
+    }
+
+    pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+        let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: i32 = ac
+            .remainder()
+            .iter()
+            .zip(bc.remainder())
+            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+            .sum();
+        let mut acc = i32x4_splat(0);
+        for (x, y) in ac.zip(bc) {
+            acc = i32x4_add(acc, i32x4_dot_i16x8(widen8(x), widen8(y)));
+        }
+        let lanes = [
+            i32x4_extract_lane::<0>(acc),
+            i32x4_extract_lane::<1>(acc),
+            i32x4_extract_lane::<2>(acc),
+            i32x4_extract_lane::<3>(acc),
+        ];
+        lanes.iter().sum::<i32>() + tail
+    }
+
+    #[inline(always)]
+    fn load4(q: &[f32]) -> v128 {
+        let q: &[f32; 4] = q[..4].try_into().expect("4 lanes");
+        // SAFETY: `q` is 16 readable bytes; wasm loads need no alignment.
+        unsafe { v128_load(q.as_ptr().cast()) }
+    }
+
+    pub(super) fn dot_f32_i8(q: &[f32], x: &[i8]) -> f32 {
+        let mut acc = [f32x4_splat(0.0); F32_LANES / 4];
+        let (qc, xc) = (q.chunks_exact(F32_LANES), x.chunks_exact(F32_LANES));
+        let (qr, xr) = (qc.remainder(), xc.remainder());
+        for (qa, xa) in qc.zip(xc) {
+            for (half, xs) in xa.chunks_exact(8).enumerate() {
+                let w = widen8(xs);
+                let ints = [i32x4_extend_low_i16x8(w), i32x4_extend_high_i16x8(w)];
+                for (j, int) in ints.into_iter().enumerate() {
+                    let l = 2 * half + j;
+                    let p = f32x4_mul(load4(&qa[4 * l..]), f32x4_convert_i32x4(int));
+                    acc[l] = f32x4_add(acc[l], p);
+                }
+            }
+        }
+        let mut lanes = [0f32; F32_LANES];
+        for (l, v) in acc.iter().enumerate() {
+            // SAFETY: `lanes[4 * l..]` has at least 4 writable floats.
+            unsafe { v128_store(lanes[4 * l..].as_mut_ptr().cast(), *v) };
+        }
+        let mut tail = 0.0f32;
+        for (&a, &b) in qr.iter().zip(xr) {
+            tail += a * f32::from(b);
+        }
+        reduce(&lanes) + tail
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn dots_match_naive() {
         for len in [0usize, 1, 7, 16, 17, 33, 384] {
             let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -194,6 +295,13 @@ mod tests {
                 .map(|(x, y)| f64::from(*x) * f64::from(*y))
                 .sum();
             assert!((f64::from(dot_f32_i8(&a, &bi)) - naive_fi).abs() < 1e-2);
+            // The browser's vector forms: the same integer and the same float bits.
+            assert_eq!(dot_i8(&ai, &bi), dot_i8_portable(&ai, &bi));
+            assert_eq!(
+                dot_f32_i8(&a, &bi).to_bits(),
+                dot_f32_i8_portable(&a, &bi).to_bits(),
+                "len {len}"
+            );
         }
     }
 
