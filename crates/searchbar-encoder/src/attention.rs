@@ -460,9 +460,8 @@ pub(crate) fn attend(q: Rows, k: Rows, v: Rows, head_dim: usize, scale: f32, out
             softmax(&mut p);
             let o = &mut out[i * width + h..][..head_dim];
             for (j, &pj) in p.iter().enumerate() {
-                let w = F4::splat(pj);
-                let (vj, add) = (v.part(j, h, head_dim), |o: f32, x: f32| o + pj * x);
-                zip_in_place(o, vj, |o, x| o + w * x, add);
+                let (vj, w) = (v.part(j, h, head_dim), F4::splat(pj));
+                zip_in_place(o, vj, |o, x| o + w * x, |o, x| o + pj * x);
             }
         }
     }

@@ -4,10 +4,10 @@
 //! tract runs as its `GeluExact`: a pass to scale into a scratch buffer, its erf kernel (called
 //! through its element-wise framework), and a pass back. For a 10-token query that is about
 //! 60 µs a feed-forward layer in wasm, for 15 thousand values. The fused op does it in one
-//! pass, eight values at a time, with the same erf approximation as tract's portable kernel
-//! (Abramowitz and Stegun 7.1.26: absolute error under 3e-7). Only multiplies, adds, one
-//! division and sign bits, in a fixed order: a native build and the browser compute the same
-//! bits.
+//! pass, four values at a time (`lanes::F4`), with the same erf approximation as tract's
+//! portable kernel (Abramowitz and Stegun 7.1.26: absolute error under 3e-7). Only
+//! multiplies, adds, one division and sign bits, in a fixed order: a native build and the
+//! browser compute the same bits.
 
 use crate::lanes::{map_in_place, Lane, F4};
 use crate::prepare::{other_input_is, producer_index, single_consumer};
