@@ -11,6 +11,7 @@
 //! Weights are stored as pairs of consecutive rows interleaved per column, so one 8-byte load
 //! feeds four columns' dot products for two values of `k`.
 
+use crate::lanes::ROUND;
 use core::arch::wasm32::{
     f32x4_abs, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_mul, f32x4_ne, f32x4_pmax,
     f32x4_splat, i16x8_load_extend_i8x8, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8,
@@ -115,11 +116,10 @@ fn max_abs(row: &[f32]) -> f32 {
 /// order (the i32 pairs are little-endian i16 pairs).
 fn quantize_row(row: &[f32], inv: f32, dst: &mut [i32]) {
     let scale = f32x4_splat(inv);
-    // Adding 1.5 * 2^23 rounds a float of magnitude under 2^22 to an integer (ties to even,
-    // as `f32x4.nearest`) in the low bits of the sum: a subtraction then gives it as an i32.
-    // V8 spends about ten instructions on `i32x4.trunc_sat_f32x4_s` without AVX-512; these
-    // values (at most `activation_range`, 32,767) never need its saturation.
-    const ROUND: f32 = 12_582_912.0;
+    // Adding `ROUND` (1.5 * 2^23) rounds to an integer (ties to even, as `f32x4.nearest`) in
+    // the low bits of the sum: a subtraction of the bits then gives it as an i32. V8 spends
+    // about ten instructions on `i32x4.trunc_sat_f32x4_s` without AVX-512; these values (at
+    // most `activation_range`, 32,767) never need its saturation.
     let (round, round_bits) = (f32x4_splat(ROUND), i32x4_splat(ROUND.to_bits() as i32));
     let q = |v: v128| i32x4_sub(f32x4_add(f32x4_mul(v, scale), round), round_bits);
     let mut eights = row.chunks_exact(8);

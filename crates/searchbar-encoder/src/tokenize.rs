@@ -1,6 +1,5 @@
-use crate::wordpiece::WordPiece;
+use crate::wordpiece::FastPath;
 use crate::EncoderError;
-use std::sync::Arc;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// The token ids of a batch, padded to the longest member, row-major `[batch, len]`.
@@ -23,7 +22,7 @@ pub struct TextTokenizer {
     max_tokens: usize,
     /// BERT's pipeline for ASCII text, without the library's bookkeeping, when the file is
     /// BERT's (`wordpiece.rs`): the ids of [`Self::ids`] and one-text [`Self::batch`]es.
-    fast: Option<Arc<WordPiece>>,
+    fast: Option<FastPath>,
 }
 
 impl TextTokenizer {
@@ -37,7 +36,7 @@ impl TextTokenizer {
                 ..Default::default()
             }))
             .map_err(|e| EncoderError::Tokenizer(format!("truncation at {max_tokens}: {e}")))?;
-        let fast = WordPiece::from_json(json).map(Arc::new);
+        let fast = FastPath::new(&inner, max_tokens);
         Ok(Self {
             inner,
             max_tokens,
@@ -59,7 +58,7 @@ impl TextTokenizer {
 
     /// [`Self::ids`] by the fast path, if it takes `text`.
     fn fast_ids(&self, text: &str) -> Option<Vec<u32>> {
-        self.fast.as_ref()?.ids(text, self.max_tokens)
+        self.fast?.ids(&self.inner, text, self.max_tokens)
     }
 
     /// Whether this tokenizer has the ASCII fast path (a BERT `tokenizer.json`).

@@ -2,165 +2,168 @@
 //!
 //! The library keeps a normalized copy of the text with an alignment per byte, offsets, word
 //! ids and an `Encoding`; a query needs only the ids. In the page's wasm that bookkeeping
-//! was about 0.15 ms of every keystroke. [`WordPiece::from_json`] accepts a `tokenizer.json`
-//! only when its pipeline is exactly BERT's (the normalizer cleans, lowercases; the
-//! pre-tokenizer splits on whitespace and punctuation; WordPiece with `##`; `[CLS] text
-//! [SEP]`), and [`WordPiece::ids`] takes only ASCII text without `[` (where the special
-//! tokens' text could start). Everything else goes through the library. Tests compare the two
-//! on the parity fixture and on generated text (`tests/parity.rs`).
+//! was about 0.15 ms of every keystroke. [`FastPath::new`] accepts a loaded tokenizer only
+//! when its pipeline is exactly BERT's (the normalizer cleans, lowercases; the pre-tokenizer
+//! splits on whitespace and punctuation; WordPiece with `##`; `[CLS] text [SEP]`, as the
+//! library itself tokenizes a probe), and [`FastPath::ids`] takes only ASCII text without `[`
+//! (where the special tokens' text could start), looking pieces up in the library's own
+//! vocabulary. Everything else goes through the library. Tests compare the two on the parity
+//! fixture and on generated text (`tests/parity.rs`).
 
-use std::collections::HashMap;
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::models::ModelWrapper;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{Model, Tokenizer};
 
-/// The WordPiece vocabulary and the special tokens, read from `tokenizer.json`.
-pub(crate) struct WordPiece {
-    vocab: HashMap<String, u32>,
+/// What the fast path needs beyond the library's WordPiece model: the special tokens' ids.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastPath {
     unk: u32,
     cls: u32,
     sep: u32,
-    max_word_chars: usize,
 }
 
-impl std::fmt::Debug for WordPiece {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WordPiece({} pieces)", self.vocab.len())
-    }
-}
-
-impl WordPiece {
-    /// The fast path for `json`, if its pipeline is the one this implements.
-    pub(crate) fn from_json(json: &[u8]) -> Option<Self> {
-        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
-        let norm = &v["normalizer"];
-        let lowercases = norm["lowercase"] == true
-            && (norm["strip_accents"].is_null() || norm["strip_accents"] == true);
-        if norm["type"] != "BertNormalizer" || norm["clean_text"] != true || !lowercases {
+impl FastPath {
+    /// The fast path for `tokenizer` (truncating at `max_tokens`), if its pipeline is the one
+    /// this implements.
+    pub(crate) fn new(tokenizer: &Tokenizer, max_tokens: usize) -> Option<Self> {
+        let Some(NormalizerWrapper::BertNormalizer(norm)) = tokenizer.get_normalizer() else {
+            return None;
+        };
+        if !norm.clean_text || !norm.lowercase || norm.strip_accents == Some(false) {
             return None;
         }
-        if v["pre_tokenizer"]["type"] != "BertPreTokenizer" {
+        let Some(PreTokenizerWrapper::BertPreTokenizer(_)) = tokenizer.get_pre_tokenizer() else {
+            return None;
+        };
+        let model = model(tokenizer)?;
+        if model.continuing_subword_prefix != "##" {
             return None;
         }
-        let model = &v["model"];
-        if model["type"] != "WordPiece" || model["continuing_subword_prefix"] != "##" {
-            return None;
-        }
-        let vocab = model["vocab"]
-            .as_object()?
-            .iter()
-            .map(|(piece, id)| Some((piece.clone(), u32::try_from(id.as_u64()?).ok()?)))
-            .collect::<Option<HashMap<_, _>>>()?;
-        let id = |token: &str| vocab.get(token).copied();
-        let (cls, sep) = special_tokens(&v["post_processor"], &id)?;
         // Added tokens match in the raw text: each must start with `[`, which `ids` refuses.
-        let added = v["added_tokens"].as_array()?;
-        if !added
-            .iter()
-            .all(|t| t["content"].as_str().is_some_and(|c| c.starts_with('[')))
-        {
+        let added = tokenizer.get_added_tokens_decoder();
+        if !added.values().all(|t| t.content.starts_with('[')) {
+            return None;
+        }
+        // The post-processor, as the library applies it: `[CLS] [SEP]` around the text, all of
+        // type 0.
+        let probe = |text: &str| {
+            let e = tokenizer.encode(text, true).ok()?;
+            e.get_type_ids()
+                .iter()
+                .all(|&t| t == 0)
+                .then(|| e.get_ids().to_vec())
+        };
+        let [cls, sep] = probe("")?[..] else {
+            return None;
+        };
+        let a = model.token_to_id("a")?;
+        let want = if max_tokens >= 3 {
+            vec![cls, a, sep]
+        } else {
+            vec![cls, sep]
+        };
+        if probe("a")? != want {
             return None;
         }
         Some(Self {
-            unk: id(model["unk_token"].as_str()?)?,
+            unk: model.token_to_id(&model.unk_token)?,
             cls,
             sep,
-            max_word_chars: usize::try_from(model["max_input_chars_per_word"].as_u64()?).ok()?,
-            vocab,
         })
     }
 
     /// The ids of `text` with `[CLS]` and `[SEP]`, truncated to `max_tokens` in all as the
     /// library truncates; `None` for text the fast path does not take.
-    pub(crate) fn ids(&self, text: &str, max_tokens: usize) -> Option<Vec<u32>> {
+    pub(crate) fn ids(
+        &self,
+        tokenizer: &Tokenizer,
+        text: &str,
+        max_tokens: usize,
+    ) -> Option<Vec<u32>> {
         if !text.is_ascii() || text.contains('[') || max_tokens < 2 {
             return None;
         }
         let room = max_tokens - 2;
         let mut ids = vec![self.cls];
-        let (mut word, mut piece) = (String::new(), String::new());
+        let mut word = Word {
+            model: model(tokenizer)?,
+            unk: self.unk,
+            text: String::new(),
+            piece: String::new(),
+        };
         for b in text.bytes() {
             match b {
-                b' ' | b'\t' | b'\n' | b'\r' => self.word(&mut word, &mut piece, &mut ids),
+                b' ' | b'\t' | b'\n' | b'\r' => word.end(&mut ids),
                 // Other control characters are dropped (not word breaks).
                 0..=0x1f | 0x7f => {}
                 _ if b.is_ascii_punctuation() => {
-                    self.word(&mut word, &mut piece, &mut ids);
-                    word.push(char::from(b));
-                    self.word(&mut word, &mut piece, &mut ids);
+                    word.end(&mut ids);
+                    word.text.push(char::from(b));
+                    word.end(&mut ids);
                 }
-                _ => word.push(char::from(b.to_ascii_lowercase())),
+                _ => word.text.push(char::from(b.to_ascii_lowercase())),
             }
             if ids.len() > room {
                 break;
             }
         }
-        self.word(&mut word, &mut piece, &mut ids);
+        word.end(&mut ids);
         ids.truncate(room + 1);
         ids.push(self.sep);
         Some(ids)
     }
+}
 
-    /// Appends the pieces of `word` (then empties it): greedy longest match from the start,
+/// The library's WordPiece model, if that is what `tokenizer` runs.
+fn model(tokenizer: &Tokenizer) -> Option<&WordPiece> {
+    match tokenizer.get_model() {
+        ModelWrapper::WordPiece(model) => Some(model),
+        _ => None,
+    }
+}
+
+/// The word being read, and the buffer its pieces are looked up in.
+struct Word<'a> {
+    model: &'a WordPiece,
+    unk: u32,
+    text: String,
+    piece: String,
+}
+
+impl Word<'_> {
+    /// Appends the pieces of the word (then empties it): greedy longest match from the start,
     /// later pieces with `##`; a word with an unmatched rest, or too long, is `[UNK]`.
-    fn word(&self, word: &mut String, piece: &mut String, ids: &mut Vec<u32>) {
-        if word.is_empty() {
+    fn end(&mut self, ids: &mut Vec<u32>) {
+        let Self {
+            model,
+            unk,
+            text,
+            piece,
+        } = self;
+        if text.is_empty() {
             return;
         }
         let before = ids.len();
         let mut start = 0;
-        while start < word.len() && word.len() <= self.max_word_chars {
-            let found = (start + 1..=word.len()).rev().find_map(|end| {
+        while start < text.len() && text.len() <= model.max_input_chars_per_word {
+            let found = (start + 1..=text.len()).rev().find_map(|end| {
                 piece.clear();
                 if start > 0 {
                     piece.push_str("##");
                 }
-                piece.push_str(&word[start..end]);
-                self.vocab.get(piece.as_str()).map(|&id| (id, end))
+                piece.push_str(&text[start..end]);
+                model.token_to_id(piece).map(|id| (id, end))
             });
             let Some((id, end)) = found else { break };
             ids.push(id);
             start = end;
         }
-        if start < word.len() {
+        if start < text.len() {
             ids.truncate(before);
-            ids.push(self.unk);
+            ids.push(*unk);
         }
-        word.clear();
-    }
-}
-
-/// `[CLS]` and `[SEP]`'s ids from a post-processor that makes `[CLS] text [SEP]`.
-fn special_tokens(pp: &serde_json::Value, id: &impl Fn(&str) -> Option<u32>) -> Option<(u32, u32)> {
-    match pp["type"].as_str()? {
-        "BertProcessing" => Some((
-            u32::try_from(pp["cls"][1].as_u64()?).ok()?,
-            u32::try_from(pp["sep"][1].as_u64()?).ok()?,
-        )),
-        "TemplateProcessing" => {
-            let single = pp["single"].as_array()?;
-            let special = |i: usize| -> Option<&str> {
-                let t = &single.get(i)?["SpecialToken"];
-                (t["type_id"] == 0).then(|| t["id"].as_str())?
-            };
-            let sequence = &single.get(1)?["Sequence"];
-            if single.len() != 3 || sequence["id"] != "A" || sequence["type_id"] != 0 {
-                return None;
-            }
-            // The ids the template gives each special token (one each here).
-            let ids_of = |name: &str| -> Option<u32> {
-                match pp["special_tokens"][name]["ids"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                {
-                    Some([one]) => u32::try_from(one.as_u64()?).ok(),
-                    _ => None,
-                }
-            };
-            let (cls, sep) = (special(0)?, special(2)?);
-            // The vocabulary must agree, or the library's ids and ours could differ.
-            if ids_of(cls)? != id(cls)? || ids_of(sep)? != id(sep)? {
-                return None;
-            }
-            Some((ids_of(cls)?, ids_of(sep)?))
-        }
-        _ => None,
+        text.clear();
     }
 }
