@@ -165,6 +165,13 @@ prod = "deploy/prod"
     }
 
     /// The manifest of release `id` on a target, as JSON.
+    /// The manifest of release `id` in a target directory given by path (the export area).
+    pub fn manifest_at(&self, target: &Path, id: &str) -> serde_json::Value {
+        let path = target.join("releases").join(id).join("manifest.json");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).expect("manifest JSON")
+    }
+
     pub fn manifest(&self, env: &str, id: &str) -> serde_json::Value {
         let path = self.release_dir(env, id).join("manifest.json");
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -192,6 +192,11 @@ pub struct GateConfig {
     pub max_ndcg_drop: f64,
     /// Absolute nDCG@10 floor (0 = none).
     pub min_ndcg_at_10: f64,
+    /// A candidate with fewer documents is refused (a source that came back empty or cut
+    /// short must not replace a full catalog).
+    pub min_documents: usize,
+    /// At most this share of the live release's documents may be gone from the candidate.
+    pub max_removed_share: f64,
 }
 
 impl Default for GateConfig {
@@ -200,6 +205,8 @@ impl Default for GateConfig {
             min_recall_at_10: 0.95,
             max_ndcg_drop: 0.01,
             min_ndcg_at_10: 0.0,
+            min_documents: 1,
+            max_removed_share: 0.5,
         }
     }
 }
@@ -358,6 +365,7 @@ fn validate(c: &Config) -> Result<()> {
         ("gate.min_recall_at_10", g.min_recall_at_10),
         ("gate.max_ndcg_drop", g.max_ndcg_drop),
         ("gate.min_ndcg_at_10", g.min_ndcg_at_10),
+        ("gate.max_removed_share", g.max_removed_share),
     ] {
         if !(0.0..=1.0).contains(&v) {
             bail!("{key} = {v} must be between 0 and 1");

@@ -6,7 +6,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tower_http::services::ServeDir;
 
 /// Immutable for content-addressed files and release directories; always revalidated for
@@ -19,10 +20,46 @@ fn cache_control(path: &str) -> &'static str {
     }
 }
 
-async fn headers(isolated: bool, req: Request, next: Next) -> Response {
+/// The top-level entries of a target that are released: the loader page, the pointer, the
+/// artifacts and the releases. Locks, admission records and anything else placed there by hand
+/// are not for the web.
+const PUBLIC: &[&str] = &["", "index.html", "current.json", "files", "releases"];
+
+/// Whether `raw` (a request path, still percent-encoded) names something released under
+/// `root`. Checked on the decoded path, as the file service will read it: no segment may be
+/// hidden (dotfiles: locks, temporaries, half-copied releases under `.tmp-*`, `..`), and no
+/// path component, nor a precompressed variant beside the file, may be a symbolic link.
+fn released(root: &Path, raw: &str) -> bool {
+    let Ok(path) = percent_encoding::percent_decode_str(raw).decode_utf8() else {
+        return false;
+    };
+    if path.contains(['\\', '\0']) {
+        return false;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if !PUBLIC.contains(&segments[0]) || segments.iter().any(|s| s.starts_with('.')) {
+        return false;
+    }
+    let mut at = root.to_path_buf();
+    for seg in segments.iter().filter(|s| !s.is_empty()) {
+        at.push(seg);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return false,
+            Ok(_) => {}
+            // Missing: the file service answers 404 itself.
+            Err(_) => return true,
+        }
+    }
+    ["br", "gz"].iter().all(|ext| {
+        let mut variant = at.clone().into_os_string();
+        variant.push(format!(".{ext}"));
+        !std::fs::symlink_metadata(variant).is_ok_and(|m| m.file_type().is_symlink())
+    })
+}
+
+async fn headers(root: Arc<PathBuf>, isolated: bool, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    // Locks and temporaries of a deploy in progress are never served.
-    if path.split('/').any(|seg| seg.starts_with('.')) {
+    if !released(&root, &path) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let mut res = next.run(req).await;
@@ -57,6 +94,7 @@ const ISOLATION_HEADERS: &[(&str, &str)] = &[
 
 /// `isolated`: send the cross-origin isolation headers.
 pub fn router(root: PathBuf, isolated: bool) -> axum::Router {
+    let shared = Arc::new(root.clone());
     let files = ServeDir::new(root)
         .precompressed_br()
         .precompressed_gzip()
@@ -64,7 +102,7 @@ pub fn router(root: PathBuf, isolated: bool) -> axum::Router {
     axum::Router::new()
         .fallback_service(files)
         .layer(axum::middleware::from_fn(move |req, next| {
-            headers(isolated, req, next)
+            headers(shared.clone(), isolated, req, next)
         }))
 }
 
@@ -98,6 +136,49 @@ pub fn serve(root: PathBuf, listen: &str, env: &str, isolated: bool) -> Result<(
 
 #[cfg(test)]
 mod tests {
+    use super::released;
+
+    #[test]
+    fn only_released_paths_pass_however_they_are_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("files")).unwrap();
+        std::fs::create_dir_all(root.join("releases/r1")).unwrap();
+        std::fs::create_dir_all(root.join("releases/.tmp-1-x")).unwrap();
+        std::fs::write(root.join("files/a-0123.json"), b"{}").unwrap();
+        std::fs::write(root.join(".p"), b"secret").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("files/z.txt")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("releases/r2")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("files/a-0123.json.br")).unwrap();
+        for ok in [
+            "/",
+            "/index.html",
+            "/current.json",
+            "/releases/r1/manifest.json",
+        ] {
+            assert!(released(root, ok), "{ok}");
+        }
+        for bad in [
+            "/.p",
+            "/%2ep",
+            "/%2Ep",
+            "/releases/%2Etmp-1-x/m",
+            "/releases/.tmp-1-x/m",
+            "/files/%2e%2e/.p",
+            "/files%2f..%2f.p",
+            "/files/z.txt",
+            "/releases/r2/passwd",
+            "/files/a-0123.json",
+            "/.deploy.lock",
+            "/admissions/r1.json",
+            "/stray.txt",
+            "/files/%ff",
+            "/files/a%00b",
+        ] {
+            assert!(!released(root, bad), "{bad}");
+        }
+    }
+
     #[test]
     fn pointer_is_revalidated_and_hashed_files_are_immutable() {
         assert_eq!(super::cache_control("/current.json"), "no-cache");

@@ -209,6 +209,49 @@ fn the_gate_keeps_a_degraded_candidate_out_of_prod() {
     let forced = p.live("stage").unwrap();
     let m = p.manifest("stage", &forced);
     assert_eq!(m["evaluation"]["forced"], true);
+    let listing = p.ok(&["releases", "--env", "stage"]);
+    assert!(listing.contains("(forced"), "{listing}");
+
+    // The stage override does not carry over to prod: the same candidate is judged against
+    // prod's live release again (this went through with "evaluate: up to date" before).
+    let out = p.run(&["run", "--env", "prod"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(!stdout.contains("evaluate: up to date"), "{stdout}");
+    assert_eq!(p.live("prod").as_deref(), Some(good.as_str()));
+    // Nor through a direct deploy of the exported release, nor a promote.
+    let out = p.run(&["deploy", "--env", "prod", "--release", &forced]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = p.run(&["promote", "--from", "stage", "--to", "prod"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(p.live("prod").as_deref(), Some(good.as_str()));
+    assert_eq!(verify_served(&p.target("prod")).unwrap(), good);
+    // An explicit override for prod is possible, and prod records it.
+    p.ok(&["promote", "--from", "stage", "--to", "prod", "--force"]);
+    assert_eq!(p.live("prod").as_deref(), Some(forced.as_str()));
+    let admission: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.target("prod")
+                .join("admissions")
+                .join(format!("{forced}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(admission["forced"], true, "{admission}");
+    assert_eq!(admission["baseline"], good.as_str(), "{admission}");
+    assert!(p
+        .ok(&["releases", "--env", "prod"])
+        .contains("(forced onto this target)"));
+    p.ok(&["rollback", "--env", "prod"]);
+    assert_eq!(p.live("prod").as_deref(), Some(good.as_str()));
 
     // A good candidate passes and deploys.
     std::fs::write(&cfg, format!("{base}\n[index]\nseed = 7\n")).unwrap();
@@ -243,4 +286,142 @@ fn promote_serves_the_same_bytes_and_rollback_flips_back() {
     let out = p.run(&["rollback", "--env", "prod"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no earlier release"));
+}
+
+#[test]
+fn racing_deploys_promotes_and_rollbacks_never_hold_one_target_together() {
+    let (p, _a, b) = two_releases();
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    let log = p.path().join("lock-probe.log");
+    let mut succeeded = 0;
+    for round in 0..12 {
+        let commands: [&[&str]; 4] = [
+            &["deploy", "--env", "stage", "--release", &b],
+            &["rollback", "--env", "stage"],
+            &["promote", "--from", "stage", "--to", "prod"],
+            &["rollback", "--env", "prod"],
+        ];
+        let children: Vec<_> = commands
+            .iter()
+            .map(|args| {
+                p.command(args)
+                    .env("SEARCHBAR_LOCK_PROBE", &log)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                succeeded += 1;
+            } else {
+                // Refused for the lock, or for the state another one left (nothing to roll
+                // back, already live): never a crash or a half-done change.
+                assert!(
+                    err.contains("is locked by")
+                        || err.contains("no earlier release")
+                        || err.contains("already live")
+                        || err.contains("cannot roll back")
+                        || err.contains("gate refused"),
+                    "round {round}: {err}"
+                );
+            }
+        }
+        verify_served(&p.target("stage")).unwrap();
+        verify_served(&p.target("prod")).unwrap();
+    }
+    // Replay the probe: per target, each acquire is followed by its own release before the
+    // next acquire.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut holder: std::collections::BTreeMap<String, String> = Default::default();
+    let (mut overlaps, mut holds) = (0, 0);
+    for line in text.lines() {
+        let parts: Vec<&str> = line.rsplitn(3, ' ').collect();
+        let (pid, what, lock) = (parts[0], parts[1], parts[2]);
+        match what {
+            "acquire" => {
+                holds += 1;
+                if let Some(other) = holder.insert(lock.to_string(), pid.to_string()) {
+                    overlaps += 1;
+                    eprintln!("overlap on {lock}: {pid} while {other} held it");
+                }
+            }
+            _ => {
+                if holder.get(lock).map(String::as_str) == Some(pid) {
+                    holder.remove(lock);
+                }
+            }
+        }
+    }
+    println!("lock race: {holds} holds over 48 commands, {succeeded} succeeded, {overlaps} overlapping holders");
+    assert_eq!(overlaps, 0);
+    assert!(
+        holds >= 12 && succeeded >= 6,
+        "{holds} holds, {succeeded} succeeded"
+    );
+}
+
+#[test]
+fn a_release_with_a_link_or_a_changed_page_does_not_deploy_and_gc_keeps_what_it_cannot_read() {
+    let (p, a, b) = two_releases();
+    let export = p.path().join(".searchbar/export");
+    // A symlink where an artifact should be: refused, nothing goes live.
+    let m = p.manifest_at(&export, &b);
+    let index = m["files"]["index"]["path"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("../../");
+    let victim = export.join(index);
+    let saved = std::fs::read(&victim).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::write(p.path().join("outside"), &saved).unwrap();
+    std::os::unix::fs::symlink(p.path().join("outside"), &victim).unwrap();
+    let out = p.run(&["deploy", "--env", "stage", "--release", &b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(verify_served(&p.target("stage")).unwrap(), a);
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::write(&victim, &saved).unwrap();
+    // The page is covered by the manifest: an edited page fails verification.
+    let page = export.join("releases").join(&b).join("index.html");
+    let original = std::fs::read(&page).unwrap();
+    std::fs::write(&page, b"<script>alert(1)</script>").unwrap();
+    let out = p.run(&["deploy", "--env", "stage", "--release", &b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("index.html"), "{err}");
+    std::fs::write(&page, original).unwrap();
+
+    // A release directory whose manifest cannot be read: gc deletes none of the artifacts
+    // (it cannot tell which that release needs), and the deploy that went live still succeeds.
+    let stage = p.target("stage");
+    let junk = stage.join("releases").join("20990101T000000Z-deadbeef");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("manifest.json"), b"{ not json").unwrap();
+    let orphan = stage.join("files").join("orphan-0000000000000000.bin");
+    std::fs::write(&orphan, b"named by the unreadable release, perhaps").unwrap();
+    let out = p.run(&["deploy", "--env", "stage", "--release", &b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("gc failed") && err.contains("kept every artifact"),
+        "{err}"
+    );
+    assert_eq!(verify_served(&stage).unwrap(), b);
+    assert!(
+        orphan.exists(),
+        "gc deleted a file an unreadable release may name"
+    );
+    std::fs::remove_dir_all(&junk).unwrap();
+    p.ok(&["rollback", "--env", "stage"]);
+    p.ok(&["deploy", "--env", "stage", "--release", &b]);
+    assert!(
+        !orphan.exists(),
+        "with every manifest readable, gc collects the orphan"
+    );
 }

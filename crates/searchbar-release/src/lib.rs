@@ -24,7 +24,8 @@ pub use error::ReleaseError;
 pub use highlight::Terms;
 pub use manifest::{
     content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, Manifest, ModelInfo,
-    PipelineInfo, Pointer, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, POINTER_NAME,
+    PipelineInfo, Pointer, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
+    POINTER_NAME,
 };
 pub use markup::{option_id, rows_html};
 pub use searcher::{Artifacts, QueryHit, RowRequest, Searcher, Stage};

@@ -6,6 +6,8 @@ use sha2::{Digest, Sha256};
 pub const MANIFEST_FORMAT: u32 = 1;
 /// File name of a release's manifest inside `releases/<id>/`.
 pub const MANIFEST_NAME: &str = "manifest.json";
+/// File name of a release's own page inside `releases/<id>/`.
+pub const PAGE_NAME: &str = "index.html";
 /// File name of the live-release pointer at a target's root.
 pub const POINTER_NAME: &str = "current.json";
 
@@ -167,6 +169,10 @@ pub struct Manifest {
     pub search: SearchInfo,
     pub evaluation: Evaluation,
     pub files: Files,
+    /// The release's page ([`PAGE_NAME`], path relative to the release directory), so that
+    /// verifying a release covers every byte it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<FileRef>,
 }
 
 impl Manifest {

@@ -66,6 +66,19 @@ impl Searcher {
         threads: usize,
     ) -> Result<Self, ReleaseError> {
         let files = &manifest.files;
+        // The count comes from a file anyone could edit: bound it by the bytes actually at
+        // hand before it sizes an allocation (a record is never under two bytes of JSON).
+        let doc_bytes: usize = artifacts.docs.iter().map(Vec::len).sum();
+        if manifest.data.documents > doc_bytes / 2 {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!(
+                    "data.documents = {} cannot fit in the {doc_bytes} bytes of its document \
+                     shards",
+                    manifest.data.documents
+                ),
+            });
+        }
         files.encoder.verify(&artifacts.encoder)?;
         files.tokenizer.verify(&artifacts.tokenizer)?;
         files.index.verify(&artifacts.index)?;
@@ -266,5 +279,40 @@ impl Searcher {
 
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_document_count_is_an_error_not_an_allocation() {
+        let shard = br#"[{"id":"a","title":"A","url":null,"snippet":""}]"#.to_vec();
+        let entry = |name: &str, bytes: &[u8]| {
+            serde_json::json!({"path": format!("../../files/{name}"), "bytes": bytes.len(),
+                "sha256": crate::sha256_hex(bytes)})
+        };
+        let manifest = serde_json::json!({
+            "format": crate::MANIFEST_FORMAT, "release": "r", "created": "2026-12-02T00:00:00Z",
+            "pipeline": {"version": "0", "source_hash": "x"},
+            "model": {"name": "m", "source_sha256": "x", "dim": 4, "max_tokens": 8,
+                "pooling": "mean", "normalize": true},
+            "data": {"fingerprint": "f", "documents": usize::MAX},
+            "params": {}, "search": {"k": 10, "nprobe": 1, "rerank": 0},
+            "evaluation": {"ndcg_at_10": null, "ndcg_at_10_exact": null, "mrr_at_10": null,
+                "recall_at_100": null, "recall_at_10": 1.0, "queries": 0, "forced": false},
+            "files": {"encoder": entry("e", b""), "tokenizer": entry("t", b""),
+                "index": entry("i", b""), "docs": [entry("d", &shard)], "docs_per_shard": 1},
+        });
+        let manifest = Manifest::from_json(manifest.to_string().as_bytes(), "m.json").unwrap();
+        let artifacts = Artifacts {
+            docs: vec![shard],
+            ..Default::default()
+        };
+        let e = Searcher::load(&manifest, &artifacts, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.documents"), "{e}");
     }
 }

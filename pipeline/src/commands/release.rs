@@ -2,6 +2,7 @@
 
 use super::pipeline::{EnvArg, ProjectArgs};
 use crate::deploy::{resolve_release, Target};
+use crate::stages::gate;
 use crate::stages::graph::Stage;
 use anyhow::{Context, Result};
 use searchbar_release::{Artifacts, Manifest, Searcher};
@@ -13,6 +14,10 @@ pub struct DeployArgs {
     /// Deploy this exported release (id or unique prefix) instead of the latest export.
     #[arg(long)]
     pub release: Option<String>,
+    /// Deploy even if the gate against the target's live release fails (recorded on the
+    /// target and shown by `releases`).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +38,10 @@ pub struct PromoteArgs {
     /// Promote this release of the source target instead of its live one.
     #[arg(long)]
     pub release: Option<String>,
+    /// Promote even if the gate against the destination's live release fails, or the
+    /// release was forced onto the source (recorded on the destination).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,9 +87,9 @@ pub fn deploy(p: &ProjectArgs, args: &DeployArgs) -> Result<()> {
     match &args.release {
         Some(prefix) => {
             let export = crate::stages::export::export_target(&runner.ctx);
-            runner.deploy(&resolve_release(&export, prefix)?)
+            runner.deploy(&resolve_release(&export, prefix)?, args.force)
         }
-        None => runner.execute(Stage::Deploy, false),
+        None => runner.execute(Stage::Deploy, args.force),
     }
 }
 
@@ -107,13 +116,34 @@ pub fn promote(p: &ProjectArgs, args: &PromoteArgs) -> Result<()> {
                 .release
         }
     };
-    // The exact bytes that passed on the source target: verified, then linked or copied.
-    let m = to.deploy(&from, &id, project.config.deploy.keep)?;
+    // The exact bytes that passed on the source target: verified, then linked or copied, and
+    // judged against what the destination serves (snapshots of the data are not needed: the
+    // drop in document count stands in for removed documents).
+    let no_snapshots = |_: &Manifest, _: &Manifest| None;
+    let admit = gate::admit(
+        &project.config.gate,
+        &args.to,
+        args.force,
+        Some(&from),
+        &no_snapshots,
+    );
+    let (m, admission) = to.deploy(
+        &from,
+        &id,
+        project.config.deploy.keep,
+        &format!("promote from {}", args.from),
+        &admit,
+    )?;
     println!(
-        "promote: {} now serves release {id} from {} (no rebuild; {} files verified)",
+        "promote: {} now serves release {id} from {}{} (no rebuild; {} files verified)",
         args.to,
         args.from,
-        m.files.all().count()
+        if admission.forced {
+            ", FORCED past the gate"
+        } else {
+            ""
+        },
+        m.files.all().count() + 2
     );
     Ok(())
 }
@@ -122,13 +152,18 @@ pub fn releases(p: &ProjectArgs, args: &ReleasesArgs) -> Result<()> {
     let target = p.load()?.target(&args.env)?;
     let live = target.pointer()?.map(|p| p.release);
     let list = target.releases()?;
+    let admissions = list
+        .iter()
+        .map(|m| target.admission(&m.release))
+        .collect::<Result<Vec<_>>>()?;
     if args.json {
         let rows: Vec<_> = list
             .iter()
-            .map(|m| {
+            .zip(&admissions)
+            .map(|(m, a)| {
                 serde_json::json!({
                     "release": m.release, "created": m.created, "live": Some(&m.release) == live.as_ref(),
-                    "documents": m.data.documents, "evaluation": m.evaluation,
+                    "documents": m.data.documents, "evaluation": m.evaluation, "admission": a,
                 })
             })
             .collect();
@@ -138,7 +173,7 @@ pub fn releases(p: &ProjectArgs, args: &ReleasesArgs) -> Result<()> {
     if list.is_empty() {
         println!("{}: no releases", args.env);
     }
-    for m in &list {
+    for (m, a) in list.iter().zip(&admissions) {
         let live_mark = if Some(&m.release) == live.as_ref() {
             "*"
         } else {
@@ -153,10 +188,10 @@ pub fn releases(p: &ProjectArgs, args: &ReleasesArgs) -> Result<()> {
                 .ndcg_at_10
                 .map_or_else(|| "  n/a ".into(), |v| format!("{v:.4}")),
             m.evaluation.recall_at_10,
-            if m.evaluation.forced {
-                "  (forced)"
-            } else {
-                ""
+            match a {
+                Some(a) if a.forced => "  (forced onto this target)",
+                _ if m.evaluation.forced => "  (forced at evaluate)",
+                _ => "",
             }
         );
     }

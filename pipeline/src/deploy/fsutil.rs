@@ -15,14 +15,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id(),
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
     ));
-    let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
+    let written = File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .with_context(|| format!("writing {}", tmp.display()));
+    if let Err(e) = written {
+        // A full disk or a vanished directory: leave nothing behind that only takes space.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     crate::fault::point("write_atomic: temp written, before rename");
-    fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("renaming into {}", path.display()));
+    }
     sync_dir(dir)
+}
+
+/// Fails unless `path` is a regular file itself (not a symlink, device or directory): what a
+/// target serves must be the bytes the manifest hashed, not whatever a link points at.
+pub fn require_regular(path: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        anyhow::bail!(
+            "{} is a symbolic link; releases hold regular files only",
+            path.display()
+        );
+    }
+    if !meta.is_file() {
+        anyhow::bail!("{} is not a regular file", path.display());
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (renames, new files) durable.
@@ -36,6 +58,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// link); otherwise copies through a temporary file. Content-addressed files never change,
 /// so sharing the inode is safe.
 pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    // A hard link to a symlink is a symlink: check the source itself.
+    require_regular(src)?;
     if fs::hard_link(src, dst).is_ok() {
         return Ok(());
     }
@@ -43,7 +67,8 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     write_atomic(dst, &bytes)
 }
 
-/// Removes stale temporaries a killed run left behind (names starting with `.tmp-`).
+/// Removes stale temporaries a killed run left behind (names starting with `.tmp-`). Only
+/// call it while holding the lock that covers `dir`: another writer's temporaries are live.
 pub fn remove_temporaries(dir: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
@@ -59,4 +84,79 @@ pub fn remove_temporaries(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// [`remove_temporaries`] through a whole tree (the workspace): every `.tmp-*` entry, at any
+/// depth. Only call it while holding the lock that covers `root`.
+pub fn remove_temporaries_below(root: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if name.starts_with(".tmp-") || name.contains(".tmp-") && name.starts_with('.') {
+                let p = entry.path();
+                let gone = if kind.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
+                removed += usize::from(gone.is_ok());
+            } else if kind.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        // Renaming a file over a non-empty directory fails after the temporary is written.
+        let target = dir.path().join("out");
+        fs::create_dir_all(target.join("inside")).unwrap();
+        assert!(write_atomic(&target, b"bytes").is_err());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "out")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn temporaries_of_killed_writes_are_swept_at_any_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        fs::create_dir_all(deep.join(".tmp-9-release")).unwrap();
+        fs::write(deep.join(".tmp-9-index.sbi"), b"x").unwrap();
+        fs::write(dir.path().join(".documents.jsonl.tmp-9"), b"x").unwrap();
+        fs::write(deep.join("keep.json"), b"x").unwrap();
+        fs::write(dir.path().join(".deploy.lock"), b"").unwrap();
+        assert_eq!(remove_temporaries_below(dir.path()).unwrap(), 3);
+        assert!(deep.join("keep.json").exists());
+        assert!(dir.path().join(".deploy.lock").exists());
+    }
+
+    #[test]
+    fn links_are_not_placed_as_release_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("z.txt");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        let e = link_or_copy(&link, &dir.path().join("copy")).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(!dir.path().join("copy").exists());
+    }
 }

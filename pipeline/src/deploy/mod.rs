@@ -4,4 +4,5 @@ pub mod fsutil;
 mod lock;
 mod target;
 
-pub use target::{resolve_path, resolve_release, Target};
+pub use lock::DeployLock;
+pub use target::{resolve_path, resolve_release, Admission, Target};

@@ -1,10 +1,11 @@
 //! A deploy target: a directory of immutable releases and one pointer (see searchbar-release).
 
-use super::fsutil::{link_or_copy, remove_temporaries, sync_dir, write_atomic};
+use super::fsutil::{link_or_copy, remove_temporaries, require_regular, sync_dir, write_atomic};
 use super::lock::DeployLock;
 use crate::fault;
 use anyhow::{bail, Context, Result};
-use searchbar_release::{Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, POINTER_NAME};
+use searchbar_release::{Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,37 @@ const HISTORY_LEN: usize = 20;
 /// The stable page at a target's root: it reads the pointer and opens the live release's own
 /// page, so a page, once open, keeps using the release it came from.
 const LOADER_HTML: &str = include_str!("loader.html");
+
+/// Why a release was let onto a target: the gate's verdict against the release that was live
+/// there, or an explicit `--force`. Kept per target in `admissions/<id>.json` (beside the
+/// immutable release, which is the same bytes on every target).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Admission {
+    pub release: String,
+    pub target: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// How it came: `deploy` or `promote from <target>`.
+    pub via: String,
+    /// The release live on the target when it was judged.
+    pub baseline: Option<String>,
+    pub passed: bool,
+    /// Let on despite a failed check (`--force`).
+    pub forced: bool,
+    /// Each check, `pass: ...` or `FAIL: ...`.
+    pub checks: Vec<String>,
+}
+
+/// Decides whether `candidate` may replace `live` (None: the target is empty). Returns the
+/// admission to record, or an error (a `GateRefused` for a failed gate) to refuse.
+pub type Admit<'a> = dyn Fn(&Manifest, Option<&Manifest>) -> Result<Admission> + 'a;
+
+/// One entry of `releases/`: its directory name and its manifest, or why it cannot be read.
+#[derive(Debug)]
+pub struct ReleaseEntry {
+    pub dir: String,
+    pub manifest: Result<Manifest>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -51,6 +83,22 @@ impl Target {
         }
     }
 
+    fn admission_path(&self, id: &str) -> PathBuf {
+        self.root.join("admissions").join(format!("{id}.json"))
+    }
+
+    /// Why release `id` was let onto this target, if it was recorded.
+    pub fn admission(&self, id: &str) -> Result<Option<Admission>> {
+        let path = self.admission_path(id);
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .with_context(|| format!("{}: not a valid admission record", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
     pub fn manifest(&self, id: &str) -> Result<Manifest> {
         let path = self.release_dir(id).join(MANIFEST_NAME);
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -66,9 +114,10 @@ impl Target {
         Ok(self.files_dir().join(name))
     }
 
-    /// Checks that release `id` is complete: manifest readable, every artifact present with
-    /// the right size and sha256, and its page present.
+    /// Checks that release `id` is complete: manifest readable, every artifact and the page
+    /// present as regular files with the right size and sha256.
     pub fn verify(&self, id: &str) -> Result<Manifest> {
+        require_regular(&self.release_dir(id).join(MANIFEST_NAME))?;
         let manifest = self.manifest(id)?;
         if manifest.release != id {
             bail!(
@@ -79,33 +128,66 @@ impl Target {
         }
         for file in manifest.files.all() {
             let path = self.artifact_path(&file.path)?;
+            require_regular(&path)?;
             let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             file.verify(&bytes)
                 .with_context(|| format!("release {id} on {}", self.name))?;
         }
-        let page = self.release_dir(id).join("index.html");
-        if !page.is_file() {
-            bail!("{}: missing", page.display());
+        let page = self.release_dir(id).join(PAGE_NAME);
+        require_regular(&page)?;
+        let bytes = fs::read(&page).with_context(|| format!("reading {}", page.display()))?;
+        // Manifests from before the page was hashed name no page entry; every export since does.
+        if let Some(entry) = &manifest.page {
+            entry
+                .verify(&bytes)
+                .with_context(|| format!("release {id} on {}", self.name))?;
         }
         Ok(manifest)
     }
 
-    /// Releases present on the target, oldest first.
-    pub fn releases(&self) -> Result<Vec<Manifest>> {
+    /// Every release directory (temporaries aside), readable or not. A manifest whose id is
+    /// not its directory's name counts as unreadable: ids, not names, are what pointers hold.
+    pub fn entries(&self) -> Result<Vec<ReleaseEntry>> {
         let dir = self.root.join("releases");
-        let mut out = Vec::new();
-        let Ok(entries) = fs::read_dir(&dir) else {
-            return Ok(out);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
         };
-        for entry in entries.flatten() {
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with('.') {
                 continue;
             }
-            if let Ok(m) = self.manifest(&name) {
-                out.push(m);
-            }
+            let manifest = self.manifest(&name).and_then(|m| {
+                if m.release == name {
+                    Ok(m)
+                } else {
+                    bail!(
+                        "{}: its manifest names release {}",
+                        self.release_dir(&name).display(),
+                        m.release
+                    )
+                }
+            });
+            out.push(ReleaseEntry {
+                dir: name,
+                manifest,
+            });
         }
+        out.sort_by(|a, b| a.dir.cmp(&b.dir));
+        Ok(out)
+    }
+
+    /// Readable releases present on the target, oldest first.
+    pub fn releases(&self) -> Result<Vec<Manifest>> {
+        let mut out: Vec<Manifest> = self
+            .entries()?
+            .into_iter()
+            .filter_map(|e| e.manifest.ok())
+            .collect();
         out.sort_by(|a, b| (&a.created, &a.release).cmp(&(&b.created, &b.release)));
         Ok(out)
     }
@@ -149,9 +231,10 @@ impl Target {
         }
         let tmp = releases.join(format!(".tmp-{}-{id}", std::process::id()));
         fs::create_dir_all(&tmp)?;
-        for entry in fs::read_dir(source.release_dir(id))? {
-            let entry = entry?;
-            link_or_copy(&entry.path(), &tmp.join(entry.file_name()))?;
+        // Exactly the two files the manifest covers; anything else in the source's release
+        // directory (a stray file, a link) is not part of the release and is not copied.
+        for name in [MANIFEST_NAME, PAGE_NAME] {
+            link_or_copy(&source.release_dir(id).join(name), &tmp.join(name))?;
         }
         sync_dir(&tmp)?;
         fault::point("install: release directory staged");
@@ -177,13 +260,43 @@ impl Target {
         Ok(())
     }
 
-    /// Installs release `id` from `source` and makes it live; keeps `keep` old releases.
-    pub fn deploy(&self, source: &Target, id: &str, keep: usize) -> Result<Manifest> {
+    /// Installs release `id` from `source` and makes it live if `admit` lets it replace the
+    /// live release; keeps `keep` old releases. The live release is read, judged and
+    /// replaced under the target's lock, so nothing can go live between the verdict and the
+    /// flip. The source is locked shared: a deploy or gc there cannot change it mid-copy.
+    pub fn deploy(
+        &self,
+        source: &Target,
+        id: &str,
+        keep: usize,
+        via: &str,
+        admit: &Admit,
+    ) -> Result<(Manifest, Admission)> {
         let _lock = DeployLock::acquire(&self.root, &format!("deploy {id} to {}", self.name))?;
+        let _source_lock = (source.root != self.root)
+            .then(|| DeployLock::acquire_shared(&source.root, &format!("copy {id} from")))
+            .transpose()?;
         fault::point("deploy: lock taken");
+        let candidate = source.verify(id)?;
+        let pointer = self.pointer()?;
+        let live = match &pointer {
+            Some(p) => Some(self.manifest(&p.release).with_context(|| {
+                format!(
+                    "the live release {} of {} cannot be read, so the gate cannot compare                      against it",
+                    p.release, self.name
+                )
+            })?),
+            None => None,
+        };
+        let mut admission = admit(&candidate, live.as_ref())?;
+        admission.via = via.to_string();
         let manifest = self.install_from(source, id)?;
         self.verify(id)?;
-        let history = match self.pointer()? {
+        let mut record = serde_json::to_vec_pretty(&admission)?;
+        record.push(b'\n');
+        write_atomic(&self.admission_path(id), &record)?;
+        fault::point("deploy: admission recorded");
+        let history = match pointer {
             Some(p) if p.release != id => {
                 let mut h = p.history;
                 h.push(p.release);
@@ -194,8 +307,14 @@ impl Target {
         };
         let start = history.len().saturating_sub(HISTORY_LEN);
         self.flip(id, history[start..].to_vec())?;
-        self.gc(keep)?;
-        Ok(manifest)
+        // The release is live: a failure to tidy up is worth a warning, not a failed deploy.
+        if let Err(e) = self.gc_locked(keep) {
+            eprintln!(
+                "warning: {id} is live on {}, but gc failed: {e:#}",
+                self.name
+            );
+        }
+        Ok((manifest, admission))
     }
 
     /// Makes an earlier release live again: the one live before the current (default) or `to`.
@@ -229,14 +348,34 @@ impl Target {
         Ok((pointer.release, target))
     }
 
-    /// Deletes releases beyond the newest `keep` (never the live one or any in the pointer's
-    /// recent history), then artifacts no kept release names. Old pages keep working while
-    /// their release is kept.
+    /// Deletes releases beyond the newest `keep` (never the live one or the one before it),
+    /// then artifacts no kept release names. Takes the target's lock.
     pub fn gc(&self, keep: usize) -> Result<()> {
+        let _lock = DeployLock::acquire(&self.root, &format!("gc {}", self.name))?;
+        self.gc_locked(keep)
+    }
+
+    /// [`Target::gc`] for a caller that holds the lock. A release directory it cannot read is
+    /// kept, and then no artifact is deleted at all: what that release names is unknown, and
+    /// a file it needs must never go.
+    fn gc_locked(&self, keep: usize) -> Result<()> {
         let keep = keep.max(2);
+        remove_temporaries(&self.root)?;
+        remove_temporaries(&self.root.join("releases"))?;
+        remove_temporaries(&self.files_dir())?;
+        remove_temporaries(&self.root.join("admissions"))?;
         let pointer = self.pointer()?;
-        let releases = self.releases()?;
-        let mut kept: BTreeSet<String> = releases
+        let entries = self.entries()?;
+        let mut unreadable = Vec::new();
+        let mut readable = Vec::new();
+        for e in entries {
+            match e.manifest {
+                Ok(m) => readable.push(m),
+                Err(err) => unreadable.push(format!("{}: {err:#}", e.dir)),
+            }
+        }
+        readable.sort_by(|a, b| (&a.created, &a.release).cmp(&(&b.created, &b.release)));
+        let mut kept: BTreeSet<String> = readable
             .iter()
             .rev()
             .take(keep)
@@ -249,29 +388,39 @@ impl Target {
             }
         }
         let mut referenced = BTreeSet::new();
-        for m in &releases {
+        for m in &readable {
             if kept.contains(&m.release) {
                 for f in m.files.all() {
                     referenced.insert(self.artifact_path(&f.path)?);
                 }
-            } else {
-                let dir = self.release_dir(&m.release);
-                // Rename first so a half-deleted release never sits under its real name.
-                let trash = self
-                    .root
-                    .join("releases")
-                    .join(format!(".tmp-gc-{}", m.release));
-                fs::rename(&dir, &trash)?;
-                fs::remove_dir_all(&trash)?;
-                fault::point("gc: release removed");
+                continue;
             }
+            let dir = self.release_dir(&m.release);
+            // Rename first so a half-deleted release never sits under its real name.
+            let trash = self
+                .root
+                .join("releases")
+                .join(format!(".tmp-gc-{}", m.release));
+            fs::rename(&dir, &trash).with_context(|| format!("moving {} aside", dir.display()))?;
+            fault::point("gc: release moved aside");
+            let _ = fs::remove_file(self.admission_path(&m.release));
+            fs::remove_dir_all(&trash).with_context(|| format!("removing {}", trash.display()))?;
+            fault::point("gc: release removed");
+        }
+        if !unreadable.is_empty() {
+            bail!(
+                "kept every artifact: cannot tell what these releases need: {}",
+                unreadable.join("; ")
+            );
         }
         if let Ok(entries) = fs::read_dir(self.files_dir()) {
             for entry in entries.flatten() {
                 let path = entry.path();
                 let name = entry.file_name().to_string_lossy().to_string();
                 if !name.starts_with('.') && !referenced.contains(&path) {
-                    fs::remove_file(&path)?;
+                    fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                    fault::point("gc: artifact removed");
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! refuse a candidate worse than the thresholds or the live release (TFX-style blessing).
 
 use super::ctx::Ctx;
+use super::gate::{self, GateCheck, Live};
 use crate::deploy::fsutil::write_atomic;
 use anyhow::{Context, Result};
 use searchbar_index::metrics::{evaluate as beir, recall_at_k};
@@ -29,15 +30,6 @@ pub struct Judged {
     pub exact_ndcg_at_10: f64,
     pub exact_mrr_at_10: f64,
     pub exact_recall_at_100: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GateCheck {
-    pub metric: String,
-    pub value: f64,
-    pub threshold: f64,
-    pub passed: bool,
-    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,12 +93,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Measures the candidate and applies the gate against `baseline` (the live release's
-/// evaluation, if any). Writes the report either way.
-pub fn execute(
-    ctx: &Ctx,
-    baseline: Option<(String, searchbar_release::Evaluation)>,
-) -> Result<Report> {
+/// Measures the candidate and applies the gate against `baseline` (the manifest of the release
+/// live on the target being run for, if any). Writes the report either way.
+pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Result<Report> {
     let snapshot = super::ingest::require_current(ctx)?;
     let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
     let bytes = std::fs::read(super::train::index_path(ctx))
@@ -207,61 +196,28 @@ pub fn execute(
         judged,
         search_ms_p50: median(search_ms),
         query_ms_p50: median(query_ms),
-        baseline: baseline.as_ref().map(|(id, _)| id.clone()),
+        baseline: baseline.map(|m| m.release.clone()),
         gate: Vec::new(),
         passed: true,
         forced: false,
     };
-    report.gate = gate(ctx, &report, baseline.as_ref().map(|(_, e)| e));
+    let removed = baseline.and_then(|live| {
+        super::ingest::removed_between(ctx, &live.data.fingerprint, &snapshot.fingerprint)
+    });
+    report.gate = gate::checks(
+        &ctx.config().gate,
+        &summary(&report),
+        n,
+        baseline.map(|m| Live {
+            evaluation: &m.evaluation,
+            documents: m.data.documents,
+        }),
+        removed,
+    );
     report.passed = report.gate.iter().all(|c| c.passed);
     write_atomic(&report_path(ctx), &serde_json::to_vec_pretty(&report)?)?;
     print_report(&report);
     Ok(report)
-}
-
-fn gate(ctx: &Ctx, r: &Report, live: Option<&searchbar_release::Evaluation>) -> Vec<GateCheck> {
-    let g = &ctx.config().gate;
-    let mut checks = vec![GateCheck {
-        metric: "recall@10".into(),
-        value: r.recall_at_10,
-        threshold: g.min_recall_at_10,
-        passed: r.recall_at_10 >= g.min_recall_at_10,
-        detail: format!(
-            "recall@10 {:.4} vs floor gate.min_recall_at_10 = {:.4}",
-            r.recall_at_10, g.min_recall_at_10
-        ),
-    }];
-    if let Some(j) = &r.judged {
-        if g.min_ndcg_at_10 > 0.0 {
-            checks.push(GateCheck {
-                metric: "nDCG@10".into(),
-                value: j.ndcg_at_10,
-                threshold: g.min_ndcg_at_10,
-                passed: j.ndcg_at_10 >= g.min_ndcg_at_10,
-                detail: format!(
-                    "nDCG@10 {:.4} vs floor gate.min_ndcg_at_10 = {:.4}",
-                    j.ndcg_at_10, g.min_ndcg_at_10
-                ),
-            });
-        }
-        if let Some(live_ndcg) = live.and_then(|l| l.ndcg_at_10) {
-            let floor = live_ndcg - g.max_ndcg_drop;
-            checks.push(GateCheck {
-                metric: "nDCG@10 vs live".into(),
-                value: j.ndcg_at_10,
-                threshold: floor,
-                passed: j.ndcg_at_10 >= floor - 1e-12,
-                detail: format!(
-                    "nDCG@10 {:.4} vs live {:.4} (change {:+.4}, allowed drop gate.max_ndcg_drop = {:.4})",
-                    j.ndcg_at_10,
-                    live_ndcg,
-                    j.ndcg_at_10 - live_ndcg,
-                    g.max_ndcg_drop
-                ),
-            });
-        }
-    }
-    checks
 }
 
 fn print_report(r: &Report) {
@@ -283,11 +239,7 @@ fn print_report(r: &Report) {
         );
     }
     for c in &r.gate {
-        println!(
-            "gate: {} {}",
-            if c.passed { "pass" } else { "FAIL" },
-            c.detail
-        );
+        println!("gate: {}", gate::line(c));
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use searchbar_encoder::Pooling;
 use searchbar_release::{
     content_name, sha256_hex, shard_docs, DataInfo, DocRecord, FileRef, Files, Manifest, ModelInfo,
-    PipelineInfo, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME,
+    PipelineInfo, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
 };
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -208,12 +208,17 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             app,
             rows: rows.map(|r| w.put("rows.bin", &r, true)).transpose()?,
         },
+        page: Some(FileRef {
+            path: PAGE_NAME.into(),
+            bytes: page.len() as u64,
+            sha256: sha256_hex(&page),
+        }),
     };
     let digest = sha256_hex(&manifest.to_json());
     manifest.release = format!("{}-{}", crate::clock::now_compact(), &digest[..8]);
     let id = manifest.release.clone();
     let dir = target.release_dir(&id);
-    write_atomic(&dir.join("index.html"), &page)?;
+    write_atomic(&dir.join(PAGE_NAME), &page)?;
     write_atomic(&dir.join(MANIFEST_NAME), &manifest.to_json())?;
     target.verify(&id).context("the export does not verify")?;
 

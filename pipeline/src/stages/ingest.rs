@@ -2,7 +2,7 @@
 
 use super::ctx::Ctx;
 use anyhow::{Context, Result};
-use searchbar_store::{diff, Ingested, Snapshot};
+use searchbar_store::{diff, Ingested, Snapshot, StoreError};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -40,13 +40,44 @@ pub fn describe(s: &searchbar_store::SourceConfig) -> String {
     }
 }
 
-/// The current workspace snapshot, if ingest ever ran.
+/// The current workspace snapshot, if ingest ever ran and left a readable one. A damaged
+/// snapshot (torn by a crash, edited by hand) is reported and counts as none: the next ingest
+/// rebuilds it from the source, instead of every later command failing on it.
 pub fn current(ctx: &Ctx) -> Result<Option<Snapshot>> {
     let dir = snapshot_dir(ctx);
-    if !dir.join("snapshot.json").exists() {
-        return Ok(None);
+    match Snapshot::read(&dir) {
+        Ok(s) => Ok(Some(s)),
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e @ StoreError::Io { .. }) => Err(e.into()),
+        Err(e) => {
+            eprintln!(
+                "warning: the workspace snapshot {} is damaged ({e}); ingest rebuilds it from \
+                 the source",
+                dir.display()
+            );
+            Ok(None)
+        }
     }
-    Ok(Some(Snapshot::read(&dir)?))
+}
+
+/// How many documents of the data fingerprinted `old` are gone from the data fingerprinted
+/// `new`, when snapshots of both are kept here (the workspace's own, or a released one).
+pub fn removed_between(ctx: &Ctx, old: &str, new: &str) -> Option<usize> {
+    let load = |fp: &str| -> Option<Snapshot> {
+        let released = released_snapshot_dir(ctx, fp);
+        let dir = if released.join("snapshot.json").exists() {
+            released
+        } else {
+            snapshot_dir(ctx)
+        };
+        Snapshot::read(&dir).ok().filter(|s| s.fingerprint == fp)
+    };
+    if old == new {
+        return Some(0);
+    }
+    Some(diff(&load(old)?, &load(new)?).removed.len())
 }
 
 pub fn require_current(ctx: &Ctx) -> Result<Snapshot> {

@@ -5,6 +5,7 @@ pub mod ctx;
 pub mod embed;
 pub mod evaluate;
 pub mod export;
+pub mod gate;
 pub mod graph;
 pub mod ingest;
 pub mod train;
@@ -41,6 +42,8 @@ pub struct Runner {
     /// The deploy target `run` and `status` consider.
     pub env: String,
     fresh: OnceCell<ingest::Fresh>,
+    /// Held from the first stage that writes the workspace to the end of the command.
+    workspace: OnceCell<crate::deploy::DeployLock>,
 }
 
 impl Runner {
@@ -49,7 +52,23 @@ impl Runner {
             ctx,
             env: env.to_string(),
             fresh: OnceCell::new(),
+            workspace: OnceCell::new(),
         }
+    }
+
+    /// One pipeline at a time per workspace. Holding the lock, every temporary there is a
+    /// leftover of a run that died (killed, disk full): swept, so none lingers for ever.
+    pub fn hold_workspace(&self) -> Result<()> {
+        if self.workspace.get().is_some() {
+            return Ok(());
+        }
+        let lock = crate::deploy::DeployLock::acquire(&self.ctx.ws, "searchbar pipeline run")?;
+        let swept = crate::deploy::fsutil::remove_temporaries_below(&self.ctx.ws)?;
+        if swept > 0 {
+            eprintln!("note: removed {swept} temporary file(s) left by an interrupted run");
+        }
+        let _ = self.workspace.set(lock);
+        Ok(())
     }
 
     fn fresh(&self) -> Result<&ingest::Fresh> {
@@ -116,6 +135,17 @@ impl Runner {
                 flatten("params.gate", &c.gate, &mut f);
                 flatten("params.evaluation", &c.evaluation, &mut f);
                 evaluate::eval_inputs(&self.ctx, &mut f);
+                // The verdict is against one target's live release: another target, or a new
+                // release live on this one, is a new comparison.
+                f.insert("gate.target".into(), self.env.clone());
+                f.insert(
+                    "gate.baseline".into(),
+                    self.ctx
+                        .project
+                        .target(&self.env)?
+                        .pointer()?
+                        .map_or_else(|| "none".into(), |p| p.release),
+                );
                 f.insert("code.pipeline".into(), code);
             }
             Stage::Export => {
@@ -124,8 +154,8 @@ impl Runner {
                     self.output(Stage::Train, "index.sha256")?,
                 );
                 f.insert(
-                    "input.report".into(),
-                    self.output(Stage::Evaluate, "report.sha256")?,
+                    "input.evaluation".into(),
+                    self.output(Stage::Evaluate, "evaluation.sha256")?,
                 );
                 f.insert(
                     "model.fingerprint".into(),
@@ -164,6 +194,7 @@ impl Runner {
                 reasons = explain(rec.as_ref(), &inputs);
                 if stage == Stage::Ingest {
                     self.detail_data_change(rec.as_ref(), &inputs, &mut reasons)?;
+                    self.check_snapshot(&mut reasons)?;
                 }
                 if stage == Stage::Deploy && reasons.is_empty() {
                     // Deploy is fresh only while the target still serves the exported release.
@@ -180,6 +211,14 @@ impl Runner {
             });
         }
         Ok(out)
+    }
+
+    /// Ingest is due whatever its record says while the workspace has no readable snapshot.
+    fn check_snapshot(&self, reasons: &mut Vec<String>) -> Result<()> {
+        if reasons.is_empty() && ingest::current(&self.ctx)?.is_none() {
+            reasons.push("the workspace snapshot is missing or damaged".into());
+        }
+        Ok(())
     }
 
     /// Replaces the bare fingerprint change with the documents that changed.
@@ -225,6 +264,7 @@ impl Runner {
 
     /// Runs one stage unconditionally and records it.
     pub fn execute(&self, stage: Stage, force: bool) -> Result<()> {
+        self.hold_workspace()?;
         let ctx = &self.ctx;
         let inputs = self.inputs(stage)?;
         let mut outputs = Fingerprints::new();
@@ -253,7 +293,7 @@ impl Runner {
             }
             Stage::Evaluate => {
                 let baseline = self.baseline()?;
-                let mut report = evaluate::execute(ctx, baseline)?;
+                let mut report = evaluate::execute(ctx, baseline.as_ref())?;
                 if !report.passed {
                     let failed: Vec<String> = report
                         .gate
@@ -274,10 +314,12 @@ impl Runner {
                         &serde_json::to_vec_pretty(&report)?,
                     )?;
                 }
-                let bytes = std::fs::read(evaluate::report_path(ctx))?;
+                // What the release will carry: the same metrics judged against another target
+                // need no new export.
+                let summary = serde_json::to_vec(&evaluate::summary(&report))?;
                 outputs.insert(
-                    "report.sha256".into(),
-                    searchbar_release::sha256_hex(&bytes),
+                    "evaluation.sha256".into(),
+                    searchbar_release::sha256_hex(&summary),
                 );
             }
             Stage::Export => {
@@ -289,7 +331,7 @@ impl Runner {
                     .filter(|r| *r != "none")
                     .context("nothing exported yet: run `searchbar export` first")?
                     .clone();
-                self.deploy(&id)?;
+                self.deploy(&id, force)?;
             }
         }
         let inputs = if stage == Stage::Deploy {
@@ -300,17 +342,29 @@ impl Runner {
         write_record(&ctx.ws, stage, self.env_for(stage), inputs, outputs)
     }
 
-    /// Deploys exported release `id` to the runner's environment.
-    pub fn deploy(&self, id: &str) -> Result<()> {
+    /// Deploys exported release `id` to the runner's environment, through the gate against
+    /// the release live there (`force`: despite a failed gate, recorded).
+    pub fn deploy(&self, id: &str, force: bool) -> Result<()> {
         let target = self.ctx.project.target(&self.env)?;
-        let m = target.deploy(
+        let removed = |cand: &searchbar_release::Manifest, live: &searchbar_release::Manifest| {
+            ingest::removed_between(&self.ctx, &live.data.fingerprint, &cand.data.fingerprint)
+        };
+        let admit = gate::admit(&self.ctx.config().gate, &self.env, force, None, &removed);
+        let (m, admission) = target.deploy(
             &export::export_target(&self.ctx),
             id,
             self.ctx.config().deploy.keep,
+            "deploy",
+            &admit,
         )?;
         println!(
-            "deploy: {} now serves release {id} (nDCG@10 {}, recall@10 {:.4}) from {}",
+            "deploy: {} now serves release {id}{} (nDCG@10 {}, recall@10 {:.4}) from {}",
             self.env,
+            if admission.forced {
+                ", FORCED past the gate"
+            } else {
+                ""
+            },
             m.evaluation
                 .ndcg_at_10
                 .map_or_else(|| "n/a".into(), |v| format!("{v:.4}")),
@@ -320,14 +374,19 @@ impl Runner {
         Ok(())
     }
 
-    /// The live release's evaluation on the runner's environment: what the gate compares with.
-    fn baseline(&self) -> Result<Option<(String, searchbar_release::Evaluation)>> {
+    /// The manifest of the release live on the runner's environment: what the gate compares
+    /// with.
+    fn baseline(&self) -> Result<Option<searchbar_release::Manifest>> {
         let target = self.ctx.project.target(&self.env)?;
         let Some(p) = target.pointer()? else {
             return Ok(None);
         };
-        let m = target.manifest(&p.release)?;
-        Ok(Some((p.release, m.evaluation)))
+        Ok(Some(target.manifest(&p.release).with_context(|| {
+            format!(
+                "the live release {} of {} cannot be read, so the gate cannot compare against it",
+                p.release, self.env
+            )
+        })?))
     }
 
     /// Executes the stale stages in order, up to `until`; says so when nothing is stale.
@@ -337,6 +396,9 @@ impl Runner {
             let rec = read_record(&self.ctx.ws, stage, self.env_for(stage))?;
             let inputs = self.inputs(stage)?;
             let mut reasons = explain(rec.as_ref(), &inputs);
+            if stage == Stage::Ingest {
+                self.check_snapshot(&mut reasons)?;
+            }
             if stage == Stage::Deploy
                 && reasons.is_empty()
                 && inputs.get("target.live") != inputs.get("input.release")
