@@ -138,14 +138,21 @@ impl Runner {
                 // The verdict is against one target's live release: another target, or a new
                 // release live on this one, is a new comparison.
                 f.insert("gate.target".into(), self.env.clone());
-                f.insert(
-                    "gate.baseline".into(),
-                    self.ctx
-                        .project
-                        .target(&self.env)?
-                        .pointer()?
-                        .map_or_else(|| "none".into(), |p| p.release),
-                );
+                let live = self
+                    .ctx
+                    .project
+                    .target(&self.env)?
+                    .pointer()?
+                    .map_or_else(|| "none".into(), |p| p.release);
+                // Once the target serves the release this evaluation produced, the comparison
+                // it made still stands: deploying it does not make it due again.
+                let recorded = read_record(&self.ctx.ws, Stage::Evaluate, None)?
+                    .and_then(|r| r.inputs.get("gate.baseline").cloned());
+                let baseline = match recorded {
+                    Some(r) if live == self.output(Stage::Export, "release")? => r,
+                    _ => live,
+                };
+                f.insert("gate.baseline".into(), baseline);
                 f.insert("code.pipeline".into(), code);
             }
             Stage::Export => {
