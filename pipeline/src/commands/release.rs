@@ -143,6 +143,7 @@ pub fn promote(p: &ProjectArgs, args: &PromoteArgs) -> Result<()> {
         } else {
             ""
         },
+        // The artifacts, the manifest and the page.
         m.files.all().count() + 2
     );
     Ok(())

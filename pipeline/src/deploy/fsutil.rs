@@ -67,51 +67,55 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     write_atomic(dst, &bytes)
 }
 
-/// Removes stale temporaries a killed run left behind (names starting with `.tmp-`). Only
-/// call it while holding the lock that covers `dir`: another writer's temporaries are live.
-pub fn remove_temporaries(dir: &Path) -> Result<()> {
+/// A temporary of an atomic write: `.tmp-<pid>-<name>` here, `.<name>.tmp-<pid>` in the
+/// snapshot store.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(".tmp-") || (name.starts_with('.') && name.contains(".tmp-"))
+}
+
+/// Removes the temporaries directly in `dir`; returns how many went, and the directories
+/// that are not temporaries (for a caller walking a tree).
+fn sweep(dir: &Path) -> (usize, Vec<std::path::PathBuf>) {
+    let (mut removed, mut subdirs) = (0, Vec::new());
     let Ok(entries) = fs::read_dir(dir) else {
-        return Ok(());
+        return (removed, subdirs);
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
-            let p = entry.path();
-            let _ = if p.is_dir() {
-                fs::remove_dir_all(&p)
+        // The entry's own type: a link named like a temporary is removed, never followed.
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if is_temporary(&entry.file_name().to_string_lossy()) {
+            let gone = if kind.is_dir() {
+                fs::remove_dir_all(&path)
             } else {
-                fs::remove_file(&p)
+                fs::remove_file(&path)
             };
+            removed += usize::from(gone.is_ok());
+        } else if kind.is_dir() {
+            subdirs.push(path);
         }
     }
+    (removed, subdirs)
+}
+
+/// Removes stale temporaries a killed run left behind in `dir`. Only call it while holding
+/// the lock that covers `dir`: another writer's temporaries are live.
+pub fn remove_temporaries(dir: &Path) -> Result<()> {
+    sweep(dir);
     Ok(())
 }
 
-/// [`remove_temporaries`] through a whole tree (the workspace): every `.tmp-*` entry, at any
-/// depth. Only call it while holding the lock that covers `root`.
+/// [`remove_temporaries`] through a whole tree (the workspace), at any depth. Only call it
+/// while holding the lock that covers `root`.
 pub fn remove_temporaries_below(root: &Path) -> Result<usize> {
     let mut removed = 0;
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if name.starts_with(".tmp-") || name.contains(".tmp-") && name.starts_with('.') {
-                let p = entry.path();
-                let gone = if kind.is_dir() {
-                    fs::remove_dir_all(&p)
-                } else {
-                    fs::remove_file(&p)
-                };
-                removed += usize::from(gone.is_ok());
-            } else if kind.is_dir() {
-                dirs.push(entry.path());
-            }
-        }
+        let (n, subdirs) = sweep(&dir);
+        removed += n;
+        dirs.extend(subdirs);
     }
     Ok(removed)
 }

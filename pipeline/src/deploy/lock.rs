@@ -1,8 +1,9 @@
-//! One writer at a time per target (and per workspace): an OS advisory lock (`flock`) on `.deploy.lock` at the
-//! target's root. The kernel releases it when its holder exits, however it exits, so there is
-//! no stale lock to detect: no PID checks, no TTL, no take-over race. The file itself is never
-//! deleted (deleting a locked file would let a second process lock a new inode at the same
-//! path); it holds the current holder's description, for the error message of the next one.
+//! One writer at a time per target (and per workspace): an OS advisory lock (`flock`) on
+//! `.deploy.lock` at the target's root. The kernel releases it when its holder exits, however
+//! it exits, so there is no stale lock to detect: no PID checks, no TTL, no take-over race.
+//! The file itself is never deleted (deleting a locked file would let a second process lock a
+//! new inode at the same path); it holds the current holder's description, for the error
+//! message of the next one.
 //!
 //! Readers that must see a stable source (promote copies from one target into another) take
 //! the same lock shared: writers wait for no reader, they are refused while one holds it.

@@ -73,14 +73,24 @@ impl Target {
     /// The live release, if any. A pointer that cannot be read is an error, not "none":
     /// deploying over an unreadable pointer would silently drop the rollback history.
     pub fn pointer(&self) -> Result<Option<Pointer>> {
-        let path = self.root.join(POINTER_NAME);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("{}: not a valid pointer", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        read_optional_json(&self.root.join(POINTER_NAME), "pointer")
+    }
+
+    /// The manifest of the live release, if any: what the gate compares a candidate with. A
+    /// live release that cannot be read is an error: the gate would compare with nothing.
+    pub fn live_manifest(&self) -> Result<Option<Manifest>> {
+        self.pointer()?
+            .map(|p| self.manifest_of_live(&p))
+            .transpose()
+    }
+
+    fn manifest_of_live(&self, pointer: &Pointer) -> Result<Manifest> {
+        self.manifest(&pointer.release).with_context(|| {
+            format!(
+                "the live release {} of {} cannot be read, so the gate cannot compare against it",
+                pointer.release, self.name
+            )
+        })
     }
 
     fn admission_path(&self, id: &str) -> PathBuf {
@@ -89,14 +99,7 @@ impl Target {
 
     /// Why release `id` was let onto this target, if it was recorded.
     pub fn admission(&self, id: &str) -> Result<Option<Admission>> {
-        let path = self.admission_path(id);
-        match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .with_context(|| format!("{}: not a valid admission record", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        read_optional_json(&self.admission_path(id), "admission record")
     }
 
     pub fn manifest(&self, id: &str) -> Result<Manifest> {
@@ -126,22 +129,25 @@ impl Target {
                 manifest.release
             );
         }
+        let check = |path: &Path, entry: Option<&searchbar_release::FileRef>| -> Result<()> {
+            require_regular(path)?;
+            if let Some(entry) = entry {
+                let bytes =
+                    fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                entry
+                    .verify(&bytes)
+                    .with_context(|| format!("release {id} on {}", self.name))?;
+            }
+            Ok(())
+        };
         for file in manifest.files.all() {
-            let path = self.artifact_path(&file.path)?;
-            require_regular(&path)?;
-            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            file.verify(&bytes)
-                .with_context(|| format!("release {id} on {}", self.name))?;
+            check(&self.artifact_path(&file.path)?, Some(file))?;
         }
-        let page = self.release_dir(id).join(PAGE_NAME);
-        require_regular(&page)?;
-        let bytes = fs::read(&page).with_context(|| format!("reading {}", page.display()))?;
         // Manifests from before the page was hashed name no page entry; every export since does.
-        if let Some(entry) = &manifest.page {
-            entry
-                .verify(&bytes)
-                .with_context(|| format!("release {id} on {}", self.name))?;
-        }
+        check(
+            &self.release_dir(id).join(PAGE_NAME),
+            manifest.page.as_ref(),
+        )?;
         Ok(manifest)
     }
 
@@ -188,15 +194,16 @@ impl Target {
             .into_iter()
             .filter_map(|e| e.manifest.ok())
             .collect();
-        out.sort_by(|a, b| (&a.created, &a.release).cmp(&(&b.created, &b.release)));
+        oldest_first(&mut out);
         Ok(out)
     }
 
-    /// Copies (or hard-links) release `id` from `source` (a target or an export, same layout)
-    /// into this target without making it live. Artifacts first, then the release directory
+    /// Copies (or hard-links) the release of `manifest`, already verified on `source` (a
+    /// target or an export, same layout), into this target without making it live, and
+    /// verifies the copy. Artifacts first, then the release directory
     /// by one rename, so a half-copied release is never visible under its name.
-    fn install_from(&self, source: &Target, id: &str) -> Result<Manifest> {
-        let manifest = source.verify(id)?;
+    fn install_from(&self, source: &Target, manifest: &Manifest) -> Result<()> {
+        let id = manifest.release.as_str();
         let files = self.files_dir();
         fs::create_dir_all(&files)?;
         remove_temporaries(&files)?;
@@ -220,14 +227,13 @@ impl Target {
         remove_temporaries(&releases)?;
         let final_dir = self.release_dir(id);
         if final_dir.exists() {
-            if self.verify(id).is_ok() {
-                return Ok(manifest);
-            }
-            bail!(
-                "{} exists but is not a complete copy of release {id}; refusing to overwrite an \
-                 immutable release",
-                final_dir.display()
-            );
+            return self.verify(id).map(drop).with_context(|| {
+                format!(
+                    "{} exists but is not a complete copy of release {id}; refusing to \
+                     overwrite an immutable release",
+                    final_dir.display()
+                )
+            });
         }
         let tmp = releases.join(format!(".tmp-{}-{id}", std::process::id()));
         fs::create_dir_all(&tmp)?;
@@ -242,7 +248,7 @@ impl Target {
             .with_context(|| format!("renaming into {}", final_dir.display()))?;
         sync_dir(&releases)?;
         fault::point("install: release directory in place");
-        Ok(manifest)
+        self.verify(id).map(drop)
     }
 
     /// Makes `id` live with one atomic pointer write.
@@ -279,19 +285,13 @@ impl Target {
         fault::point("deploy: lock taken");
         let candidate = source.verify(id)?;
         let pointer = self.pointer()?;
-        let live = match &pointer {
-            Some(p) => Some(self.manifest(&p.release).with_context(|| {
-                format!(
-                    "the live release {} of {} cannot be read, so the gate cannot compare                      against it",
-                    p.release, self.name
-                )
-            })?),
-            None => None,
-        };
+        let live = pointer
+            .as_ref()
+            .map(|p| self.manifest_of_live(p))
+            .transpose()?;
         let mut admission = admit(&candidate, live.as_ref())?;
         admission.via = via.to_string();
-        let manifest = self.install_from(source, id)?;
-        self.verify(id)?;
+        self.install_from(source, &candidate)?;
         let mut record = serde_json::to_vec_pretty(&admission)?;
         record.push(b'\n');
         write_atomic(&self.admission_path(id), &record)?;
@@ -314,7 +314,7 @@ impl Target {
                 self.name
             );
         }
-        Ok((manifest, admission))
+        Ok((candidate, admission))
     }
 
     /// Makes an earlier release live again: the one live before the current (default) or `to`.
@@ -374,7 +374,7 @@ impl Target {
                 Err(err) => unreadable.push(format!("{}: {err:#}", e.dir)),
             }
         }
-        readable.sort_by(|a, b| (&a.created, &a.release).cmp(&(&b.created, &b.release)));
+        oldest_first(&mut readable);
         let mut kept: BTreeSet<String> = readable
             .iter()
             .rev()
@@ -425,6 +425,24 @@ impl Target {
             }
         }
         Ok(())
+    }
+}
+
+fn oldest_first(releases: &mut [Manifest]) {
+    releases.sort_by(|a, b| (&a.created, &a.release).cmp(&(&b.created, &b.release)));
+}
+
+/// Reads a JSON file that may be absent (`None`); unreadable or invalid is an error naming it.
+fn read_optional_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("{}: not a valid {what}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 

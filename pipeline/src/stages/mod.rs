@@ -384,16 +384,7 @@ impl Runner {
     /// The manifest of the release live on the runner's environment: what the gate compares
     /// with.
     fn baseline(&self) -> Result<Option<searchbar_release::Manifest>> {
-        let target = self.ctx.project.target(&self.env)?;
-        let Some(p) = target.pointer()? else {
-            return Ok(None);
-        };
-        Ok(Some(target.manifest(&p.release).with_context(|| {
-            format!(
-                "the live release {} of {} cannot be read, so the gate cannot compare against it",
-                p.release, self.env
-            )
-        })?))
+        self.ctx.project.target(&self.env)?.live_manifest()
     }
 
     /// Executes the stale stages in order, up to `until`; says so when nothing is stale.
