@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Pinned tool versions (wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock).
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132
-APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev pkg-config postgresql)
+APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev libssl-dev openssl pkg-config postgresql)
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 

@@ -36,6 +36,8 @@ step "PostgreSQL test server"
 if [ "${SEARCHBAR_SKIP_PG:-}" != 1 ] && [ -z "${SEARCHBAR_TEST_PG_URL:-}" ]; then
   SEARCHBAR_TEST_PG_URL="$(bash scripts/pg-test-server.sh)"
   export SEARCHBAR_TEST_PG_URL
+  SEARCHBAR_TEST_PG_CA="$(bash scripts/pg-test-server.sh --ca)"
+  export SEARCHBAR_TEST_PG_CA
 fi
 
 step "SciFact (../shared/datasets/scifact, read in place)"

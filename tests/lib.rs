@@ -201,6 +201,13 @@ pub fn verify_served(target: &Path) -> Result<String, String> {
     )
     .map_err(|e| format!("pointer: {e}"))?;
     let id = p["release"].as_str().ok_or("pointer without release")?;
+    verify_release(target, id)?;
+    Ok(id.to_string())
+}
+
+/// Verifies release `id` of `target` from disk: its manifest, every file it names (by hash), its
+/// page.
+pub fn verify_release(target: &Path, id: &str) -> Result<(), String> {
     let dir = target.join("releases").join(id);
     let m = searchbar_release::Manifest::from_json(
         &std::fs::read(dir.join("manifest.json")).map_err(|e| format!("manifest: {e}"))?,
@@ -214,10 +221,12 @@ pub fn verify_served(target: &Path) -> Result<String, String> {
         let bytes = std::fs::read(dir.join(&f.path)).map_err(|e| format!("{}: {e}", f.path))?;
         f.verify(&bytes).map_err(|e| e.to_string())?;
     }
-    if !dir.join("index.html").is_file() {
-        return Err(format!("release {id} has no page"));
+    let page = std::fs::read(dir.join("index.html"))
+        .map_err(|e| format!("release {id} has no page: {e}"))?;
+    if let Some(f) = &m.page {
+        f.verify(&page).map_err(|e| format!("page: {e}"))?;
     }
-    Ok(id.to_string())
+    Ok(())
 }
 
 /// Status, lower-cased headers and body.

@@ -1,9 +1,9 @@
 //! Deploys under crashes and load: SIGKILL at every step, clients during deploy and rollback,
 //! and the evaluation gate keeping a bad candidate away from prod.
 
-use searchbar_tests::{http_get, verify_served, Project};
+use searchbar_tests::{http_get, verify_release, verify_served, Project};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -85,8 +85,258 @@ fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
     assert!(crashes >= 8, "only {crashes} fault points were exercised");
 }
 
+/// One client round: the pointer, its manifest, and every file the manifest names, each
+/// verified against the manifest. Returns the release seen.
+fn fetch_release(addr: &str) -> Result<String, String> {
+    let (s, _, body) = http_get(addr, "/current.json")?;
+    if s != 200 {
+        return Err(format!("pointer HTTP {s}"));
+    }
+    let ptr: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let id = ptr["release"].as_str().ok_or("no release")?.to_string();
+    let (s, _, body) = http_get(addr, &format!("/releases/{id}/manifest.json"))?;
+    if s != 200 {
+        return Err(format!("manifest of {id}: HTTP {s}"));
+    }
+    let m = searchbar_release::Manifest::from_json(&body, "manifest").map_err(|e| e.to_string())?;
+    if m.release != id {
+        return Err(format!("mixed: pointer {id}, manifest {}", m.release));
+    }
+    let (s, _, page) = http_get(addr, &format!("/releases/{id}/index.html"))?;
+    if s != 200 {
+        return Err(format!("page of {id}: HTTP {s}"));
+    }
+    if let Some(f) = &m.page {
+        f.verify(&page).map_err(|e| format!("page: {e}"))?;
+    }
+    for f in m.files.all() {
+        let name = f.path.trim_start_matches("../../");
+        let (s, headers, body) = http_get(addr, &format!("/{name}"))?;
+        if s != 200 {
+            return Err(format!("{name}: HTTP {s}"));
+        }
+        if name.ends_with(".wasm")
+            && !headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "application/wasm")
+        {
+            return Err(format!("{name}: wrong MIME type"));
+        }
+        f.verify(&body)
+            .map_err(|e| format!("mixed or corrupt: {e}"))?;
+    }
+    Ok(id)
+}
+
+/// 16 clients at once, each fetching the pointer and every file it names in a loop, while the
+/// target goes through 20 deploys and rollbacks: no request fails, no client sees a mix.
+/// The release directories of a target that a kept release may need, each verified whole.
+fn verify_kept(target: &Path, at: usize) {
+    for e in std::fs::read_dir(target.join("releases"))
+        .unwrap()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        verify_release(target, &name)
+            .unwrap_or_else(|err| panic!("point {at}: kept {name}: {err}"));
+    }
+}
+
+/// Runs `args`, killed with SIGKILL at fault point 1, 2, ... until a run goes through. Before
+/// each run every target is put back as it was; after each kill every target serves `old` or
+/// `new` (verified by hash), every release kept there verifies, and running the command again
+/// (after a rollback where the kill came after the flip) completes it and leaves no temporary
+/// release directory (no lock or temporary left in the way).
+/// Returns the number of kills.
+fn kill_at_every_point(
+    p: &Project,
+    args: &[&str],
+    targets: &[PathBuf],
+    (env, changed): (&str, &Path),
+    old: &str,
+    new: &str,
+) -> usize {
+    let pristine: Vec<PathBuf> = (0..targets.len())
+        .map(|i| p.path().join(format!("pristine-{i}")))
+        .collect();
+    for (t, keep) in targets.iter().zip(&pristine) {
+        copy_dir(t, keep);
+    }
+    for at in 1..400 {
+        for (t, keep) in targets.iter().zip(&pristine) {
+            std::fs::remove_dir_all(t).unwrap();
+            copy_dir(keep, t);
+        }
+        let out = p
+            .command(args)
+            .env("SEARCHBAR_FAULT_AT", at.to_string())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(verify_served(changed).unwrap(), new, "{args:?} ran through");
+            // Every earlier point was a kill.
+            return at - 1;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{args:?} point {at}: expected SIGKILL, got {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for t in targets {
+            let served = verify_served(t).unwrap_or_else(|e| panic!("{args:?} point {at}: {e}"));
+            assert!(
+                t != changed || served == old || served == new,
+                "{args:?} point {at}: serves {served}"
+            );
+            verify_kept(t, at);
+        }
+        // The next command finishes the job whatever the kill left, lock and temporaries
+        // included: from the old release, the same command again; from the new one, a rollback
+        // to the old and the command again.
+        if verify_served(changed).unwrap() != old {
+            p.ok(&["rollback", "--env", env, "--to", old]);
+        }
+        p.ok(args);
+        assert_eq!(
+            verify_served(changed).unwrap(),
+            new,
+            "{args:?} point {at}: rerun"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(changed.join("releases"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{args:?} point {at}: {leftovers:?}");
+    }
+    panic!("{args:?} never ran through");
+}
+
+/// Promote and rollback killed at every step, and a deploy whose gc removes releases (keep = 2)
+/// killed at every step of the gc too.
 #[test]
-fn clients_see_no_failure_and_no_mixed_release_during_deploy_and_rollback() {
+fn sigkill_at_every_promote_rollback_and_gc_step_never_breaks_a_live_release() {
+    let (p, a, b) = two_releases();
+    let (stage, prod) = (p.target("stage"), p.target("prod"));
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    p.ok(&["deploy", "--env", "stage", "--release", &b]);
+    let targets = [stage.clone(), prod.clone()];
+    let promote = kill_at_every_point(
+        &p,
+        &["promote", "--from", "stage", "--to", "prod"],
+        &targets,
+        ("prod", &prod),
+        &a,
+        &b,
+    );
+    let rollback = kill_at_every_point(
+        &p,
+        &["rollback", "--env", "stage"],
+        &targets,
+        ("stage", &stage),
+        &b,
+        &a,
+    );
+    // Two more releases exported, and keep = 2: the newest two are kept, and always the live
+    // one and the one before it.
+    p.append_config("[deploy]\nkeep = 2\n");
+    let mut ids = vec![a.clone(), b.clone()];
+    for n in 3..=4 {
+        p.sqlite()
+            .execute(
+                &format!("UPDATE projects SET title = title || ' ({n}th)' WHERE rowid = 11"),
+                [],
+            )
+            .unwrap();
+        let out = p.ok(&["run", "--env", "stage", "--until", "export"]);
+        ids.push(
+            out.lines()
+                .find_map(|l| l.strip_prefix("export: release "))
+                .and_then(|l| l.split(':').next())
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(p.live("stage").as_deref(), Some(a.as_str()));
+    p.ok(&["deploy", "--env", "stage", "--release", &ids[2]]);
+    // Three releases on stage (the live one, the one before it, one more); this deploy makes
+    // four, and its gc removes the two oldest.
+    let before = std::fs::read_dir(stage.join("releases")).unwrap().count();
+    let gc = kill_at_every_point(
+        &p,
+        &["deploy", "--env", "stage", "--release", &ids[3]],
+        &targets,
+        ("stage", &stage),
+        &ids[2],
+        &ids[3],
+    );
+    let after = std::fs::read_dir(stage.join("releases")).unwrap().count();
+    println!("kills: promote {promote}, rollback {rollback}, deploy with gc {gc}; stage releases {before} -> {after}");
+    assert_eq!(
+        (before, after),
+        (3, 2),
+        "gc keeps the newest 2 (the live one and the one before it): adds one, removes two"
+    );
+    assert!(
+        promote >= 8 && rollback >= 2 && gc >= 8,
+        "{promote} {rollback} {gc}"
+    );
+}
+
+/// Promote onto a target on another file system (/dev/shm is tmpfs): artifacts are copied, not
+/// linked, and a kill at every step still leaves the live release whole.
+#[test]
+fn sigkill_at_every_step_of_a_promote_across_file_systems() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = Path::new("/dev/shm");
+    let (p, a, b) = two_releases();
+    let dev = |path: &Path| std::fs::metadata(path).unwrap().dev();
+    assert!(
+        shm.is_dir() && dev(shm) != dev(p.path()),
+        "/dev/shm must be a file system other than the project's for this test"
+    );
+    let far = tempfile::tempdir_in(shm).unwrap();
+    let prod = far.path().join("prod");
+    let cfg = p.path().join("searchbar.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "prod = \"deploy/prod\"",
+        &format!("prod = \"{}\"", prod.display()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    p.ok(&["deploy", "--env", "stage", "--release", &b]);
+    let stage = p.target("stage");
+    let kills = kill_at_every_point(
+        &p,
+        &["promote", "--from", "stage", "--to", "prod"],
+        &[stage.clone(), prod.clone()],
+        ("prod", &prod),
+        &a,
+        &b,
+    );
+    // Copied: the destination's files are not the source's inodes.
+    let m = p.manifest_at(&prod, &b);
+    let index = m["files"]["index"]["path"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("../../");
+    assert_ne!(
+        std::fs::metadata(prod.join(index)).unwrap().ino(),
+        std::fs::metadata(stage.join(index)).unwrap().ino()
+    );
+    println!("kills across file systems: {kills}");
+    assert!(kills >= 8, "{kills}");
+}
+
+#[test]
+fn sixteen_clients_see_no_failure_and_no_mixed_release_during_20_deploys_and_rollbacks() {
+    const CLIENTS: usize = 16;
+    const FLIPS: usize = 20;
     let (p, a, b) = two_releases();
     let (mut server, addr) = p.serve("stage");
 
@@ -99,80 +349,60 @@ fn clients_see_no_failure_and_no_mixed_release_during_deploy_and_rollback() {
     assert_eq!(http_get(&addr, "/.deploy.lock").unwrap().0, 404);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let client = {
-        let (stop, addr) = (stop.clone(), addr.clone());
-        std::thread::spawn(move || {
-            let (mut rounds, mut failures, mut seen) =
-                (0, Vec::new(), std::collections::BTreeSet::new());
-            while !stop.load(Ordering::SeqCst) || rounds < 3 {
-                rounds += 1;
-                let r = (|| -> Result<String, String> {
-                    let (s, _, body) = http_get(&addr, "/current.json")?;
-                    if s != 200 {
-                        return Err(format!("pointer HTTP {s}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (stop, addr) = (stop.clone(), addr.clone());
+            std::thread::spawn(move || {
+                let (mut rounds, mut failures, mut seen) =
+                    (0usize, Vec::new(), std::collections::BTreeMap::new());
+                while (!stop.load(Ordering::SeqCst) || rounds < 2)
+                    && std::time::Instant::now() < deadline
+                {
+                    rounds += 1;
+                    match fetch_release(&addr) {
+                        Ok(id) => *seen.entry(id).or_insert(0usize) += 1,
+                        Err(e) => failures.push(e),
                     }
-                    let ptr: serde_json::Value =
-                        serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                    let id = ptr["release"].as_str().ok_or("no release")?.to_string();
-                    let (s, _, body) = http_get(&addr, &format!("/releases/{id}/manifest.json"))?;
-                    if s != 200 {
-                        return Err(format!("manifest of {id}: HTTP {s}"));
-                    }
-                    let m = searchbar_release::Manifest::from_json(&body, "manifest")
-                        .map_err(|e| e.to_string())?;
-                    if m.release != id {
-                        return Err(format!("mixed: pointer {id}, manifest {}", m.release));
-                    }
-                    for f in m.files.all() {
-                        let name = f.path.trim_start_matches("../../");
-                        let (s, headers, body) = http_get(&addr, &format!("/{name}"))?;
-                        if s != 200 {
-                            return Err(format!("{name}: HTTP {s}"));
-                        }
-                        if name.ends_with(".wasm")
-                            && !headers
-                                .iter()
-                                .any(|(k, v)| k == "content-type" && v == "application/wasm")
-                        {
-                            return Err(format!("{name}: wrong MIME type"));
-                        }
-                        f.verify(&body)
-                            .map_err(|e| format!("mixed or corrupt: {e}"))?;
-                    }
-                    Ok(id)
-                })();
-                match r {
-                    Ok(id) => {
-                        seen.insert(id);
-                    }
-                    Err(e) => failures.push(e),
                 }
-            }
-            (rounds, failures, seen)
+                (rounds, failures, seen)
+            })
         })
-    };
-    for _ in 0..2 {
-        p.ok(&["deploy", "--env", "stage"]);
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        p.ok(&["rollback", "--env", "stage"]);
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        .collect();
+    for i in 0..FLIPS {
+        if i % 2 == 0 {
+            p.ok(&["deploy", "--env", "stage", "--release", &b]);
+        } else {
+            p.ok(&["rollback", "--env", "stage"]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
     stop.store(true, Ordering::SeqCst);
-    let (rounds, failures, seen) = client.join().unwrap();
+    let (mut rounds, mut failures, mut seen) = (0, Vec::new(), std::collections::BTreeMap::new());
+    for client in clients {
+        let (r, f, s) = client.join().unwrap();
+        rounds += r;
+        failures.extend(f);
+        for (id, n) in s {
+            *seen.entry(id).or_insert(0) += n;
+        }
+    }
     server.kill().unwrap();
     let _ = server.wait();
-    assert!(
-        failures.is_empty(),
-        "{} of {rounds} rounds failed: {failures:?}",
+    println!(
+        "load: {CLIENTS} clients, {FLIPS} deploys and rollbacks, {rounds} rounds (pointer + every file), {} failed, 0 mixed allowed; releases seen: {seen:?}",
         failures.len()
     );
-    assert!(rounds >= 6, "the client only made {rounds} rounds");
-    assert!(seen.contains(&a), "never saw the old release: {seen:?}");
-    assert_eq!(verify_served(&p.target("stage")).unwrap(), a);
     assert!(
-        seen.contains(&b) || rounds < 10,
-        "never saw the new release: {seen:?}"
+        failures.is_empty(),
+        "{} of {rounds} rounds failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
     );
+    assert!(rounds >= 2 * CLIENTS, "only {rounds} rounds");
+    assert!(seen.contains_key(&a), "never saw the old release: {seen:?}");
+    assert!(seen.contains_key(&b), "never saw the new release: {seen:?}");
+    assert_eq!(verify_served(&p.target("stage")).unwrap(), a);
 }
 
 #[test]

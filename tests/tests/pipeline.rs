@@ -299,3 +299,106 @@ fn external_rows_ship_beside_the_index_and_every_record_is_verified() {
     searchbar_tests::verify_served(&p.target("prod")).unwrap();
     assert!(p.manifest("prod", &prod)["files"]["rows"].is_object());
 }
+
+/// Ingest killed at every step of writing the workspace snapshot: every later `status` and
+/// `ingest` works, and the snapshot is the old data or the new, whole. A snapshot damaged by
+/// other means (edited by hand) is reported and rebuilt from the source. Before the snapshot was
+/// one atomic unit, a kill between its two files left "corrupt snapshot ... 1 documents,
+/// snapshot.json says 2" for every later command.
+#[test]
+fn a_killed_or_damaged_snapshot_heals_on_the_next_ingest() {
+    use std::os::unix::process::ExitStatusExt;
+    let p = Project::sample("");
+    p.ok(&["ingest"]);
+    let snapshot = p.path().join(".searchbar/snapshot");
+    let fingerprint = || -> String {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(snapshot.join("snapshot.json")).unwrap())
+                .unwrap();
+        meta["fingerprint"].as_str().unwrap().to_string()
+    };
+    let mut fingerprints = vec![fingerprint()];
+    let mut kills = 0;
+    for round in 0..3 {
+        p.sqlite()
+            .execute(
+                &format!("UPDATE projects SET title = title || ' r{round}' WHERE rowid = 3"),
+                [],
+            )
+            .unwrap();
+        let trace = p
+            .command(&["ingest"])
+            .env("SEARCHBAR_FAULT_TRACE", "1")
+            .env("SEARCHBAR_FAULT_AT", "100000")
+            .output()
+            .unwrap();
+        let points: Vec<String> = String::from_utf8_lossy(&trace.stderr)
+            .lines()
+            .filter(|l| l.starts_with("fault point") && l.contains("snapshot:"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(points.len(), 2, "{points:?}");
+        fingerprints.push(fingerprint());
+        // Back to the previous data, then kill the ingest that writes the new data again.
+        for point in &points {
+            let n: usize = point["fault point ".len()..]
+                .split(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            std::fs::remove_dir_all(&snapshot).unwrap();
+            p.sqlite()
+                .execute(
+                    &format!("UPDATE projects SET title = replace(title, ' r{round}', '') WHERE rowid = 3"),
+                    [],
+                )
+                .unwrap();
+            p.ok(&["ingest"]);
+            p.sqlite()
+                .execute(
+                    &format!("UPDATE projects SET title = title || ' r{round}' WHERE rowid = 3"),
+                    [],
+                )
+                .unwrap();
+            let out = p
+                .command(&["ingest"])
+                .env("SEARCHBAR_FAULT_AT", n.to_string())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.signal(), Some(9), "{point}");
+            kills += 1;
+            let status = p.run(&["status"]);
+            assert!(
+                status.status.success(),
+                "{point}: {}",
+                String::from_utf8_lossy(&status.stderr)
+            );
+            let now = fingerprint();
+            assert!(
+                fingerprints[fingerprints.len() - 2..].contains(&now),
+                "{point}: snapshot of neither the old nor the new data"
+            );
+            let out = p.ok(&["ingest"]);
+            assert!(out.contains("ingest:"), "{out}");
+            assert_eq!(&fingerprint(), fingerprints.last().unwrap(), "{point}");
+        }
+    }
+    assert!(kills >= 6, "{kills} kills");
+
+    // Damaged by hand: reported, rebuilt, and the commands after it work.
+    let documents = std::fs::read_dir(&snapshot)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("documents-"))
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&documents).unwrap();
+    std::fs::write(&documents, &text[..text.len() / 2]).unwrap();
+    let out = p.run(&["ingest"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("is damaged"), "{stderr}");
+    p.ok(&["status"]);
+    assert_eq!(&fingerprint(), fingerprints.last().unwrap());
+}

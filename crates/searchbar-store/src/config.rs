@@ -65,6 +65,13 @@ pub struct SourceConfig {
     pub topics: Option<TopicsConfig>,
     /// SQLite only: table name -> CSV path, used to create the database when the file is missing.
     pub seed: BTreeMap<String, PathBuf>,
+    /// Files: a record (CSV row, JSONL line) longer than this is quarantined as over-long, read
+    /// past without being held in memory.
+    pub max_record_bytes: usize,
+    /// PostgreSQL: seconds to wait for the server to accept the connection and log in.
+    pub connect_timeout_s: u64,
+    /// PostgreSQL: seconds a query may run on the server (`statement_timeout`); 0 turns it off.
+    pub statement_timeout_s: u64,
 }
 
 impl Default for SourceConfig {
@@ -76,6 +83,9 @@ impl Default for SourceConfig {
             url_env: "SEARCHBAR_PG_URL".into(),
             topics: None,
             seed: BTreeMap::new(),
+            max_record_bytes: 8 << 20,
+            connect_timeout_s: 10,
+            statement_timeout_s: 600,
         }
     }
 }
@@ -127,6 +137,12 @@ pub struct DocumentsConfig {
     pub snippet: String,
     /// Rendered texts longer than this (in chars) are quarantined.
     pub max_chars: usize,
+    /// Ids longer than this (in chars) are quarantined: an id names files and URLs.
+    pub max_id_chars: usize,
+    /// Titles longer than this (in chars) are quarantined.
+    pub max_title_chars: usize,
+    /// Links longer than this (in chars) are quarantined.
+    pub max_url_chars: usize,
 }
 
 impl Default for DocumentsConfig {
@@ -138,6 +154,9 @@ impl Default for DocumentsConfig {
             url: Some("url".into()),
             snippet: "description".into(),
             max_chars: 20_000,
+            max_id_chars: 256,
+            max_title_chars: 1_000,
+            max_url_chars: 2_048,
         }
     }
 }
@@ -212,6 +231,18 @@ impl SourceConfig {
                 ));
             }
         }
+        if self.max_record_bytes < 1024 {
+            return Err(ConfigError::new(
+                "source.max_record_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.connect_timeout_s == 0 {
+            return Err(ConfigError::new(
+                "source.connect_timeout_s",
+                "must be at least 1 second",
+            ));
+        }
         if !self.seed.is_empty() && self.kind != SourceKind::Sqlite {
             return Err(ConfigError::new(
                 "source.seed",
@@ -280,8 +311,15 @@ impl DocumentsConfig {
         require("documents.title", &self.title)?;
         require("documents.snippet", &self.snippet)?;
         Template::parse(&self.template)?;
-        if self.max_chars == 0 {
-            return Err(ConfigError::new("documents.max_chars", "must be positive"));
+        for (key, value) in [
+            ("documents.max_chars", self.max_chars),
+            ("documents.max_id_chars", self.max_id_chars),
+            ("documents.max_title_chars", self.max_title_chars),
+            ("documents.max_url_chars", self.max_url_chars),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be positive"));
+            }
         }
         Ok(())
     }

@@ -40,6 +40,8 @@ pub struct Quarantined {
 /// Result of [`load`](crate::load).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ingested {
+    /// Where the rows came from (file path, `sqlite:<path>`, `postgres`).
+    pub source: String,
     /// Accepted documents in source order.
     pub documents: Vec<Document>,
     /// Rejected rows in source order.
@@ -59,8 +61,15 @@ impl Ingested {
         }
     }
 
-    /// Fails when the quarantine share exceeds `validation.max_quarantine_share`.
+    /// Fails when no row became a document (an empty file, a query matching nothing, every row
+    /// quarantined), or when the quarantine share exceeds `validation.max_quarantine_share`.
     pub fn check_quarantine(&self, config: &ValidationConfig) -> Result<(), StoreError> {
+        if self.documents.is_empty() {
+            return Err(StoreError::NoDocuments {
+                origin: self.source.clone(),
+                quarantined: self.quarantined.len(),
+            });
+        }
         let share = self.quarantine_share();
         if share > config.max_quarantine_share {
             return Err(StoreError::QuarantineExceeded {

@@ -70,6 +70,12 @@ pub enum StoreError {
         #[source]
         source: postgres::Error,
     },
+    /// The PostgreSQL server could not be reached, or would not talk TLS as `sslmode` asks.
+    #[error("postgres: {message}")]
+    PostgresConnect {
+        /// What failed, with the variable the URL came from (never the URL: it holds a password).
+        message: String,
+    },
     /// More rows were quarantined than `validation.max_quarantine_share` allows.
     #[error(
         "{quarantined} of {total} rows quarantined (share {share:.4}) exceeds validation.max_quarantine_share = {limit}"
@@ -83,6 +89,14 @@ pub enum StoreError {
         share: f64,
         /// The configured limit.
         limit: f64,
+    },
+    /// The source gave no document at all: publishing an empty search would look like an outage.
+    #[error("{origin} gave no documents ({quarantined} row(s), all quarantined): check the file, query or filter")]
+    NoDocuments {
+        /// The source.
+        origin: String,
+        /// Rows it had, all quarantined.
+        quarantined: usize,
     },
     /// A snapshot is inconsistent (hash or fingerprint mismatch, unsorted or duplicate ids).
     #[error("corrupt snapshot {}: {message}", path.display())]

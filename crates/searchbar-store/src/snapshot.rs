@@ -9,12 +9,24 @@ use sha2::{Digest, Sha256};
 use crate::document::Document;
 use crate::error::StoreError;
 
-/// File holding one [`SnapshotDocument`] per line, sorted by id.
+/// Format 1's file of one [`SnapshotDocument`] per line; format 2 names its documents file by
+/// the fingerprint instead ([`documents_file`]) and lists it in [`SnapshotMeta::documents`].
 pub const DOCUMENTS_FILE: &str = "documents.jsonl";
 /// File holding the [`SnapshotMeta`]; written last, so its presence marks a complete snapshot.
 pub const META_FILE: &str = "snapshot.json";
-/// Version of the on-disk layout.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk layout written; format 1 is still read.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The documents file of a snapshot with this fingerprint. A new snapshot never overwrites the
+/// documents file the current `snapshot.json` names, so the one rename of `snapshot.json`
+/// switches from the old snapshot to the new one whole: a crash at any point leaves one of the
+/// two, never the new documents under the old metadata.
+pub fn documents_file(fingerprint: &str) -> String {
+    format!(
+        "documents-{}.jsonl",
+        &fingerprint[..16.min(fingerprint.len())]
+    )
+}
 
 /// A document as stored in a snapshot: the indexed parts plus their hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +58,9 @@ pub struct SnapshotMeta {
     pub created_unix: u64,
     /// Free-form description of where the documents came from.
     pub source: String,
+    /// Format 2: the documents file in the same directory (format 1: [`DOCUMENTS_FILE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<String>,
 }
 
 /// A catalog in canonical form: documents sorted by id, each hashed, plus a dataset fingerprint.
@@ -121,16 +136,31 @@ impl Snapshot {
         self.documents.is_empty()
     }
 
-    /// Writes `documents.jsonl` then `snapshot.json` into `dir` (created if needed), each
-    /// atomically (temp file, fsync, rename), and sets `created_unix`.
+    /// Writes the snapshot into `dir` (created if needed) as one atomic unit: the documents file
+    /// under its fingerprint's name, then `snapshot.json` naming it (each a temporary file,
+    /// fsynced and renamed), then removes the documents files no longer named. Sets
+    /// `created_unix`.
     pub fn write(&mut self, dir: &Path) -> Result<(), StoreError> {
+        self.write_observed(dir, &mut |_| {})
+    }
+
+    /// [`write`](Self::write), calling `step` after each durable step: the crash tests kill the
+    /// process there.
+    pub fn write_observed(
+        &mut self,
+        dir: &Path,
+        step: &mut dyn FnMut(&str),
+    ) -> Result<(), StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let mut lines = Vec::new();
-        for doc in &self.documents {
-            serde_json::to_writer(&mut lines, doc).expect("snapshot documents serialize");
-            lines.push(b'\n');
-        }
-        write_atomic(&dir.join(DOCUMENTS_FILE), &lines)?;
+        let name = documents_file(&self.fingerprint);
+        write_atomic(&dir.join(&name), &mut |out| {
+            for doc in &self.documents {
+                serde_json::to_writer(&mut *out, doc)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+        step("snapshot: documents written");
         self.created_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -140,14 +170,26 @@ impl Snapshot {
             count: self.documents.len(),
             created_unix: self.created_unix,
             source: self.source.clone(),
+            documents: Some(name.clone()),
         };
         let mut json = serde_json::to_vec_pretty(&meta).expect("snapshot meta serializes");
         json.push(b'\n');
-        write_atomic(&dir.join(META_FILE), &json)?;
+        write_atomic(&dir.join(META_FILE), &mut |out| out.write_all(&json))?;
         // Persist the renames themselves.
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io(dir, e))
+            .map_err(|e| StoreError::io(dir, e))?;
+        step("snapshot: metadata written");
+        for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+            let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let stale = file != name && file.starts_with("documents") && file.ends_with(".jsonl");
+            if stale {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads a snapshot and verifies every content hash, the id order, the count and the
@@ -157,20 +199,41 @@ impl Snapshot {
         let meta_bytes = std::fs::read(&meta_path).map_err(|e| StoreError::io(&meta_path, e))?;
         let meta: SnapshotMeta = serde_json::from_slice(&meta_bytes)
             .map_err(|e| StoreError::parse(&meta_path, Some(e.line() as u64), e.to_string()))?;
-        if meta.format != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&meta.format) {
             let message = format!(
-                "format {} is not the supported {FORMAT_VERSION}",
+                "format {} is not a supported one (1 to {FORMAT_VERSION})",
                 meta.format
             );
             return Err(StoreError::parse(&meta_path, None, message));
         }
-        let docs_path = dir.join(DOCUMENTS_FILE);
+        let docs_name = match (meta.format, meta.documents.as_deref()) {
+            (1, _) => DOCUMENTS_FILE,
+            // A file beside this one, never a path elsewhere; the fingerprint check below
+            // ties its content to this metadata.
+            (_, Some(name))
+                if name.starts_with("documents-")
+                    && name.ends_with(".jsonl")
+                    && !name.contains(['/', '\\'])
+                    && !name.contains("..") =>
+            {
+                name
+            }
+            (_, other) => {
+                let message = format!("names the documents file {other:?}");
+                return Err(StoreError::CorruptSnapshot {
+                    path: meta_path,
+                    message,
+                });
+            }
+        };
+        let docs_path = dir.join(docs_name);
         let corrupt = |path: &PathBuf, message: String| StoreError::CorruptSnapshot {
             path: path.clone(),
             message,
         };
         let file = std::fs::File::open(&docs_path).map_err(|e| StoreError::io(&docs_path, e))?;
-        let mut documents: Vec<SnapshotDocument> = Vec::with_capacity(meta.count);
+        // The count is checked against the lines read, not trusted for an allocation.
+        let mut documents: Vec<SnapshotDocument> = Vec::new();
         for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line_no = index as u64 + 1;
             let line =
@@ -213,7 +276,7 @@ impl Snapshot {
         let actual = fingerprint(&documents);
         if actual != meta.fingerprint {
             let message = format!(
-                "fingerprint {actual} of {DOCUMENTS_FILE} does not match {}",
+                "fingerprint {actual} of {docs_name} does not match {}",
                 meta.fingerprint
             );
             return Err(corrupt(&meta_path, message));
@@ -227,15 +290,24 @@ impl Snapshot {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Writes through a temporary file beside `path` (`.<name>.tmp-<pid>`), fsyncs and renames it;
+/// on failure the temporary is removed, and one a crash left is swept by the pipeline's next
+/// run under its workspace lock.
+fn write_atomic(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
+        fill(&mut file)?;
+        let file = file
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();

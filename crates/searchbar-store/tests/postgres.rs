@@ -186,3 +186,128 @@ fn missing_url_variable_says_which_to_set() {
         "{err}"
     );
 }
+
+/// A source reading `sql` with the connection string `url`, put in its own variable.
+fn source_with_url(var: &str, url: &str, sql: &str) -> SourceConfig {
+    std::env::set_var(var, url);
+    SourceConfig {
+        kind: SourceKind::Postgres,
+        query: sql.into(),
+        url_env: var.into(),
+        ..SourceConfig::default()
+    }
+}
+
+fn titles() -> searchbar_store::DocumentsConfig {
+    searchbar_store::DocumentsConfig {
+        template: "{title}".into(),
+        snippet: "title".into(),
+        url: None,
+        ..documents_config()
+    }
+}
+
+/// Whether the session the query ran in was encrypted, as the server saw it.
+const SSL_QUERY: &str =
+    "SELECT 'x' AS id, ssl::text AS title FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+fn with_params(url: &str, params: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+#[test]
+fn sslmode_chooses_encryption_and_verification() {
+    let Some(url) = server_url() else { return };
+    let ca = std::env::var("SEARCHBAR_TEST_PG_CA")
+        .expect("SEARCHBAR_TEST_PG_CA is not set: export it from `scripts/pg-test-server.sh --ca`");
+    let encrypted = |var: &str, params: &str| -> Result<String, StoreError> {
+        let source = source_with_url(var, &with_params(&url, params), SSL_QUERY);
+        let ingested = load(&source, &titles(), std::path::Path::new("."))?;
+        Ok(ingested.documents[0].title.clone())
+    };
+    assert_eq!(
+        encrypted("SB_PG_DISABLE", "sslmode=disable").unwrap(),
+        "false"
+    );
+    // No sslmode is libpq's `prefer`: TLS where the server offers it.
+    assert_eq!(encrypted("SB_PG_DEFAULT", "").unwrap(), "true");
+    assert_eq!(
+        encrypted("SB_PG_REQUIRE", "sslmode=require").unwrap(),
+        "true"
+    );
+    let full = format!("sslmode=verify-full&sslrootcert={ca}");
+    assert_eq!(encrypted("SB_PG_FULL", &full).unwrap(), "true");
+    // The server's certificate is for localhost and 127.0.0.1; the system roots do not know the
+    // test CA, so verifying without sslrootcert fails, and says so.
+    let err = encrypted("SB_PG_FULL_NO_ROOT", "sslmode=verify-full").unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("connect (URL from $SB_PG_FULL_NO_ROOT)")
+            && message.contains("certificate"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("searchbar:searchbar"),
+        "the password leaked: {message}"
+    );
+    let err = encrypted("SB_PG_BAD_MODE", "sslmode=strict").unwrap_err();
+    assert!(err.to_string().contains("sslmode `strict`"), "{err}");
+}
+
+#[test]
+fn a_slow_query_stops_at_the_statement_timeout() {
+    let Some(url) = server_url() else { return };
+    let mut source = source_with_url(
+        "SB_PG_SLOW",
+        &url,
+        "SELECT 'x' AS id, pg_sleep(5)::text AS title",
+    );
+    source.statement_timeout_s = 1;
+    let started = std::time::Instant::now();
+    let err = load(&source, &titles(), std::path::Path::new(".")).unwrap_err();
+    assert!(
+        err.to_string().contains("source.statement_timeout_s = 1"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}
+
+/// A server that accepts the TCP connection and then never answers (a hung proxy): the login
+/// gives up after `connect_timeout_s`.
+#[test]
+fn a_server_that_never_answers_fails_at_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut source = source_with_url(
+        "SB_PG_SILENT",
+        &format!("postgresql://u:secret@127.0.0.1:{port}/db?sslmode=disable"),
+        "SELECT 1",
+    );
+    source.connect_timeout_s = 1;
+    let started = std::time::Instant::now();
+    let err = load(&source, &titles(), std::path::Path::new(".")).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("no answer within 1 s (source.connect_timeout_s)"),
+        "{message}"
+    );
+    assert!(!message.contains("secret"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(listener);
+}
+
+/// More rows than one portal batch, read from one consistent snapshot.
+#[test]
+fn a_large_query_streams_through_a_portal() {
+    let Some(url) = server_url() else { return };
+    let source = source_with_url(
+        "SB_PG_LARGE",
+        &url,
+        "SELECT 'd' || g AS id, 'title ' || g AS title FROM generate_series(1, 25000) AS g",
+    );
+    let ingested = load(&source, &titles(), std::path::Path::new(".")).unwrap();
+    assert_eq!(ingested.documents.len(), 25_000);
+    assert_eq!(ingested.documents[24_999].id, "d25000");
+    assert!(ingested.quarantined.is_empty());
+}

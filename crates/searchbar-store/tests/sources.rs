@@ -334,3 +334,213 @@ fn missing_file_error_names_the_path() {
     .unwrap_err();
     assert!(err.to_string().contains("nope.jsonl"), "{err}");
 }
+
+/// Line numbers from the streaming reader on a large file with CRLF terminators, a BOM, blank
+/// lines and quoted newlines: the last row's line is exact, and every row is read once.
+#[test]
+fn a_large_crlf_csv_streams_with_exact_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("\u{feff}id,title,description,learn,domain,url\r\n");
+    let mut line = 2;
+    for i in 0..30_000 {
+        if i % 1000 == 0 {
+            text.push_str("\r\n"); // a blank line: skipped, but it counts
+            line += 1;
+        }
+        if i % 7 == 0 {
+            text.push_str(&format!("r{i},T{i},\"two\r\nlines\",,web,\r\n"));
+            line += 2;
+        } else {
+            text.push_str(&format!("r{i},T{i},d,,web,\r\n"));
+            line += 1;
+        }
+    }
+    text.push_str("bad,row\r\n");
+    std::fs::write(dir.path().join("p.csv"), text).unwrap();
+    let ingested = load_ok(&file_source(SourceKind::Csv, "p.csv", None), dir.path());
+    assert_eq!(ingested.documents.len(), 30_000);
+    assert_eq!(ingested.documents[7].text, "T7. two lines web");
+    assert_eq!(
+        summary(&ingested),
+        [(line, None, "expected 6 fields, found 2".into())]
+    );
+}
+
+fn titles_only() -> searchbar_store::DocumentsConfig {
+    searchbar_store::DocumentsConfig {
+        template: "{title}".into(),
+        snippet: "title".into(),
+        url: None,
+        ..plain_documents_config()
+    }
+}
+
+fn long_record_source(kind: SourceKind, name: &str) -> SourceConfig {
+    SourceConfig {
+        max_record_bytes: 4096,
+        ..file_source(kind, name, None)
+    }
+}
+
+#[test]
+fn an_over_long_record_is_quarantined_and_the_next_one_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(3 << 20);
+    let csv = format!(
+        "id,title,description,learn,domain,url\na,A,,,,\nb,B,\"{huge}\n{huge}\",,,\nc,C,,,,\nd,{huge},,,,\ne,E,,,,\n"
+    );
+    std::fs::write(dir.path().join("p.csv"), csv).unwrap();
+    let ingested = load_ok(&long_record_source(SourceKind::Csv, "p.csv"), dir.path());
+    let ids: Vec<&str> = ingested.documents.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c", "e"]);
+    let got = summary(&ingested);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0, got[1].0), (3, 6));
+    assert!(
+        got[0].2.starts_with("over-long record (") && got[0].2.contains("max_record_bytes = 4096"),
+        "{}",
+        got[0].2
+    );
+
+    let jsonl = format!(
+        "{{\"id\": \"a\", \"title\": \"A\"}}\n{{\"id\": \"b\", \"title\": \"{huge}\"}}\n{{\"id\": \"c\", \"title\": \"C\"}}\n"
+    );
+    std::fs::write(dir.path().join("p.jsonl"), jsonl).unwrap();
+    let ingested = load(
+        &long_record_source(SourceKind::Jsonl, "p.jsonl"),
+        &titles_only(),
+        dir.path(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = ingested.documents.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    let got = summary(&ingested);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, 2);
+    assert!(got[0].2.starts_with("over-long record ("), "{}", got[0].2);
+}
+
+/// What must not reach a shipped document: a NUL byte, an id, title or link over its limit, a
+/// link that runs script when clicked.
+#[test]
+fn nul_bytes_long_values_and_script_links_are_quarantined_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_id = "i".repeat(300);
+    let long_title = "t".repeat(1_001);
+    let long_url = format!("https://example.org/{}", "u".repeat(2_100));
+    let csv = format!(
+        "id,title,description,learn,domain,url\n\
+         a,A,fine,,web,https://example.org/a\n\
+         b,B,nul \0 here,,web,\n\
+         {long_id},C,,,,\n\
+         d,{long_title},,,,\n\
+         e,E,,,,{long_url}\n\
+         f,F,,,,javascript:alert(document.cookie)\n\
+         g,G,,,,\" JaVa\tScRiPt:alert(1)\"\n\
+         h,H,,,,/relative/page\n"
+    );
+    std::fs::write(dir.path().join("p.csv"), csv).unwrap();
+    let ingested = load_ok(&file_source(SourceKind::Csv, "p.csv", None), dir.path());
+    let ids: Vec<&str> = ingested.documents.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["a", "h"]);
+    let got = summary(&ingested);
+    let rows: Vec<(u64, Option<&str>)> = got.iter().map(|(r, f, _)| (*r, f.as_deref())).collect();
+    assert_eq!(
+        rows,
+        [
+            (3, Some("description")),
+            (4, Some("id")),
+            (5, Some("title")),
+            (6, Some("url")),
+            (7, Some("url")),
+            (8, Some("url")),
+        ]
+    );
+    assert_eq!(got[0].2, "NUL byte in the value (at byte 4)");
+    assert_eq!(
+        got[1].2,
+        "over-long value (300 chars, documents.max_id_chars = 256)"
+    );
+    assert!(
+        got[2].2.contains("documents.max_title_chars = 1000"),
+        "{}",
+        got[2].2
+    );
+    assert!(
+        got[3].2.contains("documents.max_url_chars = 2048"),
+        "{}",
+        got[3].2
+    );
+    assert!(
+        got[4].2.starts_with("link scheme `javascript:`"),
+        "{}",
+        got[4].2
+    );
+    assert!(
+        got[5].2.starts_with("link scheme `javascript:`"),
+        "{}",
+        got[5].2
+    );
+}
+
+#[test]
+fn a_source_without_documents_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("header.csv"),
+        "id,title,description,learn,domain,url\n",
+    )
+    .unwrap();
+    let ingested = load_ok(
+        &file_source(SourceKind::Csv, "header.csv", None),
+        dir.path(),
+    );
+    let err = ingested
+        .check_quarantine(&ValidationConfig {
+            max_quarantine_share: 1.0,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NoDocuments { quarantined: 0, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("header.csv gave no documents"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("empty.csv"), "").unwrap();
+    let err = load(
+        &file_source(SourceKind::Csv, "empty.csv", None),
+        &plain_documents_config(),
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("empty.csv: empty file: no header row"),
+        "{err}"
+    );
+
+    // Every row quarantined is no source either, whatever the share allows.
+    std::fs::write(
+        dir.path().join("bad.jsonl"),
+        "{\"id\": \"a\", \"title\": \"\"}\nnot json\n",
+    )
+    .unwrap();
+    let ingested = load(
+        &file_source(SourceKind::Jsonl, "bad.jsonl", None),
+        &titles_only(),
+        dir.path(),
+    )
+    .unwrap();
+    let err = ingested
+        .check_quarantine(&ValidationConfig {
+            max_quarantine_share: 1.0,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NoDocuments { quarantined: 2, .. }),
+        "{err}"
+    );
+}

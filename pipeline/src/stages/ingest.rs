@@ -123,7 +123,10 @@ pub fn execute(ctx: &Ctx, fresh: &Fresh) -> Result<()> {
     }
     fresh.ingested.check_quarantine(&c.validation)?;
     let old = current(ctx)?;
-    fresh.snapshot.clone().write(&snapshot_dir(ctx))?;
+    fresh
+        .snapshot
+        .clone()
+        .write_observed(&snapshot_dir(ctx), &mut crate::fault::point)?;
     let changes = old.map(|o| diff(&o, &fresh.snapshot));
     println!(
         "ingest: {} documents from {} ({} quarantined), fingerprint {}{}",

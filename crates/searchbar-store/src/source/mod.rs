@@ -38,19 +38,27 @@ pub fn load(
         .map_or(DEFAULT_SEPARATOR, |t| t.separator.as_str());
     let topics_config = source.topics.as_ref();
 
-    let (table, topics) = match source.kind {
+    let limit = source.max_record_bytes;
+    // The topics table is read first and whole (it is grouped per id anyway); the main table
+    // then streams through `assemble`, one row at a time.
+    match source.kind {
         SourceKind::Jsonl | SourceKind::Csv => {
-            let path = resolve(&source.path);
-            let table = if source.kind == SourceKind::Jsonl {
-                files::read_jsonl(&path, separator)?
-            } else {
-                files::read_csv(&path)?
-            };
             let topics = match topics_config.and_then(|t| t.path.as_deref()) {
-                Some(p) => Some(files::read_by_extension(&resolve(p), separator)?),
+                Some(p) => Some(files::read_by_extension(&resolve(p), separator, limit)?),
                 None => None,
             };
-            (table, topics)
+            let path = resolve(&source.path);
+            let table = if source.kind == SourceKind::Jsonl {
+                files::read_jsonl(&path, separator, limit)?
+            } else {
+                files::read_csv(&path, limit)?
+            };
+            assemble(
+                table,
+                with_config(topics, topics_config),
+                documents,
+                &template,
+            )
         }
         SourceKind::Sqlite => {
             let path = resolve(&source.path);
@@ -60,33 +68,56 @@ pub fn load(
                 .map(|(t, p)| (t.clone(), resolve(p)))
                 .collect();
             let conn = sqlite::open(&path, &seed)?;
-            let table = sqlite::query(&conn, &path, &source.query, "source.query")?;
             let topics = match topics_config.and_then(|t| t.query.as_deref()) {
                 Some(q) => Some(sqlite::query(&conn, &path, q, "source.topics.query")?),
                 None => None,
             };
-            (table, topics)
+            let table = sqlite::query(&conn, &path, &source.query, "source.query")?;
+            assemble(
+                table,
+                with_config(topics, topics_config),
+                documents,
+                &template,
+            )
         }
         SourceKind::Postgres => {
-            let mut client = postgres::connect(&source.url_env)?;
-            let table = postgres::query(&mut client, &source.query, "source.query", separator)?;
+            let (mut client, warnings) = postgres::connect(source)?;
             let topics = match topics_config.and_then(|t| t.query.as_deref()) {
-                Some(q) => Some(postgres::query(
+                Some(q) => Some(postgres::query_all(
                     &mut client,
+                    source,
                     q,
                     "source.topics.query",
                     separator,
                 )?),
                 None => None,
             };
-            (table, topics)
+            let mut transaction = postgres::snapshot_transaction(&mut client, source)?;
+            let table = postgres::query_streamed(
+                &mut transaction,
+                source,
+                &source.query,
+                "source.query",
+                separator,
+            )?;
+            let mut ingested = assemble(
+                table,
+                with_config(topics, topics_config),
+                documents,
+                &template,
+            )?;
+            postgres::finish(transaction, source)?;
+            ingested.warnings.extend(warnings);
+            Ok(ingested)
         }
-    };
-    let topics = match (topics, topics_config) {
-        (Some(table), Some(config)) => Some((table, config)),
-        _ => None,
-    };
-    assemble(table, topics, documents, &template)
+    }
+}
+
+fn with_config<'t, 'c>(
+    table: Option<RawTable<'t>>,
+    config: Option<&'c TopicsConfig>,
+) -> Option<(RawTable<'t>, &'c TopicsConfig)> {
+    table.zip(config)
 }
 
 /// Values of one document from the topics table, in source order.
@@ -97,27 +128,56 @@ struct TopicGroup {
     rows: usize,
 }
 
-fn check_fields<'a>(
-    table: &RawTable,
-    extra: Option<&str>,
-    wanted: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<(), StoreError> {
-    let Some(columns) = &table.columns else {
-        return Ok(());
-    };
-    let mut known: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
-    known.extend(extra);
-    for (key, field) in wanted {
-        if !known.contains(field) {
-            return Err(StoreError::UnknownField {
-                key: key.to_string(),
-                field: field.to_string(),
-                origin: table.origin.clone(),
-                available: known.iter().copied().collect::<Vec<_>>().join(", "),
-            });
+/// The fields a table has: declared up front, or (JSONL) gathered from the rows as they pass.
+struct Fields {
+    names: BTreeSet<String>,
+    declared: bool,
+}
+
+impl Fields {
+    fn of(table: &RawTable) -> Self {
+        Self {
+            names: table.columns.iter().flatten().cloned().collect(),
+            declared: table.columns.is_some(),
         }
     }
-    Ok(())
+
+    fn saw(&mut self, cells: &[(String, Cell)]) {
+        if !self.declared {
+            for (name, _) in cells {
+                if !self.names.contains(name) {
+                    self.names.insert(name.clone());
+                }
+            }
+        }
+    }
+
+    /// Every wanted field must be one the table has. A table with no declared columns whose
+    /// rows were all unreadable is not checked: there is nothing to check against, and its rows
+    /// are all quarantined already.
+    fn check<'a>(
+        &self,
+        origin: &str,
+        extra: Option<&str>,
+        wanted: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), StoreError> {
+        if self.names.is_empty() && !self.declared {
+            return Ok(());
+        }
+        let mut known: BTreeSet<&str> = self.names.iter().map(String::as_str).collect();
+        known.extend(extra);
+        for (key, field) in wanted {
+            if !known.contains(field) {
+                return Err(StoreError::UnknownField {
+                    key: key.to_string(),
+                    field: field.to_string(),
+                    origin: origin.to_string(),
+                    available: known.iter().copied().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 fn group_topics(
@@ -125,18 +185,20 @@ fn group_topics(
     config: &TopicsConfig,
     warnings: &mut Vec<String>,
 ) -> Result<BTreeMap<String, TopicGroup>, StoreError> {
-    check_fields(
-        &table,
-        None,
-        [
-            ("source.topics.key", config.key.as_str()),
-            ("source.topics.field", config.field.as_str()),
-        ],
-    )?;
+    let wanted = [
+        ("source.topics.key", config.key.as_str()),
+        ("source.topics.field", config.field.as_str()),
+    ];
+    let mut fields = Fields::of(&table);
+    fields.check(&table.origin, None, wanted)?;
     let mut groups: BTreeMap<String, TopicGroup> = BTreeMap::new();
     for row in table.rows {
+        let row = row?;
         let cells = match row.cells {
-            Ok(cells) => cells,
+            Ok(cells) => {
+                fields.saw(&cells);
+                cells
+            }
             Err(fault) => {
                 warnings.push(format!(
                     "{} row {}: topic row skipped: {}",
@@ -179,6 +241,7 @@ fn group_topics(
         group.values.push(value);
         group.rows += 1;
     }
+    fields.check(&table.origin, None, wanted)?;
     Ok(groups)
 }
 
@@ -188,7 +251,10 @@ fn assemble(
     config: &DocumentsConfig,
     template: &Template,
 ) -> Result<Ingested, StoreError> {
-    let mut out = Ingested::default();
+    let mut out = Ingested {
+        source: table.origin.clone(),
+        ..Ingested::default()
+    };
     let into = topics.as_ref().map(|(_, t)| t.into.as_str());
     let topics_origin = topics
         .as_ref()
@@ -206,7 +272,13 @@ fn assemble(
     if let Some(url) = config.url_field() {
         wanted.push(("documents.url", url));
     }
-    check_fields(&table, into, wanted)?;
+    // Every field whose value reaches a shipped document.
+    let mut shipped: Vec<&str> = wanted.iter().map(|(_, f)| *f).collect();
+    shipped.extend(into);
+    shipped.sort_unstable();
+    shipped.dedup();
+    let mut columns = Fields::of(&table);
+    columns.check(&table.origin, into, wanted.iter().copied())?;
     let separator = topics
         .as_ref()
         .map_or(DEFAULT_SEPARATOR, |(_, t)| t.separator.as_str())
@@ -221,6 +293,7 @@ fn assemble(
     let origin = table.origin;
     let mut seen: HashMap<String, u64> = HashMap::new();
     for raw in table.rows {
+        let raw = raw?;
         let quarantine = |field: Option<&str>, reason: String| Quarantined {
             source: origin.clone(),
             row: raw.row,
@@ -228,7 +301,10 @@ fn assemble(
             reason,
         };
         let cells = match raw.cells {
-            Ok(cells) => cells,
+            Ok(cells) => {
+                columns.saw(&cells);
+                cells
+            }
             Err(fault) => {
                 out.quarantined
                     .push(quarantine(fault.field.as_deref(), fault.reason));
@@ -255,6 +331,15 @@ fn assemble(
             out.quarantined.push(quarantine(Some(&name), reason));
             continue;
         }
+        // A NUL ends the string for C tools and many terminals and databases downstream.
+        let nul = shipped
+            .iter()
+            .find_map(|name| Some((*name, fields.get(*name)?.find('\0')?)));
+        if let Some((name, at)) = nul {
+            let reason = format!("NUL byte in the value (at byte {at})");
+            out.quarantined.push(quarantine(Some(name), reason));
+            continue;
+        }
         let id = match fields.get(&config.id) {
             Some(id) if !id.trim().is_empty() => id.clone(),
             _ => {
@@ -263,6 +348,10 @@ fn assemble(
                 continue;
             }
         };
+        if let Some(reason) = too_long(&id, config.max_id_chars, "documents.max_id_chars") {
+            out.quarantined.push(quarantine(Some(&config.id), reason));
+            continue;
+        }
         // Registered before the text checks: any later row with this id is the duplicate.
         if let Some(first) = seen.get(&id) {
             let reason = format!("duplicate id `{id}` (first at row {first})");
@@ -291,15 +380,33 @@ fn assemble(
             continue;
         }
         let get = |name: &str| fields.get(name).map(|v| v.trim().to_string());
+        let title = get(&config.title).unwrap_or_default();
+        if let Some(reason) = too_long(&title, config.max_title_chars, "documents.max_title_chars")
+        {
+            out.quarantined
+                .push(quarantine(Some(&config.title), reason));
+            continue;
+        }
+        let url = config.url_field().and_then(get).filter(|u| !u.is_empty());
+        if let (Some(url), Some(field)) = (&url, config.url_field()) {
+            let problem = too_long(url, config.max_url_chars, "documents.max_url_chars")
+                .or_else(|| unsafe_link(url));
+            if let Some(reason) = problem {
+                out.quarantined.push(quarantine(Some(field), reason));
+                continue;
+            }
+        }
         out.documents.push(Document {
             id,
             text,
-            title: get(&config.title).unwrap_or_default(),
-            url: config.url_field().and_then(get).filter(|u| !u.is_empty()),
+            title,
+            url,
             snippet: get(&config.snippet).unwrap_or_default(),
             fields,
         });
     }
+    // JSONL declares no columns: its fields are known now that every line was read.
+    columns.check(&origin, into, wanted.iter().copied())?;
     groups.retain(|key, _| !seen.contains_key(key));
     for (key, group) in groups {
         out.warnings.push(format!(
@@ -308,4 +415,69 @@ fn assemble(
         ));
     }
     Ok(out)
+}
+
+fn too_long(value: &str, limit: usize, key: &str) -> Option<String> {
+    let chars = value.chars().count();
+    (chars > limit).then(|| format!("over-long value ({chars} chars, {key} = {limit})"))
+}
+
+/// Why a link must not be shipped, if it must not: the page puts it in an `href`, where a
+/// `javascript:` (or `data:`, `vbscript:`...) URL runs in the site's origin when clicked. Only
+/// http, https and mailto links and relative ones pass. Browsers drop tabs and newlines anywhere
+/// in a URL and control characters and spaces around it (WHATWG URL), so the scheme is read the
+/// same way: `java\tscript:` is `javascript:`.
+fn unsafe_link(url: &str) -> Option<String> {
+    let cleaned: String = url
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let end = cleaned.find([':', '/', '?', '#'])?;
+    if !cleaned[end..].starts_with(':') {
+        return None;
+    }
+    let scheme = cleaned[..end].to_ascii_lowercase();
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme || matches!(scheme.as_str(), "http" | "https" | "mailto") {
+        return None;
+    }
+    Some(format!(
+        "link scheme `{scheme}:` is not allowed (http, https, mailto or a relative link)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsafe_link;
+
+    #[test]
+    fn only_web_and_mail_links_pass() {
+        for ok in [
+            "https://example.org/a",
+            "HTTP://x",
+            "mailto:a@b.c",
+            "/docs/a",
+            "a/b:c",
+            "page?x=javascript:1",
+            "#top",
+            "1:2",
+        ] {
+            assert_eq!(unsafe_link(ok), None, "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "  JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            "\u{1}javascript:x",
+            "data:text/html,<script>",
+            "vbscript:x",
+            "file:///etc/passwd",
+        ] {
+            assert!(unsafe_link(bad).is_some(), "{bad:?}");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The source-neutral table every reader produces before documents are assembled.
 
+use crate::error::StoreError;
+
 /// One column value, already converted to text where the type allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Cell {
@@ -32,12 +34,25 @@ pub(crate) struct RawRow {
     pub cells: Result<Vec<(String, Cell)>, Fault>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawTable {
+/// Rows as the source yields them: one at a time, so a large source is never held twice. An
+/// `Err` is a source that stopped being readable part way (I/O error, lost connection).
+pub(crate) type Rows<'a> = Box<dyn Iterator<Item = Result<RawRow, StoreError>> + 'a>;
+
+pub(crate) struct RawTable<'a> {
     /// `Quarantined::source` of its rows.
     pub origin: String,
-    /// Column names when the source declares them (CSV header, SQL statement, JSONL keys seen);
-    /// `None` when nothing could be read, so field names cannot be checked.
+    /// Column names when the source declares them up front (CSV header, SQL statement); `None`
+    /// for JSONL, whose fields are the keys seen on any line, known only at the end.
     pub columns: Option<Vec<String>>,
-    pub rows: Vec<RawRow>,
+    pub rows: Rows<'a>,
+}
+
+impl<'a> RawTable<'a> {
+    pub fn collected(origin: String, columns: Option<Vec<String>>, rows: Vec<RawRow>) -> Self {
+        Self {
+            origin,
+            columns,
+            rows: Box::new(rows.into_iter().map(Ok)),
+        }
+    }
 }

@@ -46,7 +46,7 @@ pub(crate) fn query(
     path: &Path,
     sql: &str,
     context: &str,
-) -> Result<RawTable, StoreError> {
+) -> Result<RawTable<'static>, StoreError> {
     let mut statement = conn
         .prepare(sql)
         .map_err(sql_error(path, format!("{context} (prepare)")))?;
@@ -73,11 +73,11 @@ pub(crate) fn query(
             cells: Ok(cells),
         });
     }
-    Ok(RawTable {
-        origin: format!("sqlite:{}", path.display()),
-        columns: Some(columns),
+    Ok(RawTable::collected(
+        format!("sqlite:{}", path.display()),
+        Some(columns),
         rows,
-    })
+    ))
 }
 
 fn sqlite_cell(value: ValueRef<'_>) -> Cell {
