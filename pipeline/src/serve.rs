@@ -23,7 +23,10 @@ fn cache_control(path: &str) -> &'static str {
 /// The top-level entries of a target that are released: the loader page, the pointer, the
 /// artifacts and the releases. Locks, admission records and anything else placed there by hand
 /// are not for the web.
-const PUBLIC: &[&str] = &["", "index.html", "current.json", "files", "releases"];
+const PUBLIC: [&str; 5] = {
+    let [a, b, c, d] = searchbar_release::layout::PUBLIC_ENTRIES;
+    ["", a, b, c, d]
+};
 
 /// Whether `raw` (a request path, still percent-encoded) names something released under
 /// `root`. Checked on the decoded path, as the file service will read it: no segment may be

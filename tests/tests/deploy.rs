@@ -45,44 +45,15 @@ fn two_releases() -> (Project, String, String) {
 fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
     let (p, a, b) = two_releases();
     let stage = p.target("stage");
-    let pristine = p.path().join("pristine-stage");
-    copy_dir(&stage, &pristine);
-    let mut crashes = 0;
-    for at in 1..200 {
-        std::fs::remove_dir_all(&stage).unwrap();
-        copy_dir(&pristine, &stage);
-        let out = p
-            .command(&["deploy", "--env", "stage"])
-            .env("SEARCHBAR_FAULT_AT", at.to_string())
-            .output()
-            .unwrap();
-        if out.status.success() {
-            assert_eq!(verify_served(&stage).unwrap(), b);
-            break;
-        }
-        assert_eq!(
-            out.status.signal(),
-            Some(9),
-            "point {at}: expected SIGKILL, got {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        crashes += 1;
-        // Whatever step it died at, clients get one complete release: the old one, or the new
-        // one once the pointer was written.
-        let served = verify_served(&stage).unwrap_or_else(|e| panic!("point {at}: {e}"));
-        assert!(served == a || served == b, "point {at}: serves {served}");
-        // The crashed run's lock and temporaries do not block the next deploy.
-        p.ok(&["deploy", "--env", "stage"]);
-        assert_eq!(verify_served(&stage).unwrap(), b, "point {at}: redeploy");
-        let leftovers: Vec<_> = std::fs::read_dir(stage.join("releases"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(leftovers.is_empty(), "point {at}: {leftovers:?}");
-    }
-    assert!(crashes >= 8, "only {crashes} fault points were exercised");
+    let kills = kill_at_every_point(
+        &p,
+        &["deploy", "--env", "stage"],
+        std::slice::from_ref(&stage),
+        ("stage", &stage),
+        &a,
+        &b,
+    );
+    assert!(kills >= 8, "only {kills} fault points were exercised");
 }
 
 /// One client round: the pointer, its manifest, and every file the manifest names, each

@@ -320,12 +320,21 @@ fn a_killed_or_damaged_snapshot_heals_on_the_next_ingest() {
     let mut fingerprints = vec![fingerprint()];
     let mut kills = 0;
     for round in 0..3 {
-        p.sqlite()
-            .execute(
-                &format!("UPDATE projects SET title = title || ' r{round}' WHERE rowid = 3"),
-                [],
-            )
-            .unwrap();
+        // Round `round`'s data change, made or undone.
+        let change = |on: bool| {
+            let title = if on {
+                format!("title || ' r{round}'")
+            } else {
+                format!("replace(title, ' r{round}', '')")
+            };
+            p.sqlite()
+                .execute(
+                    &format!("UPDATE projects SET title = {title} WHERE rowid = 3"),
+                    [],
+                )
+                .unwrap();
+        };
+        change(true);
         let trace = p
             .command(&["ingest"])
             .env("SEARCHBAR_FAULT_TRACE", "1")
@@ -348,19 +357,9 @@ fn a_killed_or_damaged_snapshot_heals_on_the_next_ingest() {
                 .parse()
                 .unwrap();
             std::fs::remove_dir_all(&snapshot).unwrap();
-            p.sqlite()
-                .execute(
-                    &format!("UPDATE projects SET title = replace(title, ' r{round}', '') WHERE rowid = 3"),
-                    [],
-                )
-                .unwrap();
+            change(false);
             p.ok(&["ingest"]);
-            p.sqlite()
-                .execute(
-                    &format!("UPDATE projects SET title = title || ' r{round}' WHERE rowid = 3"),
-                    [],
-                )
-                .unwrap();
+            change(true);
             let out = p
                 .command(&["ingest"])
                 .env("SEARCHBAR_FAULT_AT", n.to_string())

@@ -7,14 +7,11 @@
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
 use searchbar_release::{
-    Artifacts, FileRef, Manifest, RowRequest, Searcher, MANIFEST_NAME, POINTER_NAME,
+    Artifacts, FileRef, Manifest, RowRequest, Searcher, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
-
-/// The target root as seen from a release page.
-pub const TARGET_ROOT: &str = "../../";
 
 /// One artifact being downloaded.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! The loading status line (with per-artifact progress) and the release footer.
 
-use crate::loader::{Download, TARGET_ROOT};
-use searchbar_release::Manifest;
+use crate::loader::Download;
+use searchbar_release::{Manifest, TARGET_ROOT};
 use yew::prelude::*;
 
 /// Where loading stands; `#status[data-state]` is [`Phase::state`].

@@ -1,15 +1,10 @@
+use crate::layout::{MANIFEST_NAME, RELEASES_DIR};
 use crate::ReleaseError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the manifest layout; readers refuse other versions.
 pub const MANIFEST_FORMAT: u32 = 1;
-/// File name of a release's manifest inside `releases/<id>/`.
-pub const MANIFEST_NAME: &str = "manifest.json";
-/// File name of a release's own page inside `releases/<id>/`.
-pub const PAGE_NAME: &str = "index.html";
-/// File name of the live-release pointer at a target's root.
-pub const POINTER_NAME: &str = "current.json";
 
 /// The live-release pointer: the one file a deploy replaces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +25,7 @@ impl Pointer {
     pub fn for_release(release: &str, updated: String, history: Vec<String>) -> Self {
         Self {
             release: release.to_string(),
-            manifest: format!("releases/{release}/{MANIFEST_NAME}"),
+            manifest: format!("{RELEASES_DIR}/{release}/{MANIFEST_NAME}"),
             updated,
             history,
         }
@@ -169,7 +164,7 @@ pub struct Manifest {
     pub search: SearchInfo,
     pub evaluation: Evaluation,
     pub files: Files,
-    /// The release's page ([`PAGE_NAME`], path relative to the release directory), so that
+    /// The release's page ([`PAGE_NAME`](crate::PAGE_NAME), path relative to the release directory), so that
     /// verifying a release covers every byte it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<FileRef>,
@@ -202,9 +197,6 @@ impl Manifest {
         out
     }
 }
-
-/// Where artifacts live, relative to a release directory (`releases/<id>/`).
-pub const FILES_PREFIX: &str = "../../files/";
 
 /// Lower-case hex sha256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

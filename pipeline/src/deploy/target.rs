@@ -4,6 +4,7 @@ use super::fsutil::{link_or_copy, remove_temporaries, require_regular, sync_dir,
 use super::lock::DeployLock;
 use crate::fault;
 use anyhow::{bail, Context, Result};
+use searchbar_release::layout::{self, LOADER_NAME};
 use searchbar_release::{Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -63,11 +64,15 @@ impl Target {
     }
 
     pub fn files_dir(&self) -> PathBuf {
-        self.root.join("files")
+        layout::files_dir(&self.root)
     }
 
     pub fn release_dir(&self, id: &str) -> PathBuf {
-        self.root.join("releases").join(id)
+        layout::release_dir(&self.root, id)
+    }
+
+    fn releases_dir(&self) -> PathBuf {
+        layout::releases_dir(&self.root)
     }
 
     /// The live release, if any. A pointer that cannot be read is an error, not "none":
@@ -154,7 +159,7 @@ impl Target {
     /// Every release directory (temporaries aside), readable or not. A manifest whose id is
     /// not its directory's name counts as unreadable: ids, not names, are what pointers hold.
     pub fn entries(&self) -> Result<Vec<ReleaseEntry>> {
-        let dir = self.root.join("releases");
+        let dir = self.releases_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -222,7 +227,7 @@ impl Target {
             fault::point("install: artifact placed");
         }
         sync_dir(&files)?;
-        let releases = self.root.join("releases");
+        let releases = self.releases_dir();
         fs::create_dir_all(&releases)?;
         remove_temporaries(&releases)?;
         let final_dir = self.release_dir(id);
@@ -253,7 +258,7 @@ impl Target {
 
     /// Makes `id` live with one atomic pointer write.
     fn flip(&self, id: &str, history: Vec<String>) -> Result<()> {
-        let loader = self.root.join("index.html");
+        let loader = self.root.join(LOADER_NAME);
         if fs::read(&loader).ok().as_deref() != Some(LOADER_HTML.as_bytes()) {
             write_atomic(&loader, LOADER_HTML.as_bytes())?;
         }
@@ -361,7 +366,7 @@ impl Target {
     fn gc_locked(&self, keep: usize) -> Result<()> {
         let keep = keep.max(2);
         remove_temporaries(&self.root)?;
-        remove_temporaries(&self.root.join("releases"))?;
+        remove_temporaries(&self.releases_dir())?;
         remove_temporaries(&self.files_dir())?;
         remove_temporaries(&self.root.join("admissions"))?;
         let pointer = self.pointer()?;
@@ -397,10 +402,7 @@ impl Target {
             }
             let dir = self.release_dir(&m.release);
             // Rename first so a half-deleted release never sits under its real name.
-            let trash = self
-                .root
-                .join("releases")
-                .join(format!(".tmp-gc-{}", m.release));
+            let trash = self.releases_dir().join(format!(".tmp-gc-{}", m.release));
             fs::rename(&dir, &trash).with_context(|| format!("moving {} aside", dir.display()))?;
             fault::point("gc: release moved aside");
             let _ = fs::remove_file(self.admission_path(&m.release));

@@ -7,11 +7,10 @@ use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
 use searchbar_encoder::Pooling;
 use searchbar_release::{
-    content_name, sha256_hex, shard_docs, DataInfo, DocRecord, FileRef, Files, Manifest, ModelInfo,
-    PipelineInfo, SearchInfo, FILES_PREFIX, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
+    page_ref, sha256_hex, snippet, DataInfo, DocRecord, Files, Manifest, ModelInfo, PipelineInfo,
+    ReleaseWriter, SearchInfo, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
 };
 use sha2::{Digest, Sha256};
-use std::path::Path;
 
 /// The export area: a target named `export` inside the workspace.
 pub fn export_target(ctx: &Ctx) -> Target {
@@ -45,44 +44,6 @@ pub fn bundle_hash(ctx: &Ctx) -> String {
     hex::encode(h.finalize())
 }
 
-/// Cuts `text` to at most `max` characters on a word boundary, with an ellipsis.
-fn snippet(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max).collect();
-    let cut = cut
-        .rfind(' ')
-        .map_or(cut.as_str(), |i| &cut[..i])
-        .trim_end();
-    format!("{cut}…")
-}
-
-struct Writer<'a> {
-    files_dir: &'a Path,
-}
-
-impl Writer<'_> {
-    /// Stores `bytes` under a content-addressed name and returns its manifest entry.
-    fn put(&self, name: &str, bytes: &[u8], hashed_name: bool) -> Result<FileRef> {
-        let sha = sha256_hex(bytes);
-        let file = if hashed_name {
-            content_name(name, &sha)
-        } else {
-            name.to_string()
-        };
-        let path = self.files_dir.join(&file);
-        if std::fs::read(&path).ok().as_deref() != Some(bytes) {
-            write_atomic(&path, bytes)?;
-        }
-        Ok(FileRef {
-            path: format!("{FILES_PREFIX}{file}"),
-            bytes: bytes.len() as u64,
-            sha256: sha,
-        })
-    }
-}
-
 /// Builds the release; returns its id. `forced` records a gate override.
 pub fn execute(ctx: &Ctx) -> Result<String> {
     let c = ctx.config();
@@ -108,9 +69,15 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     let target = export_target(ctx);
     let files_dir = target.files_dir();
     std::fs::create_dir_all(&files_dir)?;
-    let w = Writer {
-        files_dir: &files_dir,
+    // The export area keeps artifacts across exports: unchanged bytes are not rewritten.
+    let mut store = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
+        let path = files_dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+            write_atomic(&path, bytes).map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        }
+        Ok(())
     };
+    let mut w = ReleaseWriter::new(&mut store);
 
     let records: Vec<DocRecord> = snapshot
         .documents
@@ -122,11 +89,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             snippet: snippet(&d.snippet, c.web.snippet_chars),
         })
         .collect();
-    let docs = shard_docs(&records, c.web.docs_per_shard)
-        .iter()
-        .enumerate()
-        .map(|(i, b)| w.put(&format!("docs-{i}.json"), b, true))
-        .collect::<Result<Vec<_>>>()?;
+    let docs = w.put_docs(&records, c.web.docs_per_shard)?;
 
     // The web bundle: trunk already hashes its file names; its page becomes the release page.
     let dist = ctx.project.path(&c.web.dist);
@@ -208,15 +171,9 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             app,
             rows: rows.map(|r| w.put("rows.bin", &r, true)).transpose()?,
         },
-        page: Some(FileRef {
-            path: PAGE_NAME.into(),
-            bytes: page.len() as u64,
-            sha256: sha256_hex(&page),
-        }),
+        page: Some(page_ref(&page)),
     };
-    let digest = sha256_hex(&manifest.to_json());
-    manifest.release = format!("{}-{}", crate::clock::now_compact(), &digest[..8]);
-    let id = manifest.release.clone();
+    let id = manifest.seal(&crate::clock::now_compact()).to_string();
     let dir = target.release_dir(&id);
     write_atomic(&dir.join(PAGE_NAME), &page)?;
     write_atomic(&dir.join(MANIFEST_NAME), &manifest.to_json())?;
