@@ -140,18 +140,27 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     require_web_bundle();
     let p = Project::sample("");
     // Creates the SQLite store from the sample CSVs, then adds a document whose title is
-    // markup: it must show as text, never run.
+    // markup: it must show as text, never run. A row whose link is a script never ships:
+    // ingest quarantines it (the page refuses such links too: markup.rs's unit tests).
     p.ok(&["ingest"]);
     p.sqlite()
         .execute(
             "INSERT INTO projects (id, title, description, learn, domain, url) VALUES \
              ('p901-markup', '<img src=x onerror=\"window.__xss=1\"> Tide tables <b>bold</b>', \
               'Tide tables for harbour pilots, rendered from harmonic constituents.', \
-              'tides', 'science', 'javascript:window.__xss=2')",
+              'tides', 'science', 'https://example.org/tides?a=1&b=\"2\"'), \
+             ('p902-script-link', 'Tide clock', 'A tide clock.', 'tides', 'science', \
+              'javascript:window.__xss=2')",
             [],
         )
         .unwrap();
-    p.ok(&["run", "--env", "stage"]);
+    let out = p.run(&["run", "--env", "stage"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("field url: link scheme `javascript:` is not allowed"),
+        "{stderr}"
+    );
     let (mut server, addr) = p.serve("stage");
     // `SEARCHBAR_PAGE_QUERY` (such as `?split=34,6`, web/src/helper.rs) opens the page with
     // other settings, for comparing them in alternating runs.
