@@ -53,12 +53,7 @@ pub fn load(
             } else {
                 files::read_csv(&path, limit)?
             };
-            assemble(
-                table,
-                with_config(topics, topics_config),
-                documents,
-                &template,
-            )
+            assemble(table, topics.zip(topics_config), documents, &template)
         }
         SourceKind::Sqlite => {
             let path = resolve(&source.path);
@@ -73,12 +68,7 @@ pub fn load(
                 None => None,
             };
             let table = sqlite::query(&conn, &path, &source.query, "source.query")?;
-            assemble(
-                table,
-                with_config(topics, topics_config),
-                documents,
-                &template,
-            )
+            assemble(table, topics.zip(topics_config), documents, &template)
         }
         SourceKind::Postgres => {
             let (mut client, warnings) = postgres::connect(source)?;
@@ -100,24 +90,12 @@ pub fn load(
                 "source.query",
                 separator,
             )?;
-            let mut ingested = assemble(
-                table,
-                with_config(topics, topics_config),
-                documents,
-                &template,
-            )?;
+            let mut ingested = assemble(table, topics.zip(topics_config), documents, &template)?;
             postgres::finish(transaction, source)?;
             ingested.warnings.extend(warnings);
             Ok(ingested)
         }
     }
-}
-
-fn with_config<'t, 'c>(
-    table: Option<RawTable<'t>>,
-    config: Option<&'c TopicsConfig>,
-) -> Option<(RawTable<'t>, &'c TopicsConfig)> {
-    table.zip(config)
 }
 
 /// Values of one document from the topics table, in source order.
