@@ -13,7 +13,7 @@ bash scripts/install.sh
 step "format and lints"
 cargo fmt --all --check
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
-cargo clippy -q -p searchbar-encoder -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings
 # The index crate's tests too: keeps the Chromium search benchmark (tests/wasm_bench.rs) compiling.
 cargo clippy -q -p searchbar-index --target wasm32-unknown-unknown --tests --locked -- -D warnings
 

@@ -1,0 +1,475 @@
+//! The lexical index's files, both ways (docs/lexical-format.md is the spec): a small root
+//! and fragments, each fetched only when a query needs it.
+//!
+//! Readers never trust a length: every count is checked against the bytes left before it
+//! sizes anything, every varint is bounded, every key must be valid UTF-8 in strictly
+//! ascending order, every document ordinal must be below the root's document count.
+
+use crate::analyze::Analysis;
+use crate::LexicalError;
+use serde::{Deserialize, Serialize};
+
+pub const ROOT_MAGIC: &[u8; 8] = b"SBLXROOT";
+pub const FRAGMENT_MAGIC: &[u8; 8] = b"SBLXFRAG";
+/// Version of the root and fragment layout; readers refuse others.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Scoring and matching settings, stored in the root so that every reader scores alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub analysis: Analysis,
+    pub documents: u32,
+    /// BM25F parameters the impacts were computed with (for the record).
+    pub k1: f32,
+    pub b: f32,
+    pub title_weight: f32,
+    pub text_weight: f32,
+    /// Impact 255 is this BM25F score: impact × scale / 255 is a posting's score.
+    pub max_score: f32,
+}
+
+/// The root: settings plus where each key range lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Root {
+    pub meta: Meta,
+    /// Dictionary chunk `i` (fragment `i`): its first term and the ordinal of that term.
+    pub dict: Vec<(String, u32)>,
+    /// Typo chunk `j` (fragment `dict.len() + j`): its first deletion key.
+    pub typo: Vec<String>,
+    /// Terms in the dictionary.
+    pub terms: u32,
+}
+
+/// One term of a dictionary chunk, postings grouped by impact, highest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub term: String,
+    pub ordinal: u32,
+    pub df: u32,
+    /// (impact 1..=255, ascending document ordinals), impacts strictly descending.
+    pub segments: Vec<(u8, Vec<u32>)>,
+}
+
+/// A deletion key and the ordinals of the terms it stands for (ascending).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypoEntry {
+    pub key: String,
+    pub ordinals: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fragment {
+    Dict(Vec<Entry>),
+    Typo(Vec<TypoEntry>),
+}
+
+const KIND_DICT: u8 = 0;
+const KIND_TYPO: u8 = 1;
+
+// ---- writing ----
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A key stored as the bytes it shares with the previous key plus its own suffix.
+fn put_key(out: &mut Vec<u8>, prev: &str, key: &str) {
+    let shared = prev
+        .bytes()
+        .zip(key.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    put_varint(out, shared as u32);
+    put_varint(out, (key.len() - shared) as u32);
+    out.extend_from_slice(&key.as_bytes()[shared..]);
+}
+
+/// Ascending ordinals as gaps: the first as is, each next as `next - prev - 1`.
+fn put_ascending(out: &mut Vec<u8>, ids: &[u32]) {
+    put_varint(out, ids.len() as u32);
+    let mut prev: Option<u32> = None;
+    for &d in ids {
+        put_varint(out, prev.map_or(d, |p| d - p - 1));
+        prev = Some(d);
+    }
+}
+
+impl Root {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(ROOT_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let meta = serde_json::to_vec(&self.meta).expect("meta serializes");
+        put_varint(&mut out, meta.len() as u32);
+        out.extend_from_slice(&meta);
+        put_varint(&mut out, self.terms);
+        put_varint(&mut out, self.dict.len() as u32);
+        for (term, ordinal) in &self.dict {
+            put_str(&mut out, term);
+            put_varint(&mut out, *ordinal);
+        }
+        put_varint(&mut out, self.typo.len() as u32);
+        for key in &self.typo {
+            put_str(&mut out, key);
+        }
+        out
+    }
+
+    pub fn fragments(&self) -> usize {
+        self.dict.len() + self.typo.len()
+    }
+}
+
+impl Fragment {
+    /// Fragment `number` of its index.
+    pub fn to_bytes(&self, number: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(FRAGMENT_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        put_varint(&mut out, number);
+        let mut prev = String::new();
+        match self {
+            Fragment::Dict(entries) => {
+                out.push(KIND_DICT);
+                put_varint(&mut out, entries.len() as u32);
+                for e in entries {
+                    put_key(&mut out, &prev, &e.term);
+                    put_varint(&mut out, e.df);
+                    put_varint(&mut out, e.segments.len() as u32);
+                    for (impact, docs) in &e.segments {
+                        out.push(*impact);
+                        put_ascending(&mut out, docs);
+                    }
+                    prev.clone_from(&e.term);
+                }
+            }
+            Fragment::Typo(entries) => {
+                out.push(KIND_TYPO);
+                put_varint(&mut out, entries.len() as u32);
+                for e in entries {
+                    put_key(&mut out, &prev, &e.key);
+                    put_ascending(&mut out, &e.ordinals);
+                    prev.clone_from(&e.key);
+                }
+            }
+        }
+        out
+    }
+}
+
+// ---- reading ----
+
+/// A bounds-checked reader; every error names the file.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    file: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    fn bad(&self, message: impl Into<String>) -> LexicalError {
+        LexicalError::Invalid {
+            file: self.file.to_string(),
+            message: format!("{} (at byte {})", message.into(), self.pos),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], LexicalError> {
+        if self.bytes.len() - self.pos < n {
+            return Err(self.bad(format!("truncated: {n} more bytes expected")));
+        }
+        let s = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, LexicalError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn varint(&mut self) -> Result<u32, LexicalError> {
+        let mut v: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(v).map_err(|_| self.bad("varint over 32 bits"));
+            }
+        }
+        Err(self.bad("varint longer than 5 bytes"))
+    }
+
+    /// A count of items each at least `min_bytes` long: refused if they cannot fit.
+    fn count(&mut self, min_bytes: usize) -> Result<usize, LexicalError> {
+        let n = self.varint()? as usize;
+        let left = self.bytes.len() - self.pos;
+        if n.saturating_mul(min_bytes) > left {
+            return Err(self.bad(format!("{n} items cannot fit in the {left} bytes left")));
+        }
+        Ok(n)
+    }
+
+    fn utf8(&self, b: Vec<u8>) -> Result<String, LexicalError> {
+        String::from_utf8(b).map_err(|_| self.bad("a key is not UTF-8"))
+    }
+
+    fn str(&mut self) -> Result<String, LexicalError> {
+        let n = self.count(1)?;
+        let b = self.take(n)?.to_vec();
+        self.utf8(b)
+    }
+
+    fn key(&mut self, prev: &str) -> Result<String, LexicalError> {
+        let shared = self.varint()? as usize;
+        if shared > prev.len() {
+            return Err(self.bad("a key shares more bytes than the previous key has"));
+        }
+        let n = self.count(1)?;
+        let mut b = prev.as_bytes()[..shared].to_vec();
+        b.extend_from_slice(self.take(n)?);
+        let key = self.utf8(b)?;
+        if !prev.is_empty() && key.as_str() <= prev {
+            return Err(self.bad(format!("key {key:?} is not after {prev:?}")));
+        }
+        Ok(key)
+    }
+
+    /// Ascending ordinals, each below `limit`.
+    fn ascending(&mut self, limit: u32) -> Result<Vec<u32>, LexicalError> {
+        let n = self.count(1)?;
+        let mut out = Vec::with_capacity(n);
+        let mut prev: Option<u32> = None;
+        for _ in 0..n {
+            let gap = self.varint()?;
+            let d = match prev {
+                None => Some(gap),
+                Some(p) => p.checked_add(gap).and_then(|v| v.checked_add(1)),
+            };
+            match d {
+                Some(d) if d < limit => {
+                    out.push(d);
+                    prev = Some(d);
+                }
+                _ => return Err(self.bad(format!("an ordinal is not below {limit}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn header(&mut self, magic: &[u8; 8]) -> Result<(), LexicalError> {
+        if self.take(8).ok() != Some(&magic[..]) {
+            return Err(self.bad("not a searchbar lexical index file"));
+        }
+        let v = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
+        if v != FORMAT_VERSION {
+            return Err(self.bad(format!(
+                "lexical format {v} is not supported (this build reads {FORMAT_VERSION})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn end(&self) -> Result<(), LexicalError> {
+        if self.pos != self.bytes.len() {
+            return Err(self.bad("trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+impl Root {
+    /// Parses a root; `file` names it in errors.
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Self, LexicalError> {
+        let mut c = Cursor {
+            bytes,
+            pos: 0,
+            file,
+        };
+        c.header(ROOT_MAGIC)?;
+        let n = c.count(1)?;
+        let meta: Meta =
+            serde_json::from_slice(c.take(n)?).map_err(|e| c.bad(format!("settings: {e}")))?;
+        for (name, v) in [
+            ("k1", meta.k1),
+            ("b", meta.b),
+            ("title_weight", meta.title_weight),
+            ("text_weight", meta.text_weight),
+            ("max_score", meta.max_score),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(c.bad(format!("{name} = {v} is not a finite number ≥ 0")));
+            }
+        }
+        let terms = c.varint()?;
+        let n = c.count(2)?;
+        let mut dict: Vec<(String, u32)> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let term = c.str()?;
+            let ordinal = c.varint()?;
+            if let Some((p, o)) = dict.last() {
+                if term <= *p || ordinal <= *o {
+                    return Err(c.bad("dictionary chunks are not in ascending order"));
+                }
+            } else if ordinal != 0 {
+                return Err(c.bad("the first dictionary chunk does not start at ordinal 0"));
+            }
+            if ordinal >= terms {
+                return Err(c.bad(format!(
+                    "chunk ordinal {ordinal} is not below {terms} terms"
+                )));
+            }
+            dict.push((term, ordinal));
+        }
+        let n = c.count(1)?;
+        let mut typo: Vec<String> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let key = c.str()?;
+            if typo.last().is_some_and(|p| key <= *p) {
+                return Err(c.bad("typo chunks are not in ascending order"));
+            }
+            typo.push(key);
+        }
+        c.end()?;
+        if dict.is_empty() && terms > 0 {
+            return Err(c.bad(format!("{terms} terms but no dictionary chunk")));
+        }
+        Ok(Self {
+            meta,
+            dict,
+            typo,
+            terms,
+        })
+    }
+
+    /// The ordinals dictionary chunk `i` may hold: up to the next chunk's first.
+    pub(crate) fn ordinals(&self, i: usize) -> std::ops::Range<u32> {
+        let start = self.dict[i].1;
+        let end = self.dict.get(i + 1).map_or(self.terms, |c| c.1);
+        start..end
+    }
+}
+
+impl Fragment {
+    /// Parses fragment `number` of `root`: a dictionary chunk for `number < root.dict.len()`,
+    /// else a typo chunk. `file` names it in errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        root: &Root,
+        number: usize,
+        file: &str,
+    ) -> Result<Self, LexicalError> {
+        let mut c = Cursor {
+            bytes,
+            pos: 0,
+            file,
+        };
+        c.header(FRAGMENT_MAGIC)?;
+        let stored = c.varint()? as usize;
+        if stored != number {
+            return Err(c.bad(format!("fragment {stored} given as fragment {number}")));
+        }
+        let kind = c.u8()?;
+        let docs = root.meta.documents;
+        let out = match (kind, number < root.dict.len()) {
+            (KIND_DICT, true) => {
+                let ordinals = root.ordinals(number);
+                let n = c.count(4)?;
+                if n as u64 > u64::from(ordinals.end - ordinals.start) {
+                    return Err(c.bad(format!(
+                        "{n} terms in a chunk holding ordinals {ordinals:?}"
+                    )));
+                }
+                let mut entries: Vec<Entry> = Vec::with_capacity(n);
+                let mut prev = String::new();
+                for i in 0..n {
+                    let term = c.key(&prev)?;
+                    if i == 0 && term != root.dict[number].0 {
+                        return Err(c.bad("the chunk's first term is not the root's"));
+                    }
+                    let df = c.varint()?;
+                    let segs = c.count(2)?;
+                    let mut segments: Vec<(u8, Vec<u32>)> = Vec::with_capacity(segs);
+                    let mut total = 0u64;
+                    for _ in 0..segs {
+                        let impact = c.u8()?;
+                        if impact == 0 || segments.last().is_some_and(|(p, _)| impact >= *p) {
+                            return Err(c.bad("impacts are not strictly descending above 0"));
+                        }
+                        let ids = c.ascending(docs)?;
+                        total += ids.len() as u64;
+                        segments.push((impact, ids));
+                    }
+                    if total != u64::from(df) {
+                        return Err(c.bad(format!("term {term:?}: df {df}, {total} postings")));
+                    }
+                    prev.clone_from(&term);
+                    entries.push(Entry {
+                        term,
+                        ordinal: ordinals.start + i as u32,
+                        df,
+                        segments,
+                    });
+                }
+                Fragment::Dict(entries)
+            }
+            (KIND_TYPO, false) => {
+                let n = c.count(3)?;
+                let mut entries: Vec<TypoEntry> = Vec::with_capacity(n);
+                let mut prev = String::new();
+                for _ in 0..n {
+                    let key = c.key(&prev)?;
+                    let ordinals = c.ascending(root.terms)?;
+                    prev.clone_from(&key);
+                    entries.push(TypoEntry { key, ordinals });
+                }
+                Fragment::Typo(entries)
+            }
+            _ => return Err(c.bad(format!("kind {kind} does not belong at fragment {number}"))),
+        };
+        c.end()?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_and_overlong_ones_are_refused() {
+        for v in [0u32, 1, 127, 128, 300, 1 << 21, u32::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            let mut c = Cursor {
+                bytes: &b,
+                pos: 0,
+                file: "t",
+            };
+            assert_eq!(c.varint().unwrap(), v);
+        }
+        let b = [0xffu8, 0xff, 0xff, 0xff, 0x7f];
+        let mut c = Cursor {
+            bytes: &b,
+            pos: 0,
+            file: "t",
+        };
+        assert!(c.varint().is_err());
+        let b = [0x80u8; 6];
+        let mut c = Cursor {
+            bytes: &b,
+            pos: 0,
+            file: "t",
+        };
+        assert!(c.varint().unwrap_err().to_string().starts_with("t:"));
+    }
+}
