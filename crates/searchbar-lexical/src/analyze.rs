@@ -118,10 +118,13 @@ impl Analyzer {
 
     /// The words of `text`, in order (over-long ones left out).
     pub fn words(&self, text: &str) -> Vec<Word> {
+        self.each_word(text).collect()
+    }
+
+    fn each_word<'a>(&'a self, text: &'a str) -> impl Iterator<Item = Word> + 'a {
         text.unicode_words()
             .filter(|w| w.chars().count() <= MAX_TERM_CHARS)
             .map(|w| self.word(w))
-            .collect()
     }
 
     fn word(&self, raw: &str) -> Word {
@@ -138,9 +141,7 @@ impl Analyzer {
 
     /// The index terms of `text` (stop words dropped), in order with repeats.
     pub fn terms<'a>(&'a self, text: &'a str) -> impl Iterator<Item = String> + 'a {
-        text.unicode_words()
-            .filter(|w| w.chars().count() <= MAX_TERM_CHARS)
-            .map(|w| self.word(w))
+        self.each_word(text)
             .filter(|w| !w.stop && !w.term.is_empty())
             .map(|w| w.term)
     }
