@@ -19,6 +19,7 @@ pub struct Config {
     pub drift: searchbar_store::DriftConfig,
     pub model: ModelConfig,
     pub index: IndexConfig,
+    pub lexical: LexicalConfig,
     pub search: SearchConfig,
     pub evaluation: EvaluationConfig,
     pub gate: GateConfig,
@@ -143,6 +144,77 @@ impl<'de> Deserialize<'de> for RerankStore {
     }
 }
 
+/// `[lexical]`: the BM25F index built beside the vector index (crates/searchbar-lexical).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LexicalConfig {
+    /// A Snowball stemmer language (english, french, german, ...), or "none".
+    pub language: String,
+    /// Words left out of the index and of queries; unset: the 33 English stop words of
+    /// Lucene for English, none for other languages.
+    pub stop_words: Option<Vec<String>>,
+    pub k1: f32,
+    pub b: f32,
+    /// How much a title word counts against a word of the document text.
+    pub title_weight: f32,
+    pub text_weight: f32,
+    /// Target size of one dictionary or typo fragment (a page fetches only the ones its
+    /// query's words fall in).
+    pub fragment_bytes: usize,
+}
+
+impl Default for LexicalConfig {
+    fn default() -> Self {
+        let d = searchbar_lexical::BuildConfig::default();
+        Self {
+            language: d.analysis.language,
+            stop_words: None,
+            k1: d.k1,
+            b: d.b,
+            // Chosen on SciFact's training judgments (docs/configuration.md): 2 beat 1 and 3.
+            title_weight: 2.0,
+            text_weight: d.text_weight,
+            fragment_bytes: d.fragment_bytes,
+        }
+    }
+}
+
+impl LexicalConfig {
+    /// The build settings; errors name the `lexical.` key.
+    pub fn build_config(&self) -> Result<searchbar_lexical::BuildConfig> {
+        let stop_words = match &self.stop_words {
+            Some(words) => words.clone(),
+            None if self.language == "english" => searchbar_lexical::ENGLISH_STOP_WORDS
+                .iter()
+                .map(|w| w.to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let cfg = searchbar_lexical::BuildConfig {
+            analysis: searchbar_lexical::Analysis {
+                language: self.language.clone(),
+                stop_words,
+            },
+            k1: self.k1,
+            b: self.b,
+            title_weight: self.title_weight,
+            text_weight: self.text_weight,
+            fragment_bytes: self.fragment_bytes,
+        };
+        cfg.check()
+            .map_err(|e| anyhow::anyhow!("lexical.{}", strip(&e)))?;
+        Ok(cfg)
+    }
+}
+
+/// The lexical crate's message without its own prefix, so that it reads as a key.
+fn strip(e: &searchbar_lexical::LexicalError) -> String {
+    match e {
+        searchbar_lexical::LexicalError::Config(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
@@ -150,6 +222,16 @@ pub struct SearchConfig {
     pub k: usize,
     pub nprobe: usize,
     pub rerank: usize,
+    /// "hybrid" (the lexical and dense lists fused), "dense" or "lexical".
+    pub mode: searchbar_release::SearchMode,
+    /// "convex" (a weighted sum of normalised scores) or "rrf" (reciprocal rank fusion).
+    pub fusion: searchbar_release::Fusion,
+    /// The dense list's weight in convex fusion; unset: chosen by `evaluate` on judged
+    /// queries.
+    pub alpha: Option<f32>,
+    /// The best dense score below which a query matching no word shows no results; unset:
+    /// chosen by `evaluate`.
+    pub floor: Option<f32>,
 }
 
 impl Default for SearchConfig {
@@ -158,6 +240,10 @@ impl Default for SearchConfig {
             k: 10,
             nprobe: 16,
             rerank: 100,
+            mode: searchbar_release::SearchMode::Hybrid,
+            fusion: searchbar_release::Fusion::Convex,
+            alpha: None,
+            floor: None,
         }
     }
 }
@@ -171,6 +257,11 @@ pub struct EvaluationConfig {
     pub qrels: Option<PathBuf>,
     /// Documents sampled as extra queries for recall@10 against exact search.
     pub recall_queries: usize,
+    /// Judgments (of queries in `queries`) that tune the fusion weight and the floor, kept
+    /// apart from `qrels`, which only reports. Unset: `folds`-fold cross-validation on
+    /// `qrels`, the reported figure from held-out folds only.
+    pub tune_qrels: Option<PathBuf>,
+    pub folds: usize,
 }
 
 impl Default for EvaluationConfig {
@@ -179,6 +270,8 @@ impl Default for EvaluationConfig {
             queries: Some("data/catalog/queries.jsonl".into()),
             qrels: Some("data/catalog/qrels.tsv".into()),
             recall_queries: 200,
+            tune_qrels: None,
+            folds: 5,
         }
     }
 }
@@ -351,6 +444,26 @@ fn validate(c: &Config) -> Result<()> {
     }
     if c.search.nprobe == 0 {
         bail!("search.nprobe must be at least 1");
+    }
+    if let Some(a) = c.search.alpha {
+        if !(0.0..=1.0).contains(&a) {
+            bail!("search.alpha = {a} must be between 0 and 1");
+        }
+    }
+    if let Some(f) = c.search.floor {
+        if !f.is_finite() {
+            bail!("search.floor = {f} must be a number");
+        }
+    }
+    c.lexical.build_config()?;
+    if c.evaluation.folds < 2 {
+        bail!(
+            "evaluation.folds = {} must be at least 2",
+            c.evaluation.folds
+        );
+    }
+    if c.evaluation.tune_qrels.is_some() && c.evaluation.qrels.is_none() {
+        bail!("evaluation.tune_qrels needs evaluation.queries and evaluation.qrels");
     }
     if i.rerank_store == RerankStore::None && i.kind != IndexKindConfig::Flat && c.search.rerank > 0
     {

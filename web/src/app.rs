@@ -15,7 +15,8 @@ use std::rc::Rc;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
-use searchbar_release::{Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage};
+use searchbar_release::searchbar_lexical::{Matches, Outcome};
+use searchbar_release::{Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage, Terms};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -85,6 +86,11 @@ pub enum Msg {
         request: Box<RowRequest>,
         records: Result<Vec<(u32, Vec<u8>)>, String>,
     },
+    /// Lexical fragments fetched for search number `seq`.
+    Fragments {
+        seq: u64,
+        fetched: Result<Vec<(usize, Vec<u8>)>, String>,
+    },
     Key(Key),
     Hover(usize),
     CheckLive,
@@ -123,6 +129,9 @@ pub struct App {
     last_embed_ms: f64,
     /// Counts searches, so rows fetched for an older one are dropped.
     search_seq: u64,
+    /// The lexical matches of the text being searched, fused with its dense list when that
+    /// arrives.
+    lexical: Option<(String, Matches)>,
     poll: Option<Interval>,
     newer: Option<String>,
     list_ref: NodeRef,
@@ -156,6 +165,7 @@ impl Component for App {
             last_search_ms: 0.0,
             last_embed_ms: 0.0,
             search_seq: 0,
+            lexical: None,
             poll: None,
             newer: None,
             list_ref: NodeRef::default(),
@@ -282,8 +292,29 @@ impl Component for App {
                         file: request.url.clone(),
                         message: e,
                     })
-                    .and_then(|records| searcher.complete(&vector, *request, &records));
+                    .and_then(|records| searcher.complete(&vector, *request, &records))
+                    .map(|dense| self.fuse(&text, Some(&dense)));
                 return self.finish(&text, start, result);
+            }
+            Msg::Fragments { seq, fetched } => {
+                let Some(searcher) = &mut self.searcher else {
+                    return false;
+                };
+                let inserted = fetched.and_then(|parts| {
+                    parts
+                        .iter()
+                        .try_for_each(|(n, bytes)| searcher.insert_fragment(*n, bytes))
+                        .map_err(|e| e.to_string())
+                });
+                if let Err(e) = inserted {
+                    self.query_error = Some(format!("Search failed: {e}"));
+                    return true;
+                }
+                // Kept for later queries either way; searched again if still the newest.
+                if seq == self.search_seq {
+                    return self.search(ctx, self.started_by);
+                }
+                return false;
             }
             Msg::Key(key) => return self.key(key),
             Msg::Hover(i) => {
@@ -386,8 +417,37 @@ impl App {
             self.show(&query, Vec::new(), 0.0);
             return cleared;
         }
+        // The lexical list first: it may need fragments fetched (then this search runs
+        // again when they arrive), and a lexical-only release needs nothing else.
+        let start = timing::now();
+        self.lexical = None;
+        if let Some(lexical) = searcher.lexical_index() {
+            match lexical.search(&self.query, searcher.depth(None)) {
+                Ok(Outcome::Done(matches)) => self.lexical = Some((self.query.clone(), matches)),
+                Ok(Outcome::Need(numbers)) => {
+                    let files = numbers
+                        .into_iter()
+                        .filter_map(|n| Some((n, lexical.file(n)?.clone())))
+                        .collect();
+                    let (link, seq) = (ctx.link().clone(), self.search_seq);
+                    spawn_local(async move {
+                        let fetched = loader::fetch_fragments(files).await;
+                        link.send_message(Msg::Fragments { seq, fetched });
+                    });
+                    return false;
+                }
+                Err(e) => {
+                    self.query_error = Some(format!("Search failed: {e}"));
+                    return true;
+                }
+            }
+        }
+        if !searcher.ranking().mode.uses_dense() {
+            let query = self.query.clone();
+            let hits = self.fuse(&query, None);
+            return self.finish(&query, start, Ok(hits));
+        }
         if self.query.len() <= ONE_CALL_BYTES {
-            let start = timing::now();
             let query = self.query.clone();
             return match searcher.encoder().embed(&query) {
                 Ok(vector) => self.search_vector(ctx, query, start, vector),
@@ -453,7 +513,10 @@ impl App {
             return false;
         };
         match searcher.begin(&vector, None) {
-            Ok(Stage::Done(hits)) => self.finish(&text, start, Ok(hits)),
+            Ok(Stage::Done(dense)) => {
+                let hits = self.fuse(&text, Some(&dense));
+                self.finish(&text, start, Ok(hits))
+            }
             Ok(Stage::NeedRows(request)) => {
                 let (link, seq) = (ctx.link().clone(), self.search_seq);
                 spawn_local(async move {
@@ -471,6 +534,20 @@ impl App {
             }
             Err(e) => self.finish(&text, start, Err(e)),
         }
+    }
+
+    /// The results of `text`: its dense list (when the mode has one) fused with its lexical
+    /// matches, as the manifest says ([`Searcher::results`], the pipeline's own ranking).
+    fn fuse(&self, text: &str, dense: Option<&[QueryHit]>) -> Vec<QueryHit> {
+        let Some(searcher) = &self.searcher else {
+            return Vec::new();
+        };
+        let lexical = self
+            .lexical
+            .as_ref()
+            .filter(|(t, _)| t == text)
+            .map(|(_, m)| m);
+        searcher.results(dense, lexical, None)
     }
 
     /// Records how long the search for `query` took (the throttle) and shows its outcome;
@@ -507,7 +584,18 @@ impl App {
         ) else {
             return;
         };
-        self.rows.show(&list, &input, &self.hits, query);
+        // Marked: the query's words, and every form of the index terms it matched.
+        let matched = self.lexical.as_ref().filter(|(t, _)| t == query);
+        let analysis = self
+            .searcher
+            .as_ref()
+            .and_then(|s| s.lexical_index())
+            .map(|l| &l.index().root().meta.analysis);
+        let terms = match (analysis, matched) {
+            (Some(a), Some((_, m))) => Terms::with_matches(query, a, &m.terms),
+            _ => Terms::new(query),
+        };
+        self.rows.show(&list, &input, &self.hits, query, &terms);
         let now = timing::now();
         let total = now - self.input_at;
         // From the search's end to here: the new rows.

@@ -33,12 +33,14 @@ impl Download {
     }
 }
 
-/// Every artifact a searcher needs, in the order [`fetch_artifacts`] reports progress.
+/// Every artifact a searcher needs up front, in the order [`fetch_artifacts`] reports
+/// progress: the lexical root last (its fragments come per query, [`fetch_fragments`]).
 fn artifacts(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
     let f = &manifest.files;
     [&f.encoder, &f.tokenizer, &f.index]
         .into_iter()
         .chain(f.docs.iter())
+        .chain(f.lexical.iter().map(|l| &l.root))
 }
 
 pub async fn fetch_manifest() -> Result<Manifest, String> {
@@ -61,14 +63,31 @@ pub async fn fetch_artifacts(
     let encoder = bytes.next().unwrap_or_default();
     let tokenizer = bytes.next().unwrap_or_default();
     let index = bytes.next().unwrap_or_default();
+    let mut docs: Vec<Vec<u8>> = bytes.collect();
+    let lexical_root = manifest.files.lexical.as_ref().and_then(|_| docs.pop());
     Ok(Artifacts {
         encoder,
         tokenizer,
         index,
-        docs: bytes.collect(),
+        docs,
         // An index with external rows fetches its candidates' records per query (fetch_rows).
         rows: None,
+        lexical_root,
+        lexical_fragments: Vec::new(),
     })
+}
+
+/// The lexical fragments a query needs (number, manifest entry), all in flight at once.
+/// Content-addressed, so the HTTP cache keeps them across visits and releases;
+/// [`Searcher::insert_fragment`] verifies each.
+pub async fn fetch_fragments(
+    files: Vec<(usize, FileRef)>,
+) -> Result<Vec<(usize, Vec<u8>)>, String> {
+    let fetches = files.into_iter().map(|(n, file)| async move {
+        let bytes = fetch_bytes(&file.path, RequestCache::Default, |_| {}).await?;
+        Ok::<_, String>((n, bytes))
+    });
+    try_join_all(fetches).await
 }
 
 /// The re-ranking records one query needs, one range request each, all in flight at once

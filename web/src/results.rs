@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 pub use searchbar_release::option_id;
-use searchbar_release::{rows_html, QueryHit};
+use searchbar_release::{rows_html, QueryHit, Terms};
 use wasm_bindgen::JsCast;
 use web_sys::Element;
 use yew::prelude::*;
@@ -56,11 +56,18 @@ impl Rows {
     /// Replaces `list`'s rows with `hits` for `query`, none active, and sets the listbox's
     /// `hidden` and `data-query` and the combobox's `aria-expanded` and
     /// `aria-activedescendant` to match.
-    pub fn show(&mut self, list: &Element, combobox: &Element, hits: &[QueryHit], query: &str) {
+    pub fn show(
+        &mut self,
+        list: &Element,
+        combobox: &Element,
+        hits: &[QueryHit],
+        query: &str,
+        terms: &Terms,
+    ) {
         if self.active.take().is_some() {
             let _ = combobox.remove_attribute("aria-activedescendant");
         }
-        list.set_inner_html(&rows_html(hits, query, link));
+        list.set_inner_html(&rows_html(hits, terms, link));
         let _ = list.set_attribute("data-query", query);
         let expanded = !hits.is_empty();
         if expanded != self.expanded || self.combobox.is_none() {

@@ -1,9 +1,16 @@
 //! Query words marked in result text.
 
+use searchbar_lexical::{Analysis, Analyzer};
+
 /// A query's words of two or more letters (single letters are noise), lowercased once for all
-/// the texts they mark. Whole words match, case-insensitively, in any script.
-#[derive(Debug, Clone, Default)]
-pub struct Terms(Vec<String>);
+/// the texts they mark. Whole words match, case-insensitively, in any script; with the
+/// lexical index's matches, so does every word that analyses to a matched term (`quality`
+/// and `qualities` for `qualiti`, `quadcopter` for the prefix `qua`).
+#[derive(Debug, Default)]
+pub struct Terms {
+    words: Vec<String>,
+    matched: Option<(Analyzer, Vec<String>)>,
+}
 
 impl Terms {
     pub fn new(query: &str) -> Self {
@@ -13,7 +20,22 @@ impl Terms {
             .collect();
         terms.sort_unstable();
         terms.dedup();
-        Self(terms)
+        Self {
+            words: terms,
+            matched: None,
+        }
+    }
+
+    /// The query's words plus the index terms its lexical search matched, analysed as the
+    /// index was ([`Analysis`] from its root).
+    pub fn with_matches(query: &str, analysis: &Analysis, matched: &[String]) -> Self {
+        let mut terms = Self::new(query);
+        if let Ok(analyzer) = Analyzer::new(analysis) {
+            let mut matched = matched.to_vec();
+            matched.sort_unstable();
+            terms.matched = Some((analyzer, matched));
+        }
+        terms
     }
 
     /// Calls `f` with the runs of `text` in order, each with whether it is a marked word.
@@ -36,14 +58,19 @@ impl Terms {
     }
 
     fn matches(&self, word: &str) -> bool {
-        if word.is_ascii() {
-            return self
-                .0
+        let exact = if word.is_ascii() {
+            self.words
                 .iter()
-                .any(|t| t.len() == word.len() && t.eq_ignore_ascii_case(word));
-        }
-        let lower = word.to_lowercase();
-        self.0.contains(&lower)
+                .any(|t| t.len() == word.len() && t.eq_ignore_ascii_case(word))
+        } else {
+            self.words.contains(&word.to_lowercase())
+        };
+        exact
+            || self.matched.as_ref().is_some_and(|(analyzer, matched)| {
+                analyzer
+                    .terms(word)
+                    .any(|t| matched.binary_search(&t).is_ok())
+            })
     }
 }
 
@@ -93,6 +120,27 @@ mod tests {
             "[Air] [quality] at home, [AIR]!"
         );
         assert_eq!(marked("repair", "air"), "repair");
+    }
+
+    #[test]
+    fn lexical_matches_mark_every_form_of_their_terms() {
+        let analysis = Analysis::default();
+        let analyzer = Analyzer::new(&analysis).unwrap();
+        // What a search for "qua" (completed) and "qualities" (stemmed) matched.
+        let matched: Vec<String> = analyzer.terms("quadcopter qualities").collect();
+        let terms = Terms::with_matches("qua", &analysis, &matched);
+        let mut out = String::new();
+        terms.runs(
+            "A Quadcopter of quality, with two quadcopters",
+            |run, hit| {
+                if hit {
+                    out.push_str(&format!("[{run}]"));
+                } else {
+                    out.push_str(run);
+                }
+            },
+        );
+        assert_eq!(out, "A [Quadcopter] of [quality], with two [quadcopters]");
     }
 
     #[test]

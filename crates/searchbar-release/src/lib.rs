@@ -9,6 +9,7 @@
 
 mod docs;
 mod error;
+mod fusion;
 mod highlight;
 pub mod layout;
 mod manifest;
@@ -18,15 +19,19 @@ mod writer;
 
 pub use docs::{shard_docs, DocRecord};
 pub use error::ReleaseError;
+pub use fusion::{rank, Fusion, Ranking, SearchMode, FUSION_DEPTH, RRF_K};
 pub use highlight::Terms;
 pub use layout::{
     FILES_DIR, FILES_PREFIX, LOADER_NAME, MANIFEST_NAME, PAGE_NAME, POINTER_NAME, RELEASES_DIR,
     TARGET_ROOT,
 };
 pub use manifest::{
-    content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, Manifest, ModelInfo,
-    PipelineInfo, Pointer, SearchInfo, MANIFEST_FORMAT,
+    content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, LexicalFiles, Manifest,
+    ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, MANIFEST_FORMAT,
 };
 pub use markup::{option_id, rows_html};
-pub use searcher::{Artifacts, QueryHit, RowRequest, Searcher, Stage};
+pub use searchbar_lexical;
+pub use searcher::{
+    query_encoder_config, Artifacts, Lexical, QueryHit, RowRequest, Searcher, Stage,
+};
 pub use writer::{page_ref, snippet, ReleaseWriter};

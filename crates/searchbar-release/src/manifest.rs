@@ -1,3 +1,4 @@
+use crate::fusion::{Fusion, SearchMode};
 use crate::layout::{MANIFEST_NAME, RELEASES_DIR};
 use crate::ReleaseError;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,18 @@ pub struct Files {
     /// page: each query fetches its candidates' records with range requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<FileRef>,
+    /// The lexical index (docs/lexical-format.md): fetched whole by the pipeline, by fragment
+    /// as a page's queries need them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical: Option<LexicalFiles>,
+}
+
+/// The lexical index's files: its root, then its fragments in the root's numbering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LexicalFiles {
+    pub root: FileRef,
+    pub fragments: Vec<FileRef>,
 }
 
 impl Files {
@@ -90,6 +103,11 @@ impl Files {
             .chain(self.docs.iter())
             .chain(self.app.iter())
             .chain(self.rows.iter())
+            .chain(
+                self.lexical
+                    .iter()
+                    .flat_map(|l| std::iter::once(&l.root).chain(l.fragments.iter())),
+            )
     }
 }
 
@@ -122,13 +140,29 @@ pub struct PipelineInfo {
     pub source_hash: String,
 }
 
-/// Query-time knobs the browser must use to match the evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Query-time knobs the browser must use to match the evaluation. The ranking keys default
+/// to what a release without a lexical index did (dense alone), so older manifests still read.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchInfo {
     pub k: usize,
     pub nprobe: usize,
     pub rerank: usize,
+    #[serde(default = "SearchMode::dense")]
+    pub mode: SearchMode,
+    #[serde(default)]
+    pub fusion: Fusion,
+    /// Convex fusion: the dense list's weight (the lexical list gets 1 − alpha).
+    #[serde(default = "one")]
+    pub alpha: f32,
+    /// A query whose best dense score is below this, and that matches no term, shows no
+    /// results (chosen by the pipeline's evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f32>,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// The evaluation summary shown in the footer and compared by the next gate.
@@ -146,6 +180,18 @@ pub struct Evaluation {
     pub queries: usize,
     /// Deployed with `--force` despite a failed gate.
     pub forced: bool,
+    /// nDCG@10 of each ranking on the same judged queries (`ndcg_at_10` is the shipped one's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modes: Option<ModeScores>,
+}
+
+/// nDCG@10 per ranking mode, side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeScores {
+    pub lexical: Option<f64>,
+    pub dense: Option<f64>,
+    pub hybrid: Option<f64>,
 }
 
 /// A release's manifest: what it contains and how it was made.

@@ -32,14 +32,13 @@ pub fn escape_into(out: &mut String, text: &str) {
     out.push_str(&text[last..]);
 }
 
-/// One `<li role="option">` per hit, query words in `<mark>`: the whole row is the link
-/// (`link` turns a document's URL into a safe href, or `None` for a row without one).
+/// One `<li role="option">` per hit, the query's `terms` in `<mark>`: the whole row is the
+/// link (`link` turns a document's URL into a safe href, or `None` for a row without one).
 pub fn rows_html(
     hits: &[QueryHit],
-    query: &str,
+    terms: &Terms,
     mut link: impl FnMut(&str) -> Option<String>,
 ) -> String {
-    let terms = Terms::new(query);
     let mut out = String::with_capacity(hits.len() * 512);
     for (i, hit) in hits.iter().enumerate() {
         let record = &hit.record;
@@ -123,7 +122,9 @@ mod tests {
             ),
             hit("p2", "No link", None, "plain"),
         ];
-        let html = rows_html(&hits, "AIR quality", |url| Some(url.to_string()));
+        let html = rows_html(&hits, &Terms::new("AIR quality"), |url| {
+            Some(url.to_string())
+        });
         assert_eq!(
             html,
             "<li id=\"result-0\" class=\"result\" role=\"option\" aria-selected=\"false\" \
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn a_rejected_link_leaves_a_row_without_one() {
         let hits = [hit("p1", "t", Some("javascript:alert(1)"), "s")];
-        let html = rows_html(&hits, "", |_| None);
+        let html = rows_html(&hits, &Terms::new(""), |_| None);
         assert!(!html.contains("href") && html.contains("<div class=\"hit\">"));
     }
 }

@@ -1,6 +1,8 @@
-use crate::{DocRecord, Manifest, ReleaseError};
+use crate::fusion::{rank, Ranking, SearchMode, FUSION_DEPTH};
+use crate::{DocRecord, FileRef, Manifest, ModelInfo, ReleaseError, SearchInfo};
 use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
 use searchbar_index::{Candidates, FetchedRows, Index, SearchParams};
+use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use std::ops::Range;
 
 /// The downloaded bytes of a release, before verification.
@@ -13,6 +15,11 @@ pub struct Artifacts {
     /// The whole rows file of an index with external re-ranking rows, where it is at hand
     /// (the pipeline's disk). A page leaves it `None` and fetches records per query.
     pub rows: Option<Vec<u8>>,
+    /// The lexical index's root, where the manifest lists one.
+    pub lexical_root: Option<Vec<u8>>,
+    /// Lexical fragments at hand (number, bytes): all of them on the pipeline's disk, none
+    /// on a page, which fetches each when a query first needs it.
+    pub lexical_fragments: Vec<(usize, Vec<u8>)>,
 }
 
 /// The first stage of a search whose re-ranking rows must be fetched: one range request per
@@ -44,13 +51,123 @@ pub struct QueryHit {
     pub record: DocRecord,
 }
 
-/// A loaded release: encoder, index and display records, queried the same way everywhere.
+/// A lexical index and the fragments of it at hand, each verified against its manifest entry.
+#[derive(Debug)]
+pub struct Lexical {
+    index: LexicalIndex,
+    loaded: Loaded,
+    files: Vec<FileRef>,
+}
+
+impl Lexical {
+    /// Opens the root (`root_file` names it in errors); `files` are the fragments' entries, in
+    /// the root's numbering.
+    pub fn new(root: &[u8], root_file: &str, files: Vec<FileRef>) -> Result<Self, ReleaseError> {
+        let index = LexicalIndex::from_root(root, root_file).map_err(lexical_error)?;
+        if files.len() != index.fragments() {
+            return Err(ReleaseError::Invalid {
+                file: root_file.to_string(),
+                message: format!(
+                    "the root numbers {} fragments, the manifest lists {}",
+                    index.fragments(),
+                    files.len()
+                ),
+            });
+        }
+        Ok(Self {
+            loaded: Loaded::new(index.fragments()),
+            index,
+            files,
+        })
+    }
+
+    /// Verifies fragment `number` against its entry, parses it and keeps it.
+    pub fn insert(&mut self, number: usize, bytes: &[u8]) -> Result<(), ReleaseError> {
+        let entry = self
+            .files
+            .get(number)
+            .ok_or_else(|| ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!(
+                    "lexical fragment {number} of {} does not exist",
+                    self.files.len()
+                ),
+            })?;
+        entry.verify(bytes)?;
+        let fragment = self
+            .index
+            .fragment(number, bytes, &entry.path)
+            .map_err(lexical_error)?;
+        self.loaded.insert(number, fragment);
+        Ok(())
+    }
+
+    /// The words of `text` that match, ranked (best `depth`), or the fragments to fetch first.
+    pub fn search(&self, text: &str, depth: usize) -> Result<Outcome, ReleaseError> {
+        self.index
+            .search(text, depth, &|n| self.loaded.get(n))
+            .map_err(lexical_error)
+    }
+
+    /// The manifest entry of fragment `number`, to fetch it.
+    pub fn file(&self, number: usize) -> Option<&FileRef> {
+        self.files.get(number)
+    }
+
+    pub fn index(&self) -> &LexicalIndex {
+        &self.index
+    }
+}
+
+fn lexical_error(e: searchbar_lexical::LexicalError) -> ReleaseError {
+    match e {
+        searchbar_lexical::LexicalError::Invalid { file, message } => {
+            ReleaseError::Invalid { file, message }
+        }
+        other => ReleaseError::Invalid {
+            file: "lexical index".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// The encoder settings that reproduce a release's embeddings for queries: single texts,
+/// never padded (one graph in memory instead of two). The pipeline's evaluation embeds its
+/// judged queries with exactly these.
+pub fn query_encoder_config(
+    model: &ModelInfo,
+    threads: usize,
+) -> Result<EncoderConfig, ReleaseError> {
+    let pooling = match model.pooling.as_str() {
+        "mean" => Pooling::Mean,
+        "cls" => Pooling::Cls,
+        other => {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!("model.pooling {other:?} is not \"mean\" or \"cls\""),
+            })
+        }
+    };
+    Ok(EncoderConfig {
+        max_tokens: model.max_tokens,
+        pooling,
+        normalize: model.normalize,
+        threads,
+        padded_batches: false,
+        ..EncoderConfig::default()
+    })
+}
+
+/// A loaded release: encoder, index, lexical index and display records, queried the same
+/// way everywhere.
 #[derive(Debug)]
 pub struct Searcher {
     encoder: Encoder,
     index: Index,
+    lexical: Option<Lexical>,
     docs: Vec<DocRecord>,
     params: SearchParams,
+    ranking: Ranking,
     k: usize,
     /// The rows file of an index with external rows, when loaded whole, and its manifest path.
     rows: Option<Vec<u8>>,
@@ -126,40 +243,51 @@ impl Searcher {
                 })
             }
         }
-        if index.len() != docs.len() {
-            return Err(ReleaseError::Invalid {
-                file: files.index.path.clone(),
-                message: format!(
-                    "{} vectors but {} document records",
-                    index.len(),
-                    docs.len()
-                ),
-            });
-        }
-        let model = &manifest.model;
-        let pooling = match model.pooling.as_str() {
-            "mean" => Pooling::Mean,
-            "cls" => Pooling::Cls,
-            other => {
+        let lexical = match (&files.lexical, &artifacts.lexical_root) {
+            (None, _) => None,
+            (Some(l), Some(root)) => {
+                l.root.verify(root)?;
+                let mut lexical = Lexical::new(root, &l.root.path, l.fragments.clone())?;
+                for (n, bytes) in &artifacts.lexical_fragments {
+                    lexical.insert(*n, bytes)?;
+                }
+                Some(lexical)
+            }
+            (Some(l), None) => {
                 return Err(ReleaseError::Invalid {
-                    file: "manifest.json".into(),
-                    message: format!("model.pooling {other:?} is not \"mean\" or \"cls\""),
+                    file: l.root.path.clone(),
+                    message: "the lexical index root was not loaded".into(),
                 })
             }
         };
-        let config = EncoderConfig {
-            max_tokens: model.max_tokens,
-            pooling,
-            normalize: model.normalize,
-            threads,
-            // Queries are single texts, never padded: one graph in memory instead of two.
-            padded_batches: false,
-            ..EncoderConfig::default()
-        };
+        let config = query_encoder_config(&manifest.model, threads)?;
         let encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
+        let rows = artifacts.rows.clone().filter(|_| external);
+        let rows_url = files.rows.as_ref().map(|f| f.path.clone());
+        Self::from_parts(
+            encoder,
+            index,
+            (rows, rows_url),
+            lexical,
+            docs,
+            &manifest.search,
+        )
+    }
+
+    /// Assembles a searcher from parts already verified (the pipeline's evaluation, which
+    /// searches its candidate before any manifest exists). `rows`: the rows file when loaded
+    /// whole, and its path.
+    pub fn from_parts(
+        encoder: Encoder,
+        index: Index,
+        rows: (Option<Vec<u8>>, Option<String>),
+        lexical: Option<Lexical>,
+        docs: Vec<DocRecord>,
+        search: &SearchInfo,
+    ) -> Result<Self, ReleaseError> {
         if encoder.dim() != index.dim() {
             return Err(ReleaseError::Invalid {
-                file: files.index.path.clone(),
+                file: "index".into(),
                 message: format!(
                     "index dimension {} differs from the encoder's {}",
                     index.dim(),
@@ -167,28 +295,162 @@ impl Searcher {
                 ),
             });
         }
+        if index.len() != docs.len() {
+            return Err(ReleaseError::Invalid {
+                file: "index".into(),
+                message: format!(
+                    "{} vectors but {} document records",
+                    index.len(),
+                    docs.len()
+                ),
+            });
+        }
+        if let Some(l) = &lexical {
+            if l.index.documents() as usize != docs.len() {
+                return Err(ReleaseError::Invalid {
+                    file: "lexical index".into(),
+                    message: format!(
+                        "the lexical index covers {} documents, the release has {}",
+                        l.index.documents(),
+                        docs.len()
+                    ),
+                });
+            }
+        }
+        let ranking = Ranking {
+            mode: search.mode,
+            fusion: search.fusion,
+            alpha: search.alpha,
+            floor: search.floor,
+        };
+        if ranking.mode.uses_lexical() && lexical.is_none() {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!(
+                    "search.mode = \"{}\" needs a lexical index, and the release has none",
+                    ranking.mode.name()
+                ),
+            });
+        }
+        if !(0.0..=1.0).contains(&ranking.alpha) {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!("search.alpha = {} must be between 0 and 1", ranking.alpha),
+            });
+        }
         Ok(Self {
             encoder,
             index,
+            lexical,
             docs,
             params: SearchParams {
-                nprobe: manifest.search.nprobe,
-                rerank: manifest.search.rerank,
+                nprobe: search.nprobe,
+                rerank: search.rerank,
             },
-            k: manifest.search.k,
-            rows: artifacts.rows.clone().filter(|_| external),
-            rows_url: files.rows.as_ref().map(|f| f.path.clone()),
+            ranking,
+            k: search.k,
+            rows: rows.0,
+            rows_url: rows.1,
         })
     }
 
-    /// Embeds `text` and returns the top results (at most `k`, default from the manifest).
+    /// The top results for `text` (at most `k`, default from the manifest), ranked as the
+    /// manifest says (dense, lexical or both fused), with every lexical fragment at hand.
     /// A query with no letters or digits returns nothing rather than noise.
     pub fn query(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
         if !Self::searchable(text) {
             return Ok(Vec::new());
         }
-        let vector = self.encoder.embed(text)?;
-        self.search(&vector, k)
+        let lexical = self.lexical(text)?;
+        let dense = if self.ranking.mode.uses_dense() {
+            let vector = self.encoder.embed(text)?;
+            Some(self.search(&vector, Some(self.depth(k)))?)
+        } else {
+            None
+        };
+        Ok(self.results(dense.as_deref(), lexical.as_ref(), k))
+    }
+
+    /// How the manifest ranks.
+    pub fn ranking(&self) -> Ranking {
+        self.ranking
+    }
+
+    /// How deep each list is read for a query of `k` results: deeper than `k` when two lists
+    /// are fused.
+    pub fn depth(&self, k: Option<usize>) -> usize {
+        let k = k.unwrap_or(self.k);
+        if self.ranking.mode == SearchMode::Hybrid {
+            k.max(FUSION_DEPTH)
+        } else {
+            k
+        }
+    }
+
+    /// The lexical index, where the release has one and its mode reads it.
+    pub fn lexical_index(&self) -> Option<&Lexical> {
+        self.lexical
+            .as_ref()
+            .filter(|_| self.ranking.mode.uses_lexical())
+    }
+
+    /// Keeps lexical fragment `number` (verified) for the queries that need it.
+    pub fn insert_fragment(&mut self, number: usize, bytes: &[u8]) -> Result<(), ReleaseError> {
+        match &mut self.lexical {
+            Some(l) => l.insert(number, bytes),
+            None => Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: "the release has no lexical index".into(),
+            }),
+        }
+    }
+
+    /// The lexical matches of `text`, with every fragment it needs already at hand (`None`
+    /// when the mode reads no lexical index); a missing fragment is an error naming its file.
+    pub fn lexical(&self, text: &str) -> Result<Option<Matches>, ReleaseError> {
+        let Some(l) = self.lexical_index() else {
+            return Ok(None);
+        };
+        match l.search(text, self.depth(None))? {
+            Outcome::Done(m) => Ok(Some(m)),
+            Outcome::Need(n) => Err(ReleaseError::Invalid {
+                file: n
+                    .iter()
+                    .filter_map(|&i| l.file(i).map(|f| f.path.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: "lexical fragment not loaded".into(),
+            }),
+        }
+    }
+
+    /// Fuses a query's lists as the manifest says: `dense` from [`Searcher::search`] or
+    /// [`Searcher::begin`] at [`Searcher::depth`], `lexical` from [`Searcher::lexical`] or
+    /// [`Lexical::search`]; either may be missing while it is being computed.
+    pub fn results(
+        &self,
+        dense: Option<&[QueryHit]>,
+        lexical: Option<&Matches>,
+        k: Option<usize>,
+    ) -> Vec<QueryHit> {
+        let dense: Option<Vec<(u32, f32)>> =
+            dense.map(|d| d.iter().map(|h| (h.doc, h.score)).collect());
+        let lexical: Option<Vec<(u32, f32)>> =
+            lexical.map(|m| m.hits.iter().map(|h| (h.doc, h.score)).collect());
+        let ranked = rank(
+            &self.ranking,
+            dense.as_deref(),
+            lexical.as_deref(),
+            k.unwrap_or(self.k),
+        );
+        ranked
+            .into_iter()
+            .map(|(doc, score)| QueryHit {
+                doc,
+                score,
+                record: self.docs[doc as usize].clone(),
+            })
+            .collect()
     }
 
     /// Whether [`Searcher::query`] would search `text` at all: it needs a letter or a digit.
@@ -210,15 +472,16 @@ impl Searcher {
         Ok(self.records(hits))
     }
 
-    /// Starts a search whose re-ranking rows may have to be fetched: either the results, or
-    /// the records to fetch for [`Searcher::complete`]. Both stages are the index's own
+    /// Starts a dense search whose re-ranking rows may have to be fetched: either the dense
+    /// list (`k`, default [`Searcher::depth`]) for [`Searcher::results`], or the records to
+    /// fetch for [`Searcher::complete`]. Both stages are the index's own
     /// ([`Index::candidates`], [`Index::rerank`]), as in [`Searcher::search`].
     pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, ReleaseError> {
+        let k = k.unwrap_or_else(|| self.depth(None));
         // With the rows file at hand (or the vectors inside the index) nothing is fetched.
         if self.rows.is_some() || self.index.store().is_some() {
-            return Ok(Stage::Done(self.search(vector, k)?));
+            return Ok(Stage::Done(self.search(vector, Some(k))?));
         }
-        let k = k.unwrap_or(self.k);
         let candidates = self.index.candidates(vector, k, &self.params, None)?;
         if !candidates.needs_rows() {
             let hits = self.index.rerank(vector, candidates, &FetchedRows::new())?;

@@ -236,6 +236,20 @@ pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manif
         // Read whole here; each query still takes only its candidates' records and verifies
         // them, as a page does with range requests.
         rows: manifest.files.rows.as_ref().map(read).transpose()?,
+        lexical_root: manifest
+            .files
+            .lexical
+            .as_ref()
+            .map(|l| read(&l.root))
+            .transpose()?,
+        // Every fragment at hand, each verified before a query reads it.
+        lexical_fragments: manifest
+            .files
+            .lexical
+            .iter()
+            .flat_map(|l| l.fragments.iter().enumerate())
+            .map(|(n, f)| Ok((n, read(f)?)))
+            .collect::<Result<_>>()?,
     };
     let searcher = Searcher::load(&manifest, &artifacts, threads)?;
     Ok((manifest, searcher))
@@ -266,6 +280,8 @@ pub fn query(p: &ProjectArgs, args: &QueryArgs) -> Result<()> {
                 &serde_json::json!({"release": id, "query": text, "results": rows})
             )?
         );
+    } else if hits.is_empty() {
+        println!("no results");
     } else {
         for (i, h) in hits.iter().enumerate() {
             println!(

@@ -5,10 +5,16 @@ use super::ctx::Ctx;
 use super::gate::{self, GateCheck, Live};
 use crate::deploy::fsutil::write_atomic;
 use anyhow::{Context, Result};
-use searchbar_index::metrics::{evaluate as beir, recall_at_k};
+use searchbar_encoder::Encoder;
+use searchbar_index::metrics::{evaluate as beir, ndcg_at_k, recall_at_k};
 use searchbar_index::qrels::{parse_qrels_tsv, parse_queries_jsonl, Qrels, Query};
-use searchbar_index::{Index, SearchParams};
+use searchbar_index::Index;
+use searchbar_release::{
+    query_encoder_config, rank, sha256_hex, DocRecord, FileRef, Fusion, Lexical, ModeScores,
+    Ranking, SearchInfo, SearchMode, Searcher, FUSION_DEPTH,
+};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,18 +29,46 @@ pub fn report_path(ctx: &Ctx) -> PathBuf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Judged {
     pub queries: usize,
+    /// The shipped ranking (`search.mode`, as users get it: fused, floor applied).
     pub ndcg_at_10: f64,
     pub mrr_at_10: f64,
     pub recall_at_100: f64,
-    /// The same metrics with exact fp32 search over the unquantized embeddings.
+    /// Dense alone with exact fp32 search over the unquantized embeddings: the cost of the
+    /// quantization.
     pub exact_ndcg_at_10: f64,
     pub exact_mrr_at_10: f64,
     pub exact_recall_at_100: f64,
 }
 
+/// One ranking mode on the reported judgments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModeResult {
+    pub mode: SearchMode,
+    pub ndcg_at_10: f64,
+    pub mrr_at_10: f64,
+    pub recall_at_100: f64,
+}
+
+/// How the fusion weight and the floor were chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tuning {
+    /// The judgments they were chosen on (a file, or "<n>-fold cross-validation").
+    pub on: String,
+    pub queries: usize,
+    /// Mean nDCG@10 of hybrid search at each alpha, on the tuning judgments.
+    pub sweep: Vec<(f32, f64)>,
+    /// Tuning queries that get results under the shipped ranking, and nonsense queries that
+    /// get none (both 0..=1).
+    pub judged_above_floor: f64,
+    pub nonsense_below_floor: f64,
+    pub nonsense_queries: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub index_sha256: String,
+    #[serde(default)]
+    pub lexical_sha256: Option<String>,
     pub kind: String,
     pub documents: usize,
     pub index_bytes: usize,
@@ -43,7 +77,19 @@ pub struct Report {
     pub recall_at_10: f64,
     pub recall_queries: usize,
     pub judged: Option<Judged>,
-    /// Median native latency of the index search alone, and of embed + search, in ms.
+    /// Lexical, dense and hybrid side by side on the reported judgments.
+    #[serde(default)]
+    pub modes: Vec<ModeResult>,
+    #[serde(default)]
+    pub tuning: Option<Tuning>,
+    /// What the release ships: the ranking as evaluated.
+    pub search: SearchInfo,
+    /// Each reported query's top `search.k` documents under the shipped ranking (what
+    /// `searchbar query` and the page show for it).
+    #[serde(default)]
+    pub runs: BTreeMap<String, Vec<String>>,
+    /// Median native latency of the dense index search alone, and of a whole query (embed,
+    /// both lists), in ms.
     pub search_ms_p50: f64,
     pub query_ms_p50: f64,
     pub baseline: Option<String>,
@@ -59,7 +105,16 @@ pub(crate) struct EvalSet {
 
 pub(crate) fn load_eval_set(ctx: &Ctx) -> Result<Option<EvalSet>> {
     let c = &ctx.config().evaluation;
-    let (Some(q), Some(r)) = (&c.queries, &c.qrels) else {
+    load_judged(ctx, c.queries.as_deref(), c.qrels.as_deref())
+}
+
+/// The judged queries of `qrels` (their texts from `queries`).
+fn load_judged(
+    ctx: &Ctx,
+    queries: Option<&std::path::Path>,
+    qrels: Option<&std::path::Path>,
+) -> Result<Option<EvalSet>> {
+    let (Some(q), Some(r)) = (queries, qrels) else {
         return Ok(None);
     };
     let (qp, rp) = (ctx.project.path(q), ctx.project.path(r));
@@ -76,7 +131,11 @@ pub(crate) fn load_eval_set(ctx: &Ctx) -> Result<Option<EvalSet>> {
 /// Fingerprints of the evaluation inputs (judgment files).
 pub fn eval_inputs(ctx: &Ctx, out: &mut super::graph::Fingerprints) {
     let c = &ctx.config().evaluation;
-    for (key, p) in [("eval.queries", &c.queries), ("eval.qrels", &c.qrels)] {
+    for (key, p) in [
+        ("eval.queries", &c.queries),
+        ("eval.qrels", &c.qrels),
+        ("eval.tune_qrels", &c.tune_qrels),
+    ] {
         let v = p.as_ref().map_or_else(
             || "none".into(),
             |p| super::ctx::file_hash(&ctx.project.path(p)),
@@ -93,42 +152,361 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A query's two lists, best first, each as deep as the shipped searcher reads them.
+struct Lists {
+    dense: Vec<(u32, f32)>,
+    lexical: Option<Vec<(u32, f32)>>,
+    /// The dense list's best score (the floor compares it).
+    top: f32,
+}
+
+/// The candidate as a page will search it: the encoder settings of the manifest (mask-free,
+/// single-threaded, as in the browser and `searchbar query`), the index with its rows and the
+/// lexical index, each fragment verified as a page verifies it.
+fn candidate_searcher(
+    ctx: &Ctx,
+    snapshot: &searchbar_store::Snapshot,
+    info: &super::train::TrainInfo,
+    index: &[u8],
+) -> Result<Searcher> {
+    let c = ctx.config();
+    let model = ctx.model()?;
+    let (onnx, _) = model.prepared_onnx()?;
+    let tokenizer = model.tokenizer_json()?;
+    let config = query_encoder_config(&super::export::model_info(ctx, info.dim)?, 1)?;
+    let encoder = Encoder::new(&onnx, &tokenizer, config)?;
+    let lexical = match super::train::read_lexical(ctx, info)? {
+        Some((root, fragments)) => {
+            let dir = super::train::lexical_dir(ctx);
+            let files = fragments
+                .iter()
+                .enumerate()
+                .map(|(n, f)| FileRef {
+                    path: dir.join(format!("{n}.bin")).display().to_string(),
+                    bytes: f.len() as u64,
+                    sha256: sha256_hex(f),
+                })
+                .collect();
+            let root_name = dir.join("root.bin").display().to_string();
+            let mut l = Lexical::new(&root, &root_name, files)?;
+            for (n, f) in fragments.iter().enumerate() {
+                l.insert(n, f)?;
+            }
+            Some(l)
+        }
+        None => None,
+    };
+    // Records only name the hits here: no titles or snippets held for the whole corpus.
+    let docs = snapshot
+        .documents
+        .iter()
+        .map(|d| DocRecord {
+            id: d.id.clone(),
+            title: String::new(),
+            url: None,
+            snippet: String::new(),
+        })
+        .collect();
+    let search = SearchInfo {
+        k: c.search.k,
+        nprobe: c.search.nprobe,
+        rerank: c.search.rerank,
+        // Both lists whatever ships, to report the modes side by side.
+        mode: if lexical.is_some() {
+            SearchMode::Hybrid
+        } else {
+            SearchMode::Dense
+        },
+        fusion: c.search.fusion,
+        alpha: 0.5,
+        floor: None,
+    };
+    let rows = super::train::read_rows(ctx, info)?;
+    Ok(Searcher::from_parts(
+        encoder,
+        Index::from_bytes(index)?,
+        (rows, None),
+        lexical,
+        docs,
+        &search,
+    )?)
+}
+
+/// Embeds `text` and computes both of its lists exactly as [`Searcher::query`] does.
+fn lists(searcher: &Searcher, text: &str) -> Result<(Lists, Vec<f32>)> {
+    let vector = searcher.encoder().embed(text)?;
+    let dense: Vec<(u32, f32)> = searcher
+        .search(&vector, Some(searcher.depth(None)))?
+        .iter()
+        .map(|h| (h.doc, h.score))
+        .collect();
+    let lexical = searcher
+        .lexical(text)?
+        .map(|m| m.hits.iter().map(|h| (h.doc, h.score)).collect());
+    let top = dense.first().map_or(f32::NEG_INFINITY, |d| d.1);
+    Ok((
+        Lists {
+            dense,
+            lexical,
+            top,
+        },
+        vector,
+    ))
+}
+
+/// Strings no catalog should answer: letters drawn from a fixed hash, one or two words of
+/// 4 to 9 letters, plus the issue's own example. The floor must keep these out.
+fn nonsense_queries() -> Vec<String> {
+    let mut out = vec!["xyzzy".to_string()];
+    for i in 0..99u32 {
+        let h = sha2::Sha256::digest(format!("searchbar nonsense {i}"));
+        let letters: Vec<char> = h.iter().map(|b| (b'a' + b % 26) as char).collect();
+        let first = 4 + (h[0] % 6) as usize;
+        let mut q: String = letters[1..1 + first].iter().collect();
+        if i % 2 == 1 {
+            let second = 4 + (h[31] % 6) as usize;
+            q.push(' ');
+            q.extend(&letters[12..12 + second]);
+        }
+        out.push(q);
+    }
+    out
+}
+
+/// The ranking's result documents for one query, as deep as the metrics read.
+fn ranked<'a>(r: &Ranking, l: &Lists, ids: &[&'a str]) -> Vec<&'a str> {
+    rank(r, Some(&l.dense), l.lexical.as_deref(), FUSION_DEPTH)
+        .into_iter()
+        .map(|(d, _)| ids[d as usize])
+        .collect()
+}
+
+/// nDCG@10 of each query of `set` under `r`.
+fn per_query_ndcg(r: &Ranking, set: &EvalSet, lists: &[Lists], ids: &[&str]) -> Vec<f64> {
+    set.queries
+        .iter()
+        .zip(lists)
+        .map(|(q, l)| ndcg_at_k(&ranked(r, l, ids), &set.qrels[&q.id], 10))
+        .collect()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// The alpha grid swept: 0 (lexical order) to 1 (dense order) in steps of 0.05.
+fn alphas() -> Vec<f32> {
+    (0..=20).map(|i| i as f32 / 20.0).collect()
+}
+
+/// The alpha with the best mean nDCG@10 over the queries `keep` selects (the lowest of equals).
+fn best_alpha(sweep: &[(f32, Vec<f64>)], keep: impl Fn(usize) -> bool) -> f32 {
+    let mut best = (f64::NEG_INFINITY, 0.5);
+    for (alpha, scores) in sweep {
+        let kept: Vec<f64> = scores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, s)| *s)
+            .collect();
+        let m = mean(&kept);
+        if m > best.0 + 1e-12 {
+            best = (m, *alpha);
+        }
+    }
+    best.1
+}
+
+/// The floor between real queries' best dense scores and nonsense's: halfway between the
+/// highest nonsense score and the 1st percentile of the judged queries, or that percentile
+/// where the two overlap (real queries are not given up for nonsense).
+fn choose_floor(judged: &[f32], nonsense: &[f32]) -> Option<f32> {
+    let mut judged: Vec<f32> = judged.iter().copied().filter(|v| v.is_finite()).collect();
+    if judged.is_empty() {
+        return None;
+    }
+    judged.sort_by(f32::total_cmp);
+    let p1 = judged[judged.len() / 100];
+    let worst = nonsense.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    Some(if worst < p1 { (worst + p1) / 2.0 } else { p1 })
+}
+
 /// Measures the candidate and applies the gate against `baseline` (the manifest of the release
 /// live on the target being run for, if any). Writes the report either way.
 pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Result<Report> {
+    let c = ctx.config();
     let snapshot = super::ingest::require_current(ctx)?;
     let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
     let bytes = std::fs::read(super::train::index_path(ctx))
         .context("no candidate index: run `searchbar train` first")?;
-    let index = Index::from_bytes(&bytes)?;
-    // An index with a separate rows file is searched as the browser does: each candidate's
-    // record is verified against the index before it re-ranks.
-    let rows = super::train::read_rows(ctx, &super::train::read_info(ctx)?)?;
-    let rows = rows.as_deref().unwrap_or_default();
-    let encoder = ctx.encoder()?;
-    let s = &ctx.config().search;
-    let params = SearchParams {
-        nprobe: s.nprobe,
-        rerank: s.rerank,
-    };
+    let info = super::train::read_info(ctx)?;
+    if info.sha256 != sha256_hex(&bytes) {
+        anyhow::bail!("the candidate index changed after training: run `searchbar train` again");
+    }
+    let searcher = candidate_searcher(ctx, &snapshot, &info, &bytes)?;
+    let has_lexical = searcher.lexical_index().is_some();
+    if c.search.mode.uses_lexical() && !has_lexical {
+        anyhow::bail!(
+            "search.mode = \"{}\" needs the lexical index: run `searchbar train` again",
+            c.search.mode.name()
+        );
+    }
     let ids: Vec<&str> = snapshot.documents.iter().map(|d| d.id.as_str()).collect();
     let n = ids.len();
 
-    // Queries: the judged ones (embedded like the browser does) plus documents as queries.
+    // The judged queries, each embedded and searched as users' queries are.
     let eval = load_eval_set(ctx)?;
+    let tune = match &c.evaluation.tune_qrels {
+        Some(t) => load_judged(ctx, c.evaluation.queries.as_deref(), Some(t))?,
+        None => None,
+    };
     let mut qvecs: Vec<f32> = Vec::new();
     let mut query_ms = Vec::new();
-    let judged_count = eval.as_ref().map_or(0, |e| e.queries.len());
+    let mut judged_lists = Vec::new();
+    for q in eval.iter().flat_map(|e| &e.queries) {
+        let t = Instant::now();
+        let (l, v) = lists(&searcher, &q.text)?;
+        query_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        qvecs.extend_from_slice(&v);
+        judged_lists.push(l);
+    }
+    let judged_count = judged_lists.len();
+    let tune_lists = tune
+        .iter()
+        .flat_map(|t| &t.queries)
+        .map(|q| Ok(lists(&searcher, &q.text)?.0))
+        .collect::<Result<Vec<_>>>()?;
+    let nonsense_lists = nonsense_queries()
+        .iter()
+        .map(|q| Ok(lists(&searcher, q)?.0))
+        .collect::<Result<Vec<_>>>()?;
+
+    // The ranking that ships: the floor, then alpha, chosen on the tuning judgments (or by
+    // cross-validation on the reported ones when there are none apart).
+    let (tune_set, tune_l, tune_name) = match (&tune, &eval) {
+        (Some(t), _) => (
+            Some(t),
+            &tune_lists,
+            c.evaluation
+                .tune_qrels
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        (None, Some(e)) => (
+            Some(e),
+            &judged_lists,
+            format!("{}-fold cross-validation", c.evaluation.folds),
+        ),
+        (None, None) => (None, &judged_lists, String::new()),
+    };
+    let nonsense_tops: Vec<f32> = nonsense_lists.iter().map(|l| l.top).collect();
+    let floor = match (c.search.mode, c.search.floor) {
+        (SearchMode::Lexical, _) => None,
+        (_, Some(f)) => Some(f),
+        (_, None) => choose_floor(
+            &tune_l.iter().map(|l| l.top).collect::<Vec<_>>(),
+            &nonsense_tops,
+        ),
+    };
+    let mut ranking = Ranking {
+        mode: c.search.mode,
+        fusion: c.search.fusion,
+        alpha: c.search.alpha.unwrap_or(0.5),
+        floor,
+    };
+    let sweepable = has_lexical
+        && c.search.fusion == Fusion::Convex
+        && c.search.alpha.is_none()
+        && tune_set.is_some();
+    let hybrid_at = |alpha: f32| Ranking {
+        mode: SearchMode::Hybrid,
+        alpha,
+        ..ranking
+    };
+    let mut sweep: Vec<(f32, Vec<f64>)> = Vec::new();
+    if let (true, Some(set)) = (sweepable, tune_set) {
+        for a in alphas() {
+            sweep.push((a, per_query_ndcg(&hybrid_at(a), set, tune_l, &ids)));
+        }
+        ranking.alpha = best_alpha(&sweep, |_| true);
+    }
+    // Cross-validation: each reported query is ranked with the alpha chosen without its fold.
+    let held_out: Option<Vec<f32>> = (sweepable && tune.is_none()).then(|| {
+        let folds = c.evaluation.folds;
+        let per_fold: Vec<f32> = (0..folds)
+            .map(|f| best_alpha(&sweep, |i| i % folds != f))
+            .collect();
+        (0..judged_count).map(|i| per_fold[i % folds]).collect()
+    });
+
+    let modes: Vec<SearchMode> = if has_lexical {
+        SearchMode::ALL.to_vec()
+    } else {
+        vec![SearchMode::Dense]
+    };
+    let mut mode_results = Vec::new();
     if let Some(e) = &eval {
-        for q in &e.queries {
-            let t = Instant::now();
-            let v = encoder.embed(&q.text)?;
-            index.search_rows_file(&v, s.k, &params, None, rows)?;
-            query_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            qvecs.extend_from_slice(&v);
+        for &mode in &modes {
+            let run: BTreeMap<String, Vec<&str>> = e
+                .queries
+                .iter()
+                .zip(&judged_lists)
+                .enumerate()
+                .map(|(i, (q, l))| {
+                    let alpha = match (&held_out, mode) {
+                        (Some(a), SearchMode::Hybrid) => a[i],
+                        _ => ranking.alpha,
+                    };
+                    let r = Ranking {
+                        mode,
+                        alpha,
+                        ..ranking
+                    };
+                    (q.id.clone(), ranked(&r, l, &ids))
+                })
+                .collect();
+            let s = beir(&run, &e.qrels);
+            mode_results.push(ModeResult {
+                mode,
+                ndcg_at_10: s.ndcg_at_10,
+                mrr_at_10: s.mrr_at_10,
+                recall_at_100: s.recall_at_100,
+            });
         }
     }
-    let sampled = ctx.config().evaluation.recall_queries.min(n);
+    let runs: BTreeMap<String, Vec<String>> = eval
+        .iter()
+        .flat_map(|e| e.queries.iter().zip(&judged_lists))
+        .map(|(q, l)| {
+            let top = rank(&ranking, Some(&l.dense), l.lexical.as_deref(), c.search.k);
+            (
+                q.id.clone(),
+                top.into_iter()
+                    .map(|(d, _)| ids[d as usize].to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    let shown = |l: &Lists| !rank(&ranking, Some(&l.dense), l.lexical.as_deref(), 1).is_empty();
+    let tuning = tune_set.map(|set| Tuning {
+        on: tune_name.clone(),
+        queries: set.queries.len(),
+        sweep: sweep.iter().map(|(a, s)| (*a, mean(s))).collect(),
+        judged_above_floor: tune_l.iter().filter(|l| shown(l)).count() as f64
+            / tune_l.len().max(1) as f64,
+        nonsense_below_floor: nonsense_lists.iter().filter(|l| !shown(l)).count() as f64
+            / nonsense_lists.len().max(1) as f64,
+        nonsense_queries: nonsense_lists.len(),
+    });
+
+    // recall@10 of the shipped dense index against exact search: judged queries plus
+    // documents as queries.
+    let sampled = c.evaluation.recall_queries.min(n);
     for i in 0..sampled {
         let d = i * n / sampled.max(1);
         qvecs.extend_from_slice(&vectors[d * dim..(d + 1) * dim]);
@@ -138,55 +516,54 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
     let exact = searchbar_faiss::exact_search(dim, &vectors, &qvecs, depth)?;
     let mut recall = 0.0;
     let mut search_ms = Vec::with_capacity(nq);
-    let mut approx_runs = Vec::with_capacity(nq);
     for (qi, truth) in exact.iter().enumerate() {
         let q = &qvecs[qi * dim..(qi + 1) * dim];
         let t = Instant::now();
-        let hits = index.search_rows_file(q, depth, &params, None, rows)?;
+        let hits = searcher.search(q, Some(depth))?;
         search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
         let want: Vec<u32> = truth.iter().map(|(d, _)| *d).collect();
         recall += recall_at_k(&got, &want, 10.min(n));
-        approx_runs.push(got);
     }
     let recall_at_10 = if nq > 0 { recall / nq as f64 } else { 1.0 };
 
     let judged = eval.as_ref().map(|e| {
-        let to_run = |rows: &mut dyn Iterator<Item = Vec<u32>>| -> BTreeMap<String, Vec<&str>> {
-            e.queries
-                .iter()
-                .zip(rows)
-                .map(|(q, docs)| {
-                    (
-                        q.id.clone(),
-                        docs.iter().map(|&d| ids[d as usize]).collect(),
-                    )
-                })
-                .collect()
-        };
-        let approx = beir(
-            &to_run(&mut approx_runs.iter().take(judged_count).cloned()),
-            &e.qrels,
-        );
-        let exact_rows = exact
+        let shipped = mode_results
             .iter()
-            .take(judged_count)
-            .map(|r| r.iter().map(|(d, _)| *d).collect());
-        let exact = beir(&to_run(&mut exact_rows.into_iter()), &e.qrels);
+            .find(|m| m.mode == ranking.mode)
+            .cloned();
+        let exact_run: BTreeMap<String, Vec<&str>> = e
+            .queries
+            .iter()
+            .zip(exact.iter().take(judged_count))
+            .map(|(q, r)| {
+                (
+                    q.id.clone(),
+                    r.iter().map(|(d, _)| ids[*d as usize]).collect(),
+                )
+            })
+            .collect();
+        let exact = beir(&exact_run, &e.qrels);
+        let shipped = shipped.unwrap_or(ModeResult {
+            mode: ranking.mode,
+            ndcg_at_10: 0.0,
+            mrr_at_10: 0.0,
+            recall_at_100: 0.0,
+        });
         Judged {
-            queries: approx.queries,
-            ndcg_at_10: approx.ndcg_at_10,
-            mrr_at_10: approx.mrr_at_10,
-            recall_at_100: approx.recall_at_100,
+            queries: exact.queries,
+            ndcg_at_10: shipped.ndcg_at_10,
+            mrr_at_10: shipped.mrr_at_10,
+            recall_at_100: shipped.recall_at_100,
             exact_ndcg_at_10: exact.ndcg_at_10,
             exact_mrr_at_10: exact.mrr_at_10,
             exact_recall_at_100: exact.recall_at_100,
         }
     });
 
-    let info = super::train::read_info(ctx)?;
     let mut report = Report {
-        index_sha256: searchbar_release::sha256_hex(&bytes),
+        index_sha256: sha256_hex(&bytes),
+        lexical_sha256: info.lexical.as_ref().map(|l| l.sha256.clone()),
         kind: info.kind,
         documents: n,
         index_bytes: bytes.len(),
@@ -194,6 +571,18 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         recall_at_10,
         recall_queries: nq,
         judged,
+        modes: mode_results,
+        tuning,
+        runs,
+        search: SearchInfo {
+            k: c.search.k,
+            nprobe: c.search.nprobe,
+            rerank: c.search.rerank,
+            mode: ranking.mode,
+            fusion: ranking.fusion,
+            alpha: ranking.alpha,
+            floor: ranking.floor,
+        },
         search_ms_p50: median(search_ms),
         query_ms_p50: median(query_ms),
         baseline: baseline.map(|m| m.release.clone()),
@@ -205,7 +594,7 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         super::ingest::removed_between(ctx, &live.data.fingerprint, &snapshot.fingerprint)
     });
     report.gate = gate::checks(
-        &ctx.config().gate,
+        &c.gate,
         &summary(&report),
         n,
         baseline.map(|m| Live {
@@ -234,8 +623,50 @@ fn print_report(r: &Report) {
     );
     if let Some(j) = &r.judged {
         println!(
-            "evaluate: {} judged queries: nDCG@10 {:.4} (exact {:.4}), MRR@10 {:.4}, recall@100 {:.4}",
-            j.queries, j.ndcg_at_10, j.exact_ndcg_at_10, j.mrr_at_10, j.recall_at_100
+            "evaluate: {} judged queries, {} ranking as shipped: nDCG@10 {:.4}, MRR@10 {:.4}, \
+             recall@100 {:.4} (dense with exact fp32 search: nDCG@10 {:.4})",
+            j.queries,
+            r.search.mode.name(),
+            j.ndcg_at_10,
+            j.mrr_at_10,
+            j.recall_at_100,
+            j.exact_ndcg_at_10
+        );
+    }
+    if r.modes.len() > 1 {
+        let side: Vec<String> = r
+            .modes
+            .iter()
+            .map(|m| format!("{} {:.4}", m.mode.name(), m.ndcg_at_10))
+            .collect();
+        println!("evaluate: nDCG@10 by mode: {}", side.join(", "));
+    }
+    let s = &r.search;
+    println!(
+        "evaluate: ships {} ranking{}{}",
+        s.mode.name(),
+        if s.mode == SearchMode::Hybrid {
+            match s.fusion {
+                Fusion::Convex => {
+                    format!(", convex fusion with alpha {:.2} (dense weight)", s.alpha)
+                }
+                Fusion::Rrf => ", reciprocal rank fusion".to_string(),
+            }
+        } else {
+            String::new()
+        },
+        s.floor
+            .map_or_else(String::new, |f| format!(", relevance floor {f:.3}"))
+    );
+    if let Some(t) = &r.tuning {
+        println!(
+            "evaluate: tuned on {} ({} queries): {:.1}% of them get results, {:.1}% of {} \
+             nonsense queries get none",
+            t.on,
+            t.queries,
+            100.0 * t.judged_above_floor,
+            100.0 * t.nonsense_below_floor,
+            t.nonsense_queries
         );
     }
     for c in &r.gate {
@@ -260,5 +691,18 @@ pub fn summary(r: &Report) -> searchbar_release::Evaluation {
         recall_at_10: r.recall_at_10,
         queries: r.judged.as_ref().map_or(0, |j| j.queries),
         forced: r.forced,
+        modes: (r.modes.len() > 1).then(|| {
+            let of = |mode| {
+                r.modes
+                    .iter()
+                    .find(|m| m.mode == mode)
+                    .map(|m| m.ndcg_at_10)
+            };
+            ModeScores {
+                lexical: of(SearchMode::Lexical),
+                dense: of(SearchMode::Dense),
+                hybrid: of(SearchMode::Hybrid),
+            }
+        }),
     }
 }

@@ -7,8 +7,8 @@ use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
 use searchbar_encoder::Pooling;
 use searchbar_release::{
-    page_ref, sha256_hex, snippet, DataInfo, DocRecord, Files, Manifest, ModelInfo, PipelineInfo,
-    ReleaseWriter, SearchInfo, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
+    page_ref, sha256_hex, snippet, DataInfo, DocRecord, Files, LexicalFiles, Manifest, ModelInfo,
+    PipelineInfo, ReleaseWriter, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
 };
 use sha2::{Digest, Sha256};
 
@@ -44,6 +44,25 @@ pub fn bundle_hash(ctx: &Ctx) -> String {
     hex::encode(h.finalize())
 }
 
+/// How the release's encoder runs, as its manifest records it (and the evaluation reproduces).
+pub fn model_info(ctx: &Ctx, dim: usize) -> Result<ModelInfo> {
+    let model = ctx.model()?;
+    Ok(ModelInfo {
+        name: model
+            .dir
+            .file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy().to_string()),
+        source_sha256: super::ctx::file_hash(&model.onnx),
+        dim,
+        max_tokens: model.config.max_tokens,
+        pooling: match model.config.pooling {
+            Pooling::Mean => "mean".into(),
+            Pooling::Cls => "cls".into(),
+        },
+        normalize: model.config.normalize,
+    })
+}
+
 /// Builds the release; returns its id. `forced` records a gate override.
 pub fn execute(ctx: &Ctx) -> Result<String> {
     let c = ctx.config();
@@ -62,7 +81,26 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             "the training record does not match the evaluated index: run `searchbar train` again"
         );
     }
+    if info.lexical.as_ref().map(|l| &l.sha256) != report.lexical_sha256.as_ref() {
+        bail!(
+            "the candidate lexical index changed after it was evaluated: run `searchbar evaluate` \
+             again"
+        );
+    }
     let rows = super::train::read_rows(ctx, &info)?;
+    // A release carries the lexical index only where its ranking reads it.
+    let lexical = if report.search.mode.uses_lexical() {
+        let l = super::train::read_lexical(ctx, &info)?;
+        if l.is_none() {
+            bail!(
+                "search.mode = \"{}\" needs the lexical index: run `searchbar train` again",
+                report.search.mode.name()
+            );
+        }
+        l
+    } else {
+        None
+    };
     let model = ctx.model()?;
     let (onnx, _) = model.prepared_onnx()?;
     let tokenizer = model.tokenizer_json()?;
@@ -137,30 +175,13 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             version: env!("CARGO_PKG_VERSION").into(),
             source_hash: crate::SOURCE_HASH.into(),
         },
-        model: ModelInfo {
-            name: model
-                .dir
-                .file_name()
-                .map_or_else(|| "model".into(), |n| n.to_string_lossy().to_string()),
-            source_sha256: super::ctx::file_hash(&model.onnx),
-            dim: info.dim,
-            max_tokens: model.config.max_tokens,
-            pooling: match model.config.pooling {
-                Pooling::Mean => "mean".into(),
-                Pooling::Cls => "cls".into(),
-            },
-            normalize: model.config.normalize,
-        },
+        model: model_info(ctx, info.dim)?,
         data: DataInfo {
             fingerprint: snapshot.fingerprint.clone(),
             documents: snapshot.documents.len(),
         },
         params,
-        search: SearchInfo {
-            k: c.search.k,
-            nprobe: c.search.nprobe,
-            rerank: c.search.rerank,
-        },
+        search: report.search,
         evaluation: super::evaluate::summary(&report),
         files: Files {
             encoder: w.put("encoder.onnx", &onnx, true)?,
@@ -170,6 +191,17 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             docs_per_shard: c.web.docs_per_shard,
             app,
             rows: rows.map(|r| w.put("rows.bin", &r, true)).transpose()?,
+            lexical: match lexical {
+                Some((root, fragments)) => Some(LexicalFiles {
+                    root: w.put("lexical-root.bin", &root, true)?,
+                    fragments: fragments
+                        .iter()
+                        .enumerate()
+                        .map(|(n, f)| w.put(&format!("lexical-{n}.bin"), f, true))
+                        .collect::<std::io::Result<_>>()?,
+                }),
+                None => None,
+            },
         },
         page: Some(page_ref(&page)),
     };
@@ -197,6 +229,10 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         manifest.files.rows.as_ref().map_or(String::new(), |r| format!(
             ", rows file {} fetched per query",
             r.bytes
+        )) + &manifest.files.lexical.as_ref().map_or(String::new(), |l| format!(
+            ", lexical root {} + {} fragments fetched per query",
+            l.root.bytes,
+            l.fragments.len()
         ))
     );
     Ok(id)

@@ -124,12 +124,17 @@ impl Runner {
                     self.output(Stage::Embed, "model.fingerprint")?,
                 );
                 flatten("params.index", &c.index, &mut f);
+                flatten("params.lexical", &c.lexical, &mut f);
                 f.insert("code.pipeline".into(), code);
             }
             Stage::Evaluate => {
                 f.insert(
                     "input.index".into(),
                     self.output(Stage::Train, "index.sha256")?,
+                );
+                f.insert(
+                    "input.lexical".into(),
+                    self.output(Stage::Train, "lexical.sha256")?,
                 );
                 flatten("params.search", &c.search, &mut f);
                 flatten("params.gate", &c.gate, &mut f);
@@ -159,6 +164,10 @@ impl Runner {
                 f.insert(
                     "input.index".into(),
                     self.output(Stage::Train, "index.sha256")?,
+                );
+                f.insert(
+                    "input.lexical".into(),
+                    self.output(Stage::Train, "lexical.sha256")?,
                 );
                 f.insert(
                     "input.evaluation".into(),
@@ -297,6 +306,9 @@ impl Runner {
             Stage::Train => {
                 let info = train::execute(ctx)?;
                 outputs.insert("index.sha256".into(), info.sha256);
+                if let Some(l) = info.lexical {
+                    outputs.insert("lexical.sha256".into(), l.sha256);
+                }
             }
             Stage::Evaluate => {
                 let baseline = self.baseline()?;
@@ -323,7 +335,8 @@ impl Runner {
                 }
                 // What the release will carry: the same metrics judged against another target
                 // need no new export.
-                let summary = serde_json::to_vec(&evaluate::summary(&report))?;
+                // The ranking it chose (mode, alpha, floor) ships too.
+                let summary = serde_json::to_vec(&(evaluate::summary(&report), &report.search))?;
                 outputs.insert(
                     "evaluation.sha256".into(),
                     searchbar_release::sha256_hex(&summary),

@@ -57,6 +57,111 @@ pub struct TrainInfo {
     pub rows_bytes: Option<usize>,
     #[serde(default)]
     pub rows_sha256: Option<String>,
+    /// The lexical index built beside it.
+    #[serde(default)]
+    pub lexical: Option<LexicalInfo>,
+}
+
+/// What the lexical build produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LexicalInfo {
+    pub terms: usize,
+    pub postings: usize,
+    pub fragments: usize,
+    pub root_bytes: usize,
+    /// Root and fragments together.
+    pub bytes: usize,
+    pub seconds: f64,
+    /// sha256 over the root's and each fragment's sha256, in order.
+    pub sha256: String,
+}
+
+/// The candidate's lexical index: `root.bin` and one `<n>.bin` per fragment.
+pub fn lexical_dir(ctx: &Ctx) -> PathBuf {
+    ctx.ws.join("candidate").join("lexical")
+}
+
+fn lexical_digest(root: &[u8], fragments: &[Vec<u8>]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in std::iter::once(root).chain(fragments.iter().map(Vec::as_slice)) {
+        h.update(searchbar_release::sha256_hex(part));
+    }
+    hex::encode(h.finalize())
+}
+
+/// A lexical index as files: its root, and its fragments in the root's numbering.
+pub type LexicalBytes = (Vec<u8>, Vec<Vec<u8>>);
+
+/// The candidate's lexical root and fragments, checked against what training recorded.
+pub fn read_lexical(ctx: &Ctx, info: &TrainInfo) -> Result<Option<LexicalBytes>> {
+    let Some(want) = &info.lexical else {
+        return Ok(None);
+    };
+    let dir = lexical_dir(ctx);
+    let read = |name: String| {
+        let p = dir.join(name);
+        std::fs::read(&p)
+            .with_context(|| format!("reading {} (run `searchbar train`)", p.display()))
+    };
+    let root = read("root.bin".into())?;
+    let fragments = (0..want.fragments)
+        .map(|n| read(format!("{n}.bin")))
+        .collect::<Result<Vec<_>>>()?;
+    if lexical_digest(&root, &fragments) != want.sha256 {
+        bail!(
+            "{} changed after training: run `searchbar train` again",
+            dir.display()
+        );
+    }
+    Ok(Some((root, fragments)))
+}
+
+/// Builds the lexical index over the documents' titles and texts (the rendered template).
+fn build_lexical(
+    ctx: &Ctx,
+    snapshot: &searchbar_store::Snapshot,
+) -> Result<(searchbar_lexical::Built, LexicalInfo)> {
+    let cfg = ctx.config().lexical.build_config()?;
+    let started = Instant::now();
+    let built = searchbar_lexical::build(
+        &cfg,
+        snapshot
+            .documents
+            .iter()
+            .map(|d| (d.title.as_str(), d.text.as_str())),
+    )?;
+    let info = LexicalInfo {
+        terms: built.terms,
+        postings: built.postings,
+        fragments: built.fragments.len(),
+        root_bytes: built.root.len(),
+        bytes: built.root.len() + built.fragments.iter().map(Vec::len).sum::<usize>(),
+        seconds: started.elapsed().as_secs_f64(),
+        sha256: lexical_digest(&built.root, &built.fragments),
+    };
+    Ok((built, info))
+}
+
+/// Writes the fragments, then the root, and removes fragments a larger earlier build left.
+fn write_lexical(ctx: &Ctx, built: &searchbar_lexical::Built) -> Result<()> {
+    let dir = lexical_dir(ctx);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (n, bytes) in built.fragments.iter().enumerate() {
+        write_atomic(&dir.join(format!("{n}.bin")), bytes)?;
+    }
+    write_atomic(&dir.join("root.bin"), &built.root)?;
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let stale = name
+            .strip_suffix(".bin")
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n >= built.fragments.len());
+        if stale {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// The IVF list count for `n` documents: `index.nlist`, or about 4·sqrt(n), capped so every
@@ -127,6 +232,7 @@ pub fn build(
         sha256: searchbar_release::sha256_hex(&bytes),
         rows_bytes: rows.as_ref().map(Vec::len),
         rows_sha256: rows.as_deref().map(searchbar_release::sha256_hex),
+        lexical: None,
     };
     Ok((index, rows, info))
 }
@@ -134,7 +240,10 @@ pub fn build(
 pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
     let snapshot = super::ingest::require_current(ctx)?;
     let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
-    let (index, rows, info) = build(&ctx.config().index, dim, &vectors)?;
+    let (index, rows, mut info) = build(&ctx.config().index, dim, &vectors)?;
+    let (lexical, lexical_info) = build_lexical(ctx, &snapshot)?;
+    write_lexical(ctx, &lexical)?;
+    info.lexical = Some(lexical_info);
     // The rows file first: an index is never on disk without the rows it names.
     match &rows {
         Some(rows) => write_atomic(&rows_path(ctx), rows)?,
@@ -161,6 +270,13 @@ pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
             "; re-ranking rows in a separate file of {b} bytes, fetched per query"
         ))
     );
+    if let Some(l) = &info.lexical {
+        println!(
+            "train: lexical index of {} terms, {} postings in {:.2}s: a {}-byte root and {} \
+             fragments, {} bytes in all",
+            l.terms, l.postings, l.seconds, l.root_bytes, l.fragments, l.bytes
+        );
+    }
     Ok(info)
 }
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Hybrid search on BEIR SciFact (../shared/datasets/scifact, read in place): the pipeline's
+# lexical, dense and hybrid rankings side by side on the 300 judged test queries, alpha and the
+# floor tuned on the 809 training queries only (qrels/train.tsv), convex fusion and RRF; then
+# the lexical peer, Python's bm25s with the same k1 and b, on the same test queries. Prints the
+# numbers for BENCHMARKS.md. The embedding cache is shared with scripts/bench-scifact.sh.
+# SEARCHBAR_BIN picks the binary (default: a release build); the figures are quality, not
+# speed, so any build gives the same ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
+data="${SEARCHBAR_SCIFACT:-$(cd .. && pwd)/shared/datasets/scifact}"
+[ -f "$data/corpus.jsonl" ] || { echo "SciFact not found at $data (set SEARCHBAR_SCIFACT)" >&2; exit 1; }
+if [ -z "${SEARCHBAR_BIN:-}" ]; then
+  cargo build -q --release --locked -p searchbar
+fi
+sb="${SEARCHBAR_BIN:-$CARGO_TARGET_DIR/release/searchbar}"
+work="${SEARCHBAR_BENCH_DIR:-$CARGO_TARGET_DIR/bench-scifact}"
+mkdir -p "$work"
+cp "$data/corpus.jsonl" "$work/corpus.jsonl"
+write_config() {
+  cat > "$work/searchbar.toml" <<TOML
+[source]
+kind = "jsonl"
+path = "corpus.jsonl"
+[documents]
+id = "_id"
+template = "{title}. {text}"
+title = "title"
+url = ""
+snippet = "text"
+[index]
+kind = "flat"
+[search]
+$1
+[evaluation]
+queries = "$data/queries.jsonl"
+qrels = "$data/qrels/test.tsv"
+tune_qrels = "$data/qrels/train.tsv"
+recall_queries = 100
+[gate]
+min_recall_at_10 = 0.0
+max_ndcg_drop = 1.0
+TOML
+}
+cd "$work"
+for search in 'mode = "hybrid"' 'fusion = "rrf"'; do
+  echo "== $search"
+  write_config "$search"
+  "$sb" run --env stage --until evaluate | grep -E "^(train|evaluate): " | grep -v running
+  python3 - <<'PY'
+import json
+r = json.load(open(".searchbar/candidate/report.json"))
+if r.get("tuning") and r["tuning"]["sweep"]:
+    print("alpha sweep on the tuning queries (nDCG@10):",
+          ", ".join(f"{a:.2f} {s:.4f}" for a, s in r["tuning"]["sweep"]))
+for m in r["modes"]:
+    print(f"{m['mode']:>8}: nDCG@10 {m['ndcg_at_10']:.4f}  MRR@10 {m['mrr_at_10']:.4f}  recall@100 {m['recall_at_100']:.4f}")
+PY
+done
+echo "== peer: bm25s on the same test queries"
+python3 "$repo/scripts/bench_bm25s.py" "$data" "$data/qrels/test.tsv" 0.9 0.4
