@@ -277,6 +277,29 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         "the page still works"
     );
 
+    // Hybrid search as a person types: a half-typed word is ranked by its completions, the
+    // page fetching the lexical fragments it needs, exactly as `searchbar query` ranks it, and
+    // every form of a completed word is marked; nonsense gets no results.
+    let got = search(&b, "qua");
+    assert!(!got.is_empty());
+    assert_eq!(got, native(&p, "qua"));
+    let marks = b
+        .eval(
+            "return Array.from(document.querySelectorAll('#results li.result mark'))                .map(m => m.textContent.toLowerCase());",
+            json!([]),
+        )
+        .unwrap();
+    assert!(
+        marks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().starts_with("qua")),
+        "no completion of qua marked: {marks}"
+    );
+    assert!(search(&b, "xyzzy").is_empty());
+    assert_eq!(native(&p, "xyzzy"), Vec::<String>::new());
+
     // Screenshot for the CI artifacts and the README.
     search(&b, "monitor air quality at home");
     let out_dir = repo_root().join("target/e2e");
