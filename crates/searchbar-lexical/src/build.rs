@@ -38,7 +38,7 @@ impl Default for BuildConfig {
             b: 0.4,
             title_weight: 1.0,
             text_weight: 1.0,
-            fragment_bytes: 16 * 1024,
+            fragment_bytes: 4 * 1024,
         }
     }
 }
