@@ -52,6 +52,19 @@ pub fn require_web_bundle() {
 }
 
 /// A throwaway project: the sample catalog seeded into SQLite, local deploy targets.
+/// The sample catalog's judged queries (id, text), in file order.
+pub fn sample_queries() -> Vec<(String, String)> {
+    std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|q| {
+            let field = |k: &str| q[k].as_str().unwrap().to_string();
+            (field("_id"), field("text"))
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct Project {
     pub dir: tempfile::TempDir,

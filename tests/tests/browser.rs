@@ -6,7 +6,7 @@
 
 use searchbar_tests::page::{native, open, search, status, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
-use searchbar_tests::{repo_root, require_web_bundle, Project};
+use searchbar_tests::{repo_root, require_web_bundle, sample_queries, Project};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -212,18 +212,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             *e = (grade, f[1].to_string());
         }
     }
-    let queries: Vec<(String, String)> =
-        std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .map(|q| {
-                (
-                    q["_id"].as_str().unwrap().to_string(),
-                    q["text"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+    let queries = sample_queries();
     let mut found = 0;
     for (id, text) in queries.iter().take(12) {
         let got = search(&b, text);

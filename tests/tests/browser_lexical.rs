@@ -5,8 +5,8 @@
 
 use searchbar_tests::page::{native, open, search};
 use searchbar_tests::webdriver::Browser;
-use searchbar_tests::{repo_root, require_web_bundle, Project};
-use serde_json::{json, Value};
+use searchbar_tests::{require_web_bundle, sample_queries, Project};
+use serde_json::json;
 
 #[test]
 fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs() {
@@ -25,18 +25,7 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
     let b = Browser::start().unwrap();
     open(&b, &format!("http://{addr}/"));
 
-    let mut queries: Vec<String> =
-        std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
-            .unwrap()
-            .lines()
-            .take(4)
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+    let mut queries: Vec<String> = sample_queries().into_iter().take(4).map(|q| q.1).collect();
     queries.extend(["qua", "quadcoptre", "xyzzy"].map(String::from));
     for q in &queries {
         let got = search(&b, q);

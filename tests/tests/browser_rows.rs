@@ -8,8 +8,8 @@
 
 use searchbar_tests::page::{native, open, search};
 use searchbar_tests::webdriver::Browser;
-use searchbar_tests::{repo_root, require_web_bundle, Project};
-use serde_json::{json, Value};
+use searchbar_tests::{require_web_bundle, sample_queries, Project};
+use serde_json::json;
 
 #[test]
 fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
@@ -27,18 +27,7 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
     let b = Browser::start().unwrap();
     open(&b, &format!("http://{addr}/"));
 
-    let queries: Vec<String> =
-        std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
-            .unwrap()
-            .lines()
-            .take(6)
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+    let queries: Vec<String> = sample_queries().into_iter().take(6).map(|q| q.1).collect();
     for q in &queries {
         let got = search(&b, q);
         assert_eq!(got.len(), 10, "{q:?}");

@@ -2,29 +2,19 @@
 //! floor chosen by `evaluate`, the manifest carrying them, `searchbar query` ranking exactly as
 //! the evaluation did, and the gate judging the mode that ships.
 
-use searchbar_tests::Project;
+use searchbar_tests::page::native as query;
+use searchbar_tests::{sample_queries, Project};
 
-/// `searchbar query --json` on stage: each result's id and lower-cased title.
-fn results(p: &Project, text: &str) -> Vec<(String, String)> {
+/// The lower-cased titles `searchbar query` returns for `text` from stage.
+fn titles(p: &Project, text: &str) -> Vec<String> {
     let out = p.ok(&["query", "--env", "stage", "--json", text]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     v["results"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| {
-            let field = |k: &str| r[k].as_str().unwrap().to_string();
-            (field("id"), field("title").to_lowercase())
-        })
+        .map(|r| r["title"].as_str().unwrap().to_lowercase())
         .collect()
-}
-
-fn query(p: &Project, text: &str) -> Vec<String> {
-    results(p, text).into_iter().map(|r| r.0).collect()
-}
-
-fn titles(p: &Project, text: &str) -> Vec<String> {
-    results(p, text).into_iter().map(|r| r.1).collect()
 }
 
 #[test]
@@ -65,15 +55,13 @@ fn hybrid_ranking_is_tuned_shipped_and_queried_as_evaluated() {
         &std::fs::read(p.path().join(".searchbar/candidate/report.json")).unwrap(),
     )
     .unwrap();
-    let queries = std::fs::read_to_string(p.path().join("data/queries.jsonl")).unwrap();
     let mut compared = 0;
-    for line in queries.lines().take(12) {
-        let q: serde_json::Value = serde_json::from_str(line).unwrap();
-        let Some(want) = report["runs"][q["_id"].as_str().unwrap()].as_array() else {
+    for (id, text) in sample_queries().into_iter().take(12) {
+        let Some(want) = report["runs"][&id].as_array() else {
             continue;
         };
         let want: Vec<&str> = want.iter().map(|v| v.as_str().unwrap()).collect();
-        assert_eq!(query(&p, q["text"].as_str().unwrap()), want, "{q}");
+        assert_eq!(query(&p, &text), want, "{id}: {text}");
         compared += 1;
     }
     assert!(compared >= 10, "{compared} judged queries compared");
@@ -103,15 +91,10 @@ fn the_gate_judges_the_mode_that_ships() {
     let live = p.live("stage").unwrap();
     // Same vectors, same index; only the lexical analysis changes, so that no word of any
     // query can match: the hybrid that would ship is worse than the live one, and refused.
-    let words: Vec<String> = std::fs::read_to_string(p.path().join("data/queries.jsonl"))
-        .unwrap()
-        .lines()
-        .flat_map(|l| {
-            let q: serde_json::Value = serde_json::from_str(l).unwrap();
-            q["text"]
-                .as_str()
-                .unwrap()
-                .split(|c: char| !c.is_alphanumeric())
+    let words: Vec<String> = sample_queries()
+        .iter()
+        .flat_map(|(_, text)| {
+            text.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
                 .map(|w| format!("{:?}", w.to_lowercase()))
                 .collect::<Vec<_>>()
