@@ -16,7 +16,9 @@ use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
 use searchbar_release::searchbar_lexical::{Matches, Outcome};
-use searchbar_release::{Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage, Terms};
+use searchbar_release::{
+    Hit, Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage, Terms,
+};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -538,7 +540,7 @@ impl App {
 
     /// The results of `text`: its dense list (when the mode has one) fused with its lexical
     /// matches, as the manifest says ([`Searcher::results`], the pipeline's own ranking).
-    fn fuse(&self, text: &str, dense: Option<&[QueryHit]>) -> Vec<QueryHit> {
+    fn fuse(&self, text: &str, dense: Option<&[Hit]>) -> Vec<QueryHit> {
         let Some(searcher) = &self.searcher else {
             return Vec::new();
         };

@@ -30,6 +30,7 @@ pub use manifest::{
     ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, MANIFEST_FORMAT,
 };
 pub use markup::{option_id, rows_html};
+pub use searchbar_index::Hit;
 pub use searchbar_lexical;
 pub use searcher::{
     query_encoder_config, Artifacts, Lexical, QueryHit, RowRequest, Searcher, Stage,

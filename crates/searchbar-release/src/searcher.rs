@@ -1,7 +1,7 @@
 use crate::fusion::{rank, Ranking, SearchMode, FUSION_DEPTH};
 use crate::{DocRecord, FileRef, Manifest, ModelInfo, ReleaseError, SearchInfo};
 use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
-use searchbar_index::{Candidates, FetchedRows, Index, SearchParams};
+use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use std::ops::Range;
 
@@ -36,8 +36,8 @@ pub struct RowRequest {
 /// [`Searcher::begin`]'s outcome.
 #[derive(Debug)]
 pub enum Stage {
-    /// The results.
-    Done(Vec<QueryHit>),
+    /// The dense list: documents and scores, for [`Searcher::results`].
+    Done(Vec<Hit>),
     /// Fetch these records, then call [`Searcher::complete`].
     NeedRows(RowRequest),
 }
@@ -429,12 +429,13 @@ impl Searcher {
     /// [`Lexical::search`]; either may be missing while it is being computed.
     pub fn results(
         &self,
-        dense: Option<&[QueryHit]>,
+        dense: Option<&[Hit]>,
         lexical: Option<&Matches>,
         k: Option<usize>,
     ) -> Vec<QueryHit> {
         let dense: Option<Vec<(u32, f32)>> =
             dense.map(|d| d.iter().map(|h| (h.doc, h.score)).collect());
+        // Records are attached here only, to the `k` results shown.
         let lexical: Option<Vec<(u32, f32)>> =
             lexical.map(|m| m.hits.iter().map(|h| (h.doc, h.score)).collect());
         let ranked = rank(
@@ -461,15 +462,14 @@ impl Searcher {
 
     /// Searches with an already-embedded query. An index with external re-ranking rows needs
     /// its rows file loaded whole here; a page uses [`Searcher::begin`] instead.
-    pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
+    pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<Hit>, ReleaseError> {
         let k = k.unwrap_or(self.k);
-        let hits = match &self.rows {
+        Ok(match &self.rows {
             Some(rows) => self
                 .index
                 .search_rows_file(vector, k, &self.params, None, rows)?,
             None => self.index.search(vector, k, &self.params, None)?,
-        };
-        Ok(self.records(hits))
+        })
     }
 
     /// Starts a dense search whose re-ranking rows may have to be fetched: either the dense
@@ -485,7 +485,7 @@ impl Searcher {
         let candidates = self.index.candidates(vector, k, &self.params, None)?;
         if !candidates.needs_rows() {
             let hits = self.index.rerank(vector, candidates, &FetchedRows::new())?;
-            return Ok(Stage::Done(self.records(hits)));
+            return Ok(Stage::Done(hits));
         }
         let url = self.rows_url.clone().unwrap_or_default();
         let ranges = candidates
@@ -507,25 +507,14 @@ impl Searcher {
         vector: &[f32],
         request: RowRequest,
         records: &[(u32, Vec<u8>)],
-    ) -> Result<Vec<QueryHit>, ReleaseError> {
+    ) -> Result<Vec<Hit>, ReleaseError> {
         let mut fetched = FetchedRows::new();
         for (doc, bytes) in records {
             self.index
                 .insert_row(&mut fetched, *doc, bytes)
                 .map_err(searchbar_index::SearchError::from)?;
         }
-        let hits = self.index.rerank(vector, request.candidates, &fetched)?;
-        Ok(self.records(hits))
-    }
-
-    fn records(&self, hits: Vec<searchbar_index::Hit>) -> Vec<QueryHit> {
-        hits.into_iter()
-            .map(|h| QueryHit {
-                doc: h.doc,
-                score: h.score,
-                record: self.docs[h.doc as usize].clone(),
-            })
-            .collect()
+        Ok(self.index.rerank(vector, request.candidates, &fetched)?)
     }
 
     pub fn encoder(&self) -> &Encoder {

@@ -156,8 +156,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct Lists {
     dense: Vec<(u32, f32)>,
     lexical: Option<Vec<(u32, f32)>>,
+}
+
+impl Lists {
     /// The dense list's best score (the floor compares it).
-    top: f32,
+    fn top(&self) -> f32 {
+        self.dense.first().map_or(f32::NEG_INFINITY, |d| d.1)
+    }
 }
 
 /// The candidate as a page will search it: the encoder settings of the manifest (mask-free,
@@ -243,15 +248,7 @@ fn lists(searcher: &Searcher, text: &str) -> Result<(Lists, Vec<f32>)> {
     let lexical = searcher
         .lexical(text)?
         .map(|m| m.hits.iter().map(|h| (h.doc, h.score)).collect());
-    let top = dense.first().map_or(f32::NEG_INFINITY, |d| d.1);
-    Ok((
-        Lists {
-            dense,
-            lexical,
-            top,
-        },
-        vector,
-    ))
+    Ok((Lists { dense, lexical }, vector))
 }
 
 /// Strings no catalog should answer: letters drawn from a fixed hash, one or two words of
@@ -404,12 +401,12 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         ),
         (None, None) => (None, &judged_lists, String::new()),
     };
-    let nonsense_tops: Vec<f32> = nonsense_lists.iter().map(|l| l.top).collect();
+    let nonsense_tops: Vec<f32> = nonsense_lists.iter().map(Lists::top).collect();
     let floor = match (c.search.mode, c.search.floor) {
         (SearchMode::Lexical, _) => None,
         (_, Some(f)) => Some(f),
         (_, None) => choose_floor(
-            &tune_l.iter().map(|l| l.top).collect::<Vec<_>>(),
+            &tune_l.iter().map(Lists::top).collect::<Vec<_>>(),
             &nonsense_tops,
         ),
     };
