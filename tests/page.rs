@@ -6,9 +6,12 @@ use crate::Project;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// A script returning the ids rendered for the query `arguments[0]`, or null until they are.
+/// A script returning the ids rendered for the query `arguments[0]`, or null until they are,
+/// ranked as the manifest says (`data-stage` `complete`), or at the stage `arguments[1]` where
+/// given (`words`: by words alone while the encoder loads).
 pub const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
     return r && r.dataset.query === arguments[0] \
+      && r.dataset.stage === (arguments[1] || 'complete') \
       ? Array.from(r.querySelectorAll('li.result')).map(li => li.dataset.id) : null;";
 
 /// Opens the page at `url`, waits for the search box and starts recording uncaught errors (a
@@ -33,11 +36,16 @@ pub fn open(b: &Browser, url: &str) {
 
 /// Types `q` into the box and returns the ids of the results rendered for it.
 pub fn search(b: &Browser, q: &str) -> Vec<String> {
+    search_at(b, q, "complete")
+}
+
+/// [`search`], waiting for the results of `stage` (`complete` or `words`).
+pub fn search_at(b: &Browser, q: &str, stage: &str) -> Vec<String> {
     let input = b.find("#q").unwrap();
     b.clear(&input).unwrap();
     b.type_into(&input, q).unwrap();
     let v = b
-        .wait_for(RESULTS_FOR, json!([q]), Duration::from_secs(60))
+        .wait_for(RESULTS_FOR, json!([q, stage]), Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("query {q:?}: {e}; status: {:?}", status(b)));
     v.as_array()
         .unwrap()
@@ -58,7 +66,15 @@ pub fn status(b: &Browser) -> Value {
 
 /// The ids `searchbar query` returns for `q` from the stage target.
 pub fn native(p: &Project, q: &str) -> Vec<String> {
-    let out = p.ok(&["query", "--env", "stage", "--json", q]);
+    native_with(p, q, &[])
+}
+
+/// [`native`] with more `searchbar query` arguments (such as `--words-only`).
+pub fn native_with(p: &Project, q: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["query", "--env", "stage", "--json"];
+    args.extend_from_slice(extra);
+    args.push(q);
+    let out = p.ok(&args);
     let v: Value = serde_json::from_str(&out).unwrap();
     v["results"]
         .as_array()

@@ -1,6 +1,9 @@
 //! The search bar: an ARIA combobox over the release's [`Searcher`], run on the main thread.
 //!
-//! Loading starts after the first paint (or on focus), so the box is usable at once. Typing is
+//! Loading starts after the first paint (or on focus), so the box is usable at once. A hybrid
+//! release answers by words as soon as its records and lexical root are here, and the same
+//! results are ranked again, in place, when the encoder is ready (the active row stays on its
+//! document). Typing is
 //! throttled, not debounced: a keystroke after a pause is searched at once, inside its own input
 //! event (embedding and search take milliseconds; keys queued behind other input get one search
 //! posted after them instead), while a burst of keystrokes (fast typing, a held key) waits after
@@ -12,12 +15,13 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use futures::future::{self, FutureExt, LocalBoxFuture};
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
 use searchbar_release::searchbar_lexical::{Matches, Outcome};
 use searchbar_release::{
-    Hit, Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage, Terms,
+    Dense, Hit, Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage, Terms,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -68,7 +72,10 @@ pub enum Msg {
     Manifest(Rc<Manifest>),
     Progress(usize, u64),
     BuildingModel,
-    Loaded(Box<Searcher>),
+    /// The records and the lexical index: words can be searched.
+    Records(Box<Searcher>),
+    /// The dense half, to attach.
+    Dense(Box<Dense>),
     /// The matmul helper's worker is ready (or failed to start).
     Helper(Result<(), String>),
     Failed(String),
@@ -111,6 +118,9 @@ pub struct App {
     /// The shown results and the query that produced them.
     hits: Vec<QueryHit>,
     hits_query: String,
+    /// Whether the shown results are ranked by words only while the encoder loads (a
+    /// hybrid release's first stage); `#results[data-stage]` is `words` then, else `complete`.
+    hits_partial: bool,
     query_error: Option<String>,
     /// What started the last search: its input event, a posted task or the throttle's timer
     /// (published for the benchmark).
@@ -156,6 +166,7 @@ impl Component for App {
             input_at: 0.0,
             hits: Vec::new(),
             hits_query: String::new(),
+            hits_partial: false,
             query_error: None,
             started_by: "",
             debounce: None,
@@ -199,26 +210,48 @@ impl Component for App {
                 _ => return false,
             },
             Msg::BuildingModel => self.phase = Phase::Model,
-            Msg::Loaded(searcher) => {
+            Msg::Records(searcher) => {
+                let complete = searcher.complete_ranking();
+                if complete {
+                    self.phase = Phase::Ready {
+                        documents: searcher.len(),
+                    };
+                }
+                self.searcher = Some(*searcher);
+                timing::publish(complete, None, None);
+                // Whatever was typed while loading gets its answer now (by words, where the
+                // encoder is still on its way).
+                if !self.query.is_empty() {
+                    ctx.link().send_message(Msg::Search);
+                }
+            }
+            Msg::Dense(dense) => {
+                let Some(searcher) = &mut self.searcher else {
+                    return false;
+                };
+                if let Err(e) = searcher.attach(*dense) {
+                    self.phase = Phase::Error(e.to_string());
+                    return true;
+                }
                 self.phase = Phase::Ready {
                     documents: searcher.len(),
                 };
                 let link = ctx.link().clone();
-                helper::start(searcher.encoder(), move |r| {
-                    link.send_message(Msg::Helper(r))
-                });
-                self.searcher = Some(*searcher);
+                if let Some(encoder) = searcher.encoder() {
+                    helper::start(encoder, move |r| link.send_message(Msg::Helper(r)));
+                }
                 timing::publish(true, None, None);
-                // Whatever was typed while loading gets its answer now.
+                // Results shown by words are ranked again with the dense list, in place.
                 if !self.query.is_empty() {
                     ctx.link().send_message(Msg::Search);
                 }
             }
             Msg::Helper(outcome) => {
-                if let (Ok(()), Some(searcher)) = (outcome, &self.searcher) {
-                    helper::install(searcher.encoder());
+                let encoder = self.searcher.as_ref().and_then(|s| s.encoder());
+                if let (Ok(()), Some(encoder)) = (outcome, encoder) {
+                    helper::install(encoder);
                 }
-                timing::publish(self.searcher.is_some(), None, None);
+                timing::publish(self.ready(), None, None);
                 return false;
             }
             Msg::Failed(message) => self.phase = Phase::Error(message),
@@ -296,6 +329,7 @@ impl Component for App {
                     })
                     .and_then(|records| searcher.complete(&vector, *request, &records))
                     .map(|dense| self.fuse(&text, Some(&dense)));
+                self.hits_partial = false;
                 return self.finish(&text, start, result);
             }
             Msg::Fragments { seq, fetched } => {
@@ -382,7 +416,7 @@ impl Component for App {
                         aria-expanded="false" ref={self.input_ref.clone()}
                         value={self.query.clone()} {oninput} {onchange} {onkeydown} {onfocus} />
                 </div>
-                {status::view(&self.phase, self.query_error.as_deref())}
+                {status::view(&self.phase, self.words_ready(), self.query_error.as_deref())}
                 {results::view(on_hover, &self.list_ref)}
                 {status::footer(self.manifest.as_deref(), self.newer.as_deref())}
             </main>
@@ -409,6 +443,10 @@ impl App {
         let Some(searcher) = &self.searcher else {
             return false;
         };
+        // A release ranked by its encoder alone has nothing to show until the encoder is here.
+        if !searcher.complete_ranking() && !searcher.ranking().mode.uses_lexical() {
+            return false;
+        }
         // A newer text replaces a query still being embedded: only the newest counts.
         self.next_slice = None;
         self.job = None;
@@ -444,14 +482,21 @@ impl App {
                 }
             }
         }
-        if !searcher.ranking().mode.uses_dense() {
+        let Some(encoder) = searcher
+            .encoder()
+            .filter(|_| searcher.ranking().mode.uses_dense())
+        else {
+            // A lexical release, or a hybrid one whose encoder is still loading (ranked again
+            // when it arrives).
+            let partial = !searcher.complete_ranking();
             let query = self.query.clone();
             let hits = self.fuse(&query, None);
+            self.hits_partial = partial;
             return self.finish(&query, start, Ok(hits));
-        }
+        };
         if self.query.len() <= ONE_CALL_BYTES {
             let query = self.query.clone();
-            return match searcher.encoder().embed(&query) {
+            return match encoder.embed(&query) {
                 Ok(vector) => self.search_vector(ctx, query, start, vector),
                 Err(e) => {
                     self.finish(&query, start, Err(e.into()));
@@ -459,7 +504,7 @@ impl App {
                 }
             };
         }
-        match searcher.encoder().start(&self.query) {
+        match encoder.start(&self.query) {
             Ok(embed) => {
                 self.job = Some(Job {
                     embed,
@@ -517,6 +562,7 @@ impl App {
         match searcher.begin(&vector, None) {
             Ok(Stage::Done(dense)) => {
                 let hits = self.fuse(&text, Some(&dense));
+                self.hits_partial = false;
                 self.finish(&text, start, Ok(hits))
             }
             Ok(Stage::NeedRows(request)) => {
@@ -578,6 +624,13 @@ impl App {
     /// moved past since) and publishes the search's timings. The rows and their ARIA state
     /// are set here, without Yew's update (`Rows::show`).
     fn show(&mut self, query: &str, hits: Vec<QueryHit>, search_ms: f64) {
+        // The same text ranked again (words, then hybrid): the active row follows its document.
+        let keep = self
+            .rows
+            .active()
+            .filter(|_| query == self.hits_query)
+            .and_then(|i| self.hits.get(i))
+            .and_then(|active| hits.iter().position(|h| h.doc == active.doc));
         self.hits = hits;
         self.hits_query = query.to_string();
         let (Some(list), Some(input)) = (
@@ -598,6 +651,13 @@ impl App {
             _ => Terms::new(query),
         };
         self.rows.show(&list, &input, &self.hits, query, &terms);
+        self.rows.set_active(keep);
+        let stage = if self.hits_partial {
+            "words"
+        } else {
+            "complete"
+        };
+        let _ = list.set_attribute("data-stage", stage);
         let now = timing::now();
         let total = now - self.input_at;
         // From the search's end to here: the new rows.
@@ -607,7 +667,22 @@ impl App {
         let _ = list.set_attribute("data-embed-ms", &format!("{:.2}", self.last_embed_ms));
         let _ = list.set_attribute("data-render-ms", &format!("{render:.2}"));
         let _ = list.set_attribute("data-started-by", self.started_by);
-        timing::publish(self.searcher.is_some(), Some(total), Some(search_ms));
+        timing::publish(self.ready(), Some(total), Some(search_ms));
+    }
+
+    /// Whether the release ranks as its manifest says (the encoder is here, or not needed).
+    fn ready(&self) -> bool {
+        self.searcher
+            .as_ref()
+            .is_some_and(Searcher::complete_ranking)
+    }
+
+    /// The documents searchable by words while the encoder is still loading.
+    fn words_ready(&self) -> Option<usize> {
+        self.searcher
+            .as_ref()
+            .filter(|s| !s.complete_ranking() && s.ranking().mode.uses_lexical())
+            .map(Searcher::len)
     }
 
     fn key(&mut self, key: Key) -> bool {
@@ -683,16 +758,38 @@ async fn load(link: html::Scope<App>) {
     };
     link.send_message(Msg::Manifest(manifest.clone()));
     let progress = link.callback(|(i, loaded)| Msg::Progress(i, loaded));
-    let artifacts =
-        match loader::fetch_artifacts(&manifest, move |i, n| progress.emit((i, n))).await {
-            Ok(a) => a,
-            Err(e) => return link.send_message(Msg::Failed(e)),
-        };
+    let progress = move |i, n| progress.emit((i, n));
+    let records = loader::fetch_records(&manifest, progress.clone());
+    let mode = manifest.search.mode;
+    // Words first where the mode reads them: the dense half starts downloading once they are
+    // searchable, so the two never split the link. A dense release needs both at once.
+    type Stage<'a> = LocalBoxFuture<'a, Result<searchbar_release::Artifacts, String>>;
+    let (records, dense): (_, Option<Stage>) = if mode.uses_lexical() {
+        let records = records.await;
+        let dense = (records.is_ok() && mode.uses_dense())
+            .then(|| loader::fetch_dense(&manifest, progress).boxed_local());
+        (records, dense)
+    } else {
+        let (records, dense) = futures::join!(records, loader::fetch_dense(&manifest, progress));
+        (records, Some(future::ready(dense).boxed_local()))
+    };
+    let searcher = records.and_then(|a| loader::open_records(&manifest, &a));
+    match searcher {
+        Ok(s) => link.send_message(Msg::Records(Box::new(s))),
+        Err(e) => return link.send_message(Msg::Failed(e)),
+    }
+    let Some(dense) = dense else {
+        return;
+    };
+    let artifacts = match dense.await {
+        Ok(a) => a,
+        Err(e) => return link.send_message(Msg::Failed(e)),
+    };
     link.send_message(Msg::BuildingModel);
     // Let "Loading model…" paint before tract holds the main thread.
     loader::next_paint().await;
-    match loader::open(&manifest, &artifacts) {
-        Ok(searcher) => link.send_message(Msg::Loaded(Box::new(searcher))),
+    match loader::open_dense(&manifest, &artifacts) {
+        Ok(dense) => link.send_message(Msg::Dense(Box::new(dense))),
         Err(e) => link.send_message(Msg::Failed(e)),
     }
 }

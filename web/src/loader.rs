@@ -1,5 +1,10 @@
-//! Downloads this page's release (manifest, then every artifact with progress) and polls the
-//! live-release pointer.
+//! Downloads this page's release (manifest, then the artifacts with progress, in two stages) and
+//! polls the live-release pointer.
+//!
+//! The records (document shards) and the lexical root come first: with them a hybrid or
+//! lexical release answers by words ([`Searcher::records`]). The dense half (encoder,
+//! tokenizer, vector index: most of the bytes) follows and is attached when it is ready
+//! ([`Dense`]); a lexical release never downloads it.
 //!
 //! URLs are relative to the page, which is `<target>/releases/<id>/`: the manifest next to it is
 //! this page's own release, so a deploy that swaps `current.json` never mixes two releases.
@@ -7,7 +12,8 @@
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
 use searchbar_release::{
-    Artifacts, FileRef, Manifest, RowRequest, Searcher, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
+    Artifacts, Dense, FileRef, Manifest, RowRequest, Searcher, MANIFEST_NAME, POINTER_NAME,
+    TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -22,8 +28,11 @@ pub struct Download {
 }
 
 impl Download {
+    /// Every artifact fetched up front, records first ([`fetch_records`]'s order, then
+    /// [`fetch_dense`]'s).
     pub fn list(manifest: &Manifest) -> Vec<Download> {
-        artifacts(manifest)
+        record_files(manifest)
+            .chain(dense_files(manifest))
             .map(|f| Download {
                 name: f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
                 loaded: 0,
@@ -33,14 +42,24 @@ impl Download {
     }
 }
 
-/// Every artifact a searcher needs up front, in the order [`fetch_artifacts`] reports
-/// progress: the lexical root last (its fragments come per query, [`fetch_fragments`]).
-fn artifacts(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
+/// What [`Searcher::records`] needs: the document shards, then the lexical root where the
+/// mode reads it (its fragments come per query, [`fetch_fragments`]).
+fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
     let f = &manifest.files;
+    let lexical = f
+        .lexical
+        .as_ref()
+        .filter(|_| manifest.search.mode.uses_lexical());
+    f.docs.iter().chain(lexical.map(|l| &l.root))
+}
+
+/// What [`Dense::load`] needs, where the mode reads a dense list: encoder, tokenizer, index.
+fn dense_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
+    let f = &manifest.files;
+    let dense = manifest.search.mode.uses_dense();
     [&f.encoder, &f.tokenizer, &f.index]
         .into_iter()
-        .chain(f.docs.iter())
-        .chain(f.lexical.iter().map(|l| &l.root))
+        .filter(move |_| dense)
 }
 
 pub async fn fetch_manifest() -> Result<Manifest, String> {
@@ -48,32 +67,60 @@ pub async fn fetch_manifest() -> Result<Manifest, String> {
     Manifest::from_json(&bytes, MANIFEST_NAME).map_err(|e| e.to_string())
 }
 
-/// Downloads all artifacts in parallel; `progress(i, loaded)` follows [`Download::list`]'s order.
-/// Verification is left to [`Searcher::load`], which checks every file against the manifest.
-pub async fn fetch_artifacts(
+/// Downloads `files` in parallel; `progress(i, loaded)` counts from `first` in
+/// [`Download::list`]'s order. Content-addressed files never change, so the HTTP cache may
+/// serve them as is.
+async fn fetch_all<'a>(
+    files: impl Iterator<Item = &'a FileRef>,
+    first: usize,
+    progress: impl Fn(usize, u64) + Clone,
+) -> Result<Vec<Vec<u8>>, String> {
+    let fetches = files.enumerate().map(|(i, file)| {
+        let progress = progress.clone();
+        async move {
+            let report = move |n| progress(first + i, n);
+            fetch_bytes(&file.path, RequestCache::Default, report).await
+        }
+    });
+    try_join_all(fetches).await
+}
+
+/// Downloads the records stage (documents and lexical root) into `artifacts`. Verification
+/// is left to [`Searcher::records`], which checks every file against the manifest.
+pub async fn fetch_records(
     manifest: &Manifest,
     progress: impl Fn(usize, u64) + Clone,
 ) -> Result<Artifacts, String> {
-    let fetches = artifacts(manifest).enumerate().map(|(i, file)| {
-        let progress = progress.clone();
-        // Content-addressed files never change, so the HTTP cache may serve them as is.
-        async move { fetch_bytes(&file.path, RequestCache::Default, move |n| progress(i, n)).await }
-    });
-    let mut bytes = try_join_all(fetches).await?.into_iter();
-    let encoder = bytes.next().unwrap_or_default();
-    let tokenizer = bytes.next().unwrap_or_default();
-    let index = bytes.next().unwrap_or_default();
-    let mut docs: Vec<Vec<u8>> = bytes.collect();
-    let lexical_root = manifest.files.lexical.as_ref().and_then(|_| docs.pop());
+    let mut bytes = fetch_all(record_files(manifest), 0, progress).await?;
+    let lexical = manifest
+        .files
+        .lexical
+        .as_ref()
+        .filter(|_| manifest.search.mode.uses_lexical());
+    let lexical_root = lexical.and_then(|_| bytes.pop());
     Ok(Artifacts {
-        encoder,
-        tokenizer,
-        index,
-        docs,
-        // An index with external rows fetches its candidates' records per query (fetch_rows).
-        rows: None,
+        docs: bytes,
         lexical_root,
-        lexical_fragments: Vec::new(),
+        ..Artifacts::default()
+    })
+}
+
+/// Downloads the dense stage (encoder, tokenizer, index) into a fresh [`Artifacts`], for
+/// [`Dense::load`]. An index with external rows fetches its candidates' records per query
+/// ([`fetch_rows`]).
+pub async fn fetch_dense(
+    manifest: &Manifest,
+    progress: impl Fn(usize, u64) + Clone,
+) -> Result<Artifacts, String> {
+    let first = record_files(manifest).count();
+    let mut bytes = fetch_all(dense_files(manifest), first, progress)
+        .await?
+        .into_iter();
+    Ok(Artifacts {
+        encoder: bytes.next().unwrap_or_default(),
+        tokenizer: bytes.next().unwrap_or_default(),
+        index: bytes.next().unwrap_or_default(),
+        ..Artifacts::default()
     })
 }
 
@@ -123,9 +170,14 @@ pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, Str
     try_join_all(fetches).await
 }
 
-/// Builds the searcher; blocks the main thread while tract optimizes the model.
-pub fn open(manifest: &Manifest, artifacts: &Artifacts) -> Result<Searcher, String> {
-    Searcher::load(manifest, artifacts, 1).map_err(|e| e.to_string())
+/// Verifies and opens the records stage.
+pub fn open_records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Searcher, String> {
+    Searcher::records(manifest, artifacts).map_err(|e| e.to_string())
+}
+
+/// Verifies and builds the dense half; blocks the main thread while tract optimizes the model.
+pub fn open_dense(manifest: &Manifest, artifacts: &Artifacts) -> Result<Dense, String> {
+    Dense::load(manifest, artifacts, 1).map_err(|e| e.to_string())
 }
 
 /// The release [`searchbar_release::Pointer`] names now, or `None` when it cannot be read (for example when

@@ -31,18 +31,35 @@ impl Phase {
 }
 
 /// The status line. A failed query (`query_error`) shows as an error without unloading.
-pub fn view(phase: &Phase, query_error: Option<&str>) -> Html {
+/// `words`: the documents already searchable by words while the encoder loads (state
+/// `words`).
+pub fn view(phase: &Phase, words: Option<usize>, query_error: Option<&str>) -> Html {
+    let searchable = matches!(phase, Phase::Ready { .. }) || words.is_some();
+    let loading = match phase {
+        Phase::Downloading(list) if !list.is_empty() => progress(list),
+        _ => html! { "Loading model…" },
+    };
     let body = match (phase, query_error) {
-        (Phase::Ready { .. }, Some(message)) => html! { {message.to_string()} },
+        (_, Some(message)) if searchable => html! { {message.to_string()} },
+        (Phase::Error(message), _) => html! { {message.clone()} },
+        (Phase::Downloading(_) | Phase::Model, _) if words.is_some() => html! {
+            <>
+                <span>{format!(
+                    "Keyword search ready · {} documents · semantic model: ",
+                    words.unwrap_or_default()
+                )}</span>
+                {loading}
+            </>
+        },
         (Phase::Idle, _) => html! { "Semantic search — the model loads on first use." },
         (Phase::Downloading(list), _) if list.is_empty() => html! { "Loading release…" },
         (Phase::Downloading(list), _) => progress(list),
         (Phase::Model, _) => html! { "Loading model…" },
-        (Phase::Ready { documents }, None) => html! { format!("Ready · {documents} documents") },
-        (Phase::Error(message), _) => html! { {message.clone()} },
+        (Phase::Ready { documents }, _) => html! { format!("Ready · {documents} documents") },
     };
-    let state = match query_error {
-        Some(_) if matches!(phase, Phase::Ready { .. }) => "error",
+    let state = match (query_error, words) {
+        (Some(_), _) if searchable => "error",
+        (_, Some(_)) if phase.state() == "loading" => "words",
         _ => phase.state(),
     };
     let role = if state == "error" { "alert" } else { "status" };

@@ -33,6 +33,6 @@ pub use markup::{option_id, rows_html};
 pub use searchbar_index::Hit;
 pub use searchbar_lexical;
 pub use searcher::{
-    query_encoder_config, Artifacts, Lexical, QueryHit, RowRequest, Searcher, Stage,
+    query_encoder_config, Artifacts, Dense, Lexical, QueryHit, RowRequest, Searcher, Stage,
 };
 pub use writer::{page_ref, snippet, ReleaseWriter};

@@ -165,6 +165,18 @@ fn one() -> f32 {
     1.0
 }
 
+impl SearchInfo {
+    /// What [`crate::rank`] needs of this section.
+    pub fn ranking(&self) -> crate::Ranking {
+        crate::Ranking {
+            mode: self.mode,
+            fusion: self.fusion,
+            alpha: self.alpha,
+            floor: self.floor,
+        }
+    }
+}
+
 /// The evaluation summary shown in the footer and compared by the next gate.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -158,67 +158,33 @@ pub fn query_encoder_config(
     })
 }
 
-/// A loaded release: encoder, index, lexical index and display records, queried the same
-/// way everywhere.
+/// The semantic half of a release: the query encoder and the vector index. A page loads it
+/// after the records and the lexical root ([`Searcher::records`]), so words are searched while
+/// the model (tens of megabytes) still downloads, and attaches it when it is ready
+/// ([`Searcher::attach`]).
 #[derive(Debug)]
-pub struct Searcher {
+pub struct Dense {
     encoder: Encoder,
     index: Index,
-    lexical: Option<Lexical>,
-    docs: Vec<DocRecord>,
     params: SearchParams,
-    ranking: Ranking,
-    k: usize,
     /// The rows file of an index with external rows, when loaded whole, and its manifest path.
     rows: Option<Vec<u8>>,
     rows_url: Option<String>,
 }
 
-impl Searcher {
-    /// Verifies every artifact against the manifest, then loads them. `threads` > 1 needs the
-    /// encoder's `threads` feature (native only).
+impl Dense {
+    /// Verifies the encoder, tokenizer and index (and the rows file, where at hand) against
+    /// the manifest, then loads them. `threads` > 1 needs the encoder's `threads` feature
+    /// (native only).
     pub fn load(
         manifest: &Manifest,
         artifacts: &Artifacts,
         threads: usize,
     ) -> Result<Self, ReleaseError> {
         let files = &manifest.files;
-        // The count comes from a file anyone could edit: bound it by the bytes actually at
-        // hand before it sizes an allocation (a record is never under two bytes of JSON).
-        let doc_bytes: usize = artifacts.docs.iter().map(Vec::len).sum();
-        if manifest.data.documents > doc_bytes / 2 {
-            return Err(ReleaseError::Invalid {
-                file: "manifest.json".into(),
-                message: format!(
-                    "data.documents = {} cannot fit in the {doc_bytes} bytes of its document \
-                     shards",
-                    manifest.data.documents
-                ),
-            });
-        }
         files.encoder.verify(&artifacts.encoder)?;
         files.tokenizer.verify(&artifacts.tokenizer)?;
         files.index.verify(&artifacts.index)?;
-        if artifacts.docs.len() != files.docs.len() {
-            return Err(ReleaseError::Invalid {
-                file: "manifest.json".into(),
-                message: format!(
-                    "{} document shards given, the manifest lists {}",
-                    artifacts.docs.len(),
-                    files.docs.len()
-                ),
-            });
-        }
-        let mut docs = Vec::with_capacity(manifest.data.documents);
-        for (entry, bytes) in files.docs.iter().zip(&artifacts.docs) {
-            entry.verify(bytes)?;
-            let shard: Vec<DocRecord> =
-                serde_json::from_slice(bytes).map_err(|e| ReleaseError::Invalid {
-                    file: entry.path.clone(),
-                    message: e.to_string(),
-                })?;
-            docs.extend(shard);
-        }
         let index = Index::from_bytes(&artifacts.index).map_err(|e| ReleaseError::Invalid {
             file: files.index.path.clone(),
             message: e.to_string(),
@@ -243,6 +209,110 @@ impl Searcher {
                 })
             }
         }
+        let config = query_encoder_config(&manifest.model, threads)?;
+        let encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
+        let rows = artifacts.rows.clone().filter(|_| external);
+        let rows_url = files.rows.as_ref().map(|f| f.path.clone());
+        Self::from_parts(encoder, index, (rows, rows_url), &manifest.search)
+    }
+
+    /// Assembles the dense half from parts already verified. `rows`: the rows file when
+    /// loaded whole, and its path.
+    pub fn from_parts(
+        encoder: Encoder,
+        index: Index,
+        rows: (Option<Vec<u8>>, Option<String>),
+        search: &SearchInfo,
+    ) -> Result<Self, ReleaseError> {
+        if encoder.dim() != index.dim() {
+            return Err(ReleaseError::Invalid {
+                file: "index".into(),
+                message: format!(
+                    "index dimension {} differs from the encoder's {}",
+                    index.dim(),
+                    encoder.dim()
+                ),
+            });
+        }
+        Ok(Self {
+            encoder,
+            index,
+            params: SearchParams {
+                nprobe: search.nprobe,
+                rerank: search.rerank,
+            },
+            rows: rows.0,
+            rows_url: rows.1,
+        })
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+}
+
+/// A loaded release: display records, lexical index and (once attached) the dense half,
+/// queried the same way everywhere.
+#[derive(Debug)]
+pub struct Searcher {
+    dense: Option<Dense>,
+    lexical: Option<Lexical>,
+    docs: Vec<DocRecord>,
+    ranking: Ranking,
+    k: usize,
+}
+
+impl Searcher {
+    /// Verifies every artifact against the manifest, then loads them: [`Searcher::records`]
+    /// and [`Dense::load`] together.
+    pub fn load(
+        manifest: &Manifest,
+        artifacts: &Artifacts,
+        threads: usize,
+    ) -> Result<Self, ReleaseError> {
+        let mut searcher = Self::records(manifest, artifacts)?;
+        searcher.attach(Dense::load(manifest, artifacts, threads)?)?;
+        Ok(searcher)
+    }
+
+    /// The records and the lexical index only (the artifacts' `docs`, `lexical_root` and
+    /// `lexical_fragments`, each verified): enough for a lexical release, and for a hybrid
+    /// one to rank by words until [`Searcher::attach`] adds the dense half.
+    pub fn records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, ReleaseError> {
+        let files = &manifest.files;
+        // The count comes from a file anyone could edit: bound it by the bytes actually at
+        // hand before it sizes an allocation (a record is never under two bytes of JSON).
+        let doc_bytes: usize = artifacts.docs.iter().map(Vec::len).sum();
+        if manifest.data.documents > doc_bytes / 2 {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!(
+                    "data.documents = {} cannot fit in the {doc_bytes} bytes of its document \
+                     shards",
+                    manifest.data.documents
+                ),
+            });
+        }
+        if artifacts.docs.len() != files.docs.len() {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: format!(
+                    "{} document shards given, the manifest lists {}",
+                    artifacts.docs.len(),
+                    files.docs.len()
+                ),
+            });
+        }
+        let mut docs = Vec::with_capacity(manifest.data.documents);
+        for (entry, bytes) in files.docs.iter().zip(&artifacts.docs) {
+            entry.verify(bytes)?;
+            let shard: Vec<DocRecord> =
+                serde_json::from_slice(bytes).map_err(|e| ReleaseError::Invalid {
+                    file: entry.path.clone(),
+                    message: e.to_string(),
+                })?;
+            docs.extend(shard);
+        }
         let lexical = match (&files.lexical, &artifacts.lexical_root) {
             (None, _) => None,
             (Some(l), Some(root)) => {
@@ -260,18 +330,7 @@ impl Searcher {
                 })
             }
         };
-        let config = query_encoder_config(&manifest.model, threads)?;
-        let encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
-        let rows = artifacts.rows.clone().filter(|_| external);
-        let rows_url = files.rows.as_ref().map(|f| f.path.clone());
-        Self::from_parts(
-            encoder,
-            index,
-            (rows, rows_url),
-            lexical,
-            docs,
-            &manifest.search,
-        )
+        Self::new(lexical, docs, &manifest.search)
     }
 
     /// Assembles a searcher from parts already verified (the pipeline's evaluation, which
@@ -285,26 +344,18 @@ impl Searcher {
         docs: Vec<DocRecord>,
         search: &SearchInfo,
     ) -> Result<Self, ReleaseError> {
-        if encoder.dim() != index.dim() {
-            return Err(ReleaseError::Invalid {
-                file: "index".into(),
-                message: format!(
-                    "index dimension {} differs from the encoder's {}",
-                    index.dim(),
-                    encoder.dim()
-                ),
-            });
-        }
-        if index.len() != docs.len() {
-            return Err(ReleaseError::Invalid {
-                file: "index".into(),
-                message: format!(
-                    "{} vectors but {} document records",
-                    index.len(),
-                    docs.len()
-                ),
-            });
-        }
+        let mut searcher = Self::new(lexical, docs, search)?;
+        searcher.attach(Dense::from_parts(encoder, index, rows, search)?)?;
+        Ok(searcher)
+    }
+
+    /// A searcher without its dense half (records and lexical index checked against each
+    /// other and the ranking).
+    fn new(
+        lexical: Option<Lexical>,
+        docs: Vec<DocRecord>,
+        search: &SearchInfo,
+    ) -> Result<Self, ReleaseError> {
         if let Some(l) = &lexical {
             if l.index.documents() as usize != docs.len() {
                 return Err(ReleaseError::Invalid {
@@ -317,12 +368,7 @@ impl Searcher {
                 });
             }
         }
-        let ranking = Ranking {
-            mode: search.mode,
-            fusion: search.fusion,
-            alpha: search.alpha,
-            floor: search.floor,
-        };
+        let ranking = search.ranking();
         if ranking.mode.uses_lexical() && lexical.is_none() {
             return Err(ReleaseError::Invalid {
                 file: "manifest.json".into(),
@@ -339,18 +385,40 @@ impl Searcher {
             });
         }
         Ok(Self {
-            encoder,
-            index,
+            dense: None,
             lexical,
             docs,
-            params: SearchParams {
-                nprobe: search.nprobe,
-                rerank: search.rerank,
-            },
             ranking,
             k: search.k,
-            rows: rows.0,
-            rows_url: rows.1,
+        })
+    }
+
+    /// Adds the dense half, checked against the records.
+    pub fn attach(&mut self, dense: Dense) -> Result<(), ReleaseError> {
+        if dense.index.len() != self.docs.len() {
+            return Err(ReleaseError::Invalid {
+                file: "index".into(),
+                message: format!(
+                    "{} vectors but {} document records",
+                    dense.index.len(),
+                    self.docs.len()
+                ),
+            });
+        }
+        self.dense = Some(dense);
+        Ok(())
+    }
+
+    /// Whether [`Searcher::query`] can rank as the manifest says: its mode reads no dense
+    /// list, or the dense half is attached.
+    pub fn complete_ranking(&self) -> bool {
+        !self.ranking.mode.uses_dense() || self.dense.is_some()
+    }
+
+    fn dense(&self) -> Result<&Dense, ReleaseError> {
+        self.dense.as_ref().ok_or_else(|| ReleaseError::Invalid {
+            file: "manifest.json".into(),
+            message: "the encoder and the vector index are not loaded yet".into(),
         })
     }
 
@@ -363,12 +431,31 @@ impl Searcher {
         }
         let lexical = self.lexical(text)?;
         let dense = if self.ranking.mode.uses_dense() {
-            let vector = self.encoder.embed(text)?;
+            let vector = self.dense()?.encoder.embed(text)?;
             Some(self.search(&vector, Some(self.depth(k)))?)
         } else {
             None
         };
         Ok(self.results(dense.as_deref(), lexical.as_ref(), k))
+    }
+
+    /// The results a page shows for `text` before its dense half is attached: a hybrid
+    /// release's lexical list ranked alone. An error for a release that ranks by dense
+    /// only, which has nothing to show until then.
+    pub fn query_words(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
+        if !self.ranking.mode.uses_lexical() {
+            return Err(ReleaseError::Invalid {
+                file: "manifest.json".into(),
+                message: "search.mode = \"dense\" ranks by the encoder alone: no words-only \
+                          results"
+                    .into(),
+            });
+        }
+        if !Self::searchable(text) {
+            return Ok(Vec::new());
+        }
+        let lexical = self.lexical(text)?;
+        Ok(self.results(None, lexical.as_ref(), k))
     }
 
     /// How the manifest ranks.
@@ -464,11 +551,10 @@ impl Searcher {
     /// its rows file loaded whole here; a page uses [`Searcher::begin`] instead.
     pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<Hit>, ReleaseError> {
         let k = k.unwrap_or(self.k);
-        Ok(match &self.rows {
-            Some(rows) => self
-                .index
-                .search_rows_file(vector, k, &self.params, None, rows)?,
-            None => self.index.search(vector, k, &self.params, None)?,
+        let d = self.dense()?;
+        Ok(match &d.rows {
+            Some(rows) => d.index.search_rows_file(vector, k, &d.params, None, rows)?,
+            None => d.index.search(vector, k, &d.params, None)?,
         })
     }
 
@@ -478,20 +564,21 @@ impl Searcher {
     /// ([`Index::candidates`], [`Index::rerank`]), as in [`Searcher::search`].
     pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, ReleaseError> {
         let k = k.unwrap_or_else(|| self.depth(None));
+        let d = self.dense()?;
         // With the rows file at hand (or the vectors inside the index) nothing is fetched.
-        if self.rows.is_some() || self.index.store().is_some() {
+        if d.rows.is_some() || d.index.store().is_some() {
             return Ok(Stage::Done(self.search(vector, Some(k))?));
         }
-        let candidates = self.index.candidates(vector, k, &self.params, None)?;
+        let candidates = d.index.candidates(vector, k, &d.params, None)?;
         if !candidates.needs_rows() {
-            let hits = self.index.rerank(vector, candidates, &FetchedRows::new())?;
+            let hits = d.index.rerank(vector, candidates, &FetchedRows::new())?;
             return Ok(Stage::Done(hits));
         }
-        let url = self.rows_url.clone().unwrap_or_default();
+        let url = d.rows_url.clone().unwrap_or_default();
         let ranges = candidates
             .docs()
             .into_iter()
-            .filter_map(|d| Some((d, self.index.row_range(d)?)))
+            .filter_map(|doc| Some((doc, d.index.row_range(doc)?)))
             .collect();
         Ok(Stage::NeedRows(RowRequest {
             candidates,
@@ -508,21 +595,24 @@ impl Searcher {
         request: RowRequest,
         records: &[(u32, Vec<u8>)],
     ) -> Result<Vec<Hit>, ReleaseError> {
+        let d = self.dense()?;
         let mut fetched = FetchedRows::new();
         for (doc, bytes) in records {
-            self.index
+            d.index
                 .insert_row(&mut fetched, *doc, bytes)
                 .map_err(searchbar_index::SearchError::from)?;
         }
-        Ok(self.index.rerank(vector, request.candidates, &fetched)?)
+        Ok(d.index.rerank(vector, request.candidates, &fetched)?)
     }
 
-    pub fn encoder(&self) -> &Encoder {
-        &self.encoder
+    /// The query encoder, once the dense half is attached.
+    pub fn encoder(&self) -> Option<&Encoder> {
+        self.dense.as_ref().map(|d| &d.encoder)
     }
 
-    pub fn index(&self) -> &Index {
-        &self.index
+    /// The vector index, once the dense half is attached.
+    pub fn index(&self) -> Option<&Index> {
+        self.dense.as_ref().map(|d| &d.index)
     }
 
     pub fn len(&self) -> usize {

@@ -77,6 +77,10 @@ pub struct QueryArgs {
     pub k: Option<usize>,
     #[arg(long)]
     pub json: bool,
+    /// Rank as the page does while its encoder is still downloading: by the words alone
+    /// (a hybrid or lexical release). The encoder and the vector index are not loaded.
+    #[arg(long)]
+    pub words_only: bool,
     /// The query text.
     #[arg(required = true)]
     pub text: Vec<String>,
@@ -216,17 +220,21 @@ pub fn serve(p: &ProjectArgs, args: &ServeArgs) -> Result<()> {
 }
 
 /// Loads a release from a target exactly as the browser does: manifest, then every artifact
-/// verified against it.
-pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manifest, Searcher)> {
+/// verified against it; the records and the lexical index only where `threads` is `None`.
+fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Searcher> {
     let manifest = target.manifest(id)?;
     let read = |f: &searchbar_release::FileRef| -> Result<Vec<u8>> {
         let path = target.artifact_path(&f.path)?;
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
     };
+    let dense = |f| match threads {
+        Some(_) => read(f),
+        None => Ok(Vec::new()),
+    };
     let artifacts = Artifacts {
-        encoder: read(&manifest.files.encoder)?,
-        tokenizer: read(&manifest.files.tokenizer)?,
-        index: read(&manifest.files.index)?,
+        encoder: dense(&manifest.files.encoder)?,
+        tokenizer: dense(&manifest.files.tokenizer)?,
+        index: dense(&manifest.files.index)?,
         docs: manifest
             .files
             .docs
@@ -235,7 +243,7 @@ pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manif
             .collect::<Result<_>>()?,
         // Read whole here; each query still takes only its candidates' records and verifies
         // them, as a page does with range requests.
-        rows: manifest.files.rows.as_ref().map(read).transpose()?,
+        rows: manifest.files.rows.as_ref().map(dense).transpose()?,
         lexical_root: manifest
             .files
             .lexical
@@ -251,8 +259,10 @@ pub fn load_searcher(target: &Target, id: &str, threads: usize) -> Result<(Manif
             .map(|(n, f)| Ok((n, read(f)?)))
             .collect::<Result<_>>()?,
     };
-    let searcher = Searcher::load(&manifest, &artifacts, threads)?;
-    Ok((manifest, searcher))
+    Ok(match threads {
+        Some(threads) => Searcher::load(&manifest, &artifacts, threads)?,
+        None => Searcher::records(&manifest, &artifacts)?,
+    })
 }
 
 pub fn query(p: &ProjectArgs, args: &QueryArgs) -> Result<()> {
@@ -266,9 +276,12 @@ pub fn query(p: &ProjectArgs, args: &QueryArgs) -> Result<()> {
                 .release
         }
     };
-    let (_, searcher) = load_searcher(&target, &id, 1)?;
     let text = args.text.join(" ");
-    let hits = searcher.query(&text, args.k)?;
+    let hits = if args.words_only {
+        load_searcher(&target, &id, None)?.query_words(&text, args.k)?
+    } else {
+        load_searcher(&target, &id, Some(1))?.query(&text, args.k)?
+    };
     if args.json {
         let rows: Vec<_> = hits
             .iter()

@@ -239,7 +239,10 @@ fn candidate_searcher(
 
 /// Embeds `text` and computes both of its lists exactly as [`Searcher::query`] does.
 fn lists(searcher: &Searcher, text: &str) -> Result<(Lists, Vec<f32>)> {
-    let vector = searcher.encoder().embed(text)?;
+    let vector = searcher
+        .encoder()
+        .context("the candidate has no encoder")?
+        .embed(text)?;
     let dense: Vec<(u32, f32)> = searcher
         .search(&vector, Some(searcher.depth(None)))?
         .iter()
