@@ -250,6 +250,11 @@ pub fn http_get(addr: &str, path: &str) -> Result<Response, String> {
     http(addr, "GET", path, None)
 }
 
+/// A GET with extra request headers (`Accept-Encoding`, `Range`).
+pub fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
+    request(addr, "GET", path, None, headers)
+}
+
 /// A minimal HTTP/1.1 request with an optional JSON body.
 pub fn http(
     addr: &str,
@@ -257,15 +262,26 @@ pub fn http(
     path: &str,
     json: Option<&serde_json::Value>,
 ) -> Result<Response, String> {
+    request(addr, method, path, json, &[])
+}
+
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    json: Option<&serde_json::Value>,
+    extra: &[(&str, &str)],
+) -> Result<Response, String> {
     use std::io::Write;
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     // A hung peer fails the test instead of blocking it forever.
     let limit = Some(std::time::Duration::from_secs(120));
     s.set_read_timeout(limit).map_err(|e| e.to_string())?;
     let body = json.map(|j| j.to_string()).unwrap_or_default();
+    let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )

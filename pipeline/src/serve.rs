@@ -1,5 +1,6 @@
 //! `searchbar serve`: a target on localhost with CDN-like headers, for the demo and tests.
 
+use crate::deploy::encoding::ENCODINGS;
 use anyhow::{Context, Result};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -53,19 +54,26 @@ fn released(root: &Path, raw: &str) -> bool {
             Err(_) => return true,
         }
     }
-    ["br", "gz"].iter().all(|ext| {
-        let mut variant = at.clone().into_os_string();
-        variant.push(format!(".{ext}"));
-        !std::fs::symlink_metadata(variant).is_ok_and(|m| m.file_type().is_symlink())
+    ENCODINGS.iter().all(|e| {
+        !std::fs::symlink_metadata(e.variant_of(&at)).is_ok_and(|m| m.file_type().is_symlink())
     })
 }
 
-async fn headers(root: Arc<PathBuf>, isolated: bool, req: Request, next: Next) -> Response {
+async fn headers(root: Arc<PathBuf>, isolated: bool, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if !released(&root, &path) {
         return StatusCode::NOT_FOUND.into_response();
     }
+    // A range is of the bytes the manifest describes (the re-ranking rows): the file service
+    // would otherwise cut it from a precompressed variant.
+    if req.headers().contains_key(header::RANGE) {
+        req.headers_mut().remove(header::ACCEPT_ENCODING);
+    }
     let mut res = next.run(req).await;
+    // The same URL answers with different bytes by Accept-Encoding: a shared cache must key
+    // on it (tower-http's ServeDir does not say so itself).
+    res.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
         res.headers_mut().insert(
             header::CACHE_CONTROL,

@@ -57,6 +57,18 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
         )
         .unwrap();
     assert_eq!(heavy, json!([]), "a lexical release fetched its dense half");
+    // Over the wire compressed (serve answers by Accept-Encoding from export's variants), and
+    // still verified: the page checks each file's hash after the browser decoded it.
+    let plain = b
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .filter(e => /\\.wasm$|docs-|lexical-/.test(e.name)) \
+               .filter(e => !(e.encodedBodySize > 0 && e.encodedBodySize < e.decodedBodySize)) \
+               .map(e => [e.name, e.encodedBodySize, e.decodedBodySize])",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(plain, json!([]), "sent uncompressed");
     server.kill().unwrap();
 }
 

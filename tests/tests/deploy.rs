@@ -1,7 +1,7 @@
 //! Deploys under crashes and load: SIGKILL at every step, clients during deploy and rollback,
 //! and the evaluation gate keeping a bad candidate away from prod.
 
-use searchbar_tests::{http_get, verify_release, verify_served, Project};
+use searchbar_tests::{http_get, http_get_with, verify_release, verify_served, Project};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,7 +116,8 @@ fn verify_kept(target: &Path, at: usize) {
     }
 }
 
-/// Runs `args`, killed with SIGKILL at fault point 1, 2, ... until a run goes through. Before
+/// Runs `args`, killed with SIGKILL at each of its fault points (a step repeated once per
+/// artifact at the first and last repetition), then once through. Before
 /// each run every target is put back as it was; after each kill every target serves `old` or
 /// `new` (verified by hash), every release kept there verifies, and running the command again
 /// (after a rollback where the kill came after the flip) completes it and leaves no temporary
@@ -136,21 +137,48 @@ fn kill_at_every_point(
     for (t, keep) in targets.iter().zip(&pristine) {
         copy_dir(t, keep);
     }
-    for at in 1..400 {
+    let restore = || {
         for (t, keep) in targets.iter().zip(&pristine) {
             std::fs::remove_dir_all(t).unwrap();
             copy_dir(keep, t);
         }
+    };
+    // The points the command passes, in order, from a traced run. A step repeated once per
+    // artifact (a release has dozens, each placed, or written and then placed) is killed at its
+    // first and last repetition: a step is its name and the different step before it.
+    restore();
+    let trace = p
+        .command(args)
+        .env("SEARCHBAR_FAULT_TRACE", "1")
+        .output()
+        .unwrap();
+    assert!(trace.status.success(), "{args:?}: {trace:?}");
+    let names: Vec<String> = String::from_utf8_lossy(&trace.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point "))
+        .filter_map(|l| l.split_once(": ").map(|(_, name)| name.to_string()))
+        .collect();
+    let steps: Vec<(&str, &str)> = (0..names.len())
+        .map(|i| {
+            let before = names[..i].iter().rev().find(|n| **n != names[i]);
+            (names[i].as_str(), before.map_or("", |n| n.as_str()))
+        })
+        .collect();
+    let points: Vec<usize> = (0..steps.len())
+        .filter(|&i| {
+            let first = !steps[..i].contains(&steps[i]);
+            let last = !steps[i + 1..].contains(&steps[i]);
+            first || last
+        })
+        .map(|i| i + 1)
+        .collect();
+    for &at in &points {
+        restore();
         let out = p
             .command(args)
             .env("SEARCHBAR_FAULT_AT", at.to_string())
             .output()
             .unwrap();
-        if out.status.success() {
-            assert_eq!(verify_served(changed).unwrap(), new, "{args:?} ran through");
-            // Every earlier point was a kill.
-            return at - 1;
-        }
         assert_eq!(
             out.status.signal(),
             Some(9),
@@ -185,7 +213,15 @@ fn kill_at_every_point(
             .collect();
         assert!(leftovers.is_empty(), "{args:?} point {at}: {leftovers:?}");
     }
-    panic!("{args:?} never ran through");
+    restore();
+    p.ok(args);
+    assert_eq!(verify_served(changed).unwrap(), new, "{args:?} ran through");
+    println!(
+        "{args:?}: killed at {} of its {} fault points",
+        points.len(),
+        names.len()
+    );
+    points.len()
 }
 
 /// Promote and rollback killed at every step, and a deploy whose gc removes releases (keep = 2)
@@ -625,4 +661,122 @@ fn a_release_with_a_link_or_a_changed_page_does_not_deploy_and_gc_keeps_what_it_
         !orphan.exists(),
         "with every manifest readable, gc collects the orphan"
     );
+}
+
+/// Precompressed variants: export writes them beside what a page downloads whole, deploy
+/// copies them, `serve` sends one only to a client that accepts it (and says `Vary`), a range
+/// is always of the decoded bytes, and a variant that does not decode to its artifact stops a
+/// promotion, naming the file, before anything reaches prod.
+#[test]
+fn precompressed_variants_reach_only_clients_that_accept_them_and_are_verified_on_copy() {
+    use std::io::Read;
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let id = p.live("stage").unwrap();
+    let stage = p.target("stage");
+    let bytes = std::fs::read(stage.join(format!("releases/{id}/manifest.json"))).unwrap();
+    let m = searchbar_release::Manifest::from_json(&bytes, "manifest").unwrap();
+    let (mut server, addr) = p.serve("stage");
+    let decode = |enc: &str, body: &[u8]| -> Vec<u8> {
+        let mut out = Vec::new();
+        match enc {
+            "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out),
+            "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out),
+            _ => panic!("{enc}"),
+        }
+        .unwrap();
+        out
+    };
+    let header = |h: &[(String, String)], name: &str| {
+        h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    };
+    let (mut raw_total, mut br_total) = (0u64, 0u64);
+    for f in m.files.fetched_whole() {
+        let name = f.path.trim_start_matches("../../");
+        let (s, h, body) = http_get_with(&addr, &format!("/{name}"), &[]).unwrap();
+        assert_eq!(s, 200, "{name}");
+        assert_eq!(
+            header(&h, "content-encoding"),
+            None,
+            "{name} to a client accepting none"
+        );
+        assert_eq!(
+            header(&h, "vary").as_deref(),
+            Some("accept-encoding"),
+            "{name}"
+        );
+        f.verify(&body).unwrap();
+        for (accept, enc, ext) in [("br", "br", "br"), ("gzip, deflate", "gzip", "gz")] {
+            let (s, h, body) =
+                http_get_with(&addr, &format!("/{name}"), &[("Accept-Encoding", accept)]).unwrap();
+            assert_eq!(s, 200);
+            let variant = stage.join(format!("{name}.{ext}"));
+            if variant.exists() {
+                assert_eq!(
+                    header(&h, "content-encoding").as_deref(),
+                    Some(enc),
+                    "{name}"
+                );
+                assert!(body.len() < f.bytes as usize, "{name}: {enc} is no smaller");
+                f.verify(&decode(enc, &body))
+                    .unwrap_or_else(|e| panic!("{name} as {enc}: {e}"));
+                if enc == "br" {
+                    br_total += body.len() as u64;
+                }
+            } else {
+                assert_eq!(header(&h, "content-encoding"), None, "{name}");
+                f.verify(&body).unwrap();
+                if enc == "br" {
+                    br_total += f.bytes;
+                }
+            }
+        }
+        raw_total += f.bytes;
+    }
+    // What a page fetches first (document shards, the lexical root, the tokenizer, the bundle)
+    // all have both variants.
+    let lexical = m.files.lexical.as_ref().unwrap();
+    for f in m
+        .files
+        .docs
+        .iter()
+        .chain(&m.files.app)
+        .chain([&lexical.root, &m.files.tokenizer])
+    {
+        let name = f.path.trim_start_matches("../../");
+        for ext in ["br", "gz"] {
+            assert!(
+                stage.join(format!("{name}.{ext}")).is_file(),
+                "no {name}.{ext}"
+            );
+        }
+    }
+    println!("whole files: {raw_total} B raw, {br_total} B as a brotli client gets them");
+    assert!(br_total * 10 < raw_total * 9, "{br_total} of {raw_total}");
+
+    // A range is of the bytes the manifest describes, whatever the client accepts.
+    let shard = &m.files.docs[0];
+    let name = shard.path.trim_start_matches("../../");
+    let (s, h, body) = http_get_with(
+        &addr,
+        &format!("/{name}"),
+        &[("Accept-Encoding", "br, gzip"), ("Range", "bytes=0-99")],
+    )
+    .unwrap();
+    assert_eq!(s, 206);
+    assert_eq!(header(&h, "content-encoding"), None);
+    assert_eq!(body, std::fs::read(stage.join(name)).unwrap()[..100]);
+    server.kill().unwrap();
+
+    // A variant that decodes to other bytes (a new inode: the export area shares the old one).
+    let variant = stage.join(format!("{name}.br"));
+    let other = m.files.tokenizer.path.trim_start_matches("../../");
+    std::fs::remove_file(&variant).unwrap();
+    std::fs::copy(stage.join(format!("{other}.br")), &variant).unwrap();
+    let out = p.run(&["promote", "--from", "stage", "--to", "prod"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("{name}.br")), "{err}");
+    assert_eq!(p.live("prod"), None);
+    assert!(!p.target("prod").join(format!("releases/{id}")).exists());
 }

@@ -109,6 +109,13 @@ impl Files {
                     .flat_map(|l| std::iter::once(&l.root).chain(l.fragments.iter())),
             )
     }
+
+    /// The files a client downloads whole: all but the re-ranking rows, which it reads by
+    /// HTTP range, so a host must serve them as they are (never from a compressed variant).
+    pub fn fetched_whole(&self) -> impl Iterator<Item = &FileRef> {
+        let rows = self.rows.as_ref().map(|r| r.path.as_str());
+        self.all().filter(move |f| Some(f.path.as_str()) != rows)
+    }
 }
 
 /// How the encoder must be run to reproduce the pipeline's embeddings.

@@ -1,5 +1,7 @@
-//! Atomic deploys, rollback and promotion over directory targets.
+//! Atomic deploys, rollback and promotion over directory targets, and the precompressed
+//! variants of their artifacts.
 
+pub mod encoding;
 pub mod fsutil;
 mod lock;
 mod target;

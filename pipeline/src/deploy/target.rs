@@ -1,5 +1,6 @@
 //! A deploy target: a directory of immutable releases and one pointer (see searchbar-release).
 
+use super::encoding;
 use super::fsutil::{link_or_copy, remove_temporaries, require_regular, sync_dir, write_atomic};
 use super::lock::DeployLock;
 use crate::fault;
@@ -142,6 +143,8 @@ impl Target {
                 entry
                     .verify(&bytes)
                     .with_context(|| format!("release {id} on {}", self.name))?;
+                encoding::verify_variants(path, entry)
+                    .with_context(|| format!("release {id} on {}", self.name))?;
             }
             Ok(())
         };
@@ -226,6 +229,24 @@ impl Target {
             link_or_copy(&src, &dst)?;
             fault::point("install: artifact placed");
         }
+        // Then their compressed variants, each only once its artifact is in place. A variant
+        // already here that does not decode to its artifact is replaced, like a corrupt file.
+        for file in manifest.files.all() {
+            let (src, dst) = (
+                source.artifact_path(&file.path)?,
+                self.artifact_path(&file.path)?,
+            );
+            if encoding::remove_bad_variants(&dst, file)? > 0 {
+                eprintln!("note: replacing corrupt variants of {}", dst.display());
+            }
+            for (enc, from) in encoding::present(&src) {
+                let to = enc.variant_of(&dst);
+                if std::fs::symlink_metadata(&to).is_err() {
+                    link_or_copy(&from, &to)?;
+                }
+            }
+        }
+        fault::point("install: variants placed");
         sync_dir(&files)?;
         let releases = self.releases_dir();
         fs::create_dir_all(&releases)?;
@@ -396,7 +417,9 @@ impl Target {
         for m in &readable {
             if kept.contains(&m.release) {
                 for f in m.files.all() {
-                    referenced.insert(self.artifact_path(&f.path)?);
+                    let path = self.artifact_path(&f.path)?;
+                    referenced.extend(encoding::ENCODINGS.map(|e| e.variant_of(&path)));
+                    referenced.insert(path);
                 }
                 continue;
             }

@@ -2,6 +2,7 @@
 //! out exactly like a deploy target so deploying is a copy plus one pointer flip.
 
 use super::ctx::Ctx;
+use crate::deploy::encoding::{write_variants, Encoding, ENCODINGS};
 use crate::deploy::fsutil::write_atomic;
 use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
@@ -138,8 +139,14 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             .map(|e| e.path())
             .filter(|p| {
                 let name = p.file_name().unwrap_or_default().to_string_lossy();
-                // trunk's page becomes the release page; dotfiles are trunk's own (locks).
-                p.is_file() && name != "index.html" && !name.starts_with('.')
+                // trunk's page becomes the release page; dotfiles are trunk's own (locks);
+                // `.br`/`.gz` are build-web.sh's precompressed variants of the bundle.
+                p.is_file()
+                    && name != "index.html"
+                    && !name.starts_with('.')
+                    && !ENCODINGS
+                        .iter()
+                        .any(|e| name.ends_with(&format!(".{}", e.ext())))
             })
             .collect();
         names.sort();
@@ -205,6 +212,25 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         },
         page: Some(page_ref(&page)),
     };
+    // Precompressed variants beside every file a page downloads whole, for hosts that
+    // answer by Accept-Encoding; the bundle's own come from build-web.sh where it made them.
+    let mut compressed = 0u64;
+    for f in manifest.files.fetched_whole() {
+        let path = target.artifact_path(&f.path)?;
+        let bytes = std::fs::read(&path)?;
+        let prebuilt = manifest
+            .files
+            .app
+            .iter()
+            .any(|a| a.path == f.path)
+            .then(|| dist.join(path.file_name().unwrap_or_default()));
+        let sizes = write_variants(&path, &bytes, prebuilt.as_deref())
+            .with_context(|| format!("compressing {}", path.display()))?;
+        compressed += sizes
+            .iter()
+            .find(|(e, _)| *e == Encoding::Brotli)
+            .map_or(f.bytes, |(_, n)| *n);
+    }
     let id = manifest.seal(&crate::clock::now_compact()).to_string();
     let dir = target.release_dir(&id);
     write_atomic(&dir.join(PAGE_NAME), &page)?;
@@ -219,7 +245,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     // Only the newest exports are needed locally; deploy targets keep their own history.
     target.gc(3)?;
     println!(
-        "export: release {id}: {} files, {} bytes (encoder {}, index {}, {} doc shard(s), {} app file(s){})",
+        "export: release {id}: {} files, {} bytes; what a page downloads whole, {compressed} bytes with brotli (encoder {}, index {}, {} doc shard(s), {} app file(s){})",
         manifest.files.all().count(),
         manifest.files.all().map(|f| f.bytes).sum::<u64>(),
         manifest.files.encoder.bytes,
