@@ -148,34 +148,31 @@ pub fn present(path: &Path) -> impl Iterator<Item = (Encoding, PathBuf)> + '_ {
         .filter(|(_, p)| std::fs::symlink_metadata(p).is_ok())
 }
 
-/// Checks that every variant beside the artifact at `path` is a regular file that decodes to
-/// exactly the bytes `file` describes: a host would otherwise send a client wrong bytes under
-/// a right name.
-pub fn verify_variants(path: &Path, file: &FileRef) -> Result<()> {
-    for (enc, at) in present(path) {
-        super::fsutil::require_regular(&at)?;
-        let raw = std::fs::read(&at).with_context(|| format!("reading {}", at.display()))?;
-        let decoded = enc
-            .decode(&raw, file.bytes)
-            .with_context(|| format!("{} does not decode", at.display()))?;
-        if let Err(e) = file.verify(&decoded) {
-            bail!("{} does not decode to its artifact: {e}", at.display());
-        }
+/// Checks that the variant at `at` is a regular file that decodes to exactly the bytes `file`
+/// describes: a host would otherwise send a client wrong bytes under a right name.
+fn check_variant(enc: Encoding, at: &Path, file: &FileRef) -> Result<()> {
+    super::fsutil::require_regular(at)?;
+    let raw = std::fs::read(at).with_context(|| format!("reading {}", at.display()))?;
+    let decoded = enc
+        .decode(&raw, file.bytes)
+        .with_context(|| format!("{} does not decode", at.display()))?;
+    if let Err(e) = file.verify(&decoded) {
+        bail!("{} does not decode to its artifact: {e}", at.display());
     }
     Ok(())
 }
 
-/// Removes the variants beside `path` that do not decode to `file` (a crash or tampering on
-/// a target); returns how many it removed.
+/// Checks every variant beside the artifact at `path` ([`check_variant`]).
+pub fn verify_variants(path: &Path, file: &FileRef) -> Result<()> {
+    present(path).try_for_each(|(enc, at)| check_variant(enc, &at, file))
+}
+
+/// Removes the variants beside `path` that fail [`check_variant`] (a crash or tampering on a
+/// target); returns how many it removed.
 pub fn remove_bad_variants(path: &Path, file: &FileRef) -> Result<usize> {
     let mut removed = 0;
     for (enc, at) in present(path) {
-        let good = super::fsutil::require_regular(&at).is_ok()
-            && std::fs::read(&at).ok().is_some_and(|raw| {
-                enc.decode(&raw, file.bytes)
-                    .is_ok_and(|d| file.verify(&d).is_ok())
-            });
-        if !good {
+        if check_variant(enc, &at, file).is_err() {
             remove_if_present(&at)?;
             removed += 1;
         }
