@@ -12,8 +12,8 @@
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
 use searchbar_release::{
-    Artifacts, Dense, FileRef, Manifest, RowRequest, Searcher, MANIFEST_NAME, POINTER_NAME,
-    TARGET_ROOT,
+    Artifacts, Dense, FileRef, LexicalFiles, Manifest, RowRequest, Searcher, MANIFEST_NAME,
+    POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -42,15 +42,23 @@ impl Download {
     }
 }
 
+/// The lexical index, where the mode reads it.
+fn lexical(manifest: &Manifest) -> Option<&LexicalFiles> {
+    manifest
+        .files
+        .lexical
+        .as_ref()
+        .filter(|_| manifest.search.mode.uses_lexical())
+}
+
 /// What [`Searcher::records`] needs: the document shards, then the lexical root where the
 /// mode reads it (its fragments come per query, [`fetch_fragments`]).
 fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
-    let f = &manifest.files;
-    let lexical = f
-        .lexical
-        .as_ref()
-        .filter(|_| manifest.search.mode.uses_lexical());
-    f.docs.iter().chain(lexical.map(|l| &l.root))
+    manifest
+        .files
+        .docs
+        .iter()
+        .chain(lexical(manifest).map(|l| &l.root))
 }
 
 /// What [`Dense::load`] needs, where the mode reads a dense list: encoder, tokenizer, index.
@@ -92,12 +100,7 @@ pub async fn fetch_records(
     progress: impl Fn(usize, u64) + Clone,
 ) -> Result<Artifacts, String> {
     let mut bytes = fetch_all(record_files(manifest), 0, progress).await?;
-    let lexical = manifest
-        .files
-        .lexical
-        .as_ref()
-        .filter(|_| manifest.search.mode.uses_lexical());
-    let lexical_root = lexical.and_then(|_| bytes.pop());
+    let lexical_root = lexical(manifest).and_then(|_| bytes.pop());
     Ok(Artifacts {
         docs: bytes,
         lexical_root,
