@@ -158,9 +158,11 @@ pub struct LexicalConfig {
     /// How much a title word counts against a word of the document text.
     pub title_weight: f32,
     pub text_weight: f32,
-    /// Target size of one dictionary or typo fragment (a page fetches only the ones its
-    /// query's words fall in).
+    /// Target size of one dictionary, typo or postings fragment (a page fetches only the
+    /// ones its query's words fall in).
     pub fragment_bytes: usize,
+    /// The most postings a query reads from the blocks of long lists, best first.
+    pub budget: u32,
 }
 
 impl Default for LexicalConfig {
@@ -175,6 +177,7 @@ impl Default for LexicalConfig {
             title_weight: 2.0,
             text_weight: d.text_weight,
             fragment_bytes: d.fragment_bytes,
+            budget: d.budget,
         }
     }
 }
@@ -200,6 +203,7 @@ impl LexicalConfig {
             title_weight: self.title_weight,
             text_weight: self.text_weight,
             fragment_bytes: self.fragment_bytes,
+            budget: self.budget,
         };
         cfg.check()
             .map_err(|e| anyhow::anyhow!("lexical.{}", strip(&e)))?;

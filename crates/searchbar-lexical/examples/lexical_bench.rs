@@ -5,24 +5,32 @@
 //! cargo run --release -p searchbar-lexical --example lexical_bench -- synthetic 1000000
 //! ```
 //!
-//! A third argument sets the fragment size (`fragment_bytes`, default 4 KiB).
+//! A third argument sets the fragment size (`fragment_bytes`, default 4 KiB). `--dump DIR`
+//! writes the index (`root.bin`, `N.bin`) and the queries (`queries.json`) for the Chromium
+//! benchmark (tests/wasm_bench.rs, scripts/bench-lexical.sh).
 //!
 //! `scifact`: BEIR SciFact's documents (title, and title + text as the pipeline's template
 //! renders them) and its 300 judged test queries. `synthetic`: N documents of 20 to 80 words
 //! drawn from a Zipfian vocabulary of 200,000 made-up words (s = 1.0), titles of 5, and 200
 //! two-word queries drawn the same way. For each query: the fragment bytes fetched to answer
 //! it (finished, and as typed: the last word completing as a prefix), and the search time
-//! with its fragments at hand.
+//! with its fragments at hand. Then what the postings budget costs: each query's top 10 as
+//! searched against the top 10 with every block read (and, for SciFact, nDCG@10 both ways).
 
 use rand::{RngExt, SeedableRng};
 use rand_distr::Zipf;
 use searchbar_lexical::{build, Analysis, BuildConfig, Fragment, LexicalIndex, Outcome};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (docs, queries) = match args.first().map(String::as_str) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let dump = args.iter().position(|a| a == "--dump").map(|i| {
+        let dir = args.get(i + 1).expect("--dump DIR").clone();
+        args.drain(i..i + 2);
+        dir
+    });
+    let (docs, queries, judged) = match args.first().map(String::as_str) {
         Some("scifact") => scifact(args.get(1).expect("the SciFact directory")),
         Some("synthetic") => synthetic(args.get(1).map_or(1_000_000, |n| n.parse().unwrap())),
         _ => panic!("usage: lexical_bench scifact DIR | synthetic N"),
@@ -42,13 +50,27 @@ fn main() {
     let largest = built.fragments.iter().map(Vec::len).max().unwrap_or(0);
     println!(
         "{} documents: built in {build_s:.1} s; {} terms, {} postings; root {} B, {} fragments, \
-         {total} B in all (largest {largest} B)",
+         {total} B in all (largest {largest} B); {} lists continue in {} postings blocks",
         docs.len(),
         built.terms,
         built.postings,
         built.root.len(),
-        built.fragments.len()
+        built.fragments.len(),
+        built.long_lists,
+        built.fragments.len() - index_first_block(&built),
     );
+    if let Some(dir) = &dump {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(format!("{dir}/root.bin"), &built.root).unwrap();
+        for (n, b) in built.fragments.iter().enumerate() {
+            std::fs::write(format!("{dir}/{n}.bin"), b).unwrap();
+        }
+        std::fs::write(
+            format!("{dir}/queries.json"),
+            serde_json::to_vec(&queries).unwrap(),
+        )
+        .unwrap();
+    }
     let index = LexicalIndex::from_root(&built.root, "root").unwrap();
     let parsed: Vec<Fragment> = built
         .fragments
@@ -56,41 +78,39 @@ fn main() {
         .enumerate()
         .map(|(n, b)| index.fragment(n, b, "fragment").unwrap())
         .collect();
-    for (label, suffix) in [("finished (text ends in a space)", " "), ("as typed", "")] {
+    let fetch_bytes = |index: &LexicalIndex, suffix: &str| -> (Vec<usize>, usize) {
         let mut fetched: Vec<usize> = Vec::new();
-        let mut rounds: Vec<usize> = Vec::new();
+        let mut rounds = 0;
         for q in &queries {
             let text = format!("{q}{suffix}");
             let mut have: HashSet<usize> = HashSet::new();
             let (mut bytes, mut round) = (0, 0);
-            loop {
-                let outcome = index
-                    .search(&text, 100, &|n| have.contains(&n).then(|| &parsed[n]))
-                    .unwrap();
-                match outcome {
-                    Outcome::Done(_) => break,
-                    Outcome::Need(need) => {
-                        round += 1;
-                        for n in need {
-                            bytes += built.fragments[n].len();
-                            have.insert(n);
-                        }
-                    }
+            while let Outcome::Need(need) = index
+                .search(&text, 100, &|n| have.contains(&n).then(|| &parsed[n]))
+                .unwrap()
+            {
+                round += 1;
+                for n in need {
+                    bytes += built.fragments[n].len();
+                    have.insert(n);
                 }
             }
             fetched.push(bytes);
-            rounds.push(round);
+            rounds = rounds.max(round);
         }
         fetched.sort_unstable();
+        (fetched, rounds)
+    };
+    for (label, suffix) in [("finished (text ends in a space)", " "), ("as typed", "")] {
+        let (fetched, rounds) = fetch_bytes(&index, suffix);
         let mean = fetched.iter().sum::<usize>() as f64 / fetched.len() as f64;
         println!(
             "{} queries, {label}: fetched bytes p50 {} B, p95 {} B, max {} B, mean {mean:.0} B; \
-             at most {} fetch rounds",
+             at most {rounds} fetch rounds",
             queries.len(),
             fetched[fetched.len() / 2],
             fetched[fetched.len() * 95 / 100],
             fetched[fetched.len() - 1],
-            rounds.iter().max().unwrap_or(&0)
         );
     }
     let mut ms: Vec<f64> = Vec::new();
@@ -108,33 +128,151 @@ fn main() {
         ms[ms.len() / 2],
         ms[ms.len() * 95 / 100]
     );
+
+    // What the budget costs and saves: each finished query's top 10 against the top 10 with
+    // every block read.
+    let with = |budget: u32| {
+        LexicalIndex::from_root(&built.root, "root")
+            .unwrap()
+            .with_budget(budget)
+    };
+    let exhaustive = with(u32::MAX);
+    let top = |index: &LexicalIndex, q: &str| -> Vec<u32> {
+        match index
+            .search(&format!("{q} "), 10, &|n| Some(&parsed[n]))
+            .unwrap()
+        {
+            Outcome::Done(m) => m.hits.iter().map(|h| h.doc).collect(),
+            Outcome::Need(_) => unreachable!("every fragment is at hand"),
+        }
+    };
+    let full: Vec<Vec<u32>> = queries.iter().map(|q| top(&exhaustive, q)).collect();
+    // Many documents share a score (impacts are integers): a document whose full score ties
+    // the full ranking's 10th is as good a 10th, so count those too.
+    let exact: Vec<(HashMap<u32, f32>, f32)> = queries
+        .iter()
+        .map(|q| {
+            let all = match exhaustive
+                .search(&format!("{q} "), docs.len(), &|n| Some(&parsed[n]))
+                .unwrap()
+            {
+                Outcome::Done(m) => m.hits,
+                Outcome::Need(_) => unreachable!("every fragment is at hand"),
+            };
+            let tenth = all.get(9).or(all.last()).map_or(0.0, |h| h.score);
+            (all.into_iter().map(|h| (h.doc, h.score)).collect(), tenth)
+        })
+        .collect();
+    let root_budget = index.root().meta.budget;
+    let mut budgets = vec![4096, 8192, 16384, 32768, 65536, root_budget, u32::MAX];
+    budgets.sort_unstable();
+    budgets.dedup();
+    for budget in budgets {
+        let index = with(budget);
+        let (mut same, mut overlap, mut qualified, mut ndcg) = (0, 0.0, 0.0, 0.0);
+        for (i, q) in queries.iter().enumerate() {
+            let got = top(&index, q);
+            same += usize::from(got == full[i]);
+            let common = got.iter().filter(|d| full[i].contains(d)).count();
+            overlap += common as f64 / full[i].len().max(1) as f64;
+            let (scores, tenth) = &exact[i];
+            let good = got.iter().filter(|d| scores[d] >= *tenth).count();
+            qualified += good as f64 / got.len().max(1) as f64;
+            if let Some(gains) = judged.get(i) {
+                ndcg += ndcg10(&got, gains);
+            }
+        }
+        let (fetched, _) = fetch_bytes(&index, " ");
+        let n = queries.len() as f64;
+        let judged_ndcg = if judged.is_empty() {
+            String::new()
+        } else {
+            format!(", nDCG@10 {:.4}", ndcg / n)
+        };
+        println!(
+            "budget {}{}: finished queries fetch p50 {} B, p95 {} B; top 10 as with every block \
+             for {same} of {}, mean overlap {:.3}, of which or tied {:.3}{judged_ndcg}",
+            if budget == u32::MAX {
+                "unlimited".to_string()
+            } else {
+                budget.to_string()
+            },
+            if budget == root_budget {
+                " (the root's)"
+            } else {
+                ""
+            },
+            fetched[fetched.len() / 2],
+            fetched[fetched.len() * 95 / 100],
+            queries.len(),
+            overlap / n,
+            qualified / n,
+        );
+    }
 }
 
-type Corpus = (Vec<(String, String)>, Vec<String>);
+fn index_first_block(built: &searchbar_lexical::Built) -> usize {
+    LexicalIndex::from_root(&built.root, "root")
+        .unwrap()
+        .root()
+        .first_block()
+}
+
+/// nDCG@10 of a ranking against graded judgments (document ordinal → gain).
+fn ndcg10(ranked: &[u32], gains: &HashMap<u32, f64>) -> f64 {
+    let dcg = |g: &mut dyn Iterator<Item = f64>| -> f64 {
+        g.take(10)
+            .enumerate()
+            .map(|(i, g)| g / (i as f64 + 2.0).log2())
+            .sum()
+    };
+    let mut ideal: Vec<f64> = gains.values().copied().collect();
+    ideal.sort_by(|a, b| b.total_cmp(a));
+    let best = dcg(&mut ideal.into_iter());
+    let got = dcg(&mut ranked.iter().map(|d| gains.get(d).copied().unwrap_or(0.0)));
+    if best > 0.0 {
+        got / best
+    } else {
+        0.0
+    }
+}
+
+/// Documents (title, text), queries, and for judged queries their gains by document ordinal.
+type Corpus = (Vec<(String, String)>, Vec<String>, Vec<HashMap<u32, f64>>);
 
 fn scifact(dir: &str) -> Corpus {
     let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+    let mut ordinals: HashMap<String, u32> = HashMap::new();
     let docs = read("corpus.jsonl")
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let title = v["title"].as_str().unwrap_or("").to_string();
             let text = format!("{title}. {}", v["text"].as_str().unwrap_or(""));
+            let next = ordinals.len() as u32;
+            ordinals.insert(v["_id"].as_str().unwrap().to_string(), next);
             (title, text)
         })
         .collect();
-    let judged: HashSet<String> = read("qrels/test.tsv")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next().map(str::to_string))
-        .collect();
-    let queries = read("queries.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| judged.contains(v["_id"].as_str().unwrap()))
-        .map(|v| v["text"].as_str().unwrap().to_string())
-        .collect();
-    (docs, queries)
+    let mut judged: HashMap<String, HashMap<u32, f64>> = HashMap::new();
+    for l in read("qrels/test.tsv").lines().skip(1) {
+        let f: Vec<&str> = l.split('\t').collect();
+        if let (Some(q), Some(d), Some(g)) = (f.first(), f.get(1), f.get(2)) {
+            let gains = judged.entry(q.to_string()).or_default();
+            if let (Some(&d), Ok(g)) = (ordinals.get(*d), g.parse::<f64>()) {
+                gains.insert(d, g);
+            }
+        }
+    }
+    let (mut queries, mut gains) = (Vec::new(), Vec::new());
+    for l in read("queries.jsonl").lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if let Some(g) = judged.remove(v["_id"].as_str().unwrap()) {
+            queries.push(v["text"].as_str().unwrap().to_string());
+            gains.push(g);
+        }
+    }
+    (docs, queries, gains)
 }
 
 /// A made-up word for vocabulary rank `r`: consonant-vowel syllables, so that stemming and
@@ -169,5 +307,5 @@ fn synthetic(n: usize) -> Corpus {
         })
         .collect();
     let queries = (0..200).map(|_| draw(2, &mut rng)).collect();
-    (docs, queries)
+    (docs, queries, Vec::new())
 }

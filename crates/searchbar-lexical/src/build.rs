@@ -6,13 +6,17 @@
 //! lengths, no floating point that could differ between the pipeline and the page.
 
 use crate::analyze::{Analysis, Analyzer};
-use crate::format::{Entry, Fragment, Meta, Root, TypoEntry};
+use crate::format::{Block, BlockRef, Entry, Fragment, Meta, Root, Segment, TypoEntry};
 use crate::LexicalError;
 use std::collections::HashMap;
 
 /// Terms of at least this many chars get typo keys (a 5-letter query word one insertion away
 /// from a 4-letter term must find it).
 pub(crate) const TYPO_MIN_TERM_CHARS: usize = 4;
+
+/// The default postings budget: about 30 KB of blocks per query, and on SciFact's test
+/// queries the same nDCG@10 as reading every block (BENCHMARKS.md).
+pub const DEFAULT_BUDGET: u32 = 16 * 1024;
 
 /// How the index is built.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,9 +29,12 @@ pub struct BuildConfig {
     /// A title occurrence counts this many body occurrences.
     pub title_weight: f32,
     pub text_weight: f32,
-    /// A fragment is closed once it reaches this many bytes (one term's postings may exceed
-    /// it: a term is never split).
+    /// A fragment is closed once it reaches this many bytes. A posting list longer than a
+    /// quarter of it keeps only its head in line and the rest in blocks of about this size.
     pub fragment_bytes: usize,
+    /// The most postings a query reads from those blocks, highest impacts first
+    /// (docs/lexical-format.md, "Scoring").
+    pub budget: u32,
 }
 
 impl Default for BuildConfig {
@@ -39,6 +46,7 @@ impl Default for BuildConfig {
             title_weight: 1.0,
             text_weight: 1.0,
             fragment_bytes: 4 * 1024,
+            budget: DEFAULT_BUDGET,
         }
     }
 }
@@ -76,6 +84,11 @@ impl BuildConfig {
                 self.fragment_bytes
             )));
         }
+        if self.budget == 0 {
+            return Err(LexicalError::Config(
+                "budget = 0 must be at least 1 posting".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -87,6 +100,8 @@ pub struct Built {
     pub fragments: Vec<Vec<u8>>,
     pub terms: usize,
     pub postings: usize,
+    /// Terms whose list continues in postings blocks.
+    pub long_lists: usize,
 }
 
 /// Builds the index of `docs` (title, body), in index ordinal order.
@@ -158,26 +173,32 @@ pub fn build<'a>(
     terms.sort_unstable();
     let total_postings: usize = postings.iter().map(Vec::len).sum();
 
+    // Each list's head stays in line; a long list's tail goes to blocks, numbered once the
+    // dictionary and typo chunks are counted.
     let mut entries = Vec::with_capacity(terms.len());
+    let mut tails: Vec<Vec<Block>> = Vec::with_capacity(terms.len());
     for (ordinal, (term, id)) in terms.iter().enumerate() {
         let mut by_impact: Vec<(u8, u32)> = scored[*id as usize]
             .iter()
             .map(|&(doc, s)| (impact(s, max_score), doc))
             .collect();
         by_impact.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut segments: Vec<(u8, Vec<u32>)> = Vec::new();
-        for (imp, doc) in by_impact {
-            match segments.last_mut() {
-                Some((i, docs)) if *i == imp => docs.push(doc),
-                _ => segments.push((imp, vec![doc])),
-            }
-        }
+        let mut parts = split_list(&by_impact, cfg.fragment_bytes).into_iter();
+        let head = parts.next().map_or_else(Vec::new, segments);
+        let tail: Vec<Block> = parts
+            .map(|p| Block {
+                ordinal: ordinal as u32,
+                segments: segments(p),
+            })
+            .collect();
         entries.push(Entry {
             term: term.clone(),
             ordinal: ordinal as u32,
             df: postings[*id as usize].len() as u32,
-            segments,
+            segments: head,
+            blocks: Vec::new(),
         });
+        tails.push(tail);
     }
 
     let mut keys: Vec<(String, u32)> = Vec::new();
@@ -201,12 +222,26 @@ pub fn build<'a>(
         }
     }
 
+    let long = tails.iter().filter(|t| !t.is_empty()).count();
     let dict_chunks = chunk(entries, cfg.fragment_bytes, |e| {
         12 + e.term.len() + e.segments.iter().map(|s| 2 + s.1.len() * 2).sum::<usize>()
     });
     let typo_chunks = chunk(typo, cfg.fragment_bytes, |e| {
         3 + e.key.len() + e.ordinals.len() * 2
     });
+    let mut next_block = dict_chunks.len() + typo_chunks.len();
+    let mut dict_chunks = dict_chunks;
+    for e in dict_chunks.iter_mut().flatten() {
+        for b in &tails[e.ordinal as usize] {
+            e.blocks.push(BlockRef {
+                fragment: next_block,
+                max_impact: b.segments[0].0,
+                postings: b.segments.iter().map(|s| s.1.len() as u32).sum(),
+            });
+            next_block += 1;
+        }
+    }
+    let blocks: Vec<Block> = tails.into_iter().flatten().collect();
     let root = Root {
         meta: Meta {
             analysis: cfg.analysis.clone(),
@@ -216,6 +251,7 @@ pub fn build<'a>(
             title_weight: cfg.title_weight,
             text_weight: cfg.text_weight,
             max_score: max_score as f32,
+            budget: cfg.budget,
         },
         dict: dict_chunks
             .iter()
@@ -223,6 +259,7 @@ pub fn build<'a>(
             .collect(),
         typo: typo_chunks.iter().map(|c| c[0].key.clone()).collect(),
         terms: terms.len() as u32,
+        blocks: blocks.len() as u32,
     };
     let mut fragments = Vec::with_capacity(root.fragments());
     for c in dict_chunks {
@@ -233,11 +270,16 @@ pub fn build<'a>(
         let number = fragments.len() as u32;
         fragments.push(Fragment::Typo(c).to_bytes(number));
     }
+    for b in blocks {
+        let number = fragments.len() as u32;
+        fragments.push(Fragment::Postings(b).to_bytes(number));
+    }
     Ok(Built {
         root: root.to_bytes(),
         fragments,
         terms: terms.len(),
         postings: total_postings,
+        long_lists: long,
     })
 }
 
@@ -247,6 +289,60 @@ fn impact(score: f64, max: f64) -> u8 {
         return 1;
     }
     (score / max * 255.0).round().clamp(1.0, 255.0) as u8
+}
+
+/// Impact-ordered postings as segments (one per impact, documents ascending).
+fn segments(postings: &[(u8, u32)]) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for &(imp, doc) in postings {
+        match out.last_mut() {
+            Some((i, docs)) if *i == imp => docs.push(doc),
+            _ => out.push((imp, vec![doc])),
+        }
+    }
+    out
+}
+
+/// A list's encoded bytes up to each posting: a new segment costs its impact and count,
+/// a posting its gap's varint.
+fn encoded_sizes(postings: &[(u8, u32)]) -> impl Iterator<Item = usize> + '_ {
+    let mut prev: Option<(u8, u32)> = None;
+    postings.iter().map(move |&(imp, doc)| {
+        let cost = match prev {
+            Some((i, d)) if i == imp => varint_len(doc - d - 1),
+            _ => 3 + varint_len(doc),
+        };
+        prev = Some((imp, doc));
+        cost
+    })
+}
+
+fn varint_len(v: u32) -> usize {
+    (32 - v.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Splits an impact-ordered list into its head and its blocks. A list of up to a quarter of
+/// `fragment_bytes` stays whole in line; a longer one keeps a sixteenth in line, so that a
+/// query's best postings of every term (a prefix completes to up to 16) come with the
+/// dictionary, and the rest goes to blocks of about `fragment_bytes`.
+fn split_list(postings: &[(u8, u32)], fragment_bytes: usize) -> Vec<&[(u8, u32)]> {
+    let costs: Vec<usize> = encoded_sizes(postings).collect();
+    if costs.iter().sum::<usize>() <= fragment_bytes / 4 {
+        return vec![postings];
+    }
+    let mut parts = Vec::new();
+    let (mut start, mut bytes, mut target) = (0, 0, fragment_bytes / 16);
+    for (i, cost) in costs.into_iter().enumerate() {
+        bytes += cost;
+        if bytes >= target {
+            parts.push(&postings[start..=i]);
+            (start, bytes, target) = (i + 1, 0, fragment_bytes);
+        }
+    }
+    if start < postings.len() {
+        parts.push(&postings[start..]);
+    }
+    parts
 }
 
 /// Consecutive runs of about `target` (estimated) bytes, never empty.

@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 
 pub const ROOT_MAGIC: &[u8; 8] = b"SBLXROOT";
 pub const FRAGMENT_MAGIC: &[u8; 8] = b"SBLXFRAG";
-/// Version of the root and fragment layout; readers refuse others.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the root and fragment layout this build writes. Readers also take version 1
+/// (every posting list in line, no postings budget): a live release built before version 2
+/// still answers `searchbar query`.
+pub const FORMAT_VERSION: u32 = 2;
+const OLDEST_VERSION: u32 = 1;
 
 /// Scoring and matching settings, stored in the root so that every reader scores alike.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,14 @@ pub struct Meta {
     pub text_weight: f32,
     /// Impact 255 is this BM25F score: impact × scale / 255 is a posting's score.
     pub max_score: f32,
+    /// The most postings a query reads from out-of-line blocks (docs/lexical-format.md,
+    /// "Scoring"); absent in version 1, whose lists are all in line.
+    #[serde(default = "unlimited")]
+    pub budget: u32,
+}
+
+fn unlimited() -> u32 {
+    u32::MAX
 }
 
 /// The root: settings plus where each key range lives.
@@ -39,16 +50,40 @@ pub struct Root {
     pub typo: Vec<String>,
     /// Terms in the dictionary.
     pub terms: u32,
+    /// Postings blocks (fragments `dict.len() + typo.len()` onwards).
+    pub blocks: u32,
 }
 
-/// One term of a dictionary chunk, postings grouped by impact, highest first.
+/// Postings of one impact: (impact 1..=255, ascending document ordinals).
+pub type Segment = (u8, Vec<u32>);
+
+/// One term of a dictionary chunk, postings grouped by impact, highest first: the head in
+/// line, the rest (for a long list) in postings blocks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub term: String,
     pub ordinal: u32,
     pub df: u32,
-    /// (impact 1..=255, ascending document ordinals), impacts strictly descending.
-    pub segments: Vec<(u8, Vec<u32>)>,
+    /// The list's head, impacts strictly descending.
+    pub segments: Vec<Segment>,
+    /// The rest of the list, in order: each block's fragment, highest impact and postings.
+    pub blocks: Vec<BlockRef>,
+}
+
+/// Where the next part of a long posting list is, and what reading it can add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRef {
+    pub fragment: usize,
+    /// The block's first (highest) impact: a bound on every posting in it.
+    pub max_impact: u8,
+    pub postings: u32,
+}
+
+/// A postings block: the continuation of term `ordinal`'s list, impacts strictly descending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub ordinal: u32,
+    pub segments: Vec<Segment>,
 }
 
 /// A deletion key and the ordinals of the terms it stands for (ascending).
@@ -62,10 +97,12 @@ pub struct TypoEntry {
 pub enum Fragment {
     Dict(Vec<Entry>),
     Typo(Vec<TypoEntry>),
+    Postings(Block),
 }
 
 const KIND_DICT: u8 = 0;
 const KIND_TYPO: u8 = 1;
+const KIND_POSTINGS: u8 = 2;
 
 // ---- writing ----
 
@@ -122,10 +159,16 @@ impl Root {
         for key in &self.typo {
             put_str(&mut out, key);
         }
+        put_varint(&mut out, self.blocks);
         out
     }
 
     pub fn fragments(&self) -> usize {
+        self.dict.len() + self.typo.len() + self.blocks as usize
+    }
+
+    /// The number of the first postings block.
+    pub fn first_block(&self) -> usize {
         self.dict.len() + self.typo.len()
     }
 }
@@ -145,13 +188,22 @@ impl Fragment {
                 for e in entries {
                     put_key(&mut out, &prev, &e.term);
                     put_varint(&mut out, e.df);
-                    put_varint(&mut out, e.segments.len() as u32);
-                    for (impact, docs) in &e.segments {
-                        out.push(*impact);
-                        put_ascending(&mut out, docs);
+                    put_segments(&mut out, &e.segments);
+                    put_varint(&mut out, e.blocks.len() as u32);
+                    if let Some(first) = e.blocks.first() {
+                        put_varint(&mut out, first.fragment as u32);
+                    }
+                    for b in &e.blocks {
+                        out.push(b.max_impact);
+                        put_varint(&mut out, b.postings);
                     }
                     prev.clone_from(&e.term);
                 }
+            }
+            Fragment::Postings(block) => {
+                out.push(KIND_POSTINGS);
+                put_varint(&mut out, block.ordinal);
+                put_segments(&mut out, &block.segments);
             }
             Fragment::Typo(entries) => {
                 out.push(KIND_TYPO);
@@ -167,6 +219,14 @@ impl Fragment {
     }
 }
 
+fn put_segments(out: &mut Vec<u8>, segments: &[Segment]) {
+    put_varint(out, segments.len() as u32);
+    for (impact, docs) in segments {
+        out.push(*impact);
+        put_ascending(out, docs);
+    }
+}
+
 // ---- reading ----
 
 /// A bounds-checked reader; every error names the file.
@@ -174,9 +234,52 @@ struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
     file: &'a str,
+    /// The file's format version, once its header is read.
+    version: u32,
 }
 
 impl<'a> Cursor<'a> {
+    fn new(bytes: &'a [u8], file: &'a str) -> Self {
+        Self {
+            bytes,
+            pos: 0,
+            file,
+            version: 0,
+        }
+    }
+
+    /// An entry's block table: consecutive fragments among the root's postings blocks, each
+    /// bound at most the one before (the head's lowest impact, `after`, for the first).
+    fn blocks(&mut self, root: &Root, after: u8) -> Result<Vec<BlockRef>, LexicalError> {
+        let n = self.count(2)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let first = self.varint()? as usize;
+        let blocks = root.first_block()..root.fragments();
+        if first < blocks.start || first.saturating_add(n) > blocks.end {
+            return Err(self.bad(format!(
+                "postings blocks {first}.. are not among fragments {blocks:?}"
+            )));
+        }
+        let mut out: Vec<BlockRef> = Vec::with_capacity(n);
+        let mut bound = after;
+        for i in 0..n {
+            let max_impact = self.u8()?;
+            let postings = self.varint()?;
+            if max_impact == 0 || max_impact > bound || postings == 0 {
+                return Err(self.bad("postings blocks out of impact order, or empty"));
+            }
+            bound = max_impact;
+            out.push(BlockRef {
+                fragment: first + i,
+                max_impact,
+                postings,
+            });
+        }
+        Ok(out)
+    }
+
     fn bad(&self, message: impl Into<String>) -> LexicalError {
         LexicalError::Invalid {
             file: self.file.to_string(),
@@ -271,12 +374,31 @@ impl<'a> Cursor<'a> {
             return Err(self.bad("not a searchbar lexical index file"));
         }
         let v = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
-        if v != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&v) {
             return Err(self.bad(format!(
-                "lexical format {v} is not supported (this build reads {FORMAT_VERSION})"
+                "lexical format {v} is not supported (this build reads {OLDEST_VERSION} to \
+                 {FORMAT_VERSION})"
             )));
         }
+        self.version = v;
         Ok(())
+    }
+
+    /// Segments: impacts strictly descending above 0, ordinals ascending below `docs`.
+    fn segments(&mut self, docs: u32) -> Result<(Vec<Segment>, u64), LexicalError> {
+        let n = self.count(2)?;
+        let mut segments: Vec<Segment> = Vec::with_capacity(n);
+        let mut total = 0u64;
+        for _ in 0..n {
+            let impact = self.u8()?;
+            if impact == 0 || segments.last().is_some_and(|(p, _)| impact >= *p) {
+                return Err(self.bad("impacts are not strictly descending above 0"));
+            }
+            let ids = self.ascending(docs)?;
+            total += ids.len() as u64;
+            segments.push((impact, ids));
+        }
+        Ok((segments, total))
     }
 
     fn end(&self) -> Result<(), LexicalError> {
@@ -290,11 +412,7 @@ impl<'a> Cursor<'a> {
 impl Root {
     /// Parses a root; `file` names it in errors.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Self, LexicalError> {
-        let mut c = Cursor {
-            bytes,
-            pos: 0,
-            file,
-        };
+        let mut c = Cursor::new(bytes, file);
         c.header(ROOT_MAGIC)?;
         let n = c.count(1)?;
         let meta: Meta =
@@ -339,15 +457,23 @@ impl Root {
             }
             typo.push(key);
         }
+        let blocks = if c.version >= 2 { c.varint()? } else { 0 };
         c.end()?;
         if dict.is_empty() && terms > 0 {
             return Err(c.bad(format!("{terms} terms but no dictionary chunk")));
+        }
+        if (dict.len() + typo.len())
+            .checked_add(blocks as usize)
+            .is_none()
+        {
+            return Err(c.bad(format!("{blocks} postings blocks")));
         }
         Ok(Self {
             meta,
             dict,
             typo,
             terms,
+            blocks,
         })
     }
 
@@ -368,11 +494,7 @@ impl Fragment {
         number: usize,
         file: &str,
     ) -> Result<Self, LexicalError> {
-        let mut c = Cursor {
-            bytes,
-            pos: 0,
-            file,
-        };
+        let mut c = Cursor::new(bytes, file);
         c.header(FRAGMENT_MAGIC)?;
         let stored = c.varint()? as usize;
         if stored != number {
@@ -380,8 +502,18 @@ impl Fragment {
         }
         let kind = c.u8()?;
         let docs = root.meta.documents;
-        let out = match (kind, number < root.dict.len()) {
-            (KIND_DICT, true) => {
+        let expected = if number < root.dict.len() {
+            KIND_DICT
+        } else if number < root.first_block() {
+            KIND_TYPO
+        } else {
+            KIND_POSTINGS
+        };
+        if kind != expected {
+            return Err(c.bad(format!("kind {kind} does not belong at fragment {number}")));
+        }
+        let out = match kind {
+            KIND_DICT => {
                 let ordinals = root.ordinals(number);
                 let n = c.count(4)?;
                 if n as u64 > u64::from(ordinals.end - ordinals.start) {
@@ -397,18 +529,13 @@ impl Fragment {
                         return Err(c.bad("the chunk's first term is not the root's"));
                     }
                     let df = c.varint()?;
-                    let segs = c.count(2)?;
-                    let mut segments: Vec<(u8, Vec<u32>)> = Vec::with_capacity(segs);
-                    let mut total = 0u64;
-                    for _ in 0..segs {
-                        let impact = c.u8()?;
-                        if impact == 0 || segments.last().is_some_and(|(p, _)| impact >= *p) {
-                            return Err(c.bad("impacts are not strictly descending above 0"));
-                        }
-                        let ids = c.ascending(docs)?;
-                        total += ids.len() as u64;
-                        segments.push((impact, ids));
-                    }
+                    let (segments, mut total) = c.segments(docs)?;
+                    let blocks = if c.version >= 2 {
+                        c.blocks(root, segments.last().map_or(u8::MAX, |s| s.0))?
+                    } else {
+                        Vec::new()
+                    };
+                    total += blocks.iter().map(|b| u64::from(b.postings)).sum::<u64>();
                     if total != u64::from(df) {
                         return Err(c.bad(format!("term {term:?}: df {df}, {total} postings")));
                     }
@@ -418,11 +545,12 @@ impl Fragment {
                         ordinal: ordinals.start + i as u32,
                         df,
                         segments,
+                        blocks,
                     });
                 }
                 Fragment::Dict(entries)
             }
-            (KIND_TYPO, false) => {
+            KIND_TYPO => {
                 let n = c.count(3)?;
                 let mut entries: Vec<TypoEntry> = Vec::with_capacity(n);
                 let mut prev = String::new();
@@ -434,7 +562,17 @@ impl Fragment {
                 }
                 Fragment::Typo(entries)
             }
-            _ => return Err(c.bad(format!("kind {kind} does not belong at fragment {number}"))),
+            _ => {
+                let ordinal = c.varint()?;
+                if ordinal >= root.terms {
+                    return Err(c.bad(format!("term {ordinal} is not below {}", root.terms)));
+                }
+                let (segments, _) = c.segments(docs)?;
+                if segments.is_empty() {
+                    return Err(c.bad("an empty postings block"));
+                }
+                Fragment::Postings(Block { ordinal, segments })
+            }
         };
         c.end()?;
         Ok(out)
@@ -450,26 +588,14 @@ mod tests {
         for v in [0u32, 1, 127, 128, 300, 1 << 21, u32::MAX] {
             let mut b = Vec::new();
             put_varint(&mut b, v);
-            let mut c = Cursor {
-                bytes: &b,
-                pos: 0,
-                file: "t",
-            };
+            let mut c = Cursor::new(&b, "t");
             assert_eq!(c.varint().unwrap(), v);
         }
         let b = [0xffu8, 0xff, 0xff, 0xff, 0x7f];
-        let mut c = Cursor {
-            bytes: &b,
-            pos: 0,
-            file: "t",
-        };
+        let mut c = Cursor::new(&b, "t");
         assert!(c.varint().is_err());
         let b = [0x80u8; 6];
-        let mut c = Cursor {
-            bytes: &b,
-            pos: 0,
-            file: "t",
-        };
+        let mut c = Cursor::new(&b, "t");
         assert!(c.varint().unwrap_err().to_string().starts_with("t:"));
     }
 }

@@ -14,8 +14,10 @@ mod search;
 pub use analyze::{
     ends_in_word, fold, languages, Analysis, Analyzer, Word, ENGLISH_STOP_WORDS, MAX_TERM_CHARS,
 };
-pub use build::{build, BuildConfig, Built};
-pub use format::{Entry, Fragment, Meta, Root, TypoEntry, FORMAT_VERSION};
+pub use build::{build, BuildConfig, Built, DEFAULT_BUDGET};
+pub use format::{
+    Block, BlockRef, Entry, Fragment, Meta, Root, Segment, TypoEntry, FORMAT_VERSION,
+};
 pub use search::{
     typo_keys, within_one_edit, Hit, LexicalIndex, Loaded, Matches, Outcome, MIN_PREFIX_CHARS,
     MIN_TYPO_CHARS,

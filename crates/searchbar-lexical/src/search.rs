@@ -5,7 +5,7 @@
 //! while the pipeline and the CLI, holding every fragment, get the answer in one call.
 
 use crate::analyze::{ends_in_word, Analyzer, Word};
-use crate::format::{Entry, Fragment, Root};
+use crate::format::{Block, Entry, Fragment, Root};
 use crate::LexicalError;
 use std::collections::{BTreeSet, HashMap};
 
@@ -55,6 +55,8 @@ pub enum Outcome {
 pub struct LexicalIndex {
     root: Root,
     analyzer: Analyzer,
+    /// The postings budget searches run with: the root's, unless set for a measurement.
+    budget: u32,
 }
 
 /// How one query word is looked up.
@@ -75,7 +77,19 @@ impl LexicalIndex {
             file: file.to_string(),
             message: e.to_string(),
         })?;
-        Ok(Self { root, analyzer })
+        let budget = root.meta.budget;
+        Ok(Self {
+            root,
+            analyzer,
+            budget,
+        })
+    }
+
+    /// The same index searched with another postings budget (`u32::MAX`: every block), to
+    /// measure what the root's budget costs in ranking and saves in bytes.
+    pub fn with_budget(mut self, budget: u32) -> Self {
+        self.budget = budget;
+        self
     }
 
     pub fn root(&self) -> &Root {
@@ -288,19 +302,81 @@ impl LexicalIndex {
             );
         }
 
-        Ok(Outcome::Done(self.rank(&chosen, k)))
+        // Last round: the postings blocks the budget reaches. Which ones depends only on the
+        // dictionary entries (each block's bound and size), so a page fetches them all at
+        // once and every reader, holding all blocks or some, reads the same postings.
+        let scheduled = self.schedule(&chosen);
+        let need: BTreeSet<usize> = scheduled
+            .iter()
+            .map(|&(w, t, b)| chosen[w][t].0.blocks[b].fragment)
+            .collect();
+        if let Some(missing) = missing(&need, loaded) {
+            return Ok(Outcome::Need(missing));
+        }
+        let mut read: Vec<Vec<Vec<&'f Block>>> =
+            chosen.iter().map(|w| vec![Vec::new(); w.len()]).collect();
+        for (w, t, b) in scheduled {
+            let entry = chosen[w][t].0;
+            let r = entry.blocks[b];
+            let block = match loaded(r.fragment) {
+                Some(Fragment::Postings(block)) => block,
+                _ => return Err(bad_block(r.fragment, "is not a postings block")),
+            };
+            let postings: usize = block.segments.iter().map(|s| s.1.len()).sum();
+            if block.ordinal != entry.ordinal
+                || block.segments[0].0 != r.max_impact
+                || postings != r.postings as usize
+            {
+                return Err(bad_block(
+                    r.fragment,
+                    &format!("does not continue the postings of {:?}", entry.term),
+                ));
+            }
+            read[w][t].push(block);
+        }
+        Ok(Outcome::Done(self.rank(&chosen, &read, k)))
     }
 
-    /// Sums, over the query's words, each document's best weighted impact for the word.
-    fn rank(&self, chosen: &[Vec<(&Entry, u32)>], k: usize) -> Matches {
+    /// The blocks a query reads, as (word, term, block) indices: highest weighted bound
+    /// first (ties by position), while fewer than the budget's postings have been read. Each
+    /// term's blocks are taken in order, since their bounds never rise.
+    fn schedule(&self, chosen: &[Vec<(&Entry, u32)>]) -> Vec<(usize, usize, usize)> {
+        let mut all: Vec<(u32, (usize, usize, usize))> = Vec::new();
+        for (w, word) in chosen.iter().enumerate() {
+            for (t, (entry, weight)) in word.iter().enumerate() {
+                for (b, r) in entry.blocks.iter().enumerate() {
+                    all.push((u32::from(r.max_impact) * weight, (w, t, b)));
+                }
+            }
+        }
+        all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut used: u64 = 0;
+        let mut out = Vec::new();
+        for (_, (w, t, b)) in all {
+            if used >= u64::from(self.budget) {
+                break;
+            }
+            used += u64::from(chosen[w][t].0.blocks[b].postings);
+            out.push((w, t, b));
+        }
+        out
+    }
+
+    /// Sums, over the query's words, each document's best weighted impact for the word,
+    /// from each term's head and the blocks `read` of it.
+    fn rank(&self, chosen: &[Vec<(&Entry, u32)>], read: &[Vec<Vec<&Block>>], k: usize) -> Matches {
         let mut total: HashMap<u32, u32> = HashMap::new();
         let mut best: HashMap<u32, u32> = HashMap::new();
         let mut terms = Vec::new();
-        for word in chosen {
+        for (word, blocks) in chosen.iter().zip(read) {
             best.clear();
-            for (entry, weight) in word {
+            for ((entry, weight), blocks) in word.iter().zip(blocks) {
                 terms.push(entry.term.clone());
-                for (impact, docs) in &entry.segments {
+                let segments = entry
+                    .segments
+                    .iter()
+                    .chain(blocks.iter().flat_map(|b| &b.segments));
+                for (impact, docs) in segments {
                     let s = u32::from(*impact) * weight;
                     for &d in docs {
                         let b = best.entry(d).or_default();
@@ -328,6 +404,13 @@ impl LexicalIndex {
                 .collect(),
             terms,
         }
+    }
+}
+
+fn bad_block(fragment: usize, why: &str) -> LexicalError {
+    LexicalError::Invalid {
+        file: format!("lexical fragment {fragment}"),
+        message: why.to_string(),
     }
 }
 
@@ -385,31 +468,35 @@ pub fn within_one_edit(a: &str, b: &str) -> bool {
     }
 }
 
-/// Every fragment of an index, parsed: the pipeline's and the CLI's view.
+/// Fragments of an index, parsed: every one for the pipeline and the CLI, those fetched so
+/// far for a page. Kept by number in a map, so a root's fragment count sizes nothing.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    parts: Vec<Option<Fragment>>,
+    fragments: usize,
+    parts: HashMap<usize, Fragment>,
 }
 
 impl Loaded {
     pub fn new(fragments: usize) -> Self {
         Self {
-            parts: (0..fragments).map(|_| None).collect(),
+            fragments,
+            parts: HashMap::new(),
         }
     }
 
+    /// Keeps fragment `number` (one beyond the index's count is ignored).
     pub fn insert(&mut self, number: usize, fragment: Fragment) {
-        if let Some(slot) = self.parts.get_mut(number) {
-            *slot = Some(fragment);
+        if number < self.fragments {
+            self.parts.insert(number, fragment);
         }
     }
 
     pub fn contains(&self, number: usize) -> bool {
-        self.get(number).is_some()
+        self.parts.contains_key(&number)
     }
 
     pub fn get(&self, number: usize) -> Option<&Fragment> {
-        self.parts.get(number).and_then(Option::as_ref)
+        self.parts.get(&number)
     }
 
     /// Searches with what is loaded; a fragment still missing is an error naming it.
