@@ -48,17 +48,6 @@ fn main() {
     let build_s = started.elapsed().as_secs_f64();
     let total: usize = built.fragments.iter().map(Vec::len).sum();
     let largest = built.fragments.iter().map(Vec::len).max().unwrap_or(0);
-    println!(
-        "{} documents: built in {build_s:.1} s; {} terms, {} postings; root {} B, {} fragments, \
-         {total} B in all (largest {largest} B); {} lists continue in {} postings blocks",
-        docs.len(),
-        built.terms,
-        built.postings,
-        built.root.len(),
-        built.fragments.len(),
-        built.long_lists,
-        built.fragments.len() - index_first_block(&built),
-    );
     if let Some(dir) = &dump {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(format!("{dir}/root.bin"), &built.root).unwrap();
@@ -72,6 +61,17 @@ fn main() {
         .unwrap();
     }
     let index = LexicalIndex::from_root(&built.root, "root").unwrap();
+    println!(
+        "{} documents: built in {build_s:.1} s; {} terms, {} postings; root {} B, {} fragments, \
+         {total} B in all (largest {largest} B); {} lists continue in {} postings blocks",
+        docs.len(),
+        built.terms,
+        built.postings,
+        built.root.len(),
+        built.fragments.len(),
+        built.long_lists,
+        built.fragments.len() - index.root().first_block(),
+    );
     let parsed: Vec<Fragment> = built
         .fragments
         .iter()
@@ -137,32 +137,26 @@ fn main() {
             .with_budget(budget)
     };
     let exhaustive = with(u32::MAX);
-    let top = |index: &LexicalIndex, q: &str| -> Vec<u32> {
+    let top = |index: &LexicalIndex, q: &str, k: usize| -> Vec<searchbar_lexical::Hit> {
         match index
-            .search(&format!("{q} "), 10, &|n| Some(&parsed[n]))
+            .search(&format!("{q} "), k, &|n| Some(&parsed[n]))
             .unwrap()
         {
-            Outcome::Done(m) => m.hits.iter().map(|h| h.doc).collect(),
+            Outcome::Done(m) => m.hits,
             Outcome::Need(_) => unreachable!("every fragment is at hand"),
         }
     };
-    let full: Vec<Vec<u32>> = queries.iter().map(|q| top(&exhaustive, q)).collect();
-    // Many documents share a score (impacts are integers): a document whose full score ties
-    // the full ranking's 10th is as good a 10th, so count those too.
-    let exact: Vec<(HashMap<u32, f32>, f32)> = queries
-        .iter()
-        .map(|q| {
-            let all = match exhaustive
-                .search(&format!("{q} "), docs.len(), &|n| Some(&parsed[n]))
-                .unwrap()
-            {
-                Outcome::Done(m) => m.hits,
-                Outcome::Need(_) => unreachable!("every fragment is at hand"),
-            };
-            let tenth = all.get(9).or(all.last()).map_or(0.0, |h| h.score);
-            (all.into_iter().map(|h| (h.doc, h.score)).collect(), tenth)
-        })
-        .collect();
+    // Every matching document's full score, and the full ranking's top 10. Many documents
+    // share a score (impacts are integers): a document whose full score ties the full
+    // ranking's 10th is as good a 10th, so count those too.
+    let mut full: Vec<Vec<u32>> = Vec::new();
+    let mut exact: Vec<(HashMap<u32, f32>, f32)> = Vec::new();
+    for q in &queries {
+        let all = top(&exhaustive, q, docs.len());
+        full.push(all.iter().take(10).map(|h| h.doc).collect());
+        let tenth = all.get(9).or(all.last()).map_or(0.0, |h| h.score);
+        exact.push((all.into_iter().map(|h| (h.doc, h.score)).collect(), tenth));
+    }
     let root_budget = index.root().meta.budget;
     let mut budgets = vec![4096, 8192, 16384, 32768, 65536, root_budget, u32::MAX];
     budgets.sort_unstable();
@@ -171,7 +165,7 @@ fn main() {
         let index = with(budget);
         let (mut same, mut overlap, mut qualified, mut ndcg) = (0, 0.0, 0.0, 0.0);
         for (i, q) in queries.iter().enumerate() {
-            let got = top(&index, q);
+            let got: Vec<u32> = top(&index, q, 10).iter().map(|h| h.doc).collect();
             same += usize::from(got == full[i]);
             let common = got.iter().filter(|d| full[i].contains(d)).count();
             overlap += common as f64 / full[i].len().max(1) as f64;
@@ -209,13 +203,6 @@ fn main() {
             qualified / n,
         );
     }
-}
-
-fn index_first_block(built: &searchbar_lexical::Built) -> usize {
-    LexicalIndex::from_root(&built.root, "root")
-        .unwrap()
-        .root()
-        .first_block()
 }
 
 /// nDCG@10 of a ranking against graded judgments (document ordinal → gain).
