@@ -3,6 +3,7 @@
 # files/), precompresses it (.br, .gz) and prints the raw, gzip and brotli sizes. Never downloads: tools come from
 # scripts/install.sh (trunk, wasm-bindgen-cli and wasm-opt at pinned versions).
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 export TRUNK_SKIP_VERSION_CHECK=true

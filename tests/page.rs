@@ -14,12 +14,13 @@ pub const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
       && r.dataset.stage === (arguments[1] || 'complete') \
       ? Array.from(r.querySelectorAll('li.result')).map(li => li.dataset.id) : null;";
 
-/// Opens the page at `url`, waits for the search box and starts recording uncaught errors (a
-/// trap in the wasm module shows up there; [`status`] reports them on failure).
+/// Opens the page at `url`, waits for the app to take the search box over (the box itself is
+/// there from the first paint, on the root loader page too) and starts recording uncaught
+/// errors (a trap in the wasm module shows up there; [`status`] reports them on failure).
 pub fn open(b: &Browser, url: &str) {
     b.goto(url).unwrap();
     b.wait_for(
-        "return document.querySelector('#q')",
+        "return document.querySelector('#q[data-app]')",
         json!([]),
         Duration::from_secs(30),
     )

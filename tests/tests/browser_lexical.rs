@@ -3,14 +3,19 @@
 //! alone exactly as `searchbar query` does, fetches only the lexical fragments its queries
 //! need (postings blocks among them), not the whole index, and never the encoder. A hybrid release: the page
 //! answers by words while its encoder downloads (as `searchbar query --words-only` does), then
-//! ranks the same text again in place. A test binary of its own, so it never shares the
-//! machine with the timing-sensitive browser test.
+//! ranks the same text again in place. The box is there before the app: what is typed into it
+//! on the root loader page and on the release page before the wasm arrives is kept, with its
+//! caret and focus, and searched. A test binary of its own, so it never shares the machine with
+//! the timing-sensitive browser test.
 
 use searchbar_tests::page::{native, native_with, open, search, search_at, status, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
 use searchbar_tests::{require_web_bundle, sample_queries, Project};
 use serde_json::json;
 use std::time::Duration;
+
+/// The Cache API cache the page keeps its files in (web/src/cache.rs).
+const PAGE_CACHE: &str = "searchbar-files-v1";
 
 #[test]
 fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs() {
@@ -217,7 +222,10 @@ fn a_hybrid_page_answers_by_words_while_its_encoder_loads_then_ranks_again_in_pl
         "active row after re-ranking, list emptied"
     );
 
-    // An encoder that never arrives leaves search by words working, and says why.
+    // An encoder that never arrives leaves search by words working, and says why. (A new
+    // visitor: the page's own cache, which now holds the encoder, is emptied first.)
+    b.eval(&format!("return caches.delete('{PAGE_CACHE}')"), json!([]))
+        .unwrap();
     b.cdp(
         "Network.setBlockedURLs",
         json!({"urls": [format!("*{encoder}*")]}),
@@ -245,5 +253,324 @@ fn a_hybrid_page_answers_by_words_while_its_encoder_loads_then_ranks_again_in_pl
         search_at(&b, "qua", "words"),
         native_with(&p, "qua", &["--words-only"])
     );
+    server.kill().unwrap();
+}
+
+/// The page shown now (its path), and its box's value, caret, whether it has focus and whether
+/// the app has taken it over.
+fn box_state(b: &Browser) -> (String, serde_json::Value) {
+    let v = b
+        .eval(
+            "const q = document.querySelector('#q'); \
+             return [location.pathname, [q.value, q.selectionStart, \
+                     document.activeElement === q, q.hasAttribute('data-app')]];",
+            json!([]),
+        )
+        .unwrap();
+    (v[0].as_str().unwrap().to_string(), v[1].clone())
+}
+
+#[test]
+fn text_typed_before_the_app_arrives_keeps_its_caret_and_focus_and_is_searched() {
+    require_web_bundle();
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    // Slow enough that the loader page lives for a round trip of its own (current.json), and
+    // the release page shows its box seconds before the wasm (about 2.3 MB compressed) is here.
+    b.cdp("Network.enable", json!({})).unwrap();
+    b.cdp("Network.setCacheDisabled", json!({"cacheDisabled": true}))
+        .unwrap();
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 300, "downloadThroughput": 1_000_000,
+               "uploadThroughput": 1_000_000}),
+    )
+    .unwrap();
+    b.goto(&format!("http://{addr}/")).unwrap();
+    // On the root loader page: a click in the box, a word, the caret put back before it.
+    // Typed through DevTools' text input, which goes to whatever has focus, as keys do.
+    b.eval("document.querySelector('#q').focus()", json!([]))
+        .unwrap();
+    b.cdp("Input.insertText", json!({"text": "quality"}))
+        .unwrap();
+    b.eval(
+        "document.querySelector('#q').setSelectionRange(0, 0)",
+        json!([]),
+    )
+    .unwrap();
+    assert_eq!(
+        box_state(&b),
+        ("/".to_string(), json!(["quality", 0, true, false])),
+        "the loader page, with the word typed (the release page opened too soon to type there?)"
+    );
+    // The release page, before its app: the same box, text, caret and focus.
+    b.wait_for(
+        "return location.pathname.includes('/releases/') && document.querySelector('#q')",
+        json!([]),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(box_state(&b).1, json!(["quality", 0, true, false]));
+    b.cdp("Input.insertText", json!({"text": "air "})).unwrap();
+    assert_eq!(
+        box_state(&b).1,
+        json!(["air quality", 4, true, false]),
+        "typed on the release page before its app took the box over"
+    );
+    // The app takes the box over as it is, and searches what it holds.
+    b.wait_for(
+        "return document.querySelector('#q[data-app]')",
+        json!([]),
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+    assert_eq!(box_state(&b).1, json!(["air quality", 4, true, true]));
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": -1,
+               "uploadThroughput": -1}),
+    )
+    .unwrap();
+    let shown = b
+        .wait_for(
+            RESULTS_FOR,
+            json!(["air quality"]),
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+    let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+    assert!(!shown.is_empty());
+    assert_eq!(shown, native(&p, "air quality"));
+    // Typing goes on in the same box, at its caret.
+    b.cdp("Input.insertText", json!({"text": "and "})).unwrap();
+    let shown = b
+        .wait_for(
+            RESULTS_FOR,
+            json!(["air and quality"]),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+    let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+    assert_eq!(shown, native(&p, "air and quality"));
+    server.kill().unwrap();
+}
+
+/// The names of the files in the page's cache (`PAGE_CACHE`), with their sizes.
+const CACHED: &str = "return caches.open(arguments[0]).then(c => c.keys().then(ks => Promise.all( \
+    ks.map(r => c.match(r).then(res => res.arrayBuffer()) \
+      .then(b => [r.url.split('/').pop(), b.byteLength])))));";
+
+#[test]
+fn a_second_visit_reads_verified_files_from_the_page_cache_and_fetches_a_corrupted_one_again() {
+    require_web_bundle();
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let release = p.live("stage").unwrap();
+    let manifest = p.manifest("stage", &release);
+    let file = |k: &str| {
+        let f = &manifest["files"][k];
+        let name = f["path"].as_str().unwrap().rsplit('/').next().unwrap();
+        (name.to_string(), f["bytes"].as_u64().unwrap())
+    };
+    let (encoder, tokenizer) = (file("encoder"), file("tokenizer"));
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    let q = sample_queries()[0].1.clone();
+    open(&b, &format!("http://{addr}/"));
+    let first = search(&b, &q);
+    assert_eq!(first, native(&p, &q));
+    // Kept as they arrived (in the background), each under its own name and size.
+    let has = |cached: &serde_json::Value, (name, bytes): &(String, u64)| {
+        cached
+            .as_array()
+            .is_some_and(|c| c.contains(&json!([name, bytes])))
+    };
+    let wait_cached = |what: &[&(String, u64)]| {
+        let started = std::time::Instant::now();
+        loop {
+            let cached = b.eval(CACHED, json!([PAGE_CACHE])).unwrap();
+            if what.iter().all(|f| has(&cached, f)) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "not all of {what:?} cached: {cached}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_cached(&[&encoder, &tokenizer]);
+    // A copy damaged on disk (or by anything else on the origin).
+    b.eval(
+        "return caches.open(arguments[0]).then(c => c.keys().then(ks => \
+           c.put(ks.find(r => r.url.endsWith('/' + arguments[1])), new Response('damaged'))))",
+        json!([PAGE_CACHE, tokenizer.0]),
+    )
+    .unwrap();
+    assert!(!has(
+        &b.eval(CACHED, json!([PAGE_CACHE])).unwrap(),
+        &tokenizer
+    ));
+
+    // The second visit: the encoder comes from the page's cache, not over the network; the
+    // damaged tokenizer is refused, fetched again and kept again; results as before.
+    open(&b, &format!("http://{addr}/"));
+    assert_eq!(search(&b, &q), first);
+    let fetched = b
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => e.name.split('/').pop())",
+            json!([]),
+        )
+        .unwrap();
+    let fetched: Vec<String> = serde_json::from_value(fetched).unwrap();
+    assert!(
+        !fetched.contains(&encoder.0),
+        "encoder fetched again: {fetched:?}"
+    );
+    assert!(
+        fetched.contains(&tokenizer.0),
+        "damaged tokenizer not fetched again: {fetched:?}"
+    );
+    wait_cached(&[&encoder, &tokenizer]);
+    server.kill().unwrap();
+}
+
+/// Records a visit's milestones in `sessionStorage["searchbar:bench"]`, run in every document
+/// before its own scripts (`Page.addScriptToEvaluateOnNewDocument`). On the root loader page:
+/// the visit's start (its navigation), the box's first paint, and the query typed into the box
+/// at once (as a user who pastes it; the loader hands it to the release page); at pagehide,
+/// the bytes the loader page took. On the release page: when the app took the box over, when
+/// the query's first results showed (`first`) and when they were ranked as the release says
+/// (`complete`), each with the bytes over the wire so far (Resource Timing's `transferSize`:
+/// headers and body as received, compressed).
+const FIRST_VISIT_PROBE: &str = r##"(() => {
+  const QUERY = __QUERY__, KEY = "searchbar:bench";
+  const now = () => performance.timeOrigin + performance.now();
+  const bytes = () => performance.getEntriesByType("navigation")
+    .concat(performance.getEntriesByType("resource"))
+    .reduce((n, e) => n + e.transferSize, 0);
+  const onPaint = (f) => new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.name === "first-contentful-paint") f(e);
+  }).observe({ type: "paint", buffered: true });
+  if (!location.pathname.includes("/releases/")) {
+    const rec = { start: performance.timeOrigin };
+    const save = () => sessionStorage.setItem(KEY, JSON.stringify(rec));
+    save();
+    onPaint((e) => { rec.box = performance.timeOrigin + e.startTime; save(); });
+    document.addEventListener("DOMContentLoaded", () => {
+      const q = document.getElementById("q");
+      if (q) { q.value = QUERY; q.setSelectionRange(QUERY.length, QUERY.length); }
+    });
+    addEventListener("pagehide", () => { rec.loaderBytes = bytes(); save(); });
+    return;
+  }
+  const rec = JSON.parse(sessionStorage.getItem(KEY) || "null");
+  if (!rec) return;
+  const save = () => sessionStorage.setItem(KEY, JSON.stringify(rec));
+  const mark = (k, at) => {
+    if (rec[k] != null) return;
+    rec[k] = at || now();
+    rec[k + "Bytes"] = (rec.loaderBytes || 0) + bytes();
+    save();
+  };
+  onPaint((e) => mark("releaseBox", performance.timeOrigin + e.startTime));
+  new MutationObserver(() => {
+    if (document.querySelector("#q[data-app]")) mark("app");
+    const r = document.getElementById("results");
+    if (!r || r.dataset.query !== QUERY || !r.querySelector("li.result")) return;
+    mark("first");
+    if (r.dataset.stage === "complete") mark("complete");
+  }).observe(document, { subtree: true, childList: true, attributes: true });
+})();"##;
+
+/// The bytes over the wire of the page shown now (its document and every resource).
+const PAGE_BYTES: &str = "return performance.getEntriesByType('navigation') \
+    .concat(performance.getEntriesByType('resource')) \
+    .reduce((n, e) => n + e.transferSize, 0);";
+
+/// The first-visit benchmark (BENCHMARKS.md, "First visit"; `scripts/bench-first-visit.sh`):
+/// the demo release served by `searchbar serve`, opened at its root in headless Chromium under
+/// DevTools network throttling, cold (a new browser profile) then warm (the same browser, a
+/// second visit). A measurement, not a check: ignored by the test suite.
+#[test]
+#[ignore = "benchmark: scripts/bench-first-visit.sh"]
+fn first_visit() {
+    require_web_bundle();
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let (mut server, addr) = p.serve("stage");
+    let queries = sample_queries();
+    let first = &queries[0].1;
+    let later: Vec<&str> = queries[1..4].iter().map(|(_, q)| q.as_str()).collect();
+    // (name, download and upload in bytes per second, latency in ms): DevTools' figures for
+    // 9 Mbit/s and Lighthouse's mobile profile (1.6 Mbit/s down, 750 kbit/s up, 150 ms).
+    let profiles = [
+        ("9 Mbit/s, 40 ms", 1_125_000, 1_125_000, 40),
+        ("1.6 Mbit/s, 150 ms", 200_000, 93_750, 150),
+    ];
+    let probe = FIRST_VISIT_PROBE.replace("__QUERY__", &json!(first).to_string());
+    let mut rows = Vec::new();
+    for (profile, down, up, latency) in profiles {
+        let b = Browser::start().unwrap();
+        b.cdp("Network.enable", json!({})).unwrap();
+        b.cdp(
+            "Network.emulateNetworkConditions",
+            json!({"offline": false, "latency": latency, "downloadThroughput": down,
+                   "uploadThroughput": up}),
+        )
+        .unwrap();
+        b.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": probe }),
+        )
+        .unwrap();
+        for visit in ["cold", "warm"] {
+            b.goto(&format!("http://{addr}/")).unwrap();
+            let rec = b
+                .wait_for(
+                    "const r = JSON.parse(sessionStorage.getItem('searchbar:bench') || 'null'); \
+                     return r && r.complete ? r : null",
+                    json!([]),
+                    Duration::from_secs(600),
+                )
+                .unwrap_or_else(|e| panic!("{profile} {visit}: {e}; status: {:?}", status(&b)));
+            b.eval("performance.setResourceTimingBufferSize(100000)", json!([]))
+                .unwrap();
+            let secs = |k: &str| {
+                rec[k]
+                    .as_f64()
+                    .map(|t| (t - rec["start"].as_f64().unwrap()) / 1000.0)
+            };
+            let loader = rec["loaderBytes"].as_f64().unwrap_or(0.0);
+            let mut per_query = Vec::new();
+            for q in &later {
+                let before = b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
+                search(&b, q);
+                let after = b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
+                per_query.push(after - before);
+            }
+            let total = loader + b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
+            let row = json!({
+                "catalog": "demo (sample catalog, hybrid)",
+                "profile": profile,
+                "visit": visit,
+                "box_s": secs("box"),
+                "app_s": secs("app"),
+                "first_result_s": secs("first"),
+                "complete_s": secs("complete"),
+                "bytes_before_first_result": rec["firstBytes"],
+                "bytes_before_complete": rec["completeBytes"],
+                "bytes_per_later_query_max": per_query.iter().copied().fold(0.0, f64::max),
+                "total_bytes": total,
+            });
+            println!("{row}");
+            rows.push(row);
+        }
+    }
+    let out_dir = searchbar_tests::repo_root().join("target/e2e");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("first-visit.json"), json!(rows).to_string()).unwrap();
     server.kill().unwrap();
 }

@@ -29,10 +29,11 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
 use yew::prelude::*;
 
+use crate::cache;
 use crate::helper;
 use crate::keyboard::{self, Key};
 use crate::loader::{self, Download};
-use crate::results::{self, option_id, Rows, LIST_ID};
+use crate::results::{self, option_id, Rows};
 use crate::status::{self, Phase};
 use crate::timing;
 
@@ -147,7 +148,10 @@ pub struct App {
     poll: Option<Interval>,
     newer: Option<String>,
     list_ref: NodeRef,
-    input_ref: NodeRef,
+    /// The page's search box, taken over from the static shell (index.html), and the
+    /// listeners on it.
+    input: Option<HtmlInputElement>,
+    _listeners: Vec<Listener>,
     /// The listbox's rows, set by [`App::show`] without a re-render.
     rows: Rows,
 }
@@ -156,8 +160,10 @@ impl Component for App {
     type Message = Msg;
     type Properties = ();
 
-    fn create(_ctx: &Context<Self>) -> Self {
+    fn create(ctx: &Context<Self>) -> Self {
         timing::publish(false, None, None);
+        let key_wait = Rc::<Cell<f64>>::default();
+        let (input, listeners) = take_over_box(ctx.link(), &key_wait).unzip();
         Self {
             phase: Phase::Idle,
             manifest: None,
@@ -171,7 +177,7 @@ impl Component for App {
             started_by: "",
             debounce: None,
             search_posted: false,
-            key_wait: Rc::default(),
+            key_wait,
             job: None,
             next_slice: None,
             last_search_end: 0.0,
@@ -182,7 +188,8 @@ impl Component for App {
             poll: None,
             newer: None,
             list_ref: NodeRef::default(),
-            input_ref: NodeRef::default(),
+            input,
+            _listeners: listeners.unwrap_or_default(),
             rows: Rows::default(),
         }
     }
@@ -379,47 +386,17 @@ impl Component for App {
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
-        let link = ctx.link();
-        // Timed from the event's own time stamp (when the key produced it), on the same clock as
-        // `performance.now()`.
-        let oninput = link.callback(|e: InputEvent| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            Msg::Input(input.value(), e.time_stamp())
-        });
-        // Some changes fire only `change` (a WebDriver clear, some autofill); without it the
-        // next render would put the old text back into the box.
-        let onchange = link.callback(|e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            Msg::Input(input.value(), e.time_stamp())
-        });
-        let key_wait = self.key_wait.clone();
-        let onkeydown = link.batch_callback(move |e: KeyboardEvent| {
-            key_wait.set(timing::now() - e.time_stamp());
-            helper::wake();
-            let key = Key::from_name(&e.key())?;
-            e.prevent_default();
-            Some(Msg::Key(key))
-        });
-        let onfocus = link.callback(|_: FocusEvent| Msg::Start);
-        let on_hover = link.batch_callback(|e: MouseEvent| results::hovered(&e).map(Msg::Hover));
-        // `aria-expanded` and `aria-activedescendant` follow the results: `Rows` sets them.
+        let on_hover = ctx
+            .link()
+            .batch_callback(|e: MouseEvent| results::hovered(&e).map(Msg::Hover));
+        // The box is the page's own (`take_over_box`); `aria-expanded` and
+        // `aria-activedescendant` follow the results: `Rows` sets them.
         html! {
-            <main class="searchbar">
-                <div class="box" role="search">
-                    <svg class="icon" viewBox="0 0 24 24" aria-hidden="true">
-                        <circle cx="11" cy="11" r="7" />
-                        <line x1="16.5" y1="16.5" x2="21" y2="21" />
-                    </svg>
-                    <input id="q" type="search" placeholder="Search…" autocomplete="off"
-                        spellcheck="false" autofocus=true aria-label="Search"
-                        role="combobox" aria-autocomplete="list" aria-controls={LIST_ID}
-                        aria-expanded="false" ref={self.input_ref.clone()}
-                        value={self.query.clone()} {oninput} {onchange} {onkeydown} {onfocus} />
-                </div>
+            <>
                 {status::view(&self.phase, self.words_ready(), self.query_error.as_deref())}
                 {results::view(on_hover, &self.list_ref)}
                 {status::footer(self.manifest.as_deref(), self.newer.as_deref())}
-            </main>
+            </>
         }
     }
 
@@ -635,7 +612,7 @@ impl App {
         self.hits_query = query.to_string();
         let (Some(list), Some(input)) = (
             self.list_ref.cast::<web_sys::Element>(),
-            self.input_ref.cast::<web_sys::Element>(),
+            self.input.as_ref().map(AsRef::<web_sys::Element>::as_ref),
         ) else {
             return;
         };
@@ -650,7 +627,7 @@ impl App {
             (Some(a), Some((_, m))) => Terms::with_matches(query, a, &m.terms),
             _ => Terms::new(query),
         };
-        self.rows.show(&list, &input, &self.hits, query, &terms);
+        self.rows.show(&list, input, &self.hits, query, &terms);
         self.rows.set_active(keep);
         let stage = if self.hits_partial {
             "words"
@@ -704,6 +681,9 @@ impl App {
             }
             Key::Escape => {
                 self.query.clear();
+                if let Some(input) = &self.input {
+                    input.set_value("");
+                }
                 self.input_at = timing::now();
                 self.debounce = None;
                 self.job = None;
@@ -727,6 +707,76 @@ impl App {
             element.scroll_into_view_with_scroll_into_view_options(&options);
         }
     }
+}
+
+/// An event listener the page keeps for its life.
+type Listener = Closure<dyn Fn(Event)>;
+
+/// Takes over the search box of the page's static shell (index.html), which has been usable
+/// since the first paint: listens to it as it is, so its text, caret and focus stay, and
+/// searches what was typed before the app arrived. None (and a console error) where the page
+/// has no `#q`.
+fn take_over_box(
+    link: &html::Scope<App>,
+    key_wait: &Rc<Cell<f64>>,
+) -> Option<(HtmlInputElement, Vec<Listener>)> {
+    let document = web_sys::window()?.document()?;
+    let Some(input) = document
+        .get_element_by_id("q")
+        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+    else {
+        web_sys::console::error_1(&"searchbar: the page has no <input id=\"q\">".into());
+        return None;
+    };
+    // Timed from the event's own time stamp (when the key produced it), on the same clock as
+    // `performance.now()`. Some changes fire only `change` (a WebDriver clear, some
+    // autofill).
+    let on_text = link.callback(|e: Event| {
+        let input: HtmlInputElement = e.target_unchecked_into();
+        Msg::Input(input.value(), e.time_stamp())
+    });
+    let key_wait = key_wait.clone();
+    let on_key = link.batch_callback(move |e: KeyboardEvent| {
+        key_wait.set(timing::now() - e.time_stamp());
+        helper::wake();
+        let key = Key::from_name(&e.key())?;
+        e.prevent_default();
+        Some(Msg::Key(key))
+    });
+    let on_focus = link.callback(|_: Event| Msg::Start);
+    let listen = |kind: &str, f: Box<dyn Fn(Event)>| {
+        let closure = Closure::<dyn Fn(Event)>::wrap(f);
+        let _ = input.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref());
+        closure
+    };
+    let listeners = vec![
+        listen(
+            "input",
+            Box::new({
+                let on_text = on_text.clone();
+                move |e| on_text.emit(e)
+            }),
+        ),
+        listen("change", Box::new(move |e| on_text.emit(e))),
+        listen(
+            "keydown",
+            Box::new(move |e| on_key.emit(e.unchecked_into())),
+        ),
+        listen("focus", Box::new(move |e| on_focus.emit(e))),
+    ];
+    let typed = input.value();
+    if !typed.is_empty() {
+        link.send_message(Msg::Input(typed, timing::now()));
+    }
+    // Tests and the first-visit benchmark wait for this.
+    let _ = input.set_attribute("data-app", "");
+    if document
+        .active_element()
+        .is_some_and(|a| &a == AsRef::<web_sys::Element>::as_ref(&input))
+    {
+        link.send_message(Msg::Start);
+    }
+    Some((input, listeners))
 }
 
 /// Runs `f` as a task of `user-blocking` priority (`scheduler.postTask`), ahead of timers;
@@ -778,6 +828,13 @@ async fn load(link: html::Scope<App>) {
         Ok(s) => link.send_message(Msg::Records(Box::new(s))),
         Err(e) => return link.send_message(Msg::Failed(e)),
     }
+    // Files kept for releases this page does not read go, once this one is known to load.
+    let kept = manifest.clone();
+    spawn_local(async move {
+        if let Some(cache) = cache::open().await {
+            cache::prune(&cache, &kept).await;
+        }
+    });
     let Some(dense) = dense else {
         return;
     };

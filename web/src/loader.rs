@@ -16,8 +16,12 @@ use searchbar_release::{
     POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    Cache, Headers, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response,
+};
+
+use crate::cache;
 
 /// One artifact being downloaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,21 +80,47 @@ pub async fn fetch_manifest() -> Result<Manifest, String> {
 }
 
 /// Downloads `files` in parallel; `progress(i, loaded)` counts from `first` in
-/// [`Download::list`]'s order. Content-addressed files never change, so the HTTP cache may
-/// serve them as is.
+/// [`Download::list`]'s order.
 async fn fetch_all<'a>(
     files: impl Iterator<Item = &'a FileRef>,
     first: usize,
     progress: impl Fn(usize, u64) + Clone,
 ) -> Result<Vec<Vec<u8>>, String> {
+    let cache = cache::open().await;
     let fetches = files.enumerate().map(|(i, file)| {
         let progress = progress.clone();
+        let cache = cache.clone();
         async move {
             let report = move |n| progress(first + i, n);
-            fetch_bytes(&file.path, RequestCache::Default, report).await
+            fetch_file(cache, file, report).await
         }
     });
     try_join_all(fetches).await
+}
+
+/// One content-addressed file: the page's verified copy where it has one ([`cache`]), else
+/// from the network (the HTTP cache may serve it as is: it never changes), then kept.
+async fn fetch_file(
+    cache: Option<Cache>,
+    file: &FileRef,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<u8>, String> {
+    if let Some(cache) = &cache {
+        if let Some(bytes) = cache::read(cache, file).await {
+            progress(bytes.len() as u64);
+            return Ok(bytes);
+        }
+    }
+    let bytes = fetch_bytes(&file.path, RequestCache::Default, progress).await?;
+    if let Some(cache) = cache {
+        // Checked and written in the background: nothing waits for the disk.
+        spawn_local(cache::store(
+            cache,
+            file.clone(),
+            Uint8Array::from(&bytes[..]),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Downloads the records stage (documents and lexical root) into `artifacts`. Verification
@@ -127,15 +157,18 @@ pub async fn fetch_dense(
     })
 }
 
-/// The lexical fragments a query needs (number, manifest entry), all in flight at once.
-/// Content-addressed, so the HTTP cache keeps them across visits and releases;
-/// [`Searcher::insert_fragment`] verifies each.
+/// The lexical fragments a query needs (number, manifest entry), all in flight at once, kept
+/// across visits like the other files; [`Searcher::insert_fragment`] verifies each.
 pub async fn fetch_fragments(
     files: Vec<(usize, FileRef)>,
 ) -> Result<Vec<(usize, Vec<u8>)>, String> {
-    let fetches = files.into_iter().map(|(n, file)| async move {
-        let bytes = fetch_bytes(&file.path, RequestCache::Default, |_| {}).await?;
-        Ok::<_, String>((n, bytes))
+    let cache = cache::open().await;
+    let fetches = files.into_iter().map(|(n, file)| {
+        let cache = cache.clone();
+        async move {
+            let bytes = fetch_file(cache, &file, |_| {}).await?;
+            Ok::<_, String>((n, bytes))
+        }
     });
     try_join_all(fetches).await
 }

@@ -1,6 +1,7 @@
 //! The searchbar web app: a Yew (CSR) page that loads its release and searches it in WASM.
 
 mod app;
+mod cache;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod helper;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -34,5 +35,18 @@ fn main() {
     if web_sys::window().is_none() {
         return;
     }
-    yew::Renderer::<app::App>::new().render();
+    // The page's shell (index.html) holds the box and `#app`, where the rest goes: the
+    // placeholder status there is replaced in the same task, before the next paint.
+    let root = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("app"));
+    match root {
+        Some(root) => {
+            root.set_inner_html("");
+            yew::Renderer::<app::App>::with_root(root).render();
+        }
+        None => {
+            yew::Renderer::<app::App>::new().render();
+        }
+    }
 }

@@ -11,13 +11,34 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 /// How many past live releases the pointer remembers for rollback.
 const HISTORY_LEN: usize = 20;
 
 /// The stable page at a target's root: it reads the pointer and opens the live release's own
-/// page, so a page, once open, keeps using the release it came from.
-const LOADER_HTML: &str = include_str!("loader.html");
+/// page, so a page, once open, keeps using the release it came from. It shows the release
+/// page's box (the web app's shell and stylesheet, from the sources the web bundle is built
+/// from) so the box is there at first paint, and hands what was typed into it to the release
+/// page.
+static LOADER_HTML: LazyLock<String> = LazyLock::new(|| {
+    loader_html(
+        include_str!("loader.html"),
+        include_str!("../../../index.html"),
+        include_str!("../../../web/style.css"),
+    )
+});
+
+/// `template` with the stylesheet and the part of `page` between its shell markers in place.
+fn loader_html(template: &str, page: &str, style: &str) -> String {
+    let shell = page
+        .split_once("<!-- shell -->")
+        .and_then(|(_, rest)| rest.split_once("<!-- /shell -->"))
+        .map_or("", |(shell, _)| shell.trim());
+    template
+        .replacen("/*style*/", style.trim(), 1)
+        .replacen("<!--shell-->", shell, 1)
+}
 
 /// Why a release was let onto a target: the gate's verdict against the release that was live
 /// there, or an explicit `--force`. Kept per target in `admissions/<id>.json` (beside the
@@ -495,5 +516,26 @@ pub fn resolve_path(base: &Path, p: &Path) -> PathBuf {
         p.to_path_buf()
     } else {
         base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loader_shows_the_release_pages_box_and_style() {
+        let loader = LOADER_HTML.as_str();
+        for part in [
+            r#"<input id="q""#,
+            r#"<div id="app">"#,
+            "#q:focus",
+            "current.json",
+        ] {
+            assert!(loader.contains(part), "loader lacks {part:?}:\n{loader}");
+        }
+        assert!(!loader.contains("/*style*/") && !loader.contains("<!--shell-->"));
+        assert!(!loader.contains("<!-- shell -->") && !loader.contains("data-trunk"));
+        assert_eq!(loader_html("a<!--shell-->b", "no markers", ""), "ab");
     }
 }

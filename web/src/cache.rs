@@ -1,0 +1,120 @@
+//! The page's own store of release files, kept across visits in the Cache API.
+//!
+//! Every file a page downloads whole is content-addressed (its name carries its hash), so a
+//! copy stays right for as long as a release names it: a second visit, or a new release that
+//! keeps the same encoder, reads it from here instead of the network. The HTTP cache would
+//! often do the same, but it may drop a 23 MB encoder whenever it likes and never says whether
+//! what it returns is intact. A copy read back is checked against the manifest (size and
+//! sha256, by the browser's own `crypto.subtle`), and one that does not match is deleted and
+//! fetched again; only bytes that match are stored. Where the Cache API is missing (a page
+//! that is not a secure context, some private modes) or fails, the page fetches as before.
+
+use js_sys::{Array, Uint8Array};
+use searchbar_release::{FileRef, Manifest};
+use std::collections::HashSet;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Request, Response, Url};
+
+/// The cache's name. A change in how entries are stored takes a new name.
+const NAME: &str = "searchbar-files-v1";
+
+/// The page's cache, or `None` where there is none.
+pub async fn open() -> Option<Cache> {
+    let storage = web_sys::window()?.caches().ok()?;
+    JsFuture::from(storage.open(NAME))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
+/// `file`'s bytes, if the cache holds a copy that matches the manifest. A copy that does not
+/// is deleted, so the caller's fetch replaces it.
+pub async fn read(cache: &Cache, file: &FileRef) -> Option<Vec<u8>> {
+    let hit = JsFuture::from(cache.match_with_str(&file.path))
+        .await
+        .ok()?;
+    let response: Response = hit.dyn_into().ok()?;
+    let body = JsFuture::from(response.array_buffer().ok()?).await.ok();
+    let bytes = body.map(|b| Uint8Array::new(&b).to_vec());
+    if let Some(bytes) = bytes {
+        if matches(file, &bytes).await {
+            return Some(bytes);
+        }
+    }
+    web_sys::console::warn_1(
+        &format!(
+            "{}: the cached copy does not match: fetching it again",
+            file.path
+        )
+        .into(),
+    );
+    let _ = JsFuture::from(cache.delete_with_str(&file.path)).await;
+    None
+}
+
+/// Stores `bytes` as `file` if they match the manifest; failures (a full disk, a quota) only
+/// mean the next visit fetches it again.
+pub async fn store(cache: Cache, file: FileRef, bytes: Uint8Array) {
+    if !matches_js(&file, &bytes).await {
+        return;
+    }
+    if let Ok(response) = Response::new_with_opt_buffer_source(Some(&bytes)) {
+        let _ = JsFuture::from(cache.put_with_str(&file.path, &response)).await;
+    }
+}
+
+/// Deletes every entry that `manifest` does not name: files of releases this page no longer
+/// uses. (A page of another release, open in another tab, then fetches its files again.)
+pub async fn prune(cache: &Cache, manifest: &Manifest) {
+    let Some(base) = web_sys::window().and_then(|w| w.location().href().ok()) else {
+        return;
+    };
+    let keep: HashSet<String> = manifest
+        .files
+        .fetched_whole()
+        .filter_map(|f| Url::new_with_base(&f.path, &base).ok())
+        .map(|u| u.href())
+        .collect();
+    let Ok(keys) = JsFuture::from(cache.keys()).await else {
+        return;
+    };
+    for key in Array::from(&keys).iter() {
+        let Ok(request) = key.dyn_into::<Request>() else {
+            continue;
+        };
+        if !keep.contains(&request.url()) {
+            let _ = JsFuture::from(cache.delete_with_request(&request)).await;
+        }
+    }
+}
+
+async fn matches(file: &FileRef, bytes: &[u8]) -> bool {
+    bytes.len() as u64 == file.bytes && matches_js(file, &Uint8Array::from(bytes)).await
+}
+
+/// Whether `bytes` have `file`'s size and sha256.
+async fn matches_js(file: &FileRef, bytes: &Uint8Array) -> bool {
+    if u64::from(bytes.length()) != file.bytes {
+        return false;
+    }
+    let Some(subtle) = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.subtle())
+    else {
+        return false;
+    };
+    let Ok(digest) = subtle.digest_with_str_and_buffer_source("SHA-256", bytes) else {
+        return false;
+    };
+    let Ok(digest) = JsFuture::from(digest).await else {
+        return false;
+    };
+    let hex: String = Uint8Array::new(&digest)
+        .to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex == file.sha256
+}
