@@ -4,10 +4,11 @@
 # Usage: scripts/web-peers.sh DEST    (a queries.json put into DEST replaces the built-in queries)
 set -euo pipefail
 
-# Pinned once. onnxruntime-web is exactly the version transformers.js depends on, so npm keeps a
-# single copy and the page ships one ORT runtime for both peers.
-TRANSFORMERS_JS_VERSION=3.8.1
-ORT_WEB_VERSION=1.22.0-dev.20250409-89f8206ba4
+# Pinned once, at the releases a user would pick today. transformers.js depends on its own
+# onnxruntime-web build (a dev build, 1.31.0-dev for 4.3.1), which npm nests under it: the page
+# runs transformers.js on that one, and the onnxruntime-web peer on the release pinned here.
+TRANSFORMERS_JS_VERSION=4.3.1
+ORT_WEB_VERSION=1.30.0
 
 [ $# -eq 1 ] || { echo "usage: $0 DEST" >&2; exit 2; }
 DEST=$(realpath -m "$1")
@@ -22,6 +23,7 @@ installed() { # version of an installed package, empty when absent
 if [ "$(installed @huggingface/transformers)" != "$TRANSFORMERS_JS_VERSION" ] ||
    [ "$(installed onnxruntime-web)" != "$ORT_WEB_VERSION" ]; then
   log "npm install into $PREFIX"
+  rm -rf "$PREFIX/node_modules"
   mkdir -p "$PREFIX"
   # --ignore-scripts: transformers.js also depends on onnxruntime-node and sharp, whose install
   # scripts would fetch native binaries from outside the registry; the page needs neither.
@@ -47,9 +49,14 @@ stage bench/web-peers/peers.js "$DEST/peers.js" copy
 # The ESM browser build that imports onnxruntime-web by bare name (index.html maps the name),
 # rather than transformers.min.js, which bundles its own ORT and the larger JSEP wasm.
 stage "$NM/@huggingface/transformers/dist/transformers.web.min.js" "$DEST/transformers/transformers.web.min.js"
-# The wasm-only ORT build and the two files it loads at run time (SIMD, threads unused).
+# The wasm-only ORT builds and the two files each loads at run time (SIMD, threads unused):
+# the onnxruntime-web peer's release, and the one transformers.js depends on (nested, or the
+# same copy where npm could share it).
+TJS_ORT="$NM/@huggingface/transformers/node_modules/onnxruntime-web"
+[ -d "$TJS_ORT" ] || TJS_ORT="$NM/onnxruntime-web"
 for f in ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm; do
   stage "$NM/onnxruntime-web/dist/$f" "$DEST/ort/$f"
+  stage "$TJS_ORT/dist/$f" "$DEST/ort-tjs/$f"
 done
 
 # transformers.js resolves a local model as <localModelPath>/<name>/{config,tokenizer,

@@ -9,13 +9,17 @@
 // default 1; more than 1 needs a cross-origin-isolated page).
 
 import { env, pipeline, AutoTokenizer } from './transformers/transformers.web.min.js';
-// A query string makes this a second instance of the same ORT build: each peer gets its own wasm
-// runtime, so each load_ms includes initialising one (files are shipped once, fetched twice).
-import * as ort from './ort/ort.wasm.min.mjs?instance=direct';
+// onnxruntime-web as a user picks it today, its own release; transformers.js runs on the ORT
+// build it depends on (index.html's import map, staged in ort-tjs/). Each peer initialises its
+// own wasm runtime, so each load_ms includes one.
+import * as ort from './ort/ort.wasm.min.mjs';
 
 const MODEL = 'all-MiniLM-L6-v2';
 const ORT_DIR = new URL('./ort/', import.meta.url).href;
-const MODEL_ROOT = new URL('./models/', import.meta.url).href;
+const TJS_ORT_DIR = new URL('./ort-tjs/', import.meta.url).href;
+// A path, not a URL: transformers.js 4 only looks a local model's files up (to find its
+// tokenizer) under a localModelPath that is not an http(s) URL. Same origin either way.
+const MODEL_ROOT = new URL('./models/', import.meta.url).pathname;
 // Short natural queries (about 8 tokens with [CLS] and [SEP]) from data/catalog/queries.jsonl.
 const DEFAULT_QUERIES = [
   'monitor air quality at home',
@@ -50,8 +54,8 @@ const setStage = (s) => {
 // otherwise point ORT at a CDN), ?threads (default 1: ORT's own default on a 2-core machine,
 // and all a page that is not cross-origin isolated gets), SIMD (the only build ORT 1.22 ships;
 // the flag is kept for older versions), no proxy worker.
-function configureOrt(ortEnv) {
-  ortEnv.wasm.wasmPaths = ORT_DIR;
+function configureOrt(ortEnv, dir) {
+  ortEnv.wasm.wasmPaths = dir;
   ortEnv.wasm.numThreads = THREADS;
   ortEnv.wasm.simd = true;
   ortEnv.wasm.proxy = false;
@@ -74,7 +78,7 @@ env.allowRemoteModels = false;
 env.allowLocalModels = true;
 env.localModelPath = MODEL_ROOT;
 env.useBrowserCache = false; // load_ms always includes fetching the model, as on a first visit
-configureOrt(env.backends.onnx);
+configureOrt(env.backends.onnx, TJS_ORT_DIR);
 
 // Peer (a): the transformers.js pipeline, as its docs use it for sentence embeddings.
 async function loadTransformersJs() {
@@ -90,9 +94,9 @@ async function loadTransformersJs() {
 // Peer (b): onnxruntime-web directly on the same bytes, with transformers.js's tokenizer from the
 // same local files (so both peers see identical ids), then masked mean pooling and L2 in JS.
 async function loadOrtWeb() {
-  configureOrt(ort.env);
+  configureOrt(ort.env, ORT_DIR);
   const tokenizer = await AutoTokenizer.from_pretrained(MODEL);
-  const res = await fetch(new URL(`${MODEL}/onnx/model_quantized.onnx`, MODEL_ROOT));
+  const res = await fetch(`${MODEL_ROOT}${MODEL}/onnx/model_quantized.onnx`);
   if (!res.ok) throw new Error(`model fetch: HTTP ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });

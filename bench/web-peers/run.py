@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs a staged bench/web-peers page (scripts/web-peers.sh DEST) in headless Chromium.
 
-Standard library only: serves DEST with http.server on 127.0.0.1, drives chromedriver over its
+Standard library only: serves DEST with serve.py (http.server, cross-origin isolated) on 127.0.0.1, drives chromedriver over its
 W3C HTTP API, prints window.__peers as JSON on stdout, and fails (exit 1) on an error state,
 cosine_min < 0.999, a failed request in the server log (a 404 for queries.json is fine: it selects
 the built-in queries) or any request the page made to a host other than 127.0.0.1 (from Chromium's
@@ -66,8 +66,9 @@ def main():
     try:
         with open(server_log, "w") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "http.server", str(hport), "--bind", "127.0.0.1",
-                 "--directory", a.dest], stdout=log, stderr=log))
+                [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "serve.py"), str(hport), a.dest],
+                stdout=log, stderr=log))
         procs.append(subprocess.Popen([a.chromedriver, f"--port={dport}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         base = f"http://127.0.0.1:{dport}"

@@ -11,44 +11,58 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Serves the staged peer page from the release target (same origin as the app), embeds
+/// Serves the staged peer page from its own isolated static server, embeds
 /// `texts` with both peers, and returns their `window.__peers` report.
-fn run_peers(
-    b: &Browser,
-    p: &Project,
-    url: &str,
-    staged: &std::path::Path,
-    texts: &[&str],
-    threads: usize,
-) -> Value {
+fn run_peers(b: &Browser, staged: &std::path::Path, texts: &[&str], threads: usize) -> Value {
     assert!(
         staged.join("index.html").is_file(),
         "SEARCHBAR_WEB_PEERS={}: not a folder staged by scripts/web-peers.sh",
         staged.display()
     );
-    let dest = p.target("stage").join("peers");
-    if !dest.exists() {
-        let status = std::process::Command::new("cp")
-            .arg("-rL")
-            .arg(staged)
-            .arg(&dest)
-            .status()
-            .unwrap();
-        assert!(status.success(), "copying the peer page");
-    }
+    let dest = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-rL")
+        .arg(format!("{}/.", staged.display()))
+        .arg(dest.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "copying the peer page");
     let unique: std::collections::BTreeSet<&str> = texts.iter().copied().collect();
-    std::fs::write(dest.join("queries.json"), json!(unique).to_string()).unwrap();
-    b.goto(&format!("{url}peers/index.html?threads={threads}"))
+    std::fs::write(dest.path().join("queries.json"), json!(unique).to_string()).unwrap();
+    // Its own static server, cross-origin isolated as `searchbar serve` makes our page (which
+    // serves nothing but releases).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("python3")
+        .arg(searchbar_tests::repo_root().join("bench/web-peers/serve.py"))
+        .arg(port.to_string())
+        .arg(dest.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 for bench/web-peers/serve.py");
+    let url = format!("http://127.0.0.1:{port}/");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "peer server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.goto(&format!("{url}index.html?threads={threads}"))
         .unwrap();
-    let state = b
-        .wait_for(
-            "const s = document.body && document.body.dataset.state; \
-             return s === 'done' || s === 'error' ? s : null;",
-            json!([]),
-            Duration::from_secs(900),
-        )
-        .unwrap();
-    let peers = b.eval("return window.__peers", json!([])).unwrap();
+    let state = b.wait_for(
+        "const s = document.body && document.body.dataset.state; \
+         return s === 'done' || s === 'error' ? s : null;",
+        json!([]),
+        Duration::from_secs(900),
+    );
+    let peers = b.eval("return window.__peers", json!([]));
+    let _ = server.kill();
+    let _ = server.wait();
+    let (state, peers) = (state.unwrap(), peers.unwrap());
     assert_eq!(state, "done", "peer page failed: {peers}");
     eprintln!("browser: peers {peers}");
     peers
@@ -588,7 +602,7 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             // (its matmul helper), measured as well for a like-for-like ratio.
             let ours = bench["keystroke_to_results_ms_median"].as_f64().unwrap();
             for (threads, suffix) in [(1, ""), (2, "_2_threads")] {
-                let peers = run_peers(&b, &p, &url, dir.as_ref(), &texts, threads);
+                let peers = run_peers(&b, dir.as_ref(), &texts, threads);
                 for peer in ["transformers_js", "onnxruntime_web"] {
                     let theirs = peers[peer]["median_ms"].as_f64().unwrap();
                     bench[format!("{peer}{suffix}_embed_ms_median")] = json!(theirs);

@@ -74,8 +74,11 @@ fn dense_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
         .filter(move |_| dense)
 }
 
+/// The manifest beside the page. A release directory never changes once installed (its id is
+/// its content's), so the HTTP cache may answer without asking the server again: a second
+/// visit saves a round trip.
 pub async fn fetch_manifest() -> Result<Manifest, String> {
-    let bytes = fetch_bytes(MANIFEST_NAME, RequestCache::NoCache, |_| {}).await?;
+    let bytes = fetch_bytes(MANIFEST_NAME, RequestCache::Default, |_| {}).await?;
     Manifest::from_json(&bytes, MANIFEST_NAME).map_err(|e| e.to_string())
 }
 
