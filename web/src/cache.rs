@@ -11,6 +11,7 @@
 
 use js_sys::{Array, Uint8Array};
 use searchbar_release::{FileRef, Manifest};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -19,28 +20,39 @@ use web_sys::{Cache, Request, Response, Url};
 /// The cache's name. A change in how entries are stored takes a new name.
 const NAME: &str = "searchbar-files-v1";
 
-/// The page's cache, or `None` where there is none.
+thread_local! {
+    /// The cache once opened: every download and every query's fragments use the same one.
+    static OPENED: RefCell<Option<Cache>> = const { RefCell::new(None) };
+}
+
+/// The page's cache, or `None` where there is none. Opened once per page.
 pub async fn open() -> Option<Cache> {
+    if let Some(cache) = OPENED.with_borrow(Clone::clone) {
+        return Some(cache);
+    }
     let storage = web_sys::window()?.caches().ok()?;
-    JsFuture::from(storage.open(NAME))
+    let cache: Cache = JsFuture::from(storage.open(NAME))
         .await
         .ok()?
         .dyn_into()
-        .ok()
+        .ok()?;
+    OPENED.set(Some(cache.clone()));
+    Some(cache)
 }
 
 /// `file`'s bytes, if the cache holds a copy that matches the manifest. A copy that does not
-/// is deleted, so the caller's fetch replaces it.
+/// is deleted, so the caller's fetch replaces it. Checked where the copy lies, in JS memory:
+/// only a copy that matches is copied into wasm.
 pub async fn read(cache: &Cache, file: &FileRef) -> Option<Vec<u8>> {
     let hit = JsFuture::from(cache.match_with_str(&file.path))
         .await
         .ok()?;
     let response: Response = hit.dyn_into().ok()?;
     let body = JsFuture::from(response.array_buffer().ok()?).await.ok();
-    let bytes = body.map(|b| Uint8Array::new(&b).to_vec());
-    if let Some(bytes) = bytes {
+    if let Some(body) = body {
+        let bytes = Uint8Array::new(&body);
         if matches(file, &bytes).await {
-            return Some(bytes);
+            return Some(bytes.to_vec());
         }
     }
     web_sys::console::warn_1(
@@ -57,7 +69,7 @@ pub async fn read(cache: &Cache, file: &FileRef) -> Option<Vec<u8>> {
 /// Stores `bytes` as `file` if they match the manifest; failures (a full disk, a quota) only
 /// mean the next visit fetches it again.
 pub async fn store(cache: Cache, file: FileRef, bytes: Uint8Array) {
-    if !matches_js(&file, &bytes).await {
+    if !matches(&file, &bytes).await {
         return;
     }
     if let Ok(response) = Response::new_with_opt_buffer_source(Some(&bytes)) {
@@ -90,12 +102,8 @@ pub async fn prune(cache: &Cache, manifest: &Manifest) {
     }
 }
 
-async fn matches(file: &FileRef, bytes: &[u8]) -> bool {
-    bytes.len() as u64 == file.bytes && matches_js(file, &Uint8Array::from(bytes)).await
-}
-
 /// Whether `bytes` have `file`'s size and sha256.
-async fn matches_js(file: &FileRef, bytes: &Uint8Array) -> bool {
+async fn matches(file: &FileRef, bytes: &Uint8Array) -> bool {
     if u64::from(bytes.length()) != file.bytes {
         return false;
     }
@@ -111,10 +119,5 @@ async fn matches_js(file: &FileRef, bytes: &Uint8Array) -> bool {
     let Ok(digest) = JsFuture::from(digest).await else {
         return false;
     };
-    let hex: String = Uint8Array::new(&digest)
-        .to_vec()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    hex == file.sha256
+    hex::encode(Uint8Array::new(&digest).to_vec()) == file.sha256
 }
