@@ -49,10 +49,6 @@ fn main() {
     }
     println!(
         "cargo:rustc-env=SEARCHBAR_SOURCE_HASH={}",
-        hex(&h.finalize())
+        hex::encode(h.finalize())
     );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

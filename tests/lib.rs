@@ -51,7 +51,6 @@ pub fn require_web_bundle() {
     );
 }
 
-/// A throwaway project: the sample catalog seeded into SQLite, local deploy targets.
 /// The sample catalog's judged queries (id, text), in file order.
 pub fn sample_queries() -> Vec<(String, String)> {
     std::fs::read_to_string(repo_root().join("data/catalog/queries.jsonl"))
@@ -65,6 +64,7 @@ pub fn sample_queries() -> Vec<(String, String)> {
         .collect()
 }
 
+/// A throwaway project: the sample catalog seeded into SQLite, local deploy targets.
 #[derive(Debug)]
 pub struct Project {
     pub dir: tempfile::TempDir,
@@ -162,6 +162,40 @@ prod = "deploy/prod"
             .expect("serve prints its URL")
             .to_string();
         (server, addr)
+    }
+
+    /// Serves target `env` for as long as this test process runs, for the tests of one area
+    /// to share (each with its own browser): see [`Served`].
+    pub fn serve_for_process(self, env: &str) -> Served {
+        use std::io::BufRead;
+        // The shell runs the server in the background (so with /dev/null as its input) and
+        // waits on its own input, our end of which only this process's exit closes.
+        let script = r#"dir=$1; shift; "$@" & server=$!; read -r _ || true; kill "$server" 2>/dev/null; wait "$server"; rm -rf "$dir""#;
+        let mut shell = Command::new("sh")
+            .current_dir(self.path())
+            .args(["-c", script, "sh"])
+            .arg(self.path())
+            .arg(searchbar_bin())
+            .args(["serve", "--env", env, "--listen", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs searchbar serve");
+        let mut line = String::new();
+        std::io::BufReader::new(shell.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("serve prints its URL");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or_else(|| panic!("serve printed {line:?}, not its URL"))
+            .to_string();
+        Served {
+            project: self,
+            addr,
+            _shell: shell,
+        }
     }
 
     pub fn sqlite(&self) -> rusqlite::Connection {
@@ -354,4 +388,17 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&b[..size]);
         b = &b[size + 2..];
     }
+}
+
+/// A release served for as long as the test process runs ([`Project::serve_for_process`]). It
+/// lives in a static, which is never dropped, so the server cannot be stopped by a `Drop`: the
+/// shell it runs under reads a pipe that this process's exit closes, then stops the server and
+/// removes the project. (A server left behind would hold the test run's output open.)
+#[derive(Debug)]
+pub struct Served {
+    pub project: Project,
+    /// `host:port` of `searchbar serve`.
+    pub addr: String,
+    /// The shell, holding our end of its standard input open.
+    _shell: std::process::Child,
 }

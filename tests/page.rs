@@ -2,8 +2,9 @@
 //! ids back, and the CLI's answer to compare with.
 
 use crate::webdriver::Browser;
-use crate::Project;
+use crate::{require_web_bundle, Project, Served};
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A script returning the ids rendered for the query `arguments[0]`, or null until they are,
@@ -83,4 +84,48 @@ pub fn native_with(p: &Project, q: &str, extra: &[&str]) -> Vec<String> {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The sample catalog with two rows of hostile input added, run through the whole pipeline to
+/// `stage` and served there for the rest of the test process: the browser tests of one binary
+/// share it. One added row's title is markup (it must show as text, never run); the other's
+/// link is a script, which ingest quarantines so that it never ships (the page refuses such
+/// links too: markup.rs's unit tests).
+pub fn sample_release() -> &'static Served {
+    static SERVED: OnceLock<Served> = OnceLock::new();
+    SERVED.get_or_init(|| {
+        require_web_bundle();
+        let p = Project::sample("");
+        p.ok(&["ingest"]);
+        p.sqlite()
+            .execute(
+                "INSERT INTO projects (id, title, description, learn, domain, url) VALUES \
+                 ('p901-markup', '<img src=x onerror=\"window.__xss=1\"> Tide tables <b>bold</b>', \
+                  'Tide tables for harbour pilots, rendered from harmonic constituents.', \
+                  'tides', 'science', 'https://example.org/tides?a=1&b=\"2\"'), \
+                 ('p902-script-link', 'Tide clock', 'A tide clock.', 'tides', 'science', \
+                  'javascript:window.__xss=2')",
+                [],
+            )
+            .unwrap();
+        let out = p.run(&["run", "--env", "stage"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("field url: link scheme `javascript:` is not allowed"),
+            "{stderr}"
+        );
+        p.serve_for_process("stage")
+    })
+}
+
+/// A fresh browser on the shared [`sample_release`], the app ready. `SEARCHBAR_PAGE_QUERY`
+/// (such as `?split=34,6`, web/src/helper.rs) opens the page with other settings, for
+/// comparing them in alternating runs.
+pub fn open_sample() -> (Browser, &'static Served) {
+    let served = sample_release();
+    let page_query = std::env::var("SEARCHBAR_PAGE_QUERY").unwrap_or_default();
+    let b = Browser::start().unwrap();
+    open(&b, &format!("http://{}/{page_query}", served.addr));
+    (b, served)
 }

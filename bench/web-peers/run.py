@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs a staged bench/web-peers page (scripts/web-peers.sh DEST) in headless Chromium.
+"""Runs a staged bench/web-peers page (scripts/bench/web-peers.sh DEST) in headless Chromium.
 
 Standard library only: serves DEST with serve.py (http.server, cross-origin isolated) on 127.0.0.1, drives chromedriver over its
 W3C HTTP API, prints window.__peers as JSON on stdout, and fails (exit 1) on an error state,

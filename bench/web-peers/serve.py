@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Serves a staged peer page (scripts/web-peers.sh DEST) on 127.0.0.1, cross-origin isolated.
+"""Serves a staged peer page (scripts/bench/web-peers.sh DEST) on 127.0.0.1, cross-origin isolated.
 
 The same isolation headers `searchbar serve` gives our page (COOP same-origin, COEP
 require-corp), so a peer may use threads (SharedArrayBuffer) exactly when our page may. Standard

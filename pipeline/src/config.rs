@@ -94,55 +94,7 @@ impl Default for IndexConfig {
     }
 }
 
-/// `index.rerank_store`: `true`, `false` or `"external"` (see [`IndexConfig`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RerankStore {
-    Embedded,
-    External,
-    None,
-}
-
-impl Serialize for RerankStore {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            RerankStore::Embedded => s.serialize_bool(true),
-            RerankStore::None => s.serialize_bool(false),
-            RerankStore::External => s.serialize_str("external"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RerankStore {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = RerankStore;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("true, false or \"external\"")
-            }
-            fn visit_bool<E: serde::de::Error>(
-                self,
-                v: bool,
-            ) -> std::result::Result<RerankStore, E> {
-                Ok(if v {
-                    RerankStore::Embedded
-                } else {
-                    RerankStore::None
-                })
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                v: &str,
-            ) -> std::result::Result<RerankStore, E> {
-                match v {
-                    "external" => Ok(RerankStore::External),
-                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+pub use searchbar_index::RerankStore;
 
 /// `[lexical]`: the BM25F index built beside the vector index (crates/searchbar-lexical).
 #[derive(Debug, Clone, Serialize, Deserialize)]

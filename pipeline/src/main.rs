@@ -8,12 +8,12 @@ mod commands;
 mod config;
 mod deploy;
 mod fault;
+mod model;
 mod serve;
 mod stages;
 
 use clap::{Parser, Subcommand};
-use commands::pipeline as pl;
-use commands::release as rl;
+use commands::{pipeline, release};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,7 +29,7 @@ pub const SOURCE_HASH: &str = env!("SEARCHBAR_SOURCE_HASH");
 )]
 struct Cli {
     #[command(flatten)]
-    project: pl::ProjectArgs,
+    project: pipeline::ProjectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,33 +44,33 @@ enum Command {
     /// Read the feature store, quarantine bad rows, write the canonical snapshot.
     Ingest,
     /// Encode documents missing from the embedding cache.
-    Embed(pl::EmbedArgs),
+    Embed(pipeline::EmbedArgs),
     /// Build the index from the cached embeddings.
     Train,
     /// Measure the candidate and apply the gate against the live release.
-    Evaluate(pl::EvaluateArgs),
+    Evaluate(pipeline::EvaluateArgs),
     /// Write a complete static release (artifacts + manifest).
     Export,
     /// Install an exported release on a target and make it live atomically.
-    Deploy(rl::DeployArgs),
+    Deploy(release::DeployArgs),
     /// Run every stale stage in order (ingest → embed → train → evaluate → export → deploy).
-    Run(pl::RunArgs),
+    Run(pipeline::RunArgs),
     /// List stale stages and why.
-    Status(pl::StatusArgs),
+    Status(pipeline::StatusArgs),
     /// Compare the feature store now with the data of the live release.
     Drift(commands::drift::DriftArgs),
     /// Write the tracked data lock (what the data looks like now) for review in a pull request.
     Lock(commands::drift::LockArgs),
     /// Make an earlier release live again.
-    Rollback(rl::RollbackArgs),
+    Rollback(release::RollbackArgs),
     /// Serve on one target exactly the release that is live on another (no rebuild).
-    Promote(rl::PromoteArgs),
+    Promote(release::PromoteArgs),
     /// List a target's releases with their metrics.
-    Releases(rl::ReleasesArgs),
+    Releases(release::ReleasesArgs),
     /// Serve a target on localhost.
-    Serve(rl::ServeArgs),
+    Serve(release::ServeArgs),
     /// Search a deployed release from the command line, exactly as the browser does.
-    Query(rl::QueryArgs),
+    Query(release::QueryArgs),
     /// Compare index configurations: recall@10, bytes per document, build time, latency.
     BenchIndex(commands::bench::BenchIndexArgs),
 }
@@ -89,7 +89,7 @@ pub struct ModelArgs {
 
 /// FAISS runs its loops on OpenMP threads and calls BLAS inside them; with libgomp's default
 /// busy-waiting, idle OpenMP threads spin against OpenBLAS's own threads on the same cores
-/// (IVF-PQ training measured 2.1x slower on 2 cores). Both libraries read their settings when
+/// (IVF-PQ training runs about half as fast). Both libraries read their settings when
 /// they load, before `main`, so the process re-executes itself once with passive waiting
 /// unless the caller chose a policy.
 fn calm_openmp() {
@@ -113,15 +113,15 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Model(cmd) => commands::model::run(cmd.clone()),
         Command::Encode(args) => commands::encode::run(args.clone()),
-        Command::Ingest => pl::ingest(p),
-        Command::Embed(a) => pl::embed(p, a),
-        Command::Train => pl::train(p),
-        Command::Evaluate(a) => pl::evaluate(p, a),
-        Command::Export => pl::export(p),
-        Command::Deploy(a) => rl::deploy(p, a),
-        Command::Run(a) => pl::run(p, a),
-        Command::Status(a) => match pl::status(p, a) {
-            Ok(true) if a.check => return ExitCode::from(pl::STALE),
+        Command::Ingest => pipeline::ingest(p),
+        Command::Embed(a) => pipeline::embed(p, a),
+        Command::Train => pipeline::train(p),
+        Command::Evaluate(a) => pipeline::evaluate(p, a),
+        Command::Export => pipeline::export(p),
+        Command::Deploy(a) => release::deploy(p, a),
+        Command::Run(a) => pipeline::run(p, a),
+        Command::Status(a) => match pipeline::status(p, a) {
+            Ok(true) if a.check => return ExitCode::from(pipeline::STALE),
             other => other.map(|_| ()),
         },
         Command::Drift(a) => match commands::drift::drift(p, a) {
@@ -129,11 +129,11 @@ fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Command::Lock(a) => commands::drift::lock(p, a),
-        Command::Rollback(a) => rl::rollback(p, a),
-        Command::Promote(a) => rl::promote(p, a),
-        Command::Releases(a) => rl::releases(p, a),
-        Command::Serve(a) => rl::serve(p, a),
-        Command::Query(a) => rl::query(p, a),
+        Command::Rollback(a) => release::rollback(p, a),
+        Command::Promote(a) => release::promote(p, a),
+        Command::Releases(a) => release::releases(p, a),
+        Command::Serve(a) => release::serve(p, a),
+        Command::Query(a) => release::query(p, a),
         Command::BenchIndex(a) => commands::bench::run(p, a),
     };
     match result {

@@ -1,12 +1,15 @@
-//! The search bar in a real browser: the bundle built by trunk, a release made by the real
-//! pipeline, served by `searchbar serve`, driven in Debian's headless Chromium. Also measures
-//! keystroke-to-results (written to target/e2e/browser-bench.json for BENCHMARKS.md) and, when
-//! `SEARCHBAR_WEB_PEERS` names a folder staged by scripts/web-peers.sh, the same queries
-//! embedded by transformers.js and onnxruntime-web in the same browser session.
+//! How fast the search bar answers and how responsive it stays, in headless Chromium, on the
+//! release the browser tests share (`page::sample_release`). A test binary of its own, so that
+//! no other test shares the machine with its bounds: the test checks that typing and a pasted
+//! text never hold the page's main thread for long; the benchmark (ignored; run by
+//! scripts/bench/web.sh) measures keystroke-to-results into target/e2e/browser-bench.json for
+//! BENCHMARKS.md and, when `SEARCHBAR_WEB_PEERS` names a folder staged by
+//! scripts/bench/web-peers.sh, the same queries embedded by transformers.js and onnxruntime-web in
+//! the same browser session.
 
-use searchbar_tests::page::{native, open, search, status, RESULTS_FOR};
+use searchbar_tests::page::{open, open_sample, sample_release, search, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
-use searchbar_tests::{repo_root, require_web_bundle, sample_queries, Project};
+use searchbar_tests::{repo_root, sample_queries};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 fn run_peers(b: &Browser, staged: &std::path::Path, texts: &[&str], threads: usize) -> Value {
     assert!(
         staged.join("index.html").is_file(),
-        "SEARCHBAR_WEB_PEERS={}: not a folder staged by scripts/web-peers.sh",
+        "SEARCHBAR_WEB_PEERS={}: not a folder staged by scripts/bench/web-peers.sh",
         staged.display()
     );
     let dest = tempfile::tempdir().unwrap();
@@ -149,45 +152,124 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[test]
-fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
-    require_web_bundle();
-    let p = Project::sample("");
-    // Creates the SQLite store from the sample CSVs, then adds a document whose title is
-    // markup: it must show as text, never run. A row whose link is a script never ships:
-    // ingest quarantines it (the page refuses such links too: markup.rs's unit tests).
-    p.ok(&["ingest"]);
-    p.sqlite()
-        .execute(
-            "INSERT INTO projects (id, title, description, learn, domain, url) VALUES \
-             ('p901-markup', '<img src=x onerror=\"window.__xss=1\"> Tide tables <b>bold</b>', \
-              'Tide tables for harbour pilots, rendered from harmonic constituents.', \
-              'tides', 'science', 'https://example.org/tides?a=1&b=\"2\"'), \
-             ('p902-script-link', 'Tide clock', 'A tide clock.', 'tides', 'science', \
-              'javascript:window.__xss=2')",
-            [],
-        )
+/// Waits until the page's matmul helper worker has started (or failed to), so what is
+/// measured is the page as users get it. The page starts it once the encoder has loaded.
+fn wait_for_helper(b: &Browser) -> Value {
+    b.wait_for(
+        "const h = window.__searchbar.helper; \
+         return h === 'starting' ? null : [self.crossOriginIsolated, h];",
+        json!([]),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+}
+
+/// How long the main thread was held while a sentence is typed key by key and searched as it
+/// grows, and while a pasted 5,000-character text is embedded: `(typing, paste)`, each
+/// `[longest key wait, longest task, longest script, the worst frame's make-up]` in ms.
+fn responsiveness(b: &Browser) -> (Value, Value) {
+    // How long each key waited for the main thread (Event Timing:
+    // processingStart - startTime) while a sentence is typed key by key and searched as it
+    // grows, and the longest tasks (Long Tasks API) then and for a pasted 5,000-character text.
+    let observe = "window.__events = []; window.__long = []; \
+        window.__eo = new PerformanceObserver(l => window.__events.push(...l.getEntries() \
+          .map(e => e.processingStart - e.startTime))); \
+        window.__eo.observe({type: 'event', durationThreshold: 16}); \
+        window.__lo = new PerformanceObserver(l => window.__long.push(...l.getEntries() \
+          .map(e => e.duration))); \
+        window.__lo.observe({type: 'longtask'}); \
+        window.__frames = []; \
+        window.__fo = new PerformanceObserver(l => window.__frames.push(...l.getEntries())); \
+        window.__fo.observe({type: 'long-animation-frame'}); return true;";
+    // [longest key wait, longest task, longest script (Long Animation Frames: our code's own
+    // share of a task), and the worst frame's make-up for the log].
+    let collect = "const f = a => a.reduce((m, x) => Math.max(m, x), 0); \
+        window.__eo.takeRecords().forEach(e => window.__events.push(e.processingStart - e.startTime)); \
+        window.__lo.takeRecords().forEach(e => window.__long.push(e.duration)); \
+        window.__fo.takeRecords().forEach(e => window.__frames.push(e)); \
+        const scripts = window.__frames.flatMap(e => e.scripts.map(s => s.duration)); \
+        const worst = window.__frames.sort((a, b) => b.duration - a.duration)[0]; \
+        const r = [f(window.__events), f(window.__long), f(scripts), worst ? \
+          `frame ${Math.round(worst.duration)} ms, scripts: ` + worst.scripts.map(s => \
+            `${s.invoker} ${Math.round(s.duration)} ms`).join(', ') : 'no long frame']; \
+        window.__eo.disconnect(); window.__lo.disconnect(); window.__fo.disconnect(); return r;";
+    let sentence = "how can I measure the air quality in my classroom with a cheap sensor";
+    let input = b.find("#q").unwrap();
+    b.clear(&input).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    b.eval(observe, json!([])).unwrap();
+    b.type_into(&input, sentence).unwrap();
+    b.wait_for(RESULTS_FOR, json!([sentence]), Duration::from_secs(60))
         .unwrap();
-    let out = p.run(&["run", "--env", "stage"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    std::thread::sleep(Duration::from_millis(300));
+    let typing = b.eval(collect, json!([])).unwrap();
+    let long_text = "sensor network ".repeat(334);
+    b.clear(&input).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    b.eval(observe, json!([])).unwrap();
+    // One input event with the whole text, as a paste gives.
+    b.eval(
+        "const q = document.querySelector('#q'); q.value = arguments[0]; \
+         q.dispatchEvent(new InputEvent('input', {bubbles: true})); return true;",
+        json!([long_text]),
+    )
+    .unwrap();
+    b.wait_for(RESULTS_FOR, json!([long_text]), Duration::from_secs(60))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let paste = b.eval(collect, json!([])).unwrap();
+    (typing, paste)
+}
+
+#[test]
+fn typing_and_a_pasted_text_keep_the_main_thread_responsive() {
+    let (b, _) = open_sample();
+    // A few searches first, as a visitor's page has had by the time they type a sentence (the
+    // first also waits for the encoder, after which the helper worker starts).
+    for (_, text) in sample_queries().iter().take(4) {
+        search(&b, text);
+    }
+    assert_eq!(wait_for_helper(&b), json!([true, "ready"]));
+    let (typing, paste) = responsiveness(&b);
+    let max_key_wait = typing[0].as_f64().unwrap();
+    let typing_script = typing[2].as_f64().unwrap();
+    eprintln!("browser: typing {typing}, paste {paste}");
+    // A key's wait counts everything that held the renderer's main thread, the test's own
+    // harness included: on a 2-core machine chromedriver and the browser process (which runs
+    // at a higher priority) take about 70 % of a core while WebDriver types, and the main
+    // thread then sat runnable but descheduled for up to 150 ms at a time (its schedstat). So
+    // waits of 120-250 ms were measured on such a machine with no script over 40 ms. The
+    // bounds still fail on a freeze such as a long text's embedding on every key (about
+    // 400 ms on a fast machine, 660 ms on a slow one), and the script bound on our own code.
     assert!(
-        stderr.contains("field url: link scheme `javascript:` is not allowed"),
-        "{stderr}"
+        max_key_wait < 300.0,
+        "a key waited {max_key_wait:.0} ms for the main thread while typing"
     );
-    let (mut server, addr) = p.serve("stage");
-    // `SEARCHBAR_PAGE_QUERY` (such as `?split=34,6`, web/src/helper.rs) opens the page with
-    // other settings, for comparing them in alternating runs.
+    assert!(
+        typing_script < 100.0,
+        "one of the page's scripts ran {typing_script:.0} ms while a sentence was typed"
+    );
+    // The page embeds in slices budgeted to 30 ms, a node that is predicted not to fit
+    // starting a slice of its own: a long text must not make one long task. A node is not cut,
+    // and a 256-token feed-forward matmul alone took 57-106 ms on a slow 2-core machine (the
+    // page waits for the helper worker's share, which the harness's threads preempt); the
+    // bound fails on the whole embedding in one task (393 ms on a fast machine).
+    let paste_longest = paste[1].as_f64().unwrap();
+    assert!(
+        paste_longest < 150.0,
+        "embedding a pasted 5,000-character text held the main thread for {paste_longest:.0} ms"
+    );
+}
+
+#[test]
+#[ignore = "benchmark: scripts/bench/web.sh runs it"]
+fn keystroke_to_results() {
+    let served = sample_release();
     let page_query = std::env::var("SEARCHBAR_PAGE_QUERY").unwrap_or_default();
-    let url = format!("http://{addr}/");
-    eprintln!("browser: serving {url}{page_query}");
     let b = Browser::start().unwrap();
-    eprintln!("browser: session started");
     let opened = Instant::now();
-    open(&b, &format!("{url}{page_query}"));
-    eprintln!("browser: page open");
+    open(&b, &format!("http://{}/{page_query}", served.addr));
     let first = search(&b, "monitor air quality at home");
-    eprintln!("browser: first results {first:?}");
     let first_result_s = opened.elapsed().as_secs_f64();
     assert!(!first.is_empty());
     let wasm_memory_mb = |b: &Browser| {
@@ -197,169 +279,10 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
             .map(|bytes| bytes / 1e6)
     };
     let memory_after_first_query = wasm_memory_mb(&b);
-    // `searchbar serve` makes the page cross-origin isolated, so a worker takes a share of each
-    // query's matmuls (web/src/helper.rs); every check below then runs with it.
-    let helper = b
-        .wait_for(
-            "const h = window.__searchbar.helper; \
-             return h === 'starting' ? null : [self.crossOriginIsolated, h];",
-            json!([]),
-            Duration::from_secs(60),
-        )
-        .unwrap();
-    assert_eq!(
-        helper,
-        json!([true, "ready"]),
-        "isolated page, helper state"
-    );
-
-    // Judged queries: the best-graded document appears, and the browser ranks like the CLI.
-    let qrels = std::fs::read_to_string(repo_root().join("data/catalog/qrels.tsv")).unwrap();
-    let mut best: BTreeMap<String, (i64, String)> = BTreeMap::new();
-    for row in qrels.lines().skip(1) {
-        let f: Vec<&str> = row.split('\t').collect();
-        let grade: i64 = f[2].parse().unwrap();
-        let e = best
-            .entry(f[0].to_string())
-            .or_insert((grade, f[1].to_string()));
-        if grade > e.0 {
-            *e = (grade, f[1].to_string());
-        }
-    }
+    assert_eq!(wait_for_helper(&b), json!([true, "ready"]));
     let queries = sample_queries();
-    let mut found = 0;
-    for (id, text) in queries.iter().take(12) {
-        let got = search(&b, text);
-        assert_eq!(got, native(&p, text), "browser and CLI differ for {text:?}");
-        if got.contains(&best[id].1) {
-            found += 1;
-        }
-    }
-    assert!(
-        found >= 11,
-        "the best judged document was in the top results for only {found} of 12 queries"
-    );
-
-    // Markup in documents is text.
-    let got = search(&b, "tide tables for harbour pilots");
-    assert_eq!(got.first().map(String::as_str), Some("p901-markup"));
-    let v = b
-        .eval(
-            "const li = document.querySelector('#results li.result'); \
-             return [window.__xss || 0, li.textContent, li.querySelectorAll('img,b').length];",
-            json!([]),
-        )
-        .unwrap();
-    assert_eq!(v[0], 0, "markup from a document ran");
-    assert!(v[1].as_str().unwrap().contains("<img"), "{v}");
-    assert_eq!(v[2], 0, "{v}");
-
-    // Odd input: no crash, the page stays usable.
-    for q in [
-        "",
-        "a",
-        "!!! ???",
-        "🙂🚀🙂",
-        "東京の天気と大気汚染",
-        &"sensor network ".repeat(340),
-    ] {
-        let input = b.find("#q").unwrap();
-        b.clear(&input).unwrap();
-        b.type_into(&input, q).unwrap();
-        std::thread::sleep(Duration::from_millis(400));
-        let st = status(&b);
-        assert_ne!(
-            st[0],
-            "error",
-            "query {:?} put the page in an error state: {st}",
-            &q[..q.len().min(40)]
-        );
-    }
-    assert!(
-        !search(&b, "kids coding games").is_empty(),
-        "the page still works"
-    );
-
-    // Hybrid search as a person types: a half-typed word is ranked by its completions, the
-    // page fetching the lexical fragments it needs, exactly as `searchbar query` ranks it, and
-    // every form of a completed word is marked; nonsense gets no results.
-    let got = search(&b, "qua");
-    assert!(!got.is_empty());
-    assert_eq!(got, native(&p, "qua"));
-    let marks = b
-        .eval(
-            "return Array.from(document.querySelectorAll('#results li.result mark'))                .map(m => m.textContent.toLowerCase());",
-            json!([]),
-        )
-        .unwrap();
-    assert!(
-        marks
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m.as_str().unwrap().starts_with("qua")),
-        "no completion of qua marked: {marks}"
-    );
-    assert!(search(&b, "xyzzy").is_empty());
-    assert_eq!(native(&p, "xyzzy"), Vec::<String>::new());
-
-    // Screenshot for the CI artifacts and the README.
-    search(&b, "monitor air quality at home");
-    let out_dir = repo_root().join("target/e2e");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    std::fs::write(out_dir.join("searchbar.png"), b.screenshot().unwrap()).unwrap();
-
-    // The combobox: arrow keys move the active option, hovering a row picks it, Escape clears.
-    // Returns the input's active descendant, the ids of rows marked active and selected, and
-    // how many query words are marked and whether the box says the list is expanded, once the
-    // active descendant is `arguments[0]`.
-    let active = "const q = document.querySelector('#q'); \
-        const ids = css => Array.from(document.querySelectorAll(css)).map(li => li.id); \
-        return q.getAttribute('aria-activedescendant') === arguments[0] \
-          ? [ids('#results li.active'), ids('#results li[aria-selected=true]'), \
-             document.querySelectorAll('#results li.result mark').length, \
-             q.getAttribute('aria-expanded')] : null;";
-    let input = b.find("#q").unwrap();
-    for (keys, want) in [("\u{E015}\u{E015}", "result-1"), ("\u{E013}", "result-0")] {
-        b.type_into(&input, keys).unwrap();
-        let v = b
-            .wait_for(active, json!([want]), Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("keys to {want}: {e}"));
-        assert_eq!(v[0], json!([want]), "{v}");
-        assert_eq!(v[1], json!([want]), "{v}");
-        assert!(v[2].as_u64().unwrap() > 0, "no query word marked: {v}");
-        assert_eq!(v[3], json!("true"), "aria-expanded with results: {v}");
-    }
-    b.eval(
-        // What a pointer moving onto the row's snippet fires.
-        "const s = document.querySelector('#result-2 .snippet'); \
-         s.dispatchEvent(new MouseEvent('mouseover', { bubbles: true })); \
-         s.closest('li').dispatchEvent(new MouseEvent('mouseenter'));",
-        json!([]),
-    )
-    .unwrap();
-    let v = b
-        .wait_for(active, json!(["result-2"]), Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(v[0], json!(["result-2"]), "hover: {v}");
-    b.type_into(&input, "\u{E00C}").unwrap();
-    let cleared = b
-        .wait_for(
-            "const r = document.querySelector('#results'), q = document.querySelector('#q'); \
-             return q.value === '' ? [r.hidden, r.querySelectorAll('li').length, \
-               q.getAttribute('aria-expanded'), q.hasAttribute('aria-activedescendant')] : null;",
-            json!([]),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-    assert_eq!(
-        cleared,
-        json!([true, 0, "false", false]),
-        "Escape clears box, list and the box's ARIA state"
-    );
-
     // Keystroke to rendered results, and embedding + search alone, as the page measures them
-    // (after the warm-up above).
+    // (after the first query).
     let (mut ms, mut search_ms, mut render_ms, mut embed_ms) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut started_by = std::collections::BTreeMap::<String, usize>::new();
@@ -484,84 +407,10 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
         shares[1].as_f64().unwrap_or(0.0) > 0.0,
         "the worker computed no part of 40 queries' matmuls: {shares}"
     );
-    // Typing stays responsive: how long each key waited for the main thread (Event Timing:
-    // processingStart - startTime) while a sentence is typed key by key and searched as it
-    // grows, and the longest tasks (Long Tasks API) then and for a pasted 5,000-character text.
-    let observe = "window.__events = []; window.__long = []; \
-        window.__eo = new PerformanceObserver(l => window.__events.push(...l.getEntries() \
-          .map(e => e.processingStart - e.startTime))); \
-        window.__eo.observe({type: 'event', durationThreshold: 16}); \
-        window.__lo = new PerformanceObserver(l => window.__long.push(...l.getEntries() \
-          .map(e => e.duration))); \
-        window.__lo.observe({type: 'longtask'}); \
-        window.__frames = []; \
-        window.__fo = new PerformanceObserver(l => window.__frames.push(...l.getEntries())); \
-        window.__fo.observe({type: 'long-animation-frame'}); return true;";
-    // [longest key wait, longest task, longest script (Long Animation Frames: our code's own
-    // share of a task), and the worst frame's make-up for the log].
-    let collect = "const f = a => a.reduce((m, x) => Math.max(m, x), 0); \
-        window.__eo.takeRecords().forEach(e => window.__events.push(e.processingStart - e.startTime)); \
-        window.__lo.takeRecords().forEach(e => window.__long.push(e.duration)); \
-        window.__fo.takeRecords().forEach(e => window.__frames.push(e)); \
-        const scripts = window.__frames.flatMap(e => e.scripts.map(s => s.duration)); \
-        const worst = window.__frames.sort((a, b) => b.duration - a.duration)[0]; \
-        const r = [f(window.__events), f(window.__long), f(scripts), worst ? \
-          `frame ${Math.round(worst.duration)} ms, scripts: ` + worst.scripts.map(s => \
-            `${s.invoker} ${Math.round(s.duration)} ms`).join(', ') : 'no long frame']; \
-        window.__eo.disconnect(); window.__lo.disconnect(); window.__fo.disconnect(); return r;";
-    let sentence = "how can I measure the air quality in my classroom with a cheap sensor";
-    let input = b.find("#q").unwrap();
-    b.clear(&input).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    b.eval(observe, json!([])).unwrap();
-    b.type_into(&input, sentence).unwrap();
-    b.wait_for(RESULTS_FOR, json!([sentence]), Duration::from_secs(60))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let typing = b.eval(collect, json!([])).unwrap();
-    let long_text = "sensor network ".repeat(334);
-    b.clear(&input).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    b.eval(observe, json!([])).unwrap();
-    // One input event with the whole text, as a paste gives.
-    b.eval(
-        "const q = document.querySelector('#q'); q.value = arguments[0]; \
-         q.dispatchEvent(new InputEvent('input', {bubbles: true})); return true;",
-        json!([long_text]),
-    )
-    .unwrap();
-    b.wait_for(RESULTS_FOR, json!([long_text]), Duration::from_secs(60))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let paste = b.eval(collect, json!([])).unwrap();
+    let (typing, paste) = responsiveness(&b);
     let max_key_wait = typing[0].as_f64().unwrap();
-    let typing_script = typing[2].as_f64().unwrap();
-    eprintln!("browser: typing {typing}, paste {paste}");
-    // A key's wait counts everything that held the renderer's main thread, the test's own
-    // harness included: on a 2-core machine chromedriver and the browser process (which runs
-    // at a higher priority) take about 70 % of a core while WebDriver types, and the main
-    // thread then sat runnable but descheduled for up to 150 ms at a time (its schedstat). So
-    // waits of 120-250 ms were measured on such a machine with no script over 40 ms. The
-    // bounds still fail on a freeze such as a long text's embedding on every key (about
-    // 400 ms on a fast machine, 660 ms on a slow one), and the script bound on our own code.
-    assert!(
-        max_key_wait < 300.0,
-        "a key waited {max_key_wait:.0} ms for the main thread while typing"
-    );
-    assert!(
-        typing_script < 100.0,
-        "one of the page's scripts ran {typing_script:.0} ms while a sentence was typed"
-    );
-    // The page embeds in slices budgeted to 30 ms, a node that is predicted not to fit
-    // starting a slice of its own: a long text must not make one long task. A node is not cut,
-    // and a 256-token feed-forward matmul alone took 57-106 ms on a slow 2-core machine (the
-    // page waits for the helper worker's share, which the harness's threads preempt); the
-    // bound fails on the whole embedding in one task (393 ms on a fast machine).
-    let paste_longest = paste[1].as_f64().unwrap();
-    assert!(
-        paste_longest < 150.0,
-        "embedding a pasted 5,000-character text held the main thread for {paste_longest:.0} ms"
-    );
+    let out_dir = repo_root().join("target/e2e");
+    std::fs::create_dir_all(&out_dir).unwrap();
     let mut bench = json!({
         "typing_max_key_wait_ms": max_key_wait,
         "typing_longest_task_ms": typing[1],
@@ -615,7 +464,4 @@ fn the_search_bar_finds_judged_results_in_chromium_like_the_cli() {
     }
     eprintln!("browser benchmark: {bench}");
     std::fs::write(out_dir.join("browser-bench.json"), bench.to_string()).unwrap();
-    drop(b);
-    let _ = server.kill();
-    let _ = server.wait();
 }

@@ -19,10 +19,9 @@ use futures::future::{self, FutureExt, LocalBoxFuture};
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
-use searchbar_release::searchbar_lexical::{Matches, Outcome};
-use searchbar_release::{
-    Dense, Hit, Manifest, QueryHit, ReleaseError, RowRequest, Searcher, Stage, Terms,
-};
+use searchbar_query::searchbar_lexical::{Matches, Outcome};
+use searchbar_query::{Dense, Hit, QueryError, QueryHit, RowRequest, Searcher, Stage, Terms};
+use searchbar_release::Manifest;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -330,7 +329,7 @@ impl Component for App {
                     return false;
                 };
                 let result = records
-                    .map_err(|e| ReleaseError::Invalid {
+                    .map_err(|e| QueryError::Invalid {
                         file: request.url.clone(),
                         message: e,
                     })
@@ -581,7 +580,7 @@ impl App {
         &mut self,
         query: &str,
         start: f64,
-        result: Result<Vec<QueryHit>, ReleaseError>,
+        result: Result<Vec<QueryHit>, QueryError>,
     ) -> bool {
         self.last_search_end = timing::now();
         self.last_search_ms = self.last_search_end - start;
@@ -813,7 +812,7 @@ async fn load(link: html::Scope<App>) {
     let mode = manifest.search.mode;
     // Words first where the mode reads them: the dense half starts downloading once they are
     // searchable, so the two never split the link. A dense release needs both at once.
-    type Stage<'a> = LocalBoxFuture<'a, Result<searchbar_release::Artifacts, String>>;
+    type Stage<'a> = LocalBoxFuture<'a, Result<searchbar_query::Artifacts, String>>;
     let (records, dense): (_, Option<Stage>) = if mode.uses_lexical() {
         let records = records.await;
         let dense = (records.is_ok() && mode.uses_dense())

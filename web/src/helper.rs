@@ -62,9 +62,7 @@ const WAIT_TIMEOUT_MS: f64 = 250.0;
 /// The worker: loads the page's wasm glue and module, builds a [`MatmulHelper`], then claims
 /// chunks. It spins 3 ms after each chunk or wake (a query's matmuls come tens of
 /// microseconds apart), then sleeps on `WAKE` until the next keystroke or offer. Longer spins
-/// gave no faster queries and took a core from the page and the rest of the browser: 20 ms
-/// spent 5.3 s of CPU in the browser test's 40 queries against 3.0 s for 3 ms, and the page's
-/// main thread waited 3.9 s to run against 3.0 s.
+/// gave no faster queries and took a core from the page and the rest of the browser.
 const WORKER_JS: &str = r#"
 const [NEXT, WAKE, BUSY_US, SEEN, SLEEPING, REST] = [0, 1, 2, 3, 4, 5];
 const [SHARE, MATRIX, ROWS, XQ_LEN, CHUNK, DONE, FAILED, OUT_AT] = [8, 9, 10, 11, 12, 13, 14, 15];

@@ -11,9 +11,9 @@
 
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
+use searchbar_query::{Artifacts, Dense, RowRequest, Searcher};
 use searchbar_release::{
-    Artifacts, Dense, FileRef, LexicalFiles, Manifest, RowRequest, Searcher, MANIFEST_NAME,
-    POINTER_NAME, TARGET_ROOT,
+    FileRef, LexicalFiles, Manifest, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};

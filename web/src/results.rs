@@ -1,7 +1,7 @@
 //! The result list: one option per hit, query words marked in title and snippet.
 //!
 //! Yew creates the empty listbox once; a search's outcome reaches the page without Yew:
-//! [`Rows::show`] sets the rows as one string of HTML ([`searchbar_release::rows_html`], which
+//! [`Rows::show`] sets the rows as one string of HTML ([`searchbar_query::rows_html`], which
 //! escapes every piece of document text) instead of Yew's diff of ten highlighted rows (about
 //! 0.7 ms of each keystroke) or a DOM call per element and text run (about 300 calls), and sets
 //! the ARIA state that follows from them, so new results need no re-render of the page (Yew's
@@ -13,8 +13,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-pub use searchbar_release::option_id;
-use searchbar_release::{rows_html, QueryHit, Terms};
+pub use searchbar_query::option_id;
+use searchbar_query::{rows_html, QueryHit, Terms};
 use wasm_bindgen::JsCast;
 use web_sys::Element;
 use yew::prelude::*;

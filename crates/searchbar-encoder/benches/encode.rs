@@ -1,6 +1,6 @@
 //! Encoder speed: single short-query latency and document throughput at 1 and 2 threads.
 //!
-//! `scripts/bench-encoder.sh` runs this and the onnxruntime peer (`reference/bench_onnxruntime.py`)
+//! `scripts/bench/encoder.sh` runs this and the onnxruntime peer (`reference/bench_onnxruntime.py`)
 //! on the same model and texts in one go and prints the ratios; results live in BENCHMARKS.md.
 //! Prints one JSON object per measurement.
 
@@ -80,12 +80,13 @@ fn query_median_ms(encoder: &Encoder, warmup: usize, runs: usize) -> f64 {
 
 fn main() {
     let dir = searchbar_model::default_model_dir().unwrap_or_else(|e| panic!("{e}"));
-    let (onnx, _) = dir.prepared_onnx().unwrap();
+    let config = EncoderConfig::declared(dir.max_tokens, dir.pooling.as_deref()).unwrap();
+    let (onnx, _) = searchbar_encoder::prepare::prepare_onnx(&dir.onnx_bytes().unwrap()).unwrap();
     let tok = dir.tokenizer_json().unwrap();
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     // The upstream (unprepared) graph, to show what preparing buys.
     let raw = std::fs::read(&dir.onnx).unwrap();
-    let upstream = Encoder::new(&raw, &tok, dir.config.clone()).unwrap();
+    let upstream = Encoder::new(&raw, &tok, config.clone()).unwrap();
     println!(
         r#"{{"runtime":"tract-upstream-graph","threads":1,"case":"query_8_tokens","median_ms":{:.3}}}"#,
         query_median_ms(&upstream, 5, if quick { 20 } else { 100 })
@@ -97,7 +98,7 @@ fn main() {
         let config = EncoderConfig {
             padded_batches: false,
             int8_weights,
-            ..dir.config.clone()
+            ..config.clone()
         };
         let (held, peak) = query_encoder_memory(&onnx, &tok, config.clone());
         println!(
@@ -114,7 +115,7 @@ fn main() {
     for threads in [1, 2] {
         let config = EncoderConfig {
             threads,
-            ..dir.config.clone()
+            ..config.clone()
         };
         // Queries are timed as the search bar and `searchbar query` load the encoder: for one
         // text at a time (`padded_batches` off); documents as the pipeline loads it.

@@ -1,7 +1,7 @@
 //! The int8 matmul for the browser: integer dot products in wasm simd128.
 //!
 //! simd128 has no fused multiply-add, so widening each int8 weight to f32 costs as much as
-//! the multiply it feeds (the page measured 1.6x tract's float32 kernel that way). Integer
+//! the multiply it feeds, which made an int8 kernel slower than float32 in the page. Integer
 //! arithmetic avoids it: `i32x4.dot_i16x8_s` does 8 multiply-adds in one instruction, against
 //! 4 for a float multiply and add. Each row of activations is quantized to i16 with its own
 //! scale (a relative step of 1/10922 or finer, far below the weights' own int8 step), weights

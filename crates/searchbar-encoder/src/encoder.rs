@@ -16,6 +16,40 @@ pub enum Pooling {
     Cls,
 }
 
+impl Pooling {
+    /// The name a model lock, a release manifest and the pipeline's reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+        }
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+
+    /// The inverse of [`Pooling::as_str`]; the error says which names are supported.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "mean" => Ok(Pooling::Mean),
+            "cls" => Ok(Pooling::Cls),
+            other => Err(format!("pooling {other:?} is not \"mean\" or \"cls\"")),
+        }
+    }
+}
+
+/// The ops of a graph that run as the encoder's own fused ops, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FusedOps {
+    /// Self-attention blocks (`attention.rs`).
+    pub attention: usize,
+    /// Layer norms, with the residual add before each (`layer_norm.rs`).
+    pub layer_norms: usize,
+    /// GELUs (`gelu.rs`).
+    pub gelus: usize,
+}
+
 /// Settings that must match how the model was trained, plus the thread count.
 #[derive(Debug, Clone)]
 pub struct EncoderConfig {
@@ -57,6 +91,25 @@ impl Default for EncoderConfig {
     }
 }
 
+impl EncoderConfig {
+    /// The settings a model's files declare, over the defaults: its token limit and its
+    /// pooling by sentence-transformers name (`None` where the files say nothing). A pooling
+    /// this encoder does not run is an error naming it.
+    pub fn declared(
+        max_tokens: Option<usize>,
+        pooling: Option<&str>,
+    ) -> Result<Self, EncoderError> {
+        let mut config = Self::default();
+        if let Some(max_tokens) = max_tokens {
+            config.max_tokens = max_tokens;
+        }
+        if let Some(name) = pooling {
+            config.pooling = name.parse().map_err(EncoderError::Model)?;
+        }
+        Ok(config)
+    }
+}
+
 /// Below this many tokens in one call, matmuls stay on the calling thread.
 const MIN_TOKENS_FOR_THREADS: usize = 256;
 
@@ -87,8 +140,8 @@ pub struct Encoder {
     tokenizer: TextTokenizer,
     config: EncoderConfig,
     dim: usize,
-    /// Attention blocks, layer norms and GELUs the one-text graph runs as fused ops.
-    fused: (usize, usize, usize),
+    /// What the one-text graph runs as fused ops.
+    fused: FusedOps,
 }
 
 impl Encoder {
@@ -108,7 +161,7 @@ impl Encoder {
         // Only the one-text graph fuses attention and layer norms: short inputs are where
         // tract's per-op costs dominate, while long padded batches gain from its packed
         // matmuls.
-        let mut fused = (0, 0, 0);
+        let mut fused = FusedOps::default();
         let mask_free = drop_attention_mask(&mut unpadded_proto) > 0;
         let (single, unpadded, padded) = if config.padded_batches {
             let unpadded = mask_free
@@ -118,11 +171,11 @@ impl Encoder {
         } else {
             let graph = if mask_free {
                 if config.fused_ops {
-                    fused = (
-                        crate::attention::fuse_attention(&mut unpadded_proto),
-                        crate::layer_norm::fuse_layer_norm(&mut unpadded_proto),
-                        crate::gelu::fuse_gelu(&mut unpadded_proto),
-                    );
+                    fused = FusedOps {
+                        attention: crate::attention::fuse_attention(&mut unpadded_proto),
+                        layer_norms: crate::layer_norm::fuse_layer_norm(&mut unpadded_proto),
+                        gelus: crate::gelu::fuse_gelu(&mut unpadded_proto),
+                    };
                 }
                 &unpadded_proto
             } else {
@@ -193,9 +246,8 @@ impl Encoder {
     }
 
     /// How many self-attention blocks, layer norms and GELUs the one-text graph runs as one
-    /// fused op each (`attention.rs`, `layer_norm.rs`, `gelu.rs`); 0 with `padded_batches`,
-    /// or for a graph the rewrites do not know.
-    pub fn fused_ops(&self) -> (usize, usize, usize) {
+    /// fused op each; none with `padded_batches`, or for a graph the rewrites do not know.
+    pub fn fused_ops(&self) -> FusedOps {
         self.fused
     }
 
@@ -336,8 +388,8 @@ impl Encoder {
 
     /// Runs one batch (see [`Self::run_group`]).
     fn run_batch(&self, batch: &TokenBatch, threads: bool) -> Result<Vec<Vec<f32>>, EncoderError> {
-        // Splitting tract's own ops over threads costs more than it saves on a short call
-        // (measured before the int8 kernel: 6.7 ms on 2 threads vs 5.3 ms on 1 for 8 tokens).
+        // Splitting tract's own ops over threads costs more in wake-ups than it saves on a
+        // short call.
         let executor = self
             .executor
             .as_ref()
@@ -727,7 +779,29 @@ fn executor(_threads: usize) -> Option<tract_linalg::multithread::Executor> {
 
 #[cfg(test)]
 mod tests {
-    use super::plan_batches;
+    use super::{plan_batches, EncoderConfig, Pooling};
+
+    #[test]
+    fn a_models_declared_settings_override_the_defaults_and_unknown_pooling_is_named() {
+        for p in [Pooling::Mean, Pooling::Cls] {
+            assert_eq!(p.as_str().parse::<Pooling>(), Ok(p));
+        }
+        let c = EncoderConfig::declared(Some(512), Some("cls")).unwrap();
+        assert_eq!((c.max_tokens, c.pooling), (512, Pooling::Cls));
+        let d = EncoderConfig::declared(None, None).unwrap();
+        let default = EncoderConfig::default();
+        assert_eq!(
+            (d.max_tokens, d.pooling),
+            (default.max_tokens, default.pooling)
+        );
+        let e = EncoderConfig::declared(None, Some("max"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pooling \"max\" is not \"mean\" or \"cls\""),
+            "{e}"
+        );
+    }
 
     #[test]
     fn equal_lengths_fill_unpadded_batches_and_remainders_pad_together() {

@@ -28,8 +28,8 @@ use std::sync::Arc;
 /// a matmul this size about 10.
 const MIN_MACS_TO_SPLIT: usize = 1 << 18;
 /// Share of a matmul's panels offered to the worker, in 1/64ths: a little under half, as it
-/// also copies the rows in and its results out. (About a third, 22/64, measured 0.4-0.7 ms
-/// slower per query in the page: the worker still left about 38 % of it to the page.)
+/// also copies the rows in and its results out (a smaller offer left the page waiting on its
+/// own larger share; BENCHMARKS.md has the split measurements).
 const OFFERED_64THS: usize = 30;
 /// Chunks the offer is cut into: the page waits at most about one chunk for the worker's last
 /// one, and each chunk costs the worker a call into wasm and a copy out.

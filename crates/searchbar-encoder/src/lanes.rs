@@ -2,8 +2,7 @@
 //! a native build and the browser's wasm the same bits.
 //!
 //! * [`F4`]: four f32 lanes, a simd128 register in wasm and an array elsewhere. rustc leaves
-//!   these loops scalar for wasm (the ops measured 3-4x slower in the page than vectorised
-//!   code), so the wasm build spells the vector instructions out. Every op is the IEEE
+//!   these loops scalar for wasm, so the wasm build spells the vector instructions out. Every op is the IEEE
 //!   operation per lane, so both representations compute the same bits.
 //! * [`Lane`]: what a formula needs, for `f32` and [`F4`] alike, so one generic function
 //!   serves a vector body and its scalar tail.

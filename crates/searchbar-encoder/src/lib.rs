@@ -24,7 +24,7 @@ mod split;
 mod tokenize;
 mod wordpiece;
 
-pub use encoder::{EmbedJob, Encoder, EncoderConfig, Pooling};
+pub use encoder::{EmbedJob, Encoder, EncoderConfig, FusedOps, Pooling};
 pub use error::EncoderError;
 /// tract's ONNX loader with the encoder's own ops registered (for tools that load a graph
 /// rewritten by [`prepare::keep_int8_weights`]).

@@ -2,8 +2,8 @@
 //! it (`Cast(W_q) * scale`, then `MatMul`).
 //!
 //! tract folds that dequantization into float32 constants at load: 42 MB of weights that a
-//! short query streams in full for every call (more than this machine's 32 MB L3), and 182 MB
-//! of memory in the browser. Kept as int8, the weights are a quarter of that and a query's
+//! short query streams in full for every call (more than a typical last-level cache), and
+//! several times that in the browser's memory. Kept as int8, the weights are a quarter of that and a query's
 //! matmuls are bound by arithmetic again. Each weight is widened to f32 in registers and the
 //! column scale is applied once to the sum, so the result equals the float32 graph's up to
 //! summation order (about 1e-7 relative).
@@ -194,7 +194,7 @@ impl Int8Matrix {
 /// The instruction sets the loops are compiled for, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
-    /// 16 columns in one zmm register, with FMA (measured 1.4x the AVX2 build here).
+    /// 16 columns in one zmm register, with FMA.
     #[cfg(target_arch = "x86_64")]
     Avx512,
     #[cfg(target_arch = "x86_64")]

@@ -6,8 +6,7 @@
 //!   matmuls are long and whose other ops use the same pool through tract.
 //! * [`Strategy::Spinning`]: one helper per other core that spins for the whole call, waiting
 //!   for shares. A query's matmuls take tens of microseconds each, and between them a rayon
-//!   worker falls asleep; waking it again cost more than the split saved (8-token query on two
-//!   threads: 2.54 ms with rayon jobs).
+//!   worker falls asleep; waking it again costs more than the split saves.
 
 use crate::linear::Int8Matrix;
 use std::cell::RefCell;

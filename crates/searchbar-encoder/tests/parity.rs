@@ -3,7 +3,7 @@
 //! The same checks run natively and, through wasm-bindgen-test, in headless Chromium.
 
 use searchbar_encoder::prepare::prepare_onnx;
-use searchbar_encoder::{Encoder, EncoderConfig, Pooling, TextTokenizer};
+use searchbar_encoder::{Encoder, EncoderConfig, FusedOps, Pooling, TextTokenizer};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -266,7 +266,11 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
     // ops (attention.rs, layer_norm.rs, gelu.rs): this comparison checks those ops.
     assert_eq!(
         singles.fused_ops(),
-        (6, 13, 6),
+        FusedOps {
+            attention: 6,
+            layer_norms: 13,
+            gelus: 6
+        },
         "a fused block per layer, every layer norm, every GELU"
     );
     assert_eq!(
@@ -276,7 +280,7 @@ fn check_parity(raw_onnx: &[u8], tokenizer: &[u8]) -> String {
     );
     assert_eq!(
         encoder.fused_ops(),
-        (0, 0, 0),
+        FusedOps::default(),
         "padded batches keep tract's ops"
     );
     let mut pad_diff = 0f32;

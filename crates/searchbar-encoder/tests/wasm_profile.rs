@@ -1,6 +1,6 @@
 //! Where an embedding's time goes in wasm: the page's query path (`Encoder::embed` on the
 //! prepared graph, batch 1) timed whole, then a step per model node, summed by op. Not a test
-//! of anything: `scripts/profile-wasm.sh` runs it under Node or in headless Chromium.
+//! of anything: `scripts/bench/profile-wasm.sh` runs it under Node or in headless Chromium.
 
 #![cfg(target_arch = "wasm32")]
 

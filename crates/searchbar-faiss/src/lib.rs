@@ -488,23 +488,8 @@ fn training_sample(
     if s == 0 {
         return Err(FaissError::InvalidParam("train_sample is 0".into()));
     }
-    // Partial Fisher-Yates with SplitMix64; indices sorted so the sample
-    // keeps corpus order.
-    let mut state = params.seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in 0..s {
-        let j = i + (next() % (n - i) as u64) as usize;
-        order.swap(i, j);
-    }
-    let mut picked = order[..s].to_vec();
-    picked.sort_unstable();
+    // Sorted indices, so the sample keeps corpus order.
+    let picked = searchbar_index::rng::sample_indices(n, s, params.seed);
     let mut out = Vec::with_capacity(s * dim);
     for i in picked {
         out.extend_from_slice(&vectors[i * dim..(i + 1) * dim]);

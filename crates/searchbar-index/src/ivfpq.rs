@@ -344,6 +344,22 @@ impl IvfPq {
         Ok((self, file))
     }
 
+    /// The index with its re-ranking vectors kept where `store` says, and the rows file when
+    /// they move out of it ([`IvfPq::into_compact`], [`IvfPq::into_external`]).
+    pub fn with_rerank_store(
+        self,
+        store: RerankStore,
+    ) -> Result<(Self, Option<Vec<u8>>), BuildError> {
+        Ok(match store {
+            RerankStore::Embedded => (self, None),
+            RerankStore::None => (self.into_compact(), None),
+            RerankStore::External => {
+                let (index, rows) = self.into_external()?;
+                (index, Some(rows))
+            }
+        })
+    }
+
     /// Loads a whole rows file (e.g. on the pipeline side) after checking its
     /// length and every record's digest; searches then re-rank in memory.
     pub fn attach_rows(&mut self, file: &[u8]) -> Result<(), RowError> {
@@ -535,4 +551,50 @@ fn nearest_list(centroids: &[f32], dim: usize, x: &[f32]) -> usize {
         }
     }
     best.1
+}
+
+/// Where an IVF-PQ index keeps its int8 re-ranking vectors: in the index file (`true` in
+/// configuration), nowhere, for a compact index searched without re-ranking (`false`), or in a
+/// separate rows file fetched per query (`"external"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RerankStore {
+    Embedded,
+    External,
+    None,
+}
+
+impl serde::Serialize for RerankStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RerankStore::Embedded => s.serialize_bool(true),
+            RerankStore::None => s.serialize_bool(false),
+            RerankStore::External => s.serialize_str("external"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RerankStore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RerankStore;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or \"external\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RerankStore, E> {
+                Ok(if v {
+                    RerankStore::Embedded
+                } else {
+                    RerankStore::None
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RerankStore, E> {
+                match v {
+                    "external" => Ok(RerankStore::External),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -1,6 +1,7 @@
 //! Inner loops. Written over fixed-width chunks with independent
-//! accumulators so LLVM auto-vectorizes them (SSE/AVX natively, simd128 on
-//! wasm when enabled) without `unsafe` or target-specific intrinsics.
+//! accumulators so LLVM auto-vectorizes them natively (SSE/AVX) without
+//! `unsafe` or target-specific intrinsics. rustc leaves them scalar for
+//! wasm32, so the browser's forms spell simd128 out (module `wasm`).
 //!
 //! Float sums use a fixed lane count and a fixed reduction order, so results
 //! are bit-identical across targets (Rust never contracts to FMA implicitly).
@@ -30,8 +31,8 @@ pub(crate) fn dot_f32_i8(q: &[f32], x: &[i8]) -> f32 {
 /// Integer dot product of two int8 vectors. Exact: each product fits i16
 /// (|x*y| <= 128*128) and i32 sums cannot overflow for `len <= MAX_DIM`
 /// (16384 * 65536 < 2^31). Multiplying in i16 and widening only for the
-/// add lets baseline SSE2 (and wasm simd128) use 8/16-lane multiplies; it
-/// measured ~2x faster than an i32 multiply on x86-64 without AVX2.
+/// add lets baseline SSE2 (and wasm simd128) use 8/16-lane multiplies,
+/// where an i32 multiply has half the lanes.
 #[inline]
 #[cfg_attr(
     all(target_arch = "wasm32", target_feature = "simd128"),

@@ -4,9 +4,10 @@
 //! retrieval metrics and BEIR judgment parsing shared by the pipeline's
 //! evaluation and the browser.
 //!
-//! Pure Rust, no `unsafe`, builds for native targets and
-//! `wasm32-unknown-unknown`. Training (k-means, PQ) happens in FAISS on the
-//! pipeline side; this crate assembles, stores, loads and searches.
+//! Pure Rust, builds for native targets and `wasm32-unknown-unknown`; the
+//! only `unsafe` is the simd128 loads and stores of `kernels::wasm`, each
+//! with its bounds checked first. Training (k-means, PQ) happens in FAISS on
+//! the pipeline side; this crate assembles, stores, loads and searches.
 //!
 //! ```
 //! use searchbar_index::{FlatInt8, Index, SearchParams};
@@ -28,6 +29,7 @@ mod kernels;
 pub mod metrics;
 mod pq;
 pub mod qrels;
+pub mod rng;
 pub mod rows;
 pub mod testing;
 mod topk;
@@ -36,7 +38,7 @@ pub use error::{BuildError, FormatError, ParseError, RowError, SearchError};
 pub use filter::AllowList;
 pub use flat::{FlatInt8, Int8Store};
 pub use format::SectionKind;
-pub use ivfpq::{Candidates, InvertedList, IvfPq, RerankRows};
+pub use ivfpq::{Candidates, InvertedList, IvfPq, RerankRows, RerankStore};
 pub use pq::PqCodebook;
 pub use rows::{FetchedRows, Row, RowSource};
 pub use topk::Hit;
@@ -67,13 +69,26 @@ impl Default for SearchParams {
     }
 }
 
-/// Which kind of index a file or [`Index`] holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which kind of index a file or [`Index`] holds; `flat` or `ivfpq` in configuration, reports
+/// and manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum IndexKind {
     /// Exhaustive scan over int8 vectors.
+    #[serde(rename = "flat")]
     FlatInt8,
     /// Inverted file + product quantization, int8 re-ranking.
+    #[serde(rename = "ivfpq")]
     IvfPq,
+}
+
+impl IndexKind {
+    /// The kind's name in configuration, reports and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexKind::FlatInt8 => "flat",
+            IndexKind::IvfPq => "ivfpq",
+        }
+    }
 }
 
 /// Either index kind, with the common API and (de)serialization.

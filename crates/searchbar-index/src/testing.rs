@@ -11,41 +11,8 @@ use crate::kernels::{dot_f32, l2_sq};
 use crate::pq::PqCodebook;
 use crate::topk::{sort_truncate, Hit};
 
-/// SplitMix64: tiny, seedable, identical on every target.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Approximately standard normal (sum of 4 uniforms, rescaled).
-    pub fn gaussian(&mut self) -> f32 {
-        let s: f32 = (0..4).map(|_| self.next_f32()).sum();
-        (s - 2.0) * 3.0f32.sqrt()
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+/// The seeded generator fixtures draw from.
+pub use crate::rng::SplitMix64 as Rng;
 
 /// Scales `v` to unit L2 norm (left as is when zero).
 pub fn normalize(v: &mut [f32]) {

@@ -7,7 +7,7 @@
 //!
 //! A third argument sets the fragment size (`fragment_bytes`, default 4 KiB). `--dump DIR`
 //! writes the index (`root.bin`, `N.bin`) and the queries (`queries.json`) for the Chromium
-//! benchmark (tests/wasm_bench.rs, scripts/bench-lexical.sh).
+//! benchmark (tests/wasm_bench.rs, scripts/bench/lexical.sh).
 //!
 //! `scifact`: BEIR SciFact's documents (title, and title + text as the pipeline's template
 //! renders them) and its 300 judged test queries. `synthetic`: N documents of 20 to 80 words

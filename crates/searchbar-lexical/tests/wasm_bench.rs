@@ -3,7 +3,7 @@
 //! build time (`SEARCHBAR_WASM_BENCH_URL`), searched by this crate compiled to wasm32 in
 //! headless Chromium as a page searches: each query fetches the fragments it names, round by
 //! round. Prints one `WASMBENCH {json}` line; without the variable it does nothing. Driven by
-//! scripts/bench-lexical.sh.
+//! scripts/bench/lexical.sh.
 #![cfg(target_arch = "wasm32")]
 
 use searchbar_lexical::{Fragment, LexicalIndex, Outcome};

@@ -44,9 +44,6 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
-
-    #[error(transparent)]
-    Encoder(#[from] searchbar_encoder::EncoderError),
 }
 
 impl ModelError {

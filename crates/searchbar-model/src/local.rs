@@ -1,17 +1,21 @@
 use crate::{ModelError, ModelLock};
-use searchbar_encoder::prepare::{prepare_onnx, PrepareReport};
-use searchbar_encoder::{Encoder, EncoderConfig, Pooling, DEFAULT_MAX_TOKENS};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// A model on disk: an ONNX encoder, its `tokenizer.json` and the sentence-transformers
-/// settings read from the directory (or from the lock that produced it).
+/// settings its directory (or the lock that produced it) declares. What the encoder makes of
+/// those settings, and which it supports, is the encoder's business: this crate only supplies
+/// files and reads what they say.
 #[derive(Debug, Clone)]
 pub struct ModelDir {
     pub dir: PathBuf,
     pub onnx: PathBuf,
     pub tokenizer: PathBuf,
-    pub config: EncoderConfig,
+    /// `max_seq_length` of `sentence_bert_config.json`; `None` where nothing says.
+    pub max_tokens: Option<usize>,
+    /// The pooling mode by its sentence-transformers name (`mean`, `cls`, `max`, ...) from
+    /// `1_Pooling/config.json`; `None` where nothing says.
+    pub pooling: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -19,18 +23,20 @@ struct SbertConfig {
     max_seq_length: Option<usize>,
 }
 
-#[derive(Deserialize)]
-struct PoolingConfig {
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-}
+/// `1_Pooling/config.json`'s mode flags and the name each stands for.
+const POOLING_MODES: [(&str, &str); 6] = [
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "lasttoken"),
+];
 
 impl ModelDir {
     /// Opens any sentence-transformers ONNX export: `model.onnx` (or `onnx/model.onnx`) and
     /// `tokenizer.json`, with `sentence_bert_config.json` and `1_Pooling/config.json` when
-    /// present (defaults: 256 tokens, mean pooling).
+    /// present.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, ModelError> {
         let dir = dir.into();
         let bad = |message: String| ModelError::BadModelDir {
@@ -49,58 +55,52 @@ impl ModelDir {
         if !tokenizer.is_file() {
             return Err(bad("no tokenizer.json in it".into()));
         }
-        let mut config = EncoderConfig::default();
-        if let Some(c) = read_json::<SbertConfig>(&dir.join("sentence_bert_config.json"))? {
-            config.max_tokens = c.max_seq_length.unwrap_or(DEFAULT_MAX_TOKENS);
-        }
-        if let Some(p) = read_json::<PoolingConfig>(&dir.join("1_Pooling/config.json"))? {
-            config.pooling = match (p.pooling_mode_mean_tokens, p.pooling_mode_cls_token) {
-                (true, false) => Pooling::Mean,
-                (false, true) => Pooling::Cls,
-                _ => {
-                    return Err(bad(
-                        "1_Pooling/config.json: only mean or cls pooling is supported".into(),
-                    ))
+        let max_tokens = read_json::<SbertConfig>(&dir.join("sentence_bert_config.json"))?
+            .and_then(|c| c.max_seq_length);
+        let pooling = match read_json::<serde_json::Value>(&dir.join("1_Pooling/config.json"))? {
+            None => None,
+            Some(flags) => {
+                let on: Vec<&str> = POOLING_MODES
+                    .iter()
+                    .filter(|(key, _)| flags.get(key).and_then(|v| v.as_bool()) == Some(true))
+                    .map(|(_, name)| *name)
+                    .collect();
+                match on[..] {
+                    [name] => Some(name.to_string()),
+                    _ => {
+                        return Err(bad(format!(
+                            "1_Pooling/config.json: {} pooling modes are on ({}); one must be",
+                            on.len(),
+                            on.join(", ")
+                        )))
+                    }
                 }
-            };
-        }
+            }
+        };
         Ok(Self {
             dir,
             onnx,
             tokenizer,
-            config,
+            max_tokens,
+            pooling,
         })
     }
 
     /// Opens a cache directory written from `lock`, taking the settings from the lock.
     pub fn open_with_lock(dir: PathBuf, lock: &ModelLock) -> Result<Self, ModelError> {
-        let mut m = Self::open(dir)?;
-        m.config.max_tokens = lock.max_tokens;
-        m.config.pooling = lock.pooling().map_err(|message| ModelError::Lock {
-            origin: lock.name.clone(),
-            message,
-        })?;
-        Ok(m)
+        Ok(Self {
+            max_tokens: Some(lock.max_tokens),
+            pooling: Some(lock.pooling.clone()),
+            ..Self::open(dir)?
+        })
     }
 
-    /// The encoder as shipped: the ONNX file after [`prepare_onnx`].
-    pub fn prepared_onnx(&self) -> Result<(Vec<u8>, PrepareReport), ModelError> {
-        let raw = std::fs::read(&self.onnx).map_err(ModelError::io(&self.onnx))?;
-        Ok(prepare_onnx(&raw)?)
+    pub fn onnx_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        std::fs::read(&self.onnx).map_err(ModelError::io(&self.onnx))
     }
 
     pub fn tokenizer_json(&self) -> Result<Vec<u8>, ModelError> {
         std::fs::read(&self.tokenizer).map_err(ModelError::io(&self.tokenizer))
-    }
-
-    /// Loads the prepared encoder with `threads` matmul threads.
-    pub fn load_encoder(&self, threads: usize) -> Result<Encoder, ModelError> {
-        let (onnx, _) = self.prepared_onnx()?;
-        let config = EncoderConfig {
-            threads,
-            ..self.config.clone()
-        };
-        Ok(Encoder::new(&onnx, &self.tokenizer_json()?, config)?)
     }
 }
 

@@ -1,5 +1,4 @@
 use crate::ModelError;
-use searchbar_encoder::Pooling;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -9,6 +8,7 @@ use std::path::Path;
 pub struct ModelLock {
     pub name: String,
     pub max_tokens: usize,
+    /// The pooling mode by its sentence-transformers name; the encoder says which it runs.
     pub pooling: String,
     pub wheels: Vec<Wheel>,
 }
@@ -46,7 +46,9 @@ impl ModelLock {
             message,
         };
         let lock: ModelLock = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-        lock.pooling().map_err(&err)?;
+        if lock.pooling.is_empty() {
+            return Err(err("pooling is empty".into()));
+        }
         if lock.name.is_empty() || lock.name.contains(['/', '\\']) || lock.name.starts_with('.') {
             return Err(err(format!(
                 "name {:?} is not a plain directory name",
@@ -87,14 +89,6 @@ impl ModelLock {
         Ok(lock)
     }
 
-    pub fn pooling(&self) -> Result<Pooling, String> {
-        match self.pooling.as_str() {
-            "mean" => Ok(Pooling::Mean),
-            "cls" => Ok(Pooling::Cls),
-            other => Err(format!("pooling {other:?} is not \"mean\" or \"cls\"")),
-        }
-    }
-
     /// Every file the model directory must hold.
     pub fn files(&self) -> impl Iterator<Item = &LockedFile> {
         self.wheels.iter().flat_map(|w| w.files.iter())
@@ -119,8 +113,8 @@ mod tests {
         let cases = [
             (base.replace("==1.0.0", ">=1.0.0"), "must pin name==version"),
             (
-                base.replace("pooling = \"mean\"", "pooling = \"max\""),
-                "pooling \"max\"",
+                base.replace("pooling = \"mean\"", "pooling = \"\""),
+                "pooling is empty",
             ),
             (
                 base.replace("\"model.onnx\"", "\"../model.onnx\""),

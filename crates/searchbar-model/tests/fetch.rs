@@ -222,8 +222,15 @@ fn local_model_directories_are_checked_and_read() {
     .unwrap();
     let m = ModelDir::open(dir).unwrap();
     assert_eq!(m.onnx, dir.join("onnx/model.onnx"));
-    assert_eq!(m.config.max_tokens, 512);
-    assert_eq!(m.config.pooling, searchbar_encoder::Pooling::Cls);
+    assert_eq!(m.max_tokens, Some(512));
+    assert_eq!(m.pooling.as_deref(), Some("cls"));
+    std::fs::write(
+        dir.join("1_Pooling/config.json"),
+        r#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true}"#,
+    )
+    .unwrap();
+    let err = ModelDir::open(dir).unwrap_err().to_string();
+    assert!(err.contains("2 pooling modes are on (mean, cls)"), "{err}");
     std::fs::write(dir.join("sentence_bert_config.json"), "{oops").unwrap();
     let err = ModelDir::open(dir).unwrap_err().to_string();
     assert!(err.contains("sentence_bert_config.json"), "{err}");

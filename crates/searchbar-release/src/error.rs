@@ -1,6 +1,6 @@
 use thiserror::Error;
 
-/// Why a release could not be loaded or queried.
+/// Why a release's pointer, manifest or file could not be read.
 #[derive(Debug, Error)]
 pub enum ReleaseError {
     #[error("{file}: sha256 is {actual}, the manifest says {expected}; refusing a corrupted or mixed release")]
@@ -19,8 +19,4 @@ pub enum ReleaseError {
     Invalid { file: String, message: String },
     #[error("manifest format {found} is not supported (this build reads format {supported})")]
     UnsupportedFormat { found: u32, supported: u32 },
-    #[error("encoder: {0}")]
-    Encoder(#[from] searchbar_encoder::EncoderError),
-    #[error("index: {0}")]
-    Search(#[from] searchbar_index::SearchError),
 }

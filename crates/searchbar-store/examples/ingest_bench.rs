@@ -1,4 +1,4 @@
-//! Ingest throughput and memory, for `scripts/bench-ingest.sh`.
+//! Ingest throughput and memory, for `scripts/bench/ingest.sh`.
 //!
 //! `ingest_bench rows <csv|jsonl> <N> <dir>`: writes N short catalog rows to `<dir>/rows.<ext>`
 //! and loads them, printing rows/s. `ingest_bench long-line <MiB> <dir>`: a CSV whose second

@@ -4,11 +4,11 @@
 //!
 //! See `docs/sources.md` for the config keys and file formats.
 
+pub mod atomic;
 pub mod config;
 pub mod document;
 pub mod drift;
 pub mod error;
-pub mod rng;
 pub mod snapshot;
 mod source;
 pub mod template;

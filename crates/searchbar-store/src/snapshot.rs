@@ -176,9 +176,7 @@ impl Snapshot {
         json.push(b'\n');
         write_atomic(&dir.join(META_FILE), &mut |out| out.write_all(&json))?;
         // Persist the renames themselves.
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io(dir, e))?;
+        crate::atomic::sync_dir(dir).map_err(|e| StoreError::io(dir, e))?;
         step("snapshot: metadata written");
         for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
             let entry = entry.map_err(|e| StoreError::io(dir, e))?;
@@ -290,31 +288,12 @@ impl Snapshot {
     }
 }
 
-/// Writes through a temporary file beside `path` (`.<name>.tmp-<pid>`), fsyncs and renames it;
-/// on failure the temporary is removed, and one a crash left is swept by the pipeline's next
-/// run under its workspace lock.
+/// [`write_atomic_with`](crate::atomic::write_atomic_with), its error naming `path`.
 fn write_atomic(
     path: &Path,
     fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
-        fill(&mut file)?;
-        let file = file
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        StoreError::io(path, e)
-    })
+    crate::atomic::write_atomic_with(path, fill, &mut || {}).map_err(|e| StoreError::io(path, e))
 }
 
 /// Ids that differ between two snapshots, each list sorted.

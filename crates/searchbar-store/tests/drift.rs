@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use searchbar_index::rng::SplitMix64;
 use searchbar_store::drift::{
     domain_classifier_auc, drift_report, length_psi, psi, roc_auc, vocab_psi,
 };
-use searchbar_store::rng::SplitMix64;
 use searchbar_store::DriftConfig;
 
 #[test]

@@ -20,7 +20,7 @@ pub fn run(args: EncodeArgs) -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let encoder = super::model::resolve(&args.model)?.load_encoder(threads)?;
+    let encoder = crate::model::load_encoder(&super::model::resolve(&args.model)?, threads)?;
     let texts = if args.texts.is_empty() {
         std::io::stdin()
             .lock()

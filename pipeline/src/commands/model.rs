@@ -91,7 +91,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         }
         ModelCommand::Prepare { model, out } => {
             let dir = resolve(&model)?;
-            let (bytes, report) = dir.prepared_onnx()?;
+            let (bytes, report) = crate::model::prepared_onnx(&dir)?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "wrote {} ({} bytes): {} embedding lookups gather before dequantizing, {} GELUs \

@@ -5,7 +5,8 @@ use crate::deploy::{resolve_release, Target};
 use crate::stages::gate;
 use crate::stages::graph::Stage;
 use anyhow::{Context, Result};
-use searchbar_release::{Artifacts, Manifest, Searcher};
+use searchbar_query::{Artifacts, Searcher};
+use searchbar_release::Manifest;
 
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {

@@ -1,8 +1,8 @@
 //! Crash-safe file primitives: a reader sees a file's old bytes or its new bytes, never a mix.
 
 use anyhow::{Context, Result};
-use std::fs::{self, File};
-use std::io::Write;
+use searchbar_store::atomic::{self, is_temporary};
+use std::fs;
 use std::path::Path;
 
 /// Writes `bytes` to `path` through a temporary sibling, fsync and rename, then fsyncs the
@@ -10,24 +10,10 @@ use std::path::Path;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    let written = File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .with_context(|| format!("writing {}", tmp.display()));
-    if let Err(e) = written {
-        // A full disk or a vanished directory: leave nothing behind that only takes space.
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    crate::fault::point("write_atomic: temp written, before rename");
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("renaming into {}", path.display()));
-    }
+    atomic::write_atomic_with(path, &mut |out| out.write_all(bytes), &mut || {
+        crate::fault::point("write_atomic: temp written, before rename")
+    })
+    .with_context(|| format!("writing {}", path.display()))?;
     sync_dir(dir)
 }
 
@@ -49,9 +35,7 @@ pub fn require_regular(path: &Path) -> Result<()> {
 
 /// Makes a directory's entries (renames, new files) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing directory {}", dir.display()))
+    atomic::sync_dir(dir).with_context(|| format!("syncing directory {}", dir.display()))
 }
 
 /// Places `src` at `dst` without rewriting bytes when both are on one file system (a hard
@@ -65,12 +49,6 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     }
     let bytes = fs::read(src).with_context(|| format!("reading {}", src.display()))?;
     write_atomic(dst, &bytes)
-}
-
-/// A temporary of an atomic write: `.tmp-<pid>-<name>` here, `.<name>.tmp-<pid>` in the
-/// snapshot store.
-fn is_temporary(name: &str) -> bool {
-    name.starts_with(".tmp-") || (name.starts_with('.') && name.contains(".tmp-"))
 }
 
 /// Removes the temporaries directly in `dir`; returns how many went, and the directories

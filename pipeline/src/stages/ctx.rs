@@ -2,7 +2,7 @@
 
 use crate::config::Project;
 use anyhow::{Context, Result};
-use searchbar_encoder::{Encoder, Pooling};
+use searchbar_encoder::Encoder;
 use searchbar_model::{open_cached, ModelDir, ModelLock, DEFAULT_LOCK};
 use sha2::{Digest, Sha256};
 use std::cell::OnceCell;
@@ -70,7 +70,7 @@ impl Ctx {
         if let Some(e) = self.encoder.get() {
             return Ok(e);
         }
-        let encoder = self.model()?.load_encoder(self.threads())?;
+        let encoder = crate::model::load_encoder(self.model()?, self.threads())?;
         Ok(self.encoder.get_or_init(|| encoder))
     }
 }
@@ -81,13 +81,12 @@ fn fingerprint(dir: &ModelDir) -> Result<String> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         h.update(Sha256::digest(&bytes));
     }
-    let pooling = match dir.config.pooling {
-        Pooling::Mean => "mean",
-        Pooling::Cls => "cls",
-    };
+    let config = crate::model::encoder_config(dir)?;
     h.update(format!(
-        "{}|{pooling}|{}",
-        dir.config.max_tokens, dir.config.normalize
+        "{}|{}|{}",
+        config.max_tokens,
+        config.pooling.as_str(),
+        config.normalize
     ));
     Ok(hex::encode(h.finalize()))
 }

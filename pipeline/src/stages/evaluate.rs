@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 use searchbar_encoder::Encoder;
 use searchbar_index::metrics::{evaluate as beir, ndcg_at_k, recall_at_k};
 use searchbar_index::qrels::{parse_qrels_tsv, parse_queries_jsonl, Qrels, Query};
-use searchbar_index::Index;
+use searchbar_index::{Index, IndexKind};
+use searchbar_query::{query_encoder_config, Lexical, Searcher};
 use searchbar_release::{
-    query_encoder_config, rank, sha256_hex, DocRecord, FileRef, Fusion, Lexical, ModeScores,
-    Ranking, SearchInfo, SearchMode, Searcher, FUSION_DEPTH,
+    rank, sha256_hex, DocRecord, FileRef, Fusion, ModeScores, Ranking, SearchInfo, SearchMode,
+    FUSION_DEPTH,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -69,7 +70,7 @@ pub struct Report {
     pub index_sha256: String,
     #[serde(default)]
     pub lexical_sha256: Option<String>,
-    pub kind: String,
+    pub kind: IndexKind,
     pub documents: usize,
     pub index_bytes: usize,
     pub bytes_per_document: f64,
@@ -176,7 +177,7 @@ fn candidate_searcher(
 ) -> Result<Searcher> {
     let c = ctx.config();
     let model = ctx.model()?;
-    let (onnx, _) = model.prepared_onnx()?;
+    let (onnx, _) = crate::model::prepared_onnx(model)?;
     let tokenizer = model.tokenizer_json()?;
     let config = query_encoder_config(&super::export::model_info(ctx, info.dim)?, 1)?;
     let encoder = Encoder::new(&onnx, &tokenizer, config)?;
@@ -613,7 +614,7 @@ fn print_report(r: &Report) {
     println!(
         "evaluate: {} index, {} docs, {:.1} bytes/doc; recall@10 vs exact {:.4} over {} queries; \
          search p50 {:.3} ms, embed+search p50 {:.2} ms",
-        r.kind,
+        r.kind.as_str(),
         r.documents,
         r.bytes_per_document,
         r.recall_at_10,

@@ -6,7 +6,6 @@ use crate::deploy::encoding::{write_variants, Encoding, ENCODINGS};
 use crate::deploy::fsutil::write_atomic;
 use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
-use searchbar_encoder::Pooling;
 use searchbar_release::{
     page_ref, sha256_hex, snippet, DataInfo, DocRecord, Files, LexicalFiles, Manifest, ModelInfo,
     PipelineInfo, ReleaseWriter, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
@@ -48,6 +47,7 @@ pub fn bundle_hash(ctx: &Ctx) -> String {
 /// How the release's encoder runs, as its manifest records it (and the evaluation reproduces).
 pub fn model_info(ctx: &Ctx, dim: usize) -> Result<ModelInfo> {
     let model = ctx.model()?;
+    let config = crate::model::encoder_config(model)?;
     Ok(ModelInfo {
         name: model
             .dir
@@ -55,12 +55,9 @@ pub fn model_info(ctx: &Ctx, dim: usize) -> Result<ModelInfo> {
             .map_or_else(|| "model".into(), |n| n.to_string_lossy().to_string()),
         source_sha256: super::ctx::file_hash(&model.onnx),
         dim,
-        max_tokens: model.config.max_tokens,
-        pooling: match model.config.pooling {
-            Pooling::Mean => "mean".into(),
-            Pooling::Cls => "cls".into(),
-        },
-        normalize: model.config.normalize,
+        max_tokens: config.max_tokens,
+        pooling: config.pooling.as_str().into(),
+        normalize: config.normalize,
     })
 }
 
@@ -103,7 +100,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         None
     };
     let model = ctx.model()?;
-    let (onnx, _) = model.prepared_onnx()?;
+    let (onnx, _) = crate::model::prepared_onnx(model)?;
     let tokenizer = model.tokenizer_json()?;
     let target = export_target(ctx);
     let files_dir = target.files_dir();
@@ -172,7 +169,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
 
     let info = super::train::read_info(ctx)?;
     let mut params = serde_json::to_value(&c.index)?;
-    params["kind"] = serde_json::Value::String(info.kind.clone());
+    params["kind"] = serde_json::to_value(info.kind)?;
     params["nlist"] = serde_json::json!(info.nlist);
     let mut manifest = Manifest {
         format: MANIFEST_FORMAT,

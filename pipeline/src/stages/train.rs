@@ -1,11 +1,11 @@
 //! Train: build the shipped index from the cached embeddings (FAISS for IVF-PQ).
 
 use super::ctx::Ctx;
-use crate::config::{IndexConfig, IndexKindConfig, RerankStore};
+use crate::config::{IndexConfig, IndexKindConfig};
 use crate::deploy::fsutil::write_atomic;
 use anyhow::{bail, Context, Result};
 use searchbar_faiss::{train_ivfpq, IvfPqParams};
-use searchbar_index::{FlatInt8, Index};
+use searchbar_index::{FlatInt8, Index, IndexKind};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -43,7 +43,7 @@ pub fn info_path(ctx: &Ctx) -> PathBuf {
 /// What was trained, with the parameters actually used (auto values resolved).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainInfo {
-    pub kind: String,
+    pub kind: IndexKind,
     pub documents: usize,
     pub dim: usize,
     pub nlist: Option<usize>,
@@ -207,21 +207,14 @@ pub fn build(
             train_sample: (cfg.train_sample > 0).then_some(cfg.train_sample),
         };
         let idx = train_ivfpq(dim, vectors, &params).context("training IVF-PQ with FAISS")?;
-        let (idx, rows) = match cfg.rerank_store {
-            RerankStore::Embedded => (idx, None),
-            RerankStore::None => (idx.into_compact(), None),
-            RerankStore::External => {
-                let (idx, rows) = idx.into_external()?;
-                (idx, Some(rows))
-            }
-        };
+        let (idx, rows) = idx.with_rerank_store(cfg.rerank_store)?;
         (Index::from(idx), rows, Some(nlist))
     } else {
         (Index::from(FlatInt8::build(dim, vectors)?), None, None)
     };
     let bytes = index.to_bytes();
     let info = TrainInfo {
-        kind: if ivfpq { "ivfpq" } else { "flat" }.into(),
+        kind: index.kind(),
         documents: n,
         dim,
         nlist,
@@ -256,7 +249,7 @@ pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
     write_atomic(&info_path(ctx), &serde_json::to_vec_pretty(&info)?)?;
     println!(
         "train: {} index over {} documents{} in {:.2}s, {} bytes ({:.1} bytes/doc){}",
-        info.kind,
+        info.kind.as_str(),
         info.documents,
         info.nlist.map_or(String::new(), |l| format!(
             " (nlist {l}, PQ{}x{})",

@@ -7,7 +7,7 @@
 //! the AUC is the Mann-Whitney rank statistic with average ranks for ties.
 
 use crate::error::StoreError;
-use crate::rng::SplitMix64;
+use searchbar_index::rng::SplitMix64;
 
 /// Cross-validation folds.
 pub const FOLDS: usize = 5;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::DriftConfig;
 use crate::error::StoreError;
-use crate::rng::sample_indices;
+use searchbar_index::rng::sample_indices;
 
 /// Seed of every random choice in drift statistics, so a report is reproducible.
 pub const DRIFT_SEED: u64 = 0x5EA2_C4BA_2D21_F7ED;

@@ -3,7 +3,7 @@
 //! against exact FAISS search, bytes per document of the shipped file, build time (FAISS
 //! training + adding, then our export) and single-thread search latency with the same search
 //! code the browser runs. `--dump DIR` also writes the vectors, the ground truth and every
-//! index file, for the faiss-cpu and browser peers (scripts/bench-index.sh).
+//! index file, for the faiss-cpu and browser peers (scripts/bench/index.sh).
 
 mod spec;
 mod synthetic;
@@ -18,7 +18,7 @@ use searchbar_index::metrics::recall_at_k;
 use searchbar_index::rows::record_len;
 use searchbar_index::{FlatInt8, Index, RerankRows, SearchParams};
 use serde::Serialize;
-use spec::{Build, Spec, Store};
+use spec::{Build, Spec};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -346,14 +346,7 @@ fn build(spec: &Spec, data: &Data, seed: u64) -> Result<(Index, Option<Vec<u8>>,
                 .with_context(|| format!("training {} with FAISS", spec.text))?;
             let faiss_s = t.elapsed().as_secs_f64();
             let ivf = faiss.export(&data.base)?;
-            let (ivf, rows) = match store {
-                Store::Embedded => (ivf, None),
-                Store::None => (ivf.into_compact(), None),
-                Store::External => {
-                    let (ivf, rows) = ivf.into_external()?;
-                    (ivf, Some(rows))
-                }
-            };
+            let (ivf, rows) = ivf.with_rerank_store(store)?;
             let build_s = t.elapsed().as_secs_f64();
             let built = Built {
                 spec: spec.text.clone(),

@@ -5,14 +5,7 @@
 //! `nprobe` and `rerank` take `/`-separated lists: one build, several search settings.
 
 use anyhow::{bail, Context, Result};
-
-/// Where an IVF-PQ index keeps its int8 re-ranking vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    Embedded,
-    External,
-    None,
-}
+use searchbar_index::RerankStore;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Build {
@@ -22,7 +15,7 @@ pub enum Build {
         nlist: usize,
         m: usize,
         nbits: u32,
-        store: Store,
+        store: RerankStore,
         /// Training sample size; 0 = all vectors.
         sample: usize,
     },
@@ -41,7 +34,8 @@ impl std::str::FromStr for Spec {
 
     fn from_str(text: &str) -> Result<Self> {
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
-        let (mut nlist, mut m, mut nbits, mut store, mut sample) = (0, 48, 8, Store::Embedded, 0);
+        let (mut nlist, mut m, mut nbits, mut store, mut sample) =
+            (0, 48, 8, RerankStore::Embedded, 0);
         let mut nprobe = vec![16];
         let mut rerank = vec![100];
         for kv in rest.split(',').filter(|s| !s.is_empty()) {
@@ -60,9 +54,9 @@ impl std::str::FromStr for Spec {
                 "sample" => sample = num(v)?,
                 "store" => {
                     store = match v {
-                        "true" => Store::Embedded,
-                        "false" => Store::None,
-                        "external" => Store::External,
+                        "true" => RerankStore::Embedded,
+                        "false" => RerankStore::None,
+                        "external" => RerankStore::External,
                         _ => bail!("{text:?}: store = {v:?} is not true, false or external"),
                     }
                 }
@@ -87,7 +81,7 @@ impl std::str::FromStr for Spec {
         if build == Build::Flat {
             nprobe = vec![0];
         }
-        if store == Store::None && rerank.iter().any(|&r| r > 0) {
+        if store == RerankStore::None && rerank.iter().any(|&r| r > 0) {
             bail!("{text:?}: store=false has no vectors to re-rank with: set rerank=0");
         }
         Ok(Self {
@@ -114,7 +108,7 @@ mod tests {
                 nlist: 1024,
                 m: 32,
                 nbits: 8,
-                store: Store::None,
+                store: RerankStore::None,
                 sample: 0
             }
         );
@@ -123,7 +117,7 @@ mod tests {
         assert!(matches!(
             e.build,
             Build::IvfPq {
-                store: Store::External,
+                store: RerankStore::External,
                 ..
             }
         ));

@@ -3,11 +3,11 @@
 # lexical, dense and hybrid rankings side by side on the 300 judged test queries, alpha and the
 # floor tuned on the 809 training queries only (qrels/train.tsv), convex fusion and RRF; then
 # the lexical peer, Python's bm25s with the same k1 and b, on the same test queries. Prints the
-# numbers for BENCHMARKS.md. The embedding cache is shared with scripts/bench-scifact.sh.
+# numbers for BENCHMARKS.md. The embedding cache is shared with scripts/bench/scifact.sh.
 # SEARCHBAR_BIN picks the binary (default: a release build); the figures are quality, not
 # speed, so any build gives the same ones.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 repo="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 data="${SEARCHBAR_SCIFACT:-$(cd .. && pwd)/shared/datasets/scifact}"
@@ -60,4 +60,4 @@ for m in r["modes"]:
 PY
 done
 echo "== peer: bm25s on the same test queries"
-python3 "$repo/scripts/bench_bm25s.py" "$data" "$data/qrels/test.tsv" 0.9 0.4
+python3 "$repo/scripts/bench/bm25s.py" "$data" "$data/qrels/test.tsv" 0.9 0.4

@@ -4,7 +4,7 @@ coarse k-means settings) and times train + add, then searches them with FAISS it
 recall cross-check. Reads the directory written by `searchbar bench-index --dump DIR` and
 prints one JSON object per build.
 
-usage: python3 bench_faiss_cpu.py DIR
+usage: python3 scripts/bench/faiss-cpu.py DIR
 """
 
 import json

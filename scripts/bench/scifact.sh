@@ -5,7 +5,7 @@
 # BENCHMARKS.md. The dataset is read in place (non-commercial research data: never copied into
 # the repository). Needs a release build: cargo build --release -p searchbar.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 data="${SEARCHBAR_SCIFACT:-$(cd .. && pwd)/shared/datasets/scifact}"
 [ -f "$data/corpus.jsonl" ] || { echo "SciFact not found at $data (set SEARCHBAR_SCIFACT)" >&2; exit 1; }

@@ -1,8 +1,8 @@
-"""Joins what scripts/bench-index.sh wrote for one data set (bench.json from `searchbar
-bench-index`, faiss-cpu.jsonl from bench_faiss_cpu.py, wasm.jsonl from the Chromium run) into
+"""Joins what scripts/bench/index.sh wrote for one data set (bench.json from `searchbar
+bench-index`, faiss-cpu.jsonl from scripts/bench/faiss-cpu.py, wasm.jsonl from the Chromium run) into
 the markdown tables of BENCHMARKS.md.
 
-usage: python3 bench_index_table.py DIR
+usage: python3 scripts/bench/index-table.py DIR
 """
 
 import json

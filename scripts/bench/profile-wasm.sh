@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Per-op profile of a query embedding in wasm (crates/searchbar-encoder/tests/wasm_profile.rs),
-# built with the page's `web` profile. `scripts/profile-wasm.sh` runs it under Node;
-# `scripts/profile-wasm.sh chromium` in headless Chromium (whose clock is coarser: 100 us).
+# built with the page's `web` profile. `scripts/bench/profile-wasm.sh` runs it under Node;
+# `scripts/bench/profile-wasm.sh chromium` in headless Chromium (whose clock is coarser: 100 us).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 cargo build -q -p searchbar --bin searchbar
 SEARCHBAR_MODEL_DIR="$("$CARGO_TARGET_DIR/debug/searchbar" model path)"

@@ -86,7 +86,7 @@ pub fn rows_html(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DocRecord;
+    use searchbar_release::DocRecord;
 
     fn hit(id: &str, title: &str, url: Option<&str>, snippet: &str) -> QueryHit {
         QueryHit {

@@ -3,7 +3,7 @@
 # Prints both sets of measurements and the ratios recorded in BENCHMARKS.md.
 # Needs: pip install onnxruntime tokenizers numpy. BENCH_QUICK=1 for a short run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 cargo run -q --release -p searchbar -- model fetch >/dev/null
 dir="$(cargo run -q --release -p searchbar -- model path)"

@@ -2,7 +2,7 @@
 """The lexical peer for BENCHMARKS.md: BM25 with Python's bm25s over a BEIR dataset (title and
 text, English stop words, Snowball stemmer), nDCG@10 with the same formula as
 crates/searchbar-index/src/metrics.rs (linear gains, log2 discount). Needs `pip install bm25s
-PyStemmer`. Usage: bench_bm25s.py DATASET_DIR QRELS_TSV [k1] [b]"""
+PyStemmer`. Usage: scripts/bench/bm25s.py DATASET_DIR QRELS_TSV [k1] [b]"""
 import json
 import math
 import sys

@@ -1,5 +1,7 @@
-//! splitmix64: a tiny deterministic generator, enough for sampling and fold assignment (no
-//! cryptographic or statistical-suite claims; it only has to be reproducible).
+//! SplitMix64: a tiny deterministic generator, identical on every target, enough for
+//! sampling, fold assignment and test fixtures (no cryptographic or statistical-suite
+//! claims; it only has to be reproducible). The workspace's one home for it: the FAISS
+//! trainer's sample, the drift statistics and the synthetic benchmarks all draw from it.
 
 /// Deterministic 64-bit generator.
 #[derive(Debug, Clone)]
@@ -30,6 +32,17 @@ impl SplitMix64 {
     /// Uniform in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `[0, 1)`, 24 bits.
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Approximately standard normal (sum of 4 uniforms, rescaled): enough for fixtures.
+    pub fn gaussian(&mut self) -> f32 {
+        let s: f32 = (0..4).map(|_| self.next_f32()).sum();
+        (s - 2.0) * 3.0f32.sqrt()
     }
 
     /// Fisher-Yates shuffle.

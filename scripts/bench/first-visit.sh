@@ -5,7 +5,7 @@
 # hybrid results, and the bytes before each. Writes target/e2e/first-visit.json and prints a
 # table. Needs the model (`searchbar model fetch`) and chromium + chromium-driver.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 [ -n "${SEARCHBAR_WEB_DIST:-}" ] || { ./scripts/build-web.sh; export SEARCHBAR_WEB_DIST="$PWD/dist"; }
 # The same feature set as the test suite (scripts/test.sh), so tract is not built twice.
@@ -14,7 +14,7 @@ if [ -z "${SEARCHBAR_MODEL_DIR:-}" ]; then
   SEARCHBAR_MODEL_DIR="$("$CARGO_TARGET_DIR/debug/searchbar" model path)"
   export SEARCHBAR_MODEL_DIR
 fi
-cargo test -q --workspace --locked --test browser_lexical -- --ignored --exact first_visit --nocapture
+cargo test -q --workspace --locked --test e2e -- --ignored --exact browser_lexical::first_visit --nocapture
 python3 - <<'PY'
 import json
 rows = json.load(open("target/e2e/first-visit.json"))

@@ -1,5 +1,5 @@
-// A static file server for the Chromium benchmarks (bench-index-browser.sh,
-// bench-lexical.sh): node scripts/bench-server.js DIR PORT. CORS for the test runner's page,
+// A static file server for the Chromium benchmarks (scripts/bench/index-browser.sh,
+// scripts/bench/lexical.sh): node scripts/bench/server.js DIR PORT. CORS for the test runner's page,
 // HTTP range requests for the index's re-ranking rows.
 // Node's http module (keep-alive, TCP_NODELAY, no global lock) answers a range request in well
 // under a millisecond; Python's http.server took about 1.8 ms each, which is what it measured.

@@ -1,8 +1,9 @@
-use crate::fusion::{rank, Ranking, SearchMode, FUSION_DEPTH};
-use crate::{DocRecord, FileRef, Manifest, ModelInfo, ReleaseError, SearchInfo};
+use crate::QueryError;
 use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
 use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
+use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
+use searchbar_release::{DocRecord, FileRef, Manifest, ModelInfo, SearchInfo};
 use std::ops::Range;
 
 /// The downloaded bytes of a release, before verification.
@@ -62,10 +63,10 @@ pub struct Lexical {
 impl Lexical {
     /// Opens the root (`root_file` names it in errors); `files` are the fragments' entries, in
     /// the root's numbering.
-    pub fn new(root: &[u8], root_file: &str, files: Vec<FileRef>) -> Result<Self, ReleaseError> {
+    pub fn new(root: &[u8], root_file: &str, files: Vec<FileRef>) -> Result<Self, QueryError> {
         let index = LexicalIndex::from_root(root, root_file).map_err(lexical_error)?;
         if files.len() != index.fragments() {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: root_file.to_string(),
                 message: format!(
                     "the root numbers {} fragments, the manifest lists {}",
@@ -82,17 +83,14 @@ impl Lexical {
     }
 
     /// Verifies fragment `number` against its entry, parses it and keeps it.
-    pub fn insert(&mut self, number: usize, bytes: &[u8]) -> Result<(), ReleaseError> {
-        let entry = self
-            .files
-            .get(number)
-            .ok_or_else(|| ReleaseError::Invalid {
-                file: "manifest.json".into(),
-                message: format!(
-                    "lexical fragment {number} of {} does not exist",
-                    self.files.len()
-                ),
-            })?;
+    pub fn insert(&mut self, number: usize, bytes: &[u8]) -> Result<(), QueryError> {
+        let entry = self.files.get(number).ok_or_else(|| QueryError::Invalid {
+            file: "manifest.json".into(),
+            message: format!(
+                "lexical fragment {number} of {} does not exist",
+                self.files.len()
+            ),
+        })?;
         entry.verify(bytes)?;
         let fragment = self
             .index
@@ -103,7 +101,7 @@ impl Lexical {
     }
 
     /// The words of `text` that match, ranked (best `depth`), or the fragments to fetch first.
-    pub fn search(&self, text: &str, depth: usize) -> Result<Outcome, ReleaseError> {
+    pub fn search(&self, text: &str, depth: usize) -> Result<Outcome, QueryError> {
         self.index
             .search(text, depth, &|n| self.loaded.get(n))
             .map_err(lexical_error)
@@ -119,12 +117,12 @@ impl Lexical {
     }
 }
 
-fn lexical_error(e: searchbar_lexical::LexicalError) -> ReleaseError {
+fn lexical_error(e: searchbar_lexical::LexicalError) -> QueryError {
     match e {
         searchbar_lexical::LexicalError::Invalid { file, message } => {
-            ReleaseError::Invalid { file, message }
+            QueryError::Invalid { file, message }
         }
-        other => ReleaseError::Invalid {
+        other => QueryError::Invalid {
             file: "lexical index".into(),
             message: other.to_string(),
         },
@@ -137,17 +135,14 @@ fn lexical_error(e: searchbar_lexical::LexicalError) -> ReleaseError {
 pub fn query_encoder_config(
     model: &ModelInfo,
     threads: usize,
-) -> Result<EncoderConfig, ReleaseError> {
-    let pooling = match model.pooling.as_str() {
-        "mean" => Pooling::Mean,
-        "cls" => Pooling::Cls,
-        other => {
-            return Err(ReleaseError::Invalid {
-                file: "manifest.json".into(),
-                message: format!("model.pooling {other:?} is not \"mean\" or \"cls\""),
-            })
-        }
-    };
+) -> Result<EncoderConfig, QueryError> {
+    let pooling = model
+        .pooling
+        .parse::<Pooling>()
+        .map_err(|message| QueryError::Invalid {
+            file: "manifest.json".into(),
+            message: format!("model.{message}"),
+        })?;
     Ok(EncoderConfig {
         max_tokens: model.max_tokens,
         pooling,
@@ -180,12 +175,12 @@ impl Dense {
         manifest: &Manifest,
         artifacts: &Artifacts,
         threads: usize,
-    ) -> Result<Self, ReleaseError> {
+    ) -> Result<Self, QueryError> {
         let files = &manifest.files;
         files.encoder.verify(&artifacts.encoder)?;
         files.tokenizer.verify(&artifacts.tokenizer)?;
         files.index.verify(&artifacts.index)?;
-        let index = Index::from_bytes(&artifacts.index).map_err(|e| ReleaseError::Invalid {
+        let index = Index::from_bytes(&artifacts.index).map_err(|e| QueryError::Invalid {
             file: files.index.path.clone(),
             message: e.to_string(),
         })?;
@@ -195,7 +190,7 @@ impl Dense {
             (Some(entry), true, Some(rows)) => entry.verify(rows)?,
             (Some(_), true, None) | (None, false, _) => {}
             (None, true, _) => {
-                return Err(ReleaseError::Invalid {
+                return Err(QueryError::Invalid {
                     file: files.index.path.clone(),
                     message:
                         "the index re-ranks with a separate rows file the manifest does not list"
@@ -203,7 +198,7 @@ impl Dense {
                 })
             }
             (Some(entry), false, _) => {
-                return Err(ReleaseError::Invalid {
+                return Err(QueryError::Invalid {
                     file: entry.path.clone(),
                     message: "the manifest lists a rows file for an index that has none".into(),
                 })
@@ -223,9 +218,9 @@ impl Dense {
         index: Index,
         rows: (Option<Vec<u8>>, Option<String>),
         search: &SearchInfo,
-    ) -> Result<Self, ReleaseError> {
+    ) -> Result<Self, QueryError> {
         if encoder.dim() != index.dim() {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "index".into(),
                 message: format!(
                     "index dimension {} differs from the encoder's {}",
@@ -269,7 +264,7 @@ impl Searcher {
         manifest: &Manifest,
         artifacts: &Artifacts,
         threads: usize,
-    ) -> Result<Self, ReleaseError> {
+    ) -> Result<Self, QueryError> {
         let mut searcher = Self::records(manifest, artifacts)?;
         searcher.attach(Dense::load(manifest, artifacts, threads)?)?;
         Ok(searcher)
@@ -278,13 +273,13 @@ impl Searcher {
     /// The records and the lexical index only (the artifacts' `docs`, `lexical_root` and
     /// `lexical_fragments`, each verified): enough for a lexical release, and for a hybrid
     /// one to rank by words until [`Searcher::attach`] adds the dense half.
-    pub fn records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, ReleaseError> {
+    pub fn records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, QueryError> {
         let files = &manifest.files;
         // The count comes from a file anyone could edit: bound it by the bytes actually at
         // hand before it sizes an allocation (a record is never under two bytes of JSON).
         let doc_bytes: usize = artifacts.docs.iter().map(Vec::len).sum();
         if manifest.data.documents > doc_bytes / 2 {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: format!(
                     "data.documents = {} cannot fit in the {doc_bytes} bytes of its document \
@@ -294,7 +289,7 @@ impl Searcher {
             });
         }
         if artifacts.docs.len() != files.docs.len() {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: format!(
                     "{} document shards given, the manifest lists {}",
@@ -307,7 +302,7 @@ impl Searcher {
         for (entry, bytes) in files.docs.iter().zip(&artifacts.docs) {
             entry.verify(bytes)?;
             let shard: Vec<DocRecord> =
-                serde_json::from_slice(bytes).map_err(|e| ReleaseError::Invalid {
+                serde_json::from_slice(bytes).map_err(|e| QueryError::Invalid {
                     file: entry.path.clone(),
                     message: e.to_string(),
                 })?;
@@ -324,7 +319,7 @@ impl Searcher {
                 Some(lexical)
             }
             (Some(l), None) => {
-                return Err(ReleaseError::Invalid {
+                return Err(QueryError::Invalid {
                     file: l.root.path.clone(),
                     message: "the lexical index root was not loaded".into(),
                 })
@@ -343,7 +338,7 @@ impl Searcher {
         lexical: Option<Lexical>,
         docs: Vec<DocRecord>,
         search: &SearchInfo,
-    ) -> Result<Self, ReleaseError> {
+    ) -> Result<Self, QueryError> {
         let mut searcher = Self::new(lexical, docs, search)?;
         searcher.attach(Dense::from_parts(encoder, index, rows, search)?)?;
         Ok(searcher)
@@ -355,10 +350,10 @@ impl Searcher {
         lexical: Option<Lexical>,
         docs: Vec<DocRecord>,
         search: &SearchInfo,
-    ) -> Result<Self, ReleaseError> {
+    ) -> Result<Self, QueryError> {
         if let Some(l) = &lexical {
             if l.index.documents() as usize != docs.len() {
-                return Err(ReleaseError::Invalid {
+                return Err(QueryError::Invalid {
                     file: "lexical index".into(),
                     message: format!(
                         "the lexical index covers {} documents, the release has {}",
@@ -370,7 +365,7 @@ impl Searcher {
         }
         let ranking = search.ranking();
         if ranking.mode.uses_lexical() && lexical.is_none() {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: format!(
                     "search.mode = \"{}\" needs a lexical index, and the release has none",
@@ -379,7 +374,7 @@ impl Searcher {
             });
         }
         if !(0.0..=1.0).contains(&ranking.alpha) {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: format!("search.alpha = {} must be between 0 and 1", ranking.alpha),
             });
@@ -394,9 +389,9 @@ impl Searcher {
     }
 
     /// Adds the dense half, checked against the records.
-    pub fn attach(&mut self, dense: Dense) -> Result<(), ReleaseError> {
+    pub fn attach(&mut self, dense: Dense) -> Result<(), QueryError> {
         if dense.index.len() != self.docs.len() {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "index".into(),
                 message: format!(
                     "{} vectors but {} document records",
@@ -415,8 +410,8 @@ impl Searcher {
         !self.ranking.mode.uses_dense() || self.dense.is_some()
     }
 
-    fn dense(&self) -> Result<&Dense, ReleaseError> {
-        self.dense.as_ref().ok_or_else(|| ReleaseError::Invalid {
+    fn dense(&self) -> Result<&Dense, QueryError> {
+        self.dense.as_ref().ok_or_else(|| QueryError::Invalid {
             file: "manifest.json".into(),
             message: "the encoder and the vector index are not loaded yet".into(),
         })
@@ -425,7 +420,7 @@ impl Searcher {
     /// The top results for `text` (at most `k`, default from the manifest), ranked as the
     /// manifest says (dense, lexical or both fused), with every lexical fragment at hand.
     /// A query with no letters or digits returns nothing rather than noise.
-    pub fn query(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
+    pub fn query(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, QueryError> {
         if !Self::searchable(text) {
             return Ok(Vec::new());
         }
@@ -442,9 +437,9 @@ impl Searcher {
     /// The results a page shows for `text` before its dense half is attached: a hybrid
     /// release's lexical list ranked alone. An error for a release that ranks by dense
     /// only, which has nothing to show until then.
-    pub fn query_words(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, ReleaseError> {
+    pub fn query_words(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, QueryError> {
         if !self.ranking.mode.uses_lexical() {
-            return Err(ReleaseError::Invalid {
+            return Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: "search.mode = \"dense\" ranks by the encoder alone: no words-only \
                           results"
@@ -482,10 +477,10 @@ impl Searcher {
     }
 
     /// Keeps lexical fragment `number` (verified) for the queries that need it.
-    pub fn insert_fragment(&mut self, number: usize, bytes: &[u8]) -> Result<(), ReleaseError> {
+    pub fn insert_fragment(&mut self, number: usize, bytes: &[u8]) -> Result<(), QueryError> {
         match &mut self.lexical {
             Some(l) => l.insert(number, bytes),
-            None => Err(ReleaseError::Invalid {
+            None => Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: "the release has no lexical index".into(),
             }),
@@ -494,13 +489,13 @@ impl Searcher {
 
     /// The lexical matches of `text`, with every fragment it needs already at hand (`None`
     /// when the mode reads no lexical index); a missing fragment is an error naming its file.
-    pub fn lexical(&self, text: &str) -> Result<Option<Matches>, ReleaseError> {
+    pub fn lexical(&self, text: &str) -> Result<Option<Matches>, QueryError> {
         let Some(l) = self.lexical_index() else {
             return Ok(None);
         };
         match l.search(text, self.depth(None))? {
             Outcome::Done(m) => Ok(Some(m)),
-            Outcome::Need(n) => Err(ReleaseError::Invalid {
+            Outcome::Need(n) => Err(QueryError::Invalid {
                 file: n
                     .iter()
                     .filter_map(|&i| l.file(i).map(|f| f.path.clone()))
@@ -549,7 +544,7 @@ impl Searcher {
 
     /// Searches with an already-embedded query. An index with external re-ranking rows needs
     /// its rows file loaded whole here; a page uses [`Searcher::begin`] instead.
-    pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<Hit>, ReleaseError> {
+    pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<Hit>, QueryError> {
         let k = k.unwrap_or(self.k);
         let d = self.dense()?;
         Ok(match &d.rows {
@@ -562,7 +557,7 @@ impl Searcher {
     /// list (`k`, default [`Searcher::depth`]) for [`Searcher::results`], or the records to
     /// fetch for [`Searcher::complete`]. Both stages are the index's own
     /// ([`Index::candidates`], [`Index::rerank`]), as in [`Searcher::search`].
-    pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, ReleaseError> {
+    pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, QueryError> {
         let k = k.unwrap_or_else(|| self.depth(None));
         let d = self.dense()?;
         // With the rows file at hand (or the vectors inside the index) nothing is fetched.
@@ -594,7 +589,7 @@ impl Searcher {
         vector: &[f32],
         request: RowRequest,
         records: &[(u32, Vec<u8>)],
-    ) -> Result<Vec<Hit>, ReleaseError> {
+    ) -> Result<Vec<Hit>, QueryError> {
         let d = self.dense()?;
         let mut fetched = FetchedRows::new();
         for (doc, bytes) in records {
@@ -633,10 +628,10 @@ mod tests {
         let shard = br#"[{"id":"a","title":"A","url":null,"snippet":""}]"#.to_vec();
         let entry = |name: &str, bytes: &[u8]| {
             serde_json::json!({"path": format!("../../files/{name}"), "bytes": bytes.len(),
-                "sha256": crate::sha256_hex(bytes)})
+                "sha256": searchbar_release::sha256_hex(bytes)})
         };
         let manifest = serde_json::json!({
-            "format": crate::MANIFEST_FORMAT, "release": "r", "created": "2026-12-02T00:00:00Z",
+            "format": searchbar_release::MANIFEST_FORMAT, "release": "r", "created": "2026-12-02T00:00:00Z",
             "pipeline": {"version": "0", "source_hash": "x"},
             "model": {"name": "m", "source_sha256": "x", "dim": 4, "max_tokens": 8,
                 "pooling": "mean", "normalize": true},

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Index benchmark (BENCHMARKS.md, "Index"): flat int8 and IVF-PQ at several code sizes on
-#   1. SciFact's real embeddings (the project scripts/bench-scifact.sh sets up; its embedding
+#   1. SciFact's real embeddings (the project scripts/bench/scifact.sh sets up; its embedding
 #      cache is reused) queried with the 300 judged test queries, and
 #   2. a synthetic 1,000,000 x 384 clustered set (SEARCHBAR_BENCH_N to change the size),
 # reporting recall@10 against exact FAISS search, bytes per document, native single-thread
 # latency (`searchbar bench-index`), build time against Python faiss-cpu of the same FAISS
-# version on the same data (scripts/bench_faiss_cpu.py), and search latency in headless
+# version on the same data (scripts/bench/faiss-cpu.py), and search latency in headless
 # Chromium (crates/searchbar-index/tests/wasm_bench.rs).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 cache="${SEARCHBAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/searchbar}"
 out="${SEARCHBAR_BENCH_OUT:-$cache/bench-index}"
@@ -26,7 +26,7 @@ cargo build -q --release --locked -p searchbar
 sb="$CARGO_TARGET_DIR/release/searchbar"
 mkdir -p "$out"
 
-# 1. SciFact: the project of scripts/bench-scifact.sh (run that once first).
+# 1. SciFact: the project of scripts/bench/scifact.sh (run that once first).
 scifact="${SEARCHBAR_BENCH_DIR:-$CARGO_TARGET_DIR/bench-scifact}"
 if [ -f "$scifact/searchbar.toml" ]; then
   log "SciFact embeddings from $scifact"
@@ -38,7 +38,7 @@ if [ -f "$scifact/searchbar.toml" ]; then
     --config 'ivfpq:nlist=64,m=96,store=false,nprobe=8/16,rerank=0' \
     --config 'ivfpq:nlist=64,m=24,store=false,nprobe=16,rerank=0') | tee "$out/scifact.md"
 else
-  log "no SciFact project at $scifact: run scripts/bench-scifact.sh first (skipping SciFact)"
+  log "no SciFact project at $scifact: run scripts/bench/scifact.sh first (skipping SciFact)"
 fi
 
 # 2. Synthetic.
@@ -56,15 +56,15 @@ log "synthetic set of $n documents"
 for d in "$out/scifact" "$out/synthetic"; do
   [ -f "$d/bench.json" ] || continue
   log "faiss-cpu on $d"
-  "$venv/bin/python" scripts/bench_faiss_cpu.py "$d" | tee "$d/faiss-cpu.jsonl"
+  "$venv/bin/python" scripts/bench/faiss-cpu.py "$d" | tee "$d/faiss-cpu.jsonl"
 done
 
 # Browser: the same index files searched by our wasm build in headless Chromium.
 for d in "$out/scifact" "$out/synthetic"; do
   [ -f "$d/bench.json" ] || continue
-  scripts/bench-index-browser.sh "$d"
+  scripts/bench/index-browser.sh "$d"
 done
 log "results in $out/{scifact,synthetic}/{bench.json,faiss-cpu.jsonl,wasm.jsonl}"
 for d in "$out/scifact" "$out/synthetic"; do
-  [ -f "$d/bench.json" ] && python3 scripts/bench_index_table.py "$d" && echo
+  [ -f "$d/bench.json" ] && python3 scripts/bench/index-table.py "$d" && echo
 done

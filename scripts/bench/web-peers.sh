@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stages bench/web-peers (transformers.js and onnxruntime-web embedding the same queries with the
 # same int8 all-MiniLM-L6-v2 file as the app) into DEST, ready for any static server.
-# Usage: scripts/web-peers.sh DEST    (a queries.json put into DEST replaces the built-in queries)
+# Usage: scripts/bench/web-peers.sh DEST    (a queries.json put into DEST replaces the built-in queries)
 set -euo pipefail
 
 # Pinned once, at the releases a user would pick today. transformers.js depends on its own
@@ -12,7 +12,7 @@ ORT_WEB_VERSION=1.30.0
 
 [ $# -eq 1 ] || { echo "usage: $0 DEST" >&2; exit 2; }
 DEST=$(realpath -m "$1")
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PREFIX="${SEARCHBAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/searchbar}/npm-peers"
 MODEL_DIR="${SEARCHBAR_MODEL_DIR:-${SEARCHBAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/searchbar}/models/all-MiniLM-L6-v2}"
 log() { printf '\033[1m[web-peers]\033[0m %s\n' "$*" >&2; }

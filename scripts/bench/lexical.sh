@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The lexical index's bytes per query and search latency, natively and in headless Chromium,
 # on SciFact and on a synthetic Zipfian corpus of 1,000,000 documents (BENCHMARKS.md,
-# "Lexical index"). Usage: scripts/bench-lexical.sh [SCIFACT_DIR] [DOCUMENTS]
+# "Lexical index"). Usage: scripts/bench/lexical.sh [SCIFACT_DIR] [DOCUMENTS]
 # Needs about 3 GB of memory and 10 minutes on 2 cores; writes target/bench-lexical/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 scifact="${1:-../shared/datasets/scifact}"
 docs="${2:-1000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
@@ -18,5 +18,5 @@ for corpus in scifact synthetic; do
   log "native: $corpus"
   "$bench" "$corpus" "$arg" --dump "$out/$corpus" | tee "$out/$corpus.txt"
   log "Chromium (wasm32): $corpus"
-  scripts/bench-wasm.sh searchbar-lexical "$out/$corpus" | tee "$out/$corpus-wasm.json"
+  scripts/bench/wasm.sh searchbar-lexical "$out/$corpus" | tee "$out/$corpus-wasm.json"
 done

@@ -490,12 +490,12 @@ const PAGE_BYTES: &str = "return performance.getEntriesByType('navigation') \
     .concat(performance.getEntriesByType('resource')) \
     .reduce((n, e) => n + e.transferSize, 0);";
 
-/// The first-visit benchmark (BENCHMARKS.md, "First visit"; `scripts/bench-first-visit.sh`):
+/// The first-visit benchmark (BENCHMARKS.md, "First visit"; `scripts/bench/first-visit.sh`):
 /// the demo release served by `searchbar serve`, opened at its root in headless Chromium under
 /// DevTools network throttling, cold (a new browser profile) then warm (the same browser, a
 /// second visit). A measurement, not a check: ignored by the test suite.
 #[test]
-#[ignore = "benchmark: scripts/bench-first-visit.sh"]
+#[ignore = "benchmark: scripts/bench/first-visit.sh"]
 fn first_visit() {
     require_web_bundle();
     let p = Project::sample("");

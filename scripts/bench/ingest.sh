@@ -4,7 +4,7 @@
 # validation, no documents built), and the peak memory of a file with one 1 GiB record.
 # Prints the table recorded in BENCHMARKS.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 cargo build -q --release -p searchbar-store --example ingest_bench
 bench="$CARGO_TARGET_DIR/release/examples/ingest_bench"
