@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # Pinned tool versions (wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock).
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132
+GROOVY_LINT_VERSION=15.2.2
 APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev libssl-dev openssl pkg-config postgresql)
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
@@ -17,6 +18,9 @@ for p in "${APT_PACKAGES[@]}"; do
 done
 # npm (for wasm-opt, below) may come with a Node.js installed outside apt.
 command -v npm >/dev/null || missing+=(npm)
+# The Jenkinsfile's linter (below) runs CodeNarc on a Java runtime, which may also come from
+# outside apt.
+command -v java >/dev/null || missing+=(default-jre-headless)
 if ((${#missing[@]})); then
   log "apt: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -38,7 +42,7 @@ if [ -f Cargo.lock ]; then
 fi
 
 # trunk builds the web app; it never downloads tools (Trunk.toml: offline), so wasm-opt comes
-# from the binaryen npm package, installed into the cache and put on PATH by scripts/env.sh.
+# from the binaryen npm package, installed into the cache and put on PATH by scripts/build-web.sh.
 if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
   log "cargo install trunk $TRUNK_VERSION"
   cargo install -q trunk --version "$TRUNK_VERSION" --locked --ignore-rust-version
@@ -49,5 +53,11 @@ if [ "$("$NPM_PREFIX/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{p
   log "npm install binaryen@$BINARYEN_VERSION into $NPM_PREFIX"
   npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "binaryen@$BINARYEN_VERSION"
 fi
+# The Jenkinsfile cannot run here; scripts/test.sh lints it with npm-groovy-lint (CodeNarc with
+# its Jenkinsfile rules), into the same prefix.
+if [ "$(node -p "require('$NPM_PREFIX/node_modules/npm-groovy-lint/package.json').version" 2>/dev/null)" != "$GROOVY_LINT_VERSION" ]; then
+  log "npm install npm-groovy-lint@$GROOVY_LINT_VERSION into $NPM_PREFIX"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "npm-groovy-lint@$GROOVY_LINT_VERSION"
+fi
 
-export TRUNK_VERSION BINARYEN_VERSION
+export TRUNK_VERSION BINARYEN_VERSION GROOVY_LINT_VERSION

@@ -17,6 +17,9 @@ cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web --tar
 # The index's and the lexical index's tests too: keeps their Chromium search benchmarks
 # (tests/wasm_bench.rs) compiling.
 cargo clippy -q -p searchbar-index -p searchbar-lexical --target wasm32-unknown-unknown --tests --locked -- -D warnings
+# The Jenkinsfile: CodeNarc's Groovy and Jenkinsfile rules (errors fail; warnings are shown).
+"${SEARCHBAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/searchbar}/npm/node_modules/.bin/npm-groovy-lint" \
+  --failon error --output txt --loglevel warning --noserver Jenkinsfile
 
 step "web bundle (trunk)"
 bash scripts/build-web.sh

@@ -19,12 +19,17 @@ pub fn repo_root() -> PathBuf {
 
 /// The `searchbar` binary cargo built next to this test executable.
 pub fn searchbar_bin() -> PathBuf {
+    built_bin("searchbar")
+}
+
+/// A binary of the workspace that cargo built next to this test executable.
+pub fn built_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    let bin = dir.join("searchbar");
+    let bin = dir.join(name);
     assert!(
         bin.is_file(),
         "{} is missing: build it with `cargo build --workspace` (cargo test --workspace does)",
@@ -117,17 +122,30 @@ prod = "deploy/prod"
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(searchbar_bin());
+        self.command_of("searchbar", args)
+    }
+
+    /// The workspace binary `bin` with `args`, in the project.
+    pub fn command_of(&self, bin: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(built_bin(bin));
         c.current_dir(self.path()).args(args);
         c
     }
 
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+        self.ok_of("searchbar", args)
+    }
+
+    /// [`Project::ok`] for the workspace binary `bin` (such as `searchbar-bench-index`).
+    pub fn ok_of(&self, bin: &str, args: &[&str]) -> String {
+        let out = self
+            .command_of(bin, args)
+            .output()
+            .expect("the binary runs");
         assert!(
             out.status.success(),
-            "searchbar {args:?} failed with {}:\nstdout:\n{}\nstderr:\n{}",
+            "{bin} {args:?} failed with {}:\nstdout:\n{}\nstderr:\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -170,7 +188,7 @@ prod = "deploy/prod"
         use std::io::BufRead;
         // The shell runs the server in the background (so with /dev/null as its input) and
         // waits on its own input, our end of which only this process's exit closes.
-        let script = r#"dir=$1; shift; "$@" & server=$!; read -r _ || true; kill "$server" 2>/dev/null; wait "$server"; rm -rf "$dir""#;
+        let script = r#"dir=$1; shift; "$@" & server=$!; read -r _ || true; kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir""#;
         let mut shell = Command::new("sh")
             .current_dir(self.path())
             .args(["-c", script, "sh"])

@@ -120,7 +120,7 @@ pub fn sample_release() -> &'static Served {
 }
 
 /// A fresh browser on the shared [`sample_release`], the app ready. `SEARCHBAR_PAGE_QUERY`
-/// (such as `?split=34,6`, web/src/helper.rs) opens the page with other settings, for
+/// (such as `?split=34,6`, web/src/worker.rs) opens the page with other settings, for
 /// comparing them in alternating runs.
 pub fn open_sample() -> (Browser, &'static Served) {
     let served = sample_release();

@@ -86,7 +86,7 @@ async fn headers(root: Arc<PathBuf>, isolated: bool, mut req: Request, next: Nex
         HeaderValue::from_static("nosniff"),
     );
     // Cross-origin isolation: the page may then share memory with a worker, which embeds
-    // queries on a second core (web/src/helper.rs). Every file here is same-origin.
+    // queries on a second core (web/src/worker.rs). Every file here is same-origin.
     for (name, value) in ISOLATION_HEADERS.iter().filter(|_| isolated) {
         headers.insert(
             header::HeaderName::from_static(name),

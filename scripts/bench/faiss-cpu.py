@@ -1,7 +1,7 @@
-"""Peer for `searchbar bench-index`: builds the same IVF-PQ indexes with Python faiss-cpu
+"""Peer for `searchbar-bench-index`: builds the same IVF-PQ indexes with Python faiss-cpu
 (same FAISS version as our vendored build, same data, same training sample size, same
 coarse k-means settings) and times train + add, then searches them with FAISS itself for a
-recall cross-check. Reads the directory written by `searchbar bench-index --dump DIR` and
+recall cross-check. Reads the directory written by `searchbar-bench-index --dump DIR` and
 prints one JSON object per build.
 
 usage: python3 scripts/bench/faiss-cpu.py DIR

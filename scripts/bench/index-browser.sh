@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Search latency in headless Chromium for the index files `searchbar bench-index --dump DIR`
+# Search latency in headless Chromium for the index files `searchbar-bench-index --dump DIR`
 # wrote (crates/searchbar-index/tests/wasm_bench.rs, wasm32 + simd128): writes DIR/wasm.jsonl.
 # Indexes with a separate rows file fetch their candidates' records from the local server one
 # range request each, as a page would from a CDN.

@@ -4,7 +4,7 @@
 #      cache is reused) queried with the 300 judged test queries, and
 #   2. a synthetic 1,000,000 x 384 clustered set (SEARCHBAR_BENCH_N to change the size),
 # reporting recall@10 against exact FAISS search, bytes per document, native single-thread
-# latency (`searchbar bench-index`), build time against Python faiss-cpu of the same FAISS
+# latency (`searchbar-bench-index`), build time against Python faiss-cpu of the same FAISS
 # version on the same data (scripts/bench/faiss-cpu.py), and search latency in headless
 # Chromium (crates/searchbar-index/tests/wasm_bench.rs).
 set -euo pipefail
@@ -24,6 +24,7 @@ if ! "$venv/bin/python" -c "import faiss, sys; sys.exit(faiss.__version__ != '$F
 fi
 cargo build -q --release --locked -p searchbar
 sb="$CARGO_TARGET_DIR/release/searchbar"
+bench="$CARGO_TARGET_DIR/release/searchbar-bench-index"
 mkdir -p "$out"
 
 # 1. SciFact: the project of scripts/bench/scifact.sh (run that once first).
@@ -31,7 +32,7 @@ scifact="${SEARCHBAR_BENCH_DIR:-$CARGO_TARGET_DIR/bench-scifact}"
 if [ -f "$scifact/searchbar.toml" ]; then
   log "SciFact embeddings from $scifact"
   (cd "$scifact" && "$sb" ingest >/dev/null && "$sb" embed >/dev/null)
-  (cd "$scifact" && "$sb" bench-index --dump "$out/scifact" \
+  (cd "$scifact" && "$bench" --dump "$out/scifact" \
     --config 'flat:rerank=0' \
     --config 'ivfpq:nlist=64,m=48,nprobe=8/16,rerank=0/100' \
     --config 'ivfpq:nlist=64,m=48,store=external,nprobe=16,rerank=100' \
@@ -43,7 +44,7 @@ fi
 
 # 2. Synthetic.
 log "synthetic set of $n documents"
-"$sb" bench-index --synthetic "$n" --queries 1000 --dump "$out/synthetic" \
+"$bench" --synthetic "$n" --queries 1000 --dump "$out/synthetic" \
   --config 'ivfpq:nlist=1024,m=32,store=false,sample=100000,nprobe=16/32,rerank=0' \
   --config 'ivfpq:nlist=1024,m=48,store=false,sample=100000,nprobe=16/32/64,rerank=0' \
   --config 'ivfpq:nlist=1024,m=96,store=false,sample=100000,nprobe=16/32,rerank=0' \

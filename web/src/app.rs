@@ -29,23 +29,22 @@ use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
 use yew::prelude::*;
 
 use crate::cache;
-use crate::helper;
 use crate::keyboard::{self, Key};
 use crate::loader::{self, Download};
 use crate::results::{self, option_id, Rows};
 use crate::status::{self, Phase};
 use crate::timing;
+use crate::worker;
 
 /// How often to look for a newer live release.
 const POLL_MS: u32 = 60_000;
 
 /// The longest the page computes an embedding before giving the browser its main thread back
-/// (input, paint). A short query (about 20 ms here) finishes in one slice; a long pasted text
+/// (input, paint). A short query finishes in one slice; a long pasted text
 /// runs in slices, a node predicted not to fit starting the next one (`EmbedJob::step_for`).
 const SLICE_MS: f64 = 30.0;
 
-/// Queries up to this many bytes (about 25 tokens) take well under a slice (about 20 ms for 8
-/// tokens here): they run in one call, without the slicing's per-node bookkeeping. Judged by
+/// Queries up to this many bytes (about 25 tokens) take well under a slice: they run in one call, without the slicing's per-node bookkeeping. Judged by
 /// length rather than tokens because tokenizing costs milliseconds in wasm.
 const ONE_CALL_BYTES: usize = 100;
 
@@ -244,7 +243,7 @@ impl Component for App {
                 };
                 let link = ctx.link().clone();
                 if let Some(encoder) = searcher.encoder() {
-                    helper::start(encoder, move |r| link.send_message(Msg::Helper(r)));
+                    worker::start(encoder, move |r| link.send_message(Msg::Helper(r)));
                 }
                 timing::publish(true, None, None);
                 // Results shown by words are ranked again with the dense list, in place.
@@ -255,7 +254,7 @@ impl Component for App {
             Msg::Helper(outcome) => {
                 let encoder = self.searcher.as_ref().and_then(|s| s.encoder());
                 if let (Ok(()), Some(encoder)) = (outcome, encoder) {
-                    helper::install(encoder);
+                    worker::install(encoder);
                 }
                 timing::publish(self.ready(), None, None);
                 return false;
@@ -531,7 +530,7 @@ impl App {
     ) -> bool {
         self.last_embed_ms = timing::now() - start;
         // The helper worker's part is over: its core is the browser's again.
-        helper::rest();
+        worker::rest();
         let Some(searcher) = &self.searcher else {
             return false;
         };
@@ -737,7 +736,7 @@ fn take_over_box(
     let key_wait = key_wait.clone();
     let on_key = link.batch_callback(move |e: KeyboardEvent| {
         key_wait.set(timing::now() - e.time_stamp());
-        helper::wake();
+        worker::wake();
         let key = Key::from_name(&e.key())?;
         e.prevent_default();
         Some(Msg::Key(key))

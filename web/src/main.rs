@@ -2,16 +2,16 @@
 
 mod app;
 mod cache;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod helper;
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[path = "helper_stub.rs"]
-mod helper;
 mod keyboard;
 mod loader;
 mod results;
 mod status;
 mod timing;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod worker;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[path = "worker_stub.rs"]
+mod worker;
 
 #[cfg(target_arch = "wasm32")]
 extern "C" {
@@ -23,7 +23,7 @@ fn main() {
     // Run once, here. A module none of whose exports calls this counts as a "command" to the
     // linker, which then makes every export (each call from JS into wasm: event closures, the
     // glue's externref slots, the helper worker's per-chunk calls) run all the constructors
-    // first: about 0.3 ms of each search in a profile of the page.
+    // first, a visible share of each search.
     #[cfg(target_arch = "wasm32")]
     // SAFETY: the constructors only register statics (`inventory` skips a node registered
     // before), and nothing here runs before them.
@@ -31,7 +31,7 @@ fn main() {
     unsafe {
         __wasm_call_ctors()
     };
-    // The module also starts in the matmul helper's worker (helper.rs), which has no page.
+    // The module also starts in the matmul helper's worker (worker.rs), which has no page.
     if web_sys::window().is_none() {
         return;
     }

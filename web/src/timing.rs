@@ -16,7 +16,7 @@ pub fn now() -> f64 {
     PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
 }
 
-/// The matmul helper's state, as [`publish`] reports it (`helper.rs`).
+/// The matmul helper's state, as [`publish`] reports it (`worker.rs`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HelperStats {
     /// "off: why", "starting" or "ready".
@@ -62,7 +62,7 @@ pub fn publish(ready: bool, last_ms: Option<f64>, search_ms: Option<f64>) {
         .ok()
         .and_then(|v| v.as_f64());
     let _ = Reflect::set(&state, &"wasmMemoryBytes".into(), &num(memory));
-    let helper = crate::helper::stats();
+    let helper = crate::worker::stats();
     let _ = Reflect::set(&state, &"helper".into(), &helper.state.into());
     let numbers = [
         ("helperPanels", helper.panels as f64),

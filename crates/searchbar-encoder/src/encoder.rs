@@ -172,9 +172,9 @@ impl Encoder {
             let graph = if mask_free {
                 if config.fused_ops {
                     fused = FusedOps {
-                        attention: crate::attention::fuse_attention(&mut unpadded_proto),
-                        layer_norms: crate::layer_norm::fuse_layer_norm(&mut unpadded_proto),
-                        gelus: crate::gelu::fuse_gelu(&mut unpadded_proto),
+                        attention: crate::ops::attention::fuse_attention(&mut unpadded_proto),
+                        layer_norms: crate::ops::layer_norm::fuse_layer_norm(&mut unpadded_proto),
+                        gelus: crate::ops::gelu::fuse_gelu(&mut unpadded_proto),
                     };
                 }
                 &unpadded_proto
@@ -258,7 +258,7 @@ impl Encoder {
             let nodes = plan.model().nodes();
             nodes
                 .iter()
-                .filter_map(|n| n.op_as::<crate::attention::Attention>())
+                .filter_map(|n| n.op_as::<crate::ops::attention::Attention>())
                 .filter(|a| a.packed())
                 .count()
         })
@@ -401,27 +401,44 @@ impl Encoder {
             (threads, &self.executor)
         {
             let spinning = executor.is_none();
-            return crate::split::with_threads(pool, spinning, || self.run_on(batch, executor));
+            return crate::kernels::split::with_threads(pool, spinning, || {
+                self.run_on(batch, executor)
+            });
         }
         self.run_on(batch, executor)
     }
 
     /// The int8 matrices of the graph a single text runs, in node order, each once.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub(crate) fn int8_matrices(&self) -> Vec<Arc<crate::linear::Int8Matrix>> {
+    pub(crate) fn int8_matrices(&self) -> Vec<Arc<crate::kernels::linear::Int8Matrix>> {
         let plan = [&self.single, &self.unpadded, &self.padded]
             .into_iter()
             .find_map(Option::as_ref)
             .expect("one graph is built");
-        let mut out: Vec<Arc<crate::linear::Int8Matrix>> = Vec::new();
+        let mut out: Vec<Arc<crate::kernels::linear::Int8Matrix>> = Vec::new();
         for node in plan.model().nodes() {
-            if let Some(op) = node.op_as::<crate::int8_op::Int8MatMul>() {
+            if let Some(op) = node.op_as::<crate::ops::int8_matmul::Int8MatMul>() {
                 if !out.iter().any(|w| Arc::ptr_eq(w, op.weights())) {
                     out.push(op.weights().clone());
                 }
             }
         }
         out
+    }
+
+    /// The query graph's int8 matrices, packed for
+    /// [`MatmulHelper::from_bytes`](crate::helper::MatmulHelper::from_bytes) in a helper
+    /// worker. [`Encoder::share_matmuls`] numbers them the same way.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn matmul_weights(&self) -> Vec<u8> {
+        crate::kernels::helper::pack(&self.int8_matrices())
+    }
+
+    /// Splits this thread's int8 matmuls with `peer`, whose helper was built from
+    /// [`Encoder::matmul_weights`], until [`crate::helper::uninstall`].
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn share_matmuls(&self, peer: std::rc::Rc<dyn crate::helper::Peer>) {
+        crate::kernels::helper::install(&self.int8_matrices(), peer);
     }
 
     /// The graph for this batch: the mask-free one when nothing in it is padding.
@@ -720,7 +737,7 @@ fn plan_batches(lens: &[usize], size: usize) -> Vec<Vec<usize>> {
 /// tract infers shapes itself. The inputs keep the model's own symbols (batch, sequence):
 /// declaring other symbol names makes tract fail to unify them.
 fn optimize(proto: &tract_onnx::pb::ModelProto, single: bool) -> Result<TypedModel, EncoderError> {
-    let model = crate::int8_op::onnx()
+    let model = crate::ops::onnx()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true)
         .model_for_proto_model(proto)
@@ -743,8 +760,8 @@ fn optimize(proto: &tract_onnx::pb::ModelProto, single: bool) -> Result<TypedMod
     };
     // Sequences hold at least one token. Without that fact tract cannot prove that an
     // elementwise op over `[1, sequence, 384]` is big enough for its vector kernels, and runs
-    // the residual adds and the attention's scalings through a generic broadcasting loop:
-    // about 0.7 ms of a 10-token query in wasm.
+    // the residual adds and the attention's scalings through a generic broadcasting loop, a
+    // large share of a short query in wasm.
     if let Some(TDim::Sym(sequence)) = model
         .input_fact(0)
         .ok()

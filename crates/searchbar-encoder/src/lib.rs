@@ -5,30 +5,28 @@
 //! attention-masked mean pooling and L2 normalisation. [`prepare`] rewrites an int8 export once so
 //! that tract does not dequantize the whole embedding table on every call.
 
-mod attention;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod dot16;
+// Layers, each using only those below it: at the bottom `kernels` (the arithmetic) and
+// `prepare` (rewrites of the ONNX graph), neither knowing the other; on both, `ops` (the
+// encoder's own tract ops, each with the rewrite that emits it); on top the public encoder
+// with its tokenizer and pooling.
 mod encoder;
 mod error;
-mod gelu;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub mod helper;
-mod int8_op;
-mod lanes;
-mod layer_norm;
-mod linear;
+mod kernels;
+mod ops;
 pub mod pool;
 pub mod prepare;
-#[cfg(feature = "threads")]
-mod split;
 mod tokenize;
 mod wordpiece;
+
+/// The browser's second core: a helper worker's share of each int8 matmul.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use kernels::helper;
 
 pub use encoder::{EmbedJob, Encoder, EncoderConfig, FusedOps, Pooling};
 pub use error::EncoderError;
 /// tract's ONNX loader with the encoder's own ops registered (for tools that load a graph
 /// rewritten by [`prepare::keep_int8_weights`]).
-pub use int8_op::onnx as onnx_loader;
+pub use ops::onnx as onnx_loader;
 pub use tokenize::TextTokenizer;
 
 /// Token limit sentence-transformers applies for all-MiniLM-L6-v2 (`max_seq_length`).

@@ -14,6 +14,10 @@
 //!
 //! Anything that does not match is left alone, so preparing twice is a no-op and other
 //! sentence-transformers exports pass through unchanged.
+//!
+//! The encoder's bottom layer, with the graph helpers the fused ops' own rewrites use: it
+//! works on the ONNX protobuf alone. The rewrites applied at load ([`keep_int8_weights`],
+//! [`drop_attention_mask`]) emit nodes that only the encoder's ops ([`crate::ops`]) run.
 
 use crate::EncoderError;
 use prost::Message;
@@ -22,6 +26,10 @@ use tract_onnx::pb::{
     attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto,
     NodeProto, TensorProto,
 };
+
+/// The op type [`keep_int8_weights`] gives the int8 matmuls it rewrites (run by
+/// [`crate::ops::int8_matmul`]).
+pub(crate) const INT8_MATMUL_OP: &str = "SearchbarInt8MatMul";
 
 /// What [`prepare_onnx`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -262,7 +270,7 @@ pub fn keep_int8_weights(model: &mut ModelProto) -> usize {
                 a.attribute.clear();
             }
             let n = &mut graph.node[i];
-            n.op_type = crate::int8_op::OP_TYPE.into();
+            n.op_type = INT8_MATMUL_OP.into();
             n.input = inputs;
             n.attribute.clear();
             rewritten += 1;

@@ -1,8 +1,8 @@
 //! BERT's tokenizer for plain ASCII text, without the `tokenizers` pipeline's bookkeeping.
 //!
 //! The library keeps a normalized copy of the text with an alignment per byte, offsets, word
-//! ids and an `Encoding`; a query needs only the ids. In the page's wasm that bookkeeping
-//! was about 0.15 ms of every keystroke. [`FastPath::new`] accepts a loaded tokenizer only
+//! ids and an `Encoding`; a query needs only the ids, and in the page's wasm the bookkeeping
+//! is paid on every keystroke. [`FastPath::new`] accepts a loaded tokenizer only
 //! when its pipeline is exactly BERT's (the normalizer cleans, lowercases; the pre-tokenizer
 //! splits on whitespace and punctuation; WordPiece with `##`; `[CLS] text [SEP]`, as the
 //! library itself tokenizes a probe), and [`FastPath::ids`] takes only ASCII text without `[`

@@ -185,18 +185,10 @@ pub(crate) fn quantize_i8(x: &[f32], out: &mut [i8]) -> f32 {
 /// same integer sum, and the same float lanes in the same order (same bits; the tests below
 /// run in wasm too).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[allow(unsafe_code)]
 mod wasm {
     use super::{reduce, F32_LANES};
     use core::arch::wasm32::*;
-
-    /// Eight sign-extended values from the first 8 bytes of `x`.
-    #[inline(always)]
-    fn widen8(x: &[i8]) -> v128 {
-        let x: &[i8; 8] = x[..8].try_into().expect("8 bytes");
-        // SAFETY: `x` is 8 readable bytes; wasm loads need no alignment.
-        unsafe { i16x8_load_extend_i8x8(x.as_ptr()) }
-    }
+    use searchbar_simd::{load_f32x4 as load4, load_i8x8_widened as widen8, store_f32x4};
 
     pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -219,13 +211,6 @@ mod wasm {
         lanes.iter().sum::<i32>() + tail
     }
 
-    #[inline(always)]
-    fn load4(q: &[f32]) -> v128 {
-        let q: &[f32; 4] = q[..4].try_into().expect("4 lanes");
-        // SAFETY: `q` is 16 readable bytes; wasm loads need no alignment.
-        unsafe { v128_load(q.as_ptr().cast()) }
-    }
-
     pub(super) fn dot_f32_i8(q: &[f32], x: &[i8]) -> f32 {
         let mut acc = [f32x4_splat(0.0); F32_LANES / 4];
         let (qc, xc) = (q.chunks_exact(F32_LANES), x.chunks_exact(F32_LANES));
@@ -243,8 +228,7 @@ mod wasm {
         }
         let mut lanes = [0f32; F32_LANES];
         for (l, v) in acc.iter().enumerate() {
-            // SAFETY: `lanes[4 * l..]` has at least 4 writable floats.
-            unsafe { v128_store(lanes[4 * l..].as_mut_ptr().cast(), *v) };
+            store_f32x4(&mut lanes[4 * l..], *v);
         }
         let mut tail = 0.0f32;
         for (&a, &b) in qr.iter().zip(xr) {

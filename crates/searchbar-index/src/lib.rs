@@ -4,10 +4,10 @@
 //! retrieval metrics and BEIR judgment parsing shared by the pipeline's
 //! evaluation and the browser.
 //!
-//! Pure Rust, builds for native targets and `wasm32-unknown-unknown`; the
-//! only `unsafe` is the simd128 loads and stores of `kernels::wasm`, each
-//! with its bounds checked first. Training (k-means, PQ) happens in FAISS on
-//! the pipeline side; this crate assembles, stores, loads and searches.
+//! Pure Rust, no `unsafe` (the browser kernels' simd128 loads and stores are
+//! `searchbar-simd`'s), builds for native targets and `wasm32-unknown-unknown`.
+//! Training (k-means, PQ) happens in FAISS on the pipeline side; this crate
+//! assembles, stores, loads and searches.
 //!
 //! ```
 //! use searchbar_index::{FlatInt8, Index, SearchParams};

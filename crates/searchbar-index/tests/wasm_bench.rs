@@ -1,5 +1,5 @@
 //! Search latency in the browser: the index files and queries written by
-//! `searchbar bench-index --dump DIR`, fetched from a local server whose URL is fixed at build
+//! `searchbar-bench-index --dump DIR`, fetched from a local server whose URL is fixed at build
 //! time (`SEARCHBAR_WASM_BENCH_URL`), searched by this crate compiled to wasm32 with SIMD in
 //! headless Chromium. Prints one `WASMBENCH {json}` line per search setting; without the
 //! variable it does nothing. Driven by scripts/bench/index.sh.

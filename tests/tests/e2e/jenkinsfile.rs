@@ -1,6 +1,7 @@
 //! The Jenkinsfile cannot run here, so it is held to the CLI: every `searchbar` command and
-//! flag it uses must exist, the local equivalent must run the same commands, and the agent
-//! image must install through the same script as CI.
+//! flag it uses must exist, the local equivalent must run the same commands, each branch runs
+//! the stages it should, and the agent image must install through the same script as CI.
+//! (scripts/test.sh also lints it with npm-groovy-lint.)
 
 use searchbar_tests::{repo_root, searchbar_bin};
 use std::collections::BTreeSet;
@@ -132,6 +133,59 @@ fn the_local_equivalent_runs_the_jenkinsfile_commands() {
         pipeline_cmds(invocations(&local)),
         "scripts/local-ci.sh drifted from the Jenkinsfile"
     );
+}
+
+/// The `searchbar` subcommands a branch's build runs (the daily timer not firing): each stage
+/// whose `when` lets the branch through, judged by its `branch` conditions alone.
+fn commands_on_branch(jenkinsfile: &str, branch: &str) -> BTreeSet<String> {
+    let stages = jenkinsfile.split("    stage('").skip(1);
+    let mut out = BTreeSet::new();
+    for stage in stages {
+        let when = stage
+            .lines()
+            .find(|l| l.trim_start().starts_with("when "))
+            .unwrap_or("");
+        if when.contains("value: 'true'") {
+            continue; // the daily data job
+        }
+        let excluded = when.contains(&format!("not {{ branch '{branch}' }}"));
+        let only = when
+            .split("branch '")
+            .skip(1)
+            .filter(|_| !when.contains("not { branch"))
+            .map(|rest| rest.split('\'').next().unwrap_or(""))
+            .next();
+        if excluded || only.is_some_and(|b| b != branch) {
+            continue;
+        }
+        out.extend(
+            invocations(&sh_steps(stage).join("\n"))
+                .into_iter()
+                .map(|(s, _)| s),
+        );
+    }
+    out
+}
+
+#[test]
+fn the_prod_branch_promotes_without_retraining_and_stage_deploys_what_it_gated() {
+    let jf = std::fs::read_to_string(repo_root().join("Jenkinsfile")).unwrap();
+    let set = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        commands_on_branch(&jf, "prod"),
+        set(&["model", "promote", "releases"]),
+        "prod fetches the model for the tests and promotes; it embeds and trains nothing"
+    );
+    let stage = commands_on_branch(&jf, "stage");
+    for needed in ["ingest", "embed", "train", "evaluate", "export", "deploy"] {
+        assert!(
+            stage.contains(needed),
+            "stage never runs {needed}: {stage:?}"
+        );
+    }
+    assert!(!stage.contains("promote"), "{stage:?}");
+    let pr = commands_on_branch(&jf, "PR-1");
+    assert!(pr.contains("evaluate") && !pr.contains("deploy"), "{pr:?}");
 }
 
 #[test]

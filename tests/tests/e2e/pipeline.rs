@@ -174,17 +174,19 @@ fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
     let hits: serde_json::Value = serde_json::from_str(&hits).unwrap();
     assert_eq!(hits["results"].as_array().unwrap().len(), 10, "{hits}");
 
-    // bench-index on the project's embeddings and judged queries.
+    // searchbar-bench-index on the project's embeddings and judged queries.
     let json = p.path().join("bench.json");
-    p.ok(&[
-        "bench-index",
-        "--config",
-        "flat:rerank=0",
-        "--config",
-        "ivfpq:nlist=4,m=24,nbits=4,store=false,nprobe=1/4,rerank=0",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    p.ok_of(
+        "searchbar-bench-index",
+        &[
+            "--config",
+            "flat:rerank=0",
+            "--config",
+            "ivfpq:nlist=4,m=24,nbits=4,store=false,nprobe=1/4,rerank=0",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = r["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3, "{r}");
@@ -203,17 +205,19 @@ fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
 
     // Synthetic set with dumps for the faiss-cpu and browser peers; bad specs name the key.
     let dump = p.path().join("dump");
-    p.ok(&[
-        "bench-index",
-        "--synthetic",
-        "2000",
-        "--queries",
-        "20",
-        "--config",
-        "ivfpq:nlist=8,m=24,store=false,rerank=0",
-        "--dump",
-        dump.to_str().unwrap(),
-    ]);
+    p.ok_of(
+        "searchbar-bench-index",
+        &[
+            "--synthetic",
+            "2000",
+            "--queries",
+            "20",
+            "--config",
+            "ivfpq:nlist=8,m=24,store=false,rerank=0",
+            "--dump",
+            dump.to_str().unwrap(),
+        ],
+    );
     let len = |f: &str| std::fs::metadata(dump.join(f)).unwrap().len();
     assert_eq!(len("base.f32"), 2000 * 384 * 4);
     assert_eq!(len("queries.f32"), 20 * 384 * 4);
@@ -222,13 +226,13 @@ fn compact_ivfpq_ships_without_vectors_and_bench_index_compares_configs() {
         searchbar_index::Index::from_bytes(&std::fs::read(dump.join("index-0.sbx")).unwrap())
             .unwrap();
     assert_eq!((index.len(), index.store().is_none()), (2000, true));
-    let out = p.run(&[
-        "bench-index",
-        "--synthetic",
-        "100",
-        "--config",
-        "ivfpq:mm=4",
-    ]);
+    let out = p
+        .command_of(
+            "searchbar-bench-index",
+            &["--synthetic", "100", "--config", "ivfpq:mm=4"],
+        )
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown key \"mm\""),

@@ -1,4 +1,4 @@
-//! `searchbar bench-index`: index configurations side by side on this project's embeddings
+//! `searchbar-bench-index`: index configurations side by side on this project's embeddings
 //! (queried with its judged queries) or on a synthetic clustered set. For each: recall@10
 //! against exact FAISS search, bytes per document of the shipped file, build time (FAISS
 //! training + adding, then our export) and single-thread search latency with the same search
@@ -30,6 +30,33 @@ const DEFAULT_SPECS: [&str; 5] = [
     "ivfpq:m=48,store=false,nprobe=8/16/32,rerank=0",
     "ivfpq:m=96,store=false,nprobe=8/16/32,rerank=0",
 ];
+
+/// `searchbar-bench-index`'s command line: the project options and the benchmark's.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "searchbar-bench-index",
+    version,
+    about = "Compare index configurations: recall@10, bytes per document, build time, latency"
+)]
+struct Cli {
+    /// The project's configuration file (`searchbar -c`; here `--config` names an index
+    /// configuration).
+    #[arg(long, short = 'c', env = "SEARCHBAR_CONFIG", default_value = crate::config::CONFIG_NAME)]
+    project: PathBuf,
+    #[command(flatten)]
+    args: BenchIndexArgs,
+}
+
+/// The `searchbar-bench-index` binary.
+pub fn main() -> std::process::ExitCode {
+    // FAISS trains and searches on OpenMP threads here too.
+    crate::cli::calm_openmp();
+    let cli = <Cli as clap::Parser>::parse();
+    let project = ProjectArgs {
+        config: cli.project,
+    };
+    crate::cli::exit_code(run(&project, &cli.args))
+}
 
 #[derive(Debug, clap::Args)]
 pub struct BenchIndexArgs {

@@ -1,4 +1,4 @@
-//! Index configurations for `bench-index`, written `KIND[:key=value,...]`, e.g.
+//! Index configurations for `searchbar-bench-index`, written `KIND[:key=value,...]`, e.g.
 //! `flat:rerank=0` or `ivfpq:nlist=1024,m=48,store=false,nprobe=8/16/32,rerank=0`.
 //! `store` is where IVF-PQ's int8 re-ranking vectors go: `true` (in the index file), `false`
 //! (nowhere: a compact index) or `external` (a separate rows file, fetched per query).

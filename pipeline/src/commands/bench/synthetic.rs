@@ -11,7 +11,7 @@
 //! `DOC_SPREAD` times the same noise, plus a small isotropic floor, L2-normalised.
 //!
 //! The constants were calibrated against SciFact's real all-MiniLM-L6-v2 embeddings queried with
-//! its judged queries (`searchbar bench-index`, 20,000 synthetic documents, 20 per sub-cluster,
+//! its judged queries (`searchbar-bench-index`, 20,000 synthetic documents, 20 per sub-cluster,
 //! IVF64, nprobe 16, no re-ranking): recall@10 of flat int8 0.992 (SciFact 0.993), of 48-byte PQ
 //! 0.76 (0.72), of 96-byte PQ 0.84 (0.84). Deterministic for a seed, generated on all cores.
 

@@ -8,7 +8,7 @@
 //!   for shares. A query's matmuls take tens of microseconds each, and between them a rayon
 //!   worker falls asleep; waking it again costs more than the split saves.
 
-use crate::linear::Int8Matrix;
+use crate::kernels::linear::Int8Matrix;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,5 @@
 //! Native builds of the web crate (type checks and tests) have no workers: the same functions as
-//! `helper.rs`, doing nothing.
+//! `worker.rs`, doing nothing.
 
 use crate::timing::HelperStats;
 use searchbar_encoder::Encoder;

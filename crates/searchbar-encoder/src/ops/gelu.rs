@@ -9,7 +9,7 @@
 //! multiplies, adds, one division and sign bits, in a fixed order: a native build and the
 //! browser compute the same bits.
 
-use crate::lanes::{map_in_place, Lane, F4};
+use crate::kernels::lanes::{map_in_place, Lane, F4};
 use crate::prepare::{other_input_is, producer_index, single_consumer};
 use tract_onnx::pb::{GraphProto, ModelProto};
 use tract_onnx::tract_hir::internal::*;
@@ -232,7 +232,7 @@ mod tests {
             .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 97.0)
             .collect();
         gelu(&mut x);
-        let folded = crate::lanes::fingerprint(&x);
+        let folded = crate::kernels::lanes::fingerprint(&x);
         assert_eq!(folded, GOLDEN, "{folded:#x}");
     }
 

@@ -69,20 +69,12 @@ mod f4 {
     impl F4 {
         #[inline(always)]
         pub(crate) fn load(s: &[f32]) -> Self {
-            let s: &[f32; 4] = s[..4].try_into().expect("4 lanes");
-            // SAFETY: `s` is 16 readable bytes; wasm loads need no alignment.
-            #[allow(unsafe_code)]
-            Self(unsafe { v128_load(s.as_ptr().cast()) })
+            Self(searchbar_simd::load_f32x4(s))
         }
 
         #[inline(always)]
         pub(crate) fn store(self, d: &mut [f32]) {
-            let d: &mut [f32; 4] = (&mut d[..4]).try_into().expect("4 lanes");
-            // SAFETY: `d` is 16 writable bytes; wasm stores need no alignment.
-            #[allow(unsafe_code)]
-            unsafe {
-                v128_store(d.as_mut_ptr().cast(), self.0)
-            }
+            searchbar_simd::store_f32x4(d, self.0)
         }
 
         #[inline(always)]

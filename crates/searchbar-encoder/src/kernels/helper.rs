@@ -3,10 +3,10 @@
 //!
 //! Threads on wasm32-unknown-unknown need a nightly std rebuilt with atomics. Two ordinary
 //! instances need only a `SharedArrayBuffer` to meet in (a cross-origin-isolated page), and
-//! the page moves the bytes (`web/src/helper.rs`). This module decides what is shared:
-//! * [`Encoder::matmul_weights`] packs the query graph's int8 matrices (a matrix's id is its
+//! the page moves the bytes (`web/src/worker.rs`). This module decides what is shared:
+//! * [`crate::Encoder::matmul_weights`] packs the query graph's int8 matrices (a matrix's id is its
 //!   position) for [`MatmulHelper::from_bytes`] in the worker;
-//! * [`install`] gives this thread a [`Peer`]. Each large int8 matmul then quantizes its rows
+//! * [`crate::Encoder::share_matmuls`] gives this thread a [`Peer`]. Each large int8 matmul then quantizes its rows
 //!   once, offers its last panels to the worker in a few chunks and computes the first ones
 //!   itself; then it claims whatever chunks the worker has not. A worker that is asleep, late
 //!   or descheduled simply claims fewer chunks, so the page never waits for one to start.
@@ -14,9 +14,8 @@
 //! Sums are exact integers and each column's rescaling is the same code on both sides, so a
 //! split result equals the unsplit one bit for bit.
 
-use crate::dot16::{self, Weights};
-use crate::encoder::Encoder;
-use crate::linear::Int8Matrix;
+use crate::kernels::dot16::{self, Weights};
+use crate::kernels::linear::Int8Matrix;
 use crate::EncoderError;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -41,7 +40,7 @@ const VERSION: u32 = 1;
 /// A matmul offered to the helper.
 #[derive(Debug)]
 pub struct Share<'a> {
-    /// Position of the matrix in [`Encoder::matmul_weights`].
+    /// Position of the matrix in [`crate::Encoder::matmul_weights`].
     pub matrix: u32,
     /// Column panels offered (8 columns each), claimed `chunk` at a time from the start.
     pub panels: Range<usize>,
@@ -106,11 +105,10 @@ thread_local! {
     };
 }
 
-/// Splits this thread's int8 matmuls with `peer`, whose helper was built from
-/// `encoder.matmul_weights()`.
-pub fn install(encoder: &Encoder, peer: Rc<dyn Peer>) {
-    let ids = encoder
-        .int8_matrices()
+/// Splits this thread's int8 matmuls with `peer`, whose helper was built from the same
+/// matrices ([`crate::Encoder::share_matmuls`]).
+pub(crate) fn install(matrices: &[Arc<Int8Matrix>], peer: Rc<dyn Peer>) {
+    let ids = matrices
         .iter()
         .enumerate()
         .map(|(i, w)| (Arc::as_ptr(w) as usize, i as u32))
@@ -206,17 +204,9 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
     })
 }
 
-impl Encoder {
-    /// The query graph's int8 matrices, packed for [`MatmulHelper::from_bytes`]. Installing a
-    /// peer ([`install`]) numbers them the same way.
-    pub fn matmul_weights(&self) -> Vec<u8> {
-        pack(&self.int8_matrices())
-    }
-}
-
-/// [`Encoder::matmul_weights`]' format: a header, then per matrix `k`, `n` (u32), the k-pair
-/// panels, then the padded column scales and biases (f32), all little-endian.
-fn pack(matrices: &[Arc<Int8Matrix>]) -> Vec<u8> {
+/// [`crate::Encoder::matmul_weights`]' format: a header, then per matrix `k`, `n` (u32), the
+/// k-pair panels, then the padded column scales and biases (f32), all little-endian.
+pub(crate) fn pack(matrices: &[Arc<Int8Matrix>]) -> Vec<u8> {
     // Exactly: an int8 matrix in wasm also holds the portable kernel's panels, and the page's
     // linear memory never shrinks back.
     let bytes = |d: Weights| 8 + d.pairs.len() + 4 * (d.scales.len() + d.biases.len());
@@ -274,7 +264,7 @@ impl std::fmt::Debug for MatmulHelper {
 }
 
 impl MatmulHelper {
-    /// Reads [`Encoder::matmul_weights`]' bytes.
+    /// Reads [`crate::Encoder::matmul_weights`]' bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
         let bad =
             |what: &str| EncoderError::Model(format!("matmul weights for the helper: {what}"));

@@ -493,7 +493,7 @@ pub fn install(encoder: &Encoder) {
         if let Some((offered, chunks)) = search.as_deref().and_then(split_parameter) {
             searchbar_encoder::helper::tune(offered, chunks);
         }
-        searchbar_encoder::helper::install(encoder, link);
+        encoder.share_matmuls(link);
     }
 }
 

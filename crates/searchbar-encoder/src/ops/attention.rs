@@ -3,8 +3,7 @@
 //! An exporter spells each attention block as about twenty ONNX nodes: reshapes into heads,
 //! transposes, two scalings, two batched matmuls and a softmax. For a 10-token query tract
 //! runs them as a dozen small ops whose fixed costs (packing, shape bookkeeping, a buffer per
-//! node) are most of their time: about 0.1 ms a layer in wasm, for 80 thousand
-//! multiply-adds. [`fuse_attention`] replaces each block, where the attention mask is already
+//! node) are most of their time, for 80 thousand multiply-adds. [`fuse_attention`] replaces each block, where the attention mask is already
 //! gone (see `prepare::drop_attention_mask`), with one `Attention(q, k, v)` node, and
 //! [`attend`] computes it in one pass over the `[seq, width]` rows, with no copies.
 //!
@@ -12,7 +11,7 @@
 //! sums from `lanes.rs`, its own `exp`): the same bits natively and in wasm, vectorised or
 //! not, so the browser and `searchbar query` still rank alike.
 
-use crate::lanes::{dot, map_in_place, sum, zip_in_place, Lane, F4, ROUND};
+use crate::kernels::lanes::{dot, map_in_place, sum, zip_in_place, Lane, F4, ROUND};
 use crate::prepare::{
     drop_dead_nodes, float_attribute, initializer, int_attr, int_attribute, int_values, producer,
     scalar_value, single_consumer,
@@ -288,7 +287,7 @@ impl Expansion for AttentionExpansion {
         // side by side computes the same bits (each column's sum is independent), quantizes
         // the rows once, and hands the browser's helper worker one share instead of three.
         let merged = format!("{prefix}.qkv");
-        if let Some(qkv) = crate::int8_op::merge_matmuls(model, &merged, inputs)? {
+        if let Some(qkv) = crate::ops::int8_matmul::merge_matmuls(model, &merged, inputs)? {
             let packed = Attention {
                 packed: true,
                 ..op.clone()
@@ -614,7 +613,7 @@ mod tests {
         let scale = 0.4204482f32 * 0.4204482;
         let rows = |x| Rows::new(x, width);
         attend(rows(&q), rows(&k), rows(&v), 32, 2.0 * scale, &mut out);
-        let folded = crate::lanes::fingerprint(&out);
+        let folded = crate::kernels::lanes::fingerprint(&out);
         assert_eq!(folded, GOLDEN, "{folded:#x}");
     }
 

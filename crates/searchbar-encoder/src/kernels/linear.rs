@@ -83,7 +83,7 @@ impl Int8Matrix {
             scales: padded_scales,
             biases: padded_biases,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            pairs: crate::dot16::pack(weights, k, n),
+            pairs: crate::kernels::dot16::pack(weights, k, n),
         }
     }
 
@@ -150,8 +150,8 @@ impl Int8Matrix {
 
     /// The weights as the browser's integer kernel reads them.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub(crate) fn dot16(&self) -> crate::dot16::Weights<'_> {
-        crate::dot16::Weights {
+    pub(crate) fn dot16(&self) -> crate::kernels::dot16::Weights<'_> {
+        crate::kernels::dot16::Weights {
             pairs: &self.pairs,
             k: self.k,
             n: self.n,
@@ -240,7 +240,7 @@ impl Kernel {
     fn activation_step(self, k: usize, max_abs: f64) -> f64 {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Self::Dot16 => max_abs / f64::from(crate::dot16::activation_range(k)),
+            Self::Dot16 => max_abs / f64::from(crate::kernels::dot16::activation_range(k)),
             _ => {
                 let _ = (k, max_abs);
                 0.0
@@ -265,7 +265,7 @@ impl Kernel {
             #[allow(unsafe_code)]
             Self::Avx2 => unsafe { matmul_avx2(w, x, m, panels, y) },
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Self::Dot16 => crate::dot16::matmul(&w.dot16(), x, m, panels, y),
+            Self::Dot16 => crate::kernels::dot16::matmul(&w.dot16(), x, m, panels, y),
             Self::Portable => matmul_with::<Separate>(w, x, m, panels, y),
         }
     }

@@ -11,12 +11,13 @@
 //! Weights are stored as pairs of consecutive rows interleaved per column, so one 8-byte load
 //! feeds four columns' dot products for two values of `k`.
 
-use crate::lanes::ROUND;
+use crate::kernels::lanes::ROUND;
 use core::arch::wasm32::{
     f32x4_abs, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_mul, f32x4_ne, f32x4_pmax,
-    f32x4_splat, i16x8_load_extend_i8x8, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8,
-    i32x4_splat, i32x4_sub, v128, v128_any_true, v128_load, v128_or, v128_store,
+    f32x4_splat, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8, i32x4_splat, i32x4_sub, v128,
+    v128_any_true, v128_or,
 };
+use searchbar_simd::{load_f32x4, load_i8x8_widened, store_f32x4, store_i32x4};
 
 /// Columns per panel (two groups of four i32 lanes).
 pub(crate) const COLS: usize = 8;
@@ -126,12 +127,7 @@ fn quantize_row(row: &[f32], inv: f32, dst: &mut [i32]) {
     let mut out = dst.chunks_exact_mut(4);
     for (c, d) in (&mut eights).zip(&mut out) {
         let v = i16x8_narrow_i32x4(q(load_f32x4(&c[..4])), q(load_f32x4(&c[4..])));
-        let d: &mut [i32; 4] = d.try_into().expect("4 pairs");
-        // SAFETY: `d` is 16 writable bytes; wasm stores need no alignment.
-        #[allow(unsafe_code)]
-        unsafe {
-            v128_store(d.as_mut_ptr().cast(), v)
-        };
+        store_i32x4(d, v);
     }
     let done = row.len() - eights.remainder().len();
     let tail = &mut dst[done / 2..];
@@ -139,24 +135,6 @@ fn quantize_row(row: &[f32], inv: f32, dst: &mut [i32]) {
     for (d, two) in tail.iter_mut().zip(eights.remainder().chunks(2)) {
         let hi = two.get(1).map_or(0, |&v| q(v));
         *d = q(two[0]) | (hi << 16);
-    }
-}
-
-fn store_f32x4(c: &mut [f32], v: v128) {
-    let c: &mut [f32; 4] = (&mut c[..4]).try_into().expect("4 lanes");
-    // SAFETY: `c` is 16 writable bytes; wasm stores need no alignment.
-    #[allow(unsafe_code)]
-    unsafe {
-        v128_store(c.as_mut_ptr().cast(), v)
-    }
-}
-
-fn load_f32x4(c: &[f32]) -> v128 {
-    let c: &[f32; 4] = c[..4].try_into().expect("4 lanes");
-    // SAFETY: `c` is 16 readable bytes; wasm loads need no alignment.
-    #[allow(unsafe_code)]
-    unsafe {
-        v128_load(c.as_ptr().cast())
     }
 }
 
@@ -277,16 +255,7 @@ fn tile<const R: usize>(xq: &[i32], pairs: usize, panel: &[i8]) -> [[v128; 2]; R
     let x_rows: [&[i32]; R] = std::array::from_fn(|r| &xq[r * pairs..][..pairs]);
     let mut acc = [[i32x4_splat(0); 2]; R];
     for (pair, w) in panel.chunks_exact(PAIR).enumerate() {
-        let w: &[i8; PAIR] = w.try_into().expect("PAIR");
-        // SAFETY: `w` is 16 readable bytes; each load reads 8 of them, and wasm loads need no
-        // alignment.
-        #[allow(unsafe_code)]
-        let (w0, w1): (v128, v128) = unsafe {
-            (
-                i16x8_load_extend_i8x8(w.as_ptr()),
-                i16x8_load_extend_i8x8(w.as_ptr().add(8)),
-            )
-        };
+        let (w0, w1) = (load_i8x8_widened(&w[..8]), load_i8x8_widened(&w[8..]));
         for r in 0..R {
             let a = i32x4_splat(x_rows[r][pair]);
             acc[r][0] = i32x4_add(acc[r][0], i32x4_dot_i16x8(a, w0));

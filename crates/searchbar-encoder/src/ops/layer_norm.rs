@@ -6,8 +6,8 @@
 //! it in two passes over each row. Its sums come from `lanes.rs` (fixed order), so a native
 //! build and the browser compute the same bits.
 
-use crate::int8_op::constant_input;
-use crate::lanes::{sum, sum_sq_dev, zip_in_place, Lane, F4};
+use crate::kernels::lanes::{sum, sum_sq_dev, zip_in_place, Lane, F4};
+use crate::ops::constant_input;
 use crate::prepare::{
     float_attr, float_attribute, initializer, int_attr, producer, single_consumer,
 };
@@ -333,7 +333,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let y = y[0].to_plain_array_view::<f32>().unwrap();
-        let folded = crate::lanes::fingerprint(y.as_slice().unwrap());
+        let folded = crate::kernels::lanes::fingerprint(y.as_slice().unwrap());
         assert_eq!(folded, GOLDEN, "{folded:#x}");
     }
 

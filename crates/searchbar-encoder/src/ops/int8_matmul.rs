@@ -1,24 +1,19 @@
 //! The tract op that multiplies by int8 weights kept as int8 ([`Int8Matrix`]), and its ONNX
 //! node: [`crate::prepare::keep_int8_weights`] emits `Int8MatMul(x, W_q, scale[, bias])` at
-//! load in place of `MatMul(x, Cast(W_q) * scale)` (and the bias `Add` after it). The node exists only inside the encoder, never
-//! in a shipped file, so other runtimes never meet it.
+//! load in place of `MatMul(x, Cast(W_q) * scale)` (and the bias `Add` after it). The node
+//! exists only inside the encoder, never in a shipped file, so other runtimes never meet it.
 
-use crate::linear::Int8Matrix;
+use crate::kernels::linear::Int8Matrix;
+use crate::ops::constant_input;
 use tract_onnx::tract_hir::internal::*;
 
-/// The ONNX op type the load-time rewrite emits.
-pub(crate) const OP_TYPE: &str = "SearchbarInt8MatMul";
+// The ONNX op type the load-time rewrite emits.
+use crate::prepare::INT8_MATMUL_OP as OP_TYPE;
 
-/// tract's ONNX loader with the encoder's ops registered (this one, `attention.rs`'s and
-/// `layer_norm.rs`'s).
-pub fn onnx() -> tract_onnx::Onnx {
-    let mut onnx = tract_onnx::onnx();
+/// Registers the ONNX node's op with tract's loader.
+pub(crate) fn register(onnx: &mut tract_onnx::Onnx) {
     onnx.op_register
         .insert(OP_TYPE, |_, _| Ok((expand(Int8MatMulExpansion), vec![])));
-    crate::attention::register(&mut onnx);
-    crate::layer_norm::register(&mut onnx);
-    crate::gelu::register(&mut onnx);
-    onnx
 }
 
 /// Shape inference for the ONNX node; wiring reads the two constant inputs into the op.
@@ -100,20 +95,6 @@ impl Expansion for Int8MatMulExpansion {
         };
         model.wire_node(prefix, op, &[inputs[0]])
     }
-}
-
-/// The value of a node's constant input, which a custom op reads at wiring (weights, scales).
-pub(crate) fn constant_input(
-    model: &TypedModel,
-    outlet: OutletId,
-    prefix: &str,
-    what: &str,
-) -> TractResult<Arc<Tensor>> {
-    model
-        .outlet_fact(outlet)?
-        .konst
-        .clone()
-        .with_context(|| format!("{prefix}: the {what} input is not a constant"))
 }
 
 /// Wires one [`Int8MatMul`] over the weights of the matmuls that produce `outlets`, side by
@@ -217,13 +198,13 @@ impl EvalOp for Int8MatMul {
 
 #[cfg(feature = "threads")]
 fn split_over_threads(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) -> bool {
-    crate::split::matmul(w, x, m, y)
+    crate::kernels::split::matmul(w, x, m, y)
 }
 
 /// In the browser, with a helper worker (`helper.rs`).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn split_over_threads(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) -> bool {
-    crate::helper::matmul(w, x, m, y)
+    crate::kernels::helper::matmul(w, x, m, y)
 }
 
 #[cfg(not(any(
