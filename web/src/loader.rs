@@ -11,15 +11,14 @@
 
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
+use searchbar_query::fetch::describe;
 use searchbar_query::{Artifacts, Dense, RowRequest, Searcher};
 use searchbar_release::{
     FileRef, LexicalFiles, Manifest, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{
-    Cache, Headers, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response,
-};
+use web_sys::{Cache, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
 
 use crate::cache;
 
@@ -176,37 +175,17 @@ pub async fn fetch_fragments(
     try_join_all(fetches).await
 }
 
-/// The re-ranking records one query needs, one range request each, all in flight at once
-/// (a CDN serves each from its edge cache). [`Searcher::complete`] verifies every record.
+/// The re-ranking records one query needs ([`searchbar_query::fetch::fetch_ranges`]);
+/// [`Searcher::complete`] verifies every record.
 pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, String> {
-    let fetches = request.ranges.iter().map(|(doc, range)| async move {
-        let url = &request.url;
-        let fail = |e: JsValue| format!("{url}: {}", describe(&e));
-        let headers = Headers::new().map_err(fail)?;
-        let value = format!("bytes={}-{}", range.start, range.end.saturating_sub(1));
-        headers.set("Range", &value).map_err(fail)?;
-        let init = RequestInit::new();
-        init.set_headers(&headers);
-        let request = Request::new_with_str_and_init(url, &init).map_err(fail)?;
-        let window = web_sys::window().ok_or("no window")?;
-        let response: Response = JsFuture::from(window.fetch_with_request(&request))
-            .await
-            .map_err(fail)?
-            .unchecked_into();
-        // 200 would be the whole file: a server without range support, refused rather than
-        // downloading every row for every query.
-        if response.status() != 206 {
-            return Err(format!(
-                "{url}: HTTP {} to a range request (the host must support HTTP range requests)",
-                response.status()
-            ));
-        }
-        let body = JsFuture::from(response.array_buffer().map_err(fail)?)
-            .await
-            .map_err(fail)?;
-        Ok((*doc, Uint8Array::new(&body).to_vec()))
-    });
-    try_join_all(fetches).await
+    let ranges: Vec<_> = request.ranges.iter().map(|(_, r)| r.clone()).collect();
+    let records = searchbar_query::fetch::fetch_ranges(&request.url, &ranges).await?;
+    Ok(request
+        .ranges
+        .iter()
+        .map(|(doc, _)| *doc)
+        .zip(records)
+        .collect())
 }
 
 /// Verifies and opens the records stage.
@@ -286,12 +265,4 @@ async fn fetch_bytes(
         value.copy_to(&mut bytes[start..]);
         progress(bytes.len() as u64);
     }
-}
-
-/// A readable message for a JavaScript exception.
-fn describe(e: &JsValue) -> String {
-    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
-        return String::from(err.message());
-    }
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }

@@ -39,34 +39,15 @@ async fn search_external(
     q: &[f32],
     params: &SearchParams,
 ) -> Vec<Hit> {
-    let window = web_sys::window().unwrap();
     let candidates = index.candidates(q, 10, params, None).unwrap();
     let docs = candidates.docs();
-    let requests = js_sys::Array::new();
-    for &doc in &docs {
-        let r = index.row_range(doc).unwrap();
-        let headers = web_sys::Headers::new().unwrap();
-        headers
-            .set("Range", &format!("bytes={}-{}", r.start, r.end - 1))
-            .unwrap();
-        let init = web_sys::RequestInit::new();
-        init.set_headers(&headers);
-        requests.push(&window.fetch_with_str_and_init(rows_url, &init));
-    }
-    let responses = JsFuture::from(js_sys::Promise::all(&requests))
+    let ranges: Vec<_> = docs.iter().map(|&d| index.row_range(d).unwrap()).collect();
+    let records = searchbar_query::fetch::fetch_ranges(rows_url, &ranges)
         .await
         .unwrap();
-    let bodies = js_sys::Array::new();
-    for resp in js_sys::Array::from(&responses).iter() {
-        let resp = web_sys::Response::from(resp);
-        assert_eq!(resp.status(), 206, "{rows_url}: range request not honoured");
-        bodies.push(&resp.array_buffer().unwrap());
-    }
-    let bodies = JsFuture::from(js_sys::Promise::all(&bodies)).await.unwrap();
     let mut fetched = FetchedRows::new();
-    for (&doc, body) in docs.iter().zip(js_sys::Array::from(&bodies).iter()) {
-        let record = js_sys::Uint8Array::new(&body).to_vec();
-        index.insert_row(&mut fetched, doc, &record).unwrap();
+    for (&doc, record) in docs.iter().zip(&records) {
+        index.insert_row(&mut fetched, doc, record).unwrap();
     }
     index.rerank(q, candidates, &fetched).unwrap()
 }

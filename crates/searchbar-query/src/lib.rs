@@ -7,6 +7,8 @@
 //! [`searchbar_release::rank`] under the release's own settings.
 
 mod error;
+#[cfg(feature = "browser")]
+pub mod fetch;
 mod highlight;
 mod markup;
 mod searcher;
