@@ -161,7 +161,6 @@ prod = "deploy/prod"
 
     /// [`Project::serve`] with more `searchbar serve` arguments.
     pub fn serve_with(&self, env: &str, extra: &[&str]) -> (std::process::Child, String) {
-        use std::io::BufRead;
         let mut args = vec!["serve", "--env", env, "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut server = self
@@ -169,23 +168,13 @@ prod = "deploy/prod"
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("searchbar serve starts");
-        let mut line = String::new();
-        std::io::BufReader::new(server.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("serve prints its URL");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split('/').next())
-            .expect("serve prints its URL")
-            .to_string();
+        let addr = served_address(&mut server);
         (server, addr)
     }
 
     /// Serves target `env` for as long as this test process runs, for the tests of one area
     /// to share (each with its own browser): see [`Served`].
     pub fn serve_for_process(self, env: &str) -> Served {
-        use std::io::BufRead;
         // The shell runs the server in the background (so with /dev/null as its input) and
         // waits on its own input, our end of which only this process's exit closes.
         let script = r#"dir=$1; shift; "$@" & server=$!; read -r _ || true; kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir""#;
@@ -199,16 +188,7 @@ prod = "deploy/prod"
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("sh runs searchbar serve");
-        let mut line = String::new();
-        std::io::BufReader::new(shell.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("serve prints its URL");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split('/').next())
-            .unwrap_or_else(|| panic!("serve printed {line:?}, not its URL"))
-            .to_string();
+        let addr = served_address(&mut shell);
         Served {
             project: self,
             addr,
@@ -419,4 +399,19 @@ pub struct Served {
     pub addr: String,
     /// The shell, holding our end of its standard input open.
     _shell: std::process::Child,
+}
+
+/// The `host:port` a starting `searchbar serve` prints in its first line, read from the
+/// process's piped standard output.
+fn served_address(process: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(process.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("serve prints its URL");
+    line.split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("serve printed {line:?}, not its URL"))
+        .to_string()
 }
