@@ -119,13 +119,17 @@ pub fn sample_release() -> &'static Served {
     })
 }
 
-/// A fresh browser on the shared [`sample_release`], the app ready. `SEARCHBAR_PAGE_QUERY`
-/// (such as `?split=34,6`, web/src/worker.rs) opens the page with other settings, for
-/// comparing them in alternating runs.
-pub fn open_sample() -> (Browser, &'static Served) {
-    let served = sample_release();
+/// The page of the shared [`sample_release`]. `SEARCHBAR_PAGE_QUERY` (such as `?split=34,6`,
+/// web/src/worker.rs) opens it with other settings, for comparing them in alternating runs.
+pub fn sample_url() -> String {
     let page_query = std::env::var("SEARCHBAR_PAGE_QUERY").unwrap_or_default();
+    format!("http://{}/{page_query}", sample_release().addr)
+}
+
+/// A fresh browser on [`sample_url`], the app ready.
+pub fn open_sample() -> (Browser, &'static Served) {
+    let url = sample_url();
     let b = Browser::start().unwrap();
-    open(&b, &format!("http://{}/{page_query}", served.addr));
-    (b, served)
+    open(&b, &url);
+    (b, sample_release())
 }

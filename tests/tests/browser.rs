@@ -7,7 +7,7 @@
 //! scripts/bench/web-peers.sh, the same queries embedded by transformers.js and onnxruntime-web in
 //! the same browser session.
 
-use searchbar_tests::page::{open, open_sample, sample_release, search, RESULTS_FOR};
+use searchbar_tests::page::{open, open_sample, sample_url, search, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
 use searchbar_tests::{repo_root, sample_queries};
 use serde_json::{json, Value};
@@ -264,11 +264,10 @@ fn typing_and_a_pasted_text_keep_the_main_thread_responsive() {
 #[test]
 #[ignore = "benchmark: scripts/bench/web.sh runs it"]
 fn keystroke_to_results() {
-    let served = sample_release();
-    let page_query = std::env::var("SEARCHBAR_PAGE_QUERY").unwrap_or_default();
+    let url = sample_url();
     let b = Browser::start().unwrap();
     let opened = Instant::now();
-    open(&b, &format!("http://{}/{page_query}", served.addr));
+    open(&b, &url);
     let first = search(&b, "monitor air quality at home");
     let first_result_s = opened.elapsed().as_secs_f64();
     assert!(!first.is_empty());
