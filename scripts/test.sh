@@ -12,6 +12,7 @@ bash scripts/install.sh
 
 step "format and lints"
 cargo fmt --all --check
+bash scripts/check-comment-width.sh
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
 cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings
 # The index's and the lexical index's tests too: keeps their Chromium search benchmarks

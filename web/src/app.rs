@@ -44,8 +44,9 @@ const POLL_MS: u32 = 60_000;
 /// runs in slices, a node predicted not to fit starting the next one (`EmbedJob::step_for`).
 const SLICE_MS: f64 = 30.0;
 
-/// Queries up to this many bytes (about 25 tokens) take well under a slice: they run in one call, without the slicing's per-node bookkeeping. Judged by
-/// length rather than tokens because tokenizing costs milliseconds in wasm.
+/// Queries up to this many bytes (about 25 tokens) take well under a slice: they run in one call,
+/// without the slicing's per-node bookkeeping. Judged by length rather than tokens because
+/// tokenizing costs milliseconds in wasm.
 const ONE_CALL_BYTES: usize = 100;
 
 /// A keydown that waited longer than this for the main thread is part of a queue of input.

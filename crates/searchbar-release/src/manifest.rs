@@ -229,8 +229,8 @@ pub struct Manifest {
     pub search: SearchInfo,
     pub evaluation: Evaluation,
     pub files: Files,
-    /// The release's page ([`PAGE_NAME`](crate::PAGE_NAME), path relative to the release directory), so that
-    /// verifying a release covers every byte it serves.
+    /// The release's page ([`PAGE_NAME`](crate::PAGE_NAME), path relative to the release
+    /// directory), so that verifying a release covers every byte it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<FileRef>,
 }

@@ -55,7 +55,8 @@ impl SourceKind {
 pub struct SourceConfig {
     /// Source kind.
     pub kind: SourceKind,
-    /// JSONL/CSV file or SQLite database file; relative paths resolve against the caller's base dir.
+    /// JSONL/CSV file or SQLite database file; relative paths resolve against the caller's base
+    /// dir.
     pub path: PathBuf,
     /// SQL query for `sqlite` and `postgres`.
     pub query: String,

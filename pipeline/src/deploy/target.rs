@@ -376,7 +376,8 @@ impl Target {
                 if id == pointer.release {
                     bail!("{id} is already live on {}", self.name);
                 }
-                // An explicit jump is undoable like a deploy: the current release joins the history.
+                // An explicit jump is undoable like a deploy: the current release joins the
+                // history.
                 history.retain(|h| h != id);
                 history.push(pointer.release.clone());
                 id.to_string()

@@ -1,12 +1,12 @@
-//! Words in headless Chromium. A lexical-only release (`search.mode = "lexical"`, fragments
-//! small enough that common words' lists continue in postings blocks): the page ranks by words
-//! alone exactly as `searchbar query` does, fetches only the lexical fragments its queries
-//! need (postings blocks among them), not the whole index, and never the encoder. A hybrid release: the page
+//! Words in headless Chromium. A lexical-only release (`search.mode = "lexical"`, fragments small
+//! enough that common words' lists continue in postings blocks): the page ranks by words alone
+//! exactly as `searchbar query` does, fetches only the lexical fragments its queries need (postings
+//! blocks among them), not the whole index, and never the encoder. A hybrid release: the page
 //! answers by words while its encoder downloads (as `searchbar query --words-only` does), then
-//! ranks the same text again in place. The box is there before the app: what is typed into it
-//! on the root loader page and on the release page before the wasm arrives is kept, with its
-//! caret and focus, and searched. A test binary of its own, so it never shares the machine with
-//! the timing-sensitive browser test.
+//! ranks the same text again in place. The box is there before the app: what is typed into it on
+//! the root loader page and on the release page before the wasm arrives is kept, with its caret and
+//! focus, and searched. A test binary of its own, so it never shares the machine with the
+//! timing-sensitive browser test.
 
 use searchbar_tests::page::{native, native_with, open, search, search_at, status, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;

@@ -6,10 +6,10 @@
 //! the page moves the bytes (`web/src/worker.rs`). This module decides what is shared:
 //! * [`crate::Encoder::matmul_weights`] packs the query graph's int8 matrices (a matrix's id is its
 //!   position) for [`MatmulHelper::from_bytes`] in the worker;
-//! * [`crate::Encoder::share_matmuls`] gives this thread a [`Peer`]. Each large int8 matmul then quantizes its rows
-//!   once, offers its last panels to the worker in a few chunks and computes the first ones
-//!   itself; then it claims whatever chunks the worker has not. A worker that is asleep, late
-//!   or descheduled simply claims fewer chunks, so the page never waits for one to start.
+//! * [`crate::Encoder::share_matmuls`] gives this thread a [`Peer`]. Each large int8 matmul then
+//!   quantizes its rows once, offers its last panels to the worker in a few chunks and computes the
+//!   first ones itself; then it claims whatever chunks the worker has not. A worker that is asleep,
+//!   late or descheduled simply claims fewer chunks, so the page never waits for one to start.
 //!
 //! Sums are exact integers and each column's rescaling is the same code on both sides, so a
 //! split result equals the unsplit one bit for bit.

@@ -1,9 +1,9 @@
 //! Float arithmetic for the fused ops (`attention.rs`, `layer_norm.rs`, `gelu.rs`) that gives
 //! a native build and the browser's wasm the same bits.
 //!
-//! * [`F4`]: four f32 lanes, a simd128 register in wasm and an array elsewhere. rustc leaves
-//!   these loops scalar for wasm, so the wasm build spells the vector instructions out. Every op is the IEEE
-//!   operation per lane, so both representations compute the same bits.
+//! * [`F4`]: four f32 lanes, a simd128 register in wasm and an array elsewhere. rustc leaves these
+//!   loops scalar for wasm, so the wasm build spells the vector instructions out. Every op is the
+//!   IEEE operation per lane, so both representations compute the same bits.
 //! * [`Lane`]: what a formula needs, for `f32` and [`F4`] alike, so one generic function
 //!   serves a vector body and its scalar tail.
 //! * Reductions ([`dot`], [`sum`], [`sum_sq_dev`]) add eight interleaved partial sums (two

@@ -1,12 +1,12 @@
 //! `x · W` where `W` stays int8 with one scale per output column, as the int8 export stores
 //! it (`Cast(W_q) * scale`, then `MatMul`).
 //!
-//! tract folds that dequantization into float32 constants at load: 42 MB of weights that a
-//! short query streams in full for every call (more than a typical last-level cache), and
-//! several times that in the browser's memory. Kept as int8, the weights are a quarter of that and a query's
-//! matmuls are bound by arithmetic again. Each weight is widened to f32 in registers and the
-//! column scale is applied once to the sum, so the result equals the float32 graph's up to
-//! summation order (about 1e-7 relative).
+//! tract folds that dequantization into float32 constants at load: 42 MB of weights that a short
+//! query streams in full for every call (more than a typical last-level cache), and several times
+//! that in the browser's memory. Kept as int8, the weights are a quarter of that and a query's
+//! matmuls are bound by arithmetic again. Each weight is widened to f32 in registers and the column
+//! scale is applied once to the sum, so the result equals the float32 graph's up to summation order
+//! (about 1e-7 relative).
 //!
 //! The loops are plain Rust over fixed-size arrays, which LLVM vectorizes: with AVX-512 or
 //! AVX2 and FMA (detected at run time) natively. In the browser, where simd128 has no fused

@@ -1,11 +1,12 @@
 //! Self-attention as one op, for the graph that embeds one text at a time (the query path).
 //!
 //! An exporter spells each attention block as about twenty ONNX nodes: reshapes into heads,
-//! transposes, two scalings, two batched matmuls and a softmax. For a 10-token query tract
-//! runs them as a dozen small ops whose fixed costs (packing, shape bookkeeping, a buffer per
-//! node) are most of their time, for 80 thousand multiply-adds. [`fuse_attention`] replaces each block, where the attention mask is already
-//! gone (see `prepare::drop_attention_mask`), with one `Attention(q, k, v)` node, and
-//! [`attend`] computes it in one pass over the `[seq, width]` rows, with no copies.
+//! transposes, two scalings, two batched matmuls and a softmax. For a 10-token query tract runs
+//! them as a dozen small ops whose fixed costs (packing, shape bookkeeping, a buffer per node) are
+//! most of their time, for 80 thousand multiply-adds. [`fuse_attention`] replaces each block, where
+//! the attention mask is already gone (see `prepare::drop_attention_mask`), with one
+//! `Attention(q, k, v)` node, and [`attend`] computes it in one pass over the `[seq, width]` rows,
+//! with no copies.
 //!
 //! The kernel is plain Rust whose every float operation is spelled out (fixed-order partial
 //! sums from `lanes.rs`, its own `exp`): the same bits natively and in wasm, vectorised or
