@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132
 GROOVY_LINT_VERSION=15.2.2
+MOTO_VERSION=5.2.1
 APT_PACKAGES=(brotli chromium chromium-driver cmake libopenblas-dev libssl-dev openssl pkg-config postgresql)
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
@@ -60,4 +61,12 @@ if [ "$(node -p "require('$NPM_PREFIX/node_modules/npm-groovy-lint/package.json'
   npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" "npm-groovy-lint@$GROOVY_LINT_VERSION"
 fi
 
-export TRUNK_VERSION BINARYEN_VERSION GROOVY_LINT_VERSION
+# The S3-compatible server the bucket-target tests deploy to (moto's standalone server, on
+# loopback; tests/s3.rs starts it).
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null)" != "$MOTO_VERSION" ] \
+  || ! python3 -c 'import flask, flask_cors' 2>/dev/null || ! command -v moto_server >/dev/null; then
+  log "pip install moto[server]==$MOTO_VERSION"
+  python3 -m pip install -q "moto[server]==$MOTO_VERSION"
+fi
+
+export TRUNK_VERSION BINARYEN_VERSION GROOVY_LINT_VERSION MOTO_VERSION

@@ -2,6 +2,7 @@
 //! real files (a project in a temporary directory built from the sample catalog).
 
 pub mod page;
+pub mod s3;
 pub mod webdriver;
 
 use std::io::Read;
@@ -73,11 +74,18 @@ pub fn sample_queries() -> Vec<(String, String)> {
 #[derive(Debug)]
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// Environment variables every command in the project gets.
+    env: Vec<(String, String)>,
 }
 
 impl Project {
     /// A project over the sample catalog with `extra` TOML appended to the config.
     pub fn sample(extra: &str) -> Self {
+        Self::sample_on(&[("stage", "deploy/stage"), ("prod", "deploy/prod")], extra)
+    }
+
+    /// [`Project::sample`] with the deploy targets `targets` (environment, place).
+    pub fn sample_on(targets: &[(&str, &str)], extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let catalog = repo_root().join("data/catalog");
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
@@ -102,14 +110,26 @@ recall_queries = 50
 [web]
 dist = "{dist}"
 [deploy.targets]
-stage = "deploy/stage"
-prod = "deploy/prod"
+{targets}
 {extra}
 "#,
-            dist = web_dist().display()
+            dist = web_dist().display(),
+            targets = targets
+                .iter()
+                .map(|(env, at)| format!("{env} = \"{at}\"\n"))
+                .collect::<String>()
         );
         std::fs::write(dir.path().join("searchbar.toml"), config).unwrap();
-        Self { dir }
+        Self {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// The project with `vars` set for every command it runs.
+    pub fn with_env(mut self, vars: Vec<(String, String)>) -> Self {
+        self.env.extend(vars);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -128,7 +148,9 @@ prod = "deploy/prod"
     /// The workspace binary `bin` with `args`, in the project.
     pub fn command_of(&self, bin: &str, args: &[&str]) -> Command {
         let mut c = Command::new(built_bin(bin));
-        c.current_dir(self.path()).args(args);
+        c.current_dir(self.path())
+            .args(args)
+            .envs(self.env.iter().cloned());
         c
     }
 

@@ -286,10 +286,12 @@ impl Default for WebConfig {
 pub struct DeployConfig {
     /// Releases kept per target besides the live one (at least 2).
     pub keep: usize,
-    /// Environment name -> directory.
+    /// Environment name -> directory, or `s3://bucket/prefix` for an S3-compatible bucket.
     pub targets: BTreeMap<String, PathBuf>,
     /// Where `searchbar serve` listens.
     pub listen: String,
+    /// How to reach the buckets of `s3://` targets.
+    pub s3: crate::deploy::bucket::S3Config,
 }
 
 impl Default for DeployConfig {
@@ -302,6 +304,7 @@ impl Default for DeployConfig {
             ]
             .into(),
             listen: "127.0.0.1:8080".into(),
+            s3: Default::default(),
         }
     }
 }
@@ -360,8 +363,20 @@ impl Project {
                     .join(", ")
             )
         })?;
-        Ok(crate::deploy::Target::new(env, self.path(dir)))
+        match s3_url(dir) {
+            Some(url) => {
+                let bucket = crate::deploy::bucket::Bucket::open(url, &self.config.deploy.s3)
+                    .with_context(|| format!("deploy target {env:?}"))?;
+                Ok(crate::deploy::Target::bucket(env, bucket))
+            }
+            None => Ok(crate::deploy::Target::new(env, self.path(dir))),
+        }
     }
+}
+
+/// The URL of a target written `s3://...`; `None` for a directory.
+fn s3_url(target: &Path) -> Option<&str> {
+    target.to_str().filter(|t| t.starts_with("s3://"))
 }
 
 /// Parses and validates; errors name the file and the key.
@@ -449,7 +464,16 @@ fn validate(c: &Config) -> Result<()> {
     if c.deploy.targets.is_empty() {
         bail!("deploy.targets must name at least one target");
     }
-    for name in c.deploy.targets.keys() {
+    for (name, at) in &c.deploy.targets {
+        if let Some(url) = s3_url(at) {
+            crate::deploy::bucket::parse_url(url)
+                .with_context(|| format!("deploy.targets.{name}"))?;
+        }
+        if let Some(e) = &c.deploy.s3.endpoint {
+            if !e.starts_with("http://") && !e.starts_with("https://") {
+                bail!("deploy.s3.endpoint = {e:?} must be an http:// or https:// URL");
+            }
+        }
         if name.is_empty()
             || !name
                 .chars()

@@ -1,6 +1,7 @@
 //! `searchbar serve`: a target on localhost with CDN-like headers, for the demo and tests.
 
 use crate::deploy::encoding::ENCODINGS;
+use crate::deploy::headers::{cache_control, ISOLATION_HEADERS};
 use anyhow::{Context, Result};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -10,16 +11,6 @@ use axum::serve::ListenerExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower_http::services::ServeDir;
-
-/// Immutable for content-addressed files and release directories; always revalidated for
-/// the pointer and the loader page, which change at every deploy.
-fn cache_control(path: &str) -> &'static str {
-    if path.starts_with("/files/") || path.starts_with("/releases/") {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    }
-}
 
 /// The top-level entries of a target that are released: the loader page, the pointer, the
 /// artifacts and the releases. Locks, admission records and anything else placed there by hand
@@ -95,13 +86,6 @@ async fn headers(root: Arc<PathBuf>, isolated: bool, mut req: Request, next: Nex
     }
     res
 }
-
-/// The two headers that make a page cross-origin isolated. A static host that cannot send
-/// them still serves a working page, searching on one core.
-const ISOLATION_HEADERS: &[(&str, &str)] = &[
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-embedder-policy", "require-corp"),
-];
 
 /// `isolated`: send the cross-origin isolation headers.
 pub fn router(root: PathBuf, isolated: bool) -> axum::Router {
@@ -188,13 +172,5 @@ mod tests {
         ] {
             assert!(!released(root, bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn pointer_is_revalidated_and_hashed_files_are_immutable() {
-        assert_eq!(super::cache_control("/current.json"), "no-cache");
-        assert_eq!(super::cache_control("/"), "no-cache");
-        assert!(super::cache_control("/files/encoder-0123.onnx").contains("immutable"));
-        assert!(super::cache_control("/releases/r1/index.html").contains("immutable"));
     }
 }

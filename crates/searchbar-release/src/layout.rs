@@ -46,6 +46,13 @@ pub fn release_dir(root: &Path, id: &str) -> PathBuf {
     releases_dir(root).join(id)
 }
 
+/// The name in `files/` of the artifact a manifest names by `rel` (`../../files/<name>`), or
+/// `None` where `rel` is anything else: a deeper path, a hidden name, another directory.
+pub fn artifact_name(rel: &str) -> Option<&str> {
+    rel.strip_prefix(FILES_PREFIX)
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && !n.starts_with('.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +66,20 @@ mod tests {
                 .join("a"),
             Path::new("t/releases/r/../../files/a")
         );
+    }
+
+    #[test]
+    fn only_plain_names_under_files_are_artifacts() {
+        assert_eq!(artifact_name("../../files/a-01.json"), Some("a-01.json"));
+        for bad in [
+            "files/a",
+            "../../files/",
+            "../../files/.lock",
+            "../../files/a/b",
+            "../../x",
+        ] {
+            assert_eq!(artifact_name(bad), None, "{bad}");
+        }
     }
 
     /// trunk cannot read a Rust constant: its `public_url`, where the page's own bundle is

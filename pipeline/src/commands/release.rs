@@ -217,17 +217,27 @@ pub fn serve(p: &ProjectArgs, args: &ServeArgs) -> Result<()> {
         .listen
         .clone()
         .unwrap_or_else(|| project.config.deploy.listen.clone());
-    crate::serve::serve(target.root, &listen, &args.env.env, !args.no_isolation)
+    let root = target.dir().with_context(|| {
+        format!(
+            "{} is a bucket ({}): its bucket, or a CDN in front of it, serves it; `searchbar \
+             serve` serves directory targets",
+            args.env.env,
+            target.location()
+        )
+    })?;
+    crate::serve::serve(
+        root.to_path_buf(),
+        &listen,
+        &args.env.env,
+        !args.no_isolation,
+    )
 }
 
 /// Loads a release from a target exactly as the browser does: manifest, then every artifact
 /// verified against it; the records and the lexical index only where `threads` is `None`.
 fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Searcher> {
     let manifest = target.manifest(id)?;
-    let read = |f: &searchbar_release::FileRef| -> Result<Vec<u8>> {
-        let path = target.artifact_path(&f.path)?;
-        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
-    };
+    let read = |f: &searchbar_release::FileRef| target.read_artifact(&f.path);
     let dense = |f| match threads {
         Some(_) => read(f),
         None => Ok(Vec::new()),

@@ -32,6 +32,14 @@ impl Encoding {
         }
     }
 
+    /// The `Content-Encoding` value.
+    pub fn header(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
     /// `files/<name>.<ext>` for the artifact at `path`.
     pub fn variant_of(self, path: &Path) -> PathBuf {
         let mut p = path.as_os_str().to_owned();
@@ -148,23 +156,26 @@ pub fn present(path: &Path) -> impl Iterator<Item = (Encoding, PathBuf)> + '_ {
         .filter(|(_, p)| std::fs::symlink_metadata(p).is_ok())
 }
 
-/// Checks that the variant at `at` is a regular file that decodes to exactly the bytes `file`
-/// describes: a host would otherwise send a client wrong bytes under a right name.
-fn check_variant(enc: Encoding, at: &Path, file: &FileRef) -> Result<()> {
-    super::fsutil::require_regular(at)?;
-    let raw = std::fs::read(at).with_context(|| format!("reading {}", at.display()))?;
-    let decoded = enc
-        .decode(&raw, file.bytes)
-        .with_context(|| format!("{} does not decode", at.display()))?;
+/// Checks that a variant's bytes `raw` decode to exactly the bytes `file` describes: a host
+/// would otherwise send a client wrong bytes under a right name.
+pub fn check_variant(enc: Encoding, raw: &[u8], file: &FileRef) -> Result<()> {
+    let decoded = enc.decode(raw, file.bytes).context("it does not decode")?;
     if let Err(e) = file.verify(&decoded) {
-        bail!("{} does not decode to its artifact: {e}", at.display());
+        bail!("it does not decode to its artifact: {e}");
     }
     Ok(())
 }
 
+/// [`check_variant`] for the variant file at `at`, which must be a regular file.
+fn check_variant_file(enc: Encoding, at: &Path, file: &FileRef) -> Result<()> {
+    super::fsutil::require_regular(at)?;
+    let raw = std::fs::read(at).with_context(|| format!("reading {}", at.display()))?;
+    check_variant(enc, &raw, file).with_context(|| at.display().to_string())
+}
+
 /// Checks every variant beside the artifact at `path` ([`check_variant`]).
 pub fn verify_variants(path: &Path, file: &FileRef) -> Result<()> {
-    present(path).try_for_each(|(enc, at)| check_variant(enc, &at, file))
+    present(path).try_for_each(|(enc, at)| check_variant_file(enc, &at, file))
 }
 
 /// Removes the variants beside `path` that fail [`check_variant`] (a crash or tampering on a
@@ -172,7 +183,7 @@ pub fn verify_variants(path: &Path, file: &FileRef) -> Result<()> {
 pub fn remove_bad_variants(path: &Path, file: &FileRef) -> Result<usize> {
     let mut removed = 0;
     for (enc, at) in present(path) {
-        if check_variant(enc, &at, file).is_err() {
+        if check_variant_file(enc, &at, file).is_err() {
             remove_if_present(&at)?;
             removed += 1;
         }

@@ -17,12 +17,31 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 const LOCK_NAME: &str = ".deploy.lock";
 
+/// Who holds a lock, recorded in it for the error message of the next one.
 #[derive(Debug, Serialize, Deserialize)]
-struct Owner {
-    pid: u32,
-    host: String,
-    since_unix: u64,
-    command: String,
+pub(super) struct Owner {
+    pub pid: u32,
+    pub host: String,
+    pub since_unix: u64,
+    pub command: String,
+}
+
+impl Owner {
+    /// The holder as an error message names it.
+    pub(super) fn describe(owner: Option<&Owner>) -> String {
+        owner.map_or_else(
+            || "another process".to_string(),
+            |o| {
+                format!(
+                    "`{}` (pid {} on {}, since {}s ago)",
+                    o.command,
+                    o.pid,
+                    o.host,
+                    now_unix().saturating_sub(o.since_unix)
+                )
+            },
+        )
+    }
 }
 
 /// Held while deploying, rolling back, promoting or collecting garbage; released on drop and
@@ -66,18 +85,7 @@ impl DeployLock {
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                let holder = serde_json::from_str::<Owner>(&text).map_or_else(
-                    |_| "another process".to_string(),
-                    |o| {
-                        format!(
-                            "`{}` (pid {} on {}, since {}s ago)",
-                            o.command,
-                            o.pid,
-                            o.host,
-                            now_unix().saturating_sub(o.since_unix)
-                        )
-                    },
-                );
+                let holder = Owner::describe(serde_json::from_str::<Owner>(&text).ok().as_ref());
                 anyhow::bail!(
                     "{} is locked by {holder}: another searchbar command (a deploy, rollback, \
                      promote or pipeline run) is working there. Run again when it has finished.",
@@ -101,7 +109,9 @@ impl DeployLock {
                 .and_then(|()| file.rewind())
                 .and_then(|()| file.write_all(&serde_json::to_vec(&owner).unwrap_or_default()));
         }
-        probe(&path, "acquire", exclusive);
+        if exclusive {
+            probe(&path.display().to_string(), "acquire");
+        }
         Ok(Self {
             file,
             path,
@@ -112,36 +122,35 @@ impl DeployLock {
 
 impl Drop for DeployLock {
     fn drop(&mut self) {
-        probe(&self.path, "release", self.exclusive);
+        if self.exclusive {
+            probe(&self.path.display().to_string(), "release");
+        }
         let _ = self.file.unlock();
     }
 }
 
 /// With `SEARCHBAR_LOCK_PROBE=FILE`, every exclusive holder appends `acquire`/`release` lines
-/// (target, pid) to FILE while it holds the lock, so a test racing many processes can check
+/// (lock, pid) to FILE while it holds the lock, so a test racing many processes can check
 /// from the order of the lines that no two ever held one target at once.
-fn probe(path: &Path, what: &str, exclusive: bool) {
+pub(super) fn probe(lock: &str, what: &str) {
     let Some(log) = std::env::var_os("SEARCHBAR_LOCK_PROBE") else {
         return;
     };
-    if !exclusive {
-        return;
-    }
-    let line = format!("{} {what} {}\n", path.display(), std::process::id());
+    let line = format!("{lock} {what} {}\n", std::process::id());
     if let Ok(mut f) = OpenOptions::new().append(true).create(true).open(log) {
         // One write(2) with O_APPEND: lines from different processes never interleave.
         let _ = f.write_all(line.as_bytes());
     }
 }
 
-fn hostname() -> String {
+pub(super) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn now_unix() -> u64 {
+pub(super) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -1,8 +1,10 @@
-//! Atomic deploys, rollback and promotion over directory targets, and the precompressed
-//! variants of their artifacts.
+//! Atomic deploys, rollback and promotion over directory and S3-compatible targets, the
+//! precompressed variants of their artifacts, and the headers a host sends with them.
 
+pub mod bucket;
 pub mod encoding;
 pub mod fsutil;
+pub mod headers;
 mod lock;
 mod target;
 

@@ -1,11 +1,17 @@
-//! A deploy target: a directory of immutable releases and one pointer (see searchbar-release).
+//! A deploy target: immutable releases and one pointer (see searchbar-release's layout), in a
+//! directory or in an S3-compatible bucket, with the same guarantees in both: artifacts first,
+//! then the release's page and manifest, then the pointer in one write, so a reader sees the old
+//! release or the new one and never a mix.
 
-use super::encoding;
+use super::bucket::{Bucket, BucketLock};
+use super::encoding::{self, Encoding, ENCODINGS};
 use super::fsutil::{link_or_copy, remove_temporaries, require_regular, sync_dir, write_atomic};
+use super::headers::{headers_file, nginx_snippet, HEADERS_FILE, NGINX_FILE};
 use super::lock::DeployLock;
 use crate::fault;
 use anyhow::{bail, Context, Result};
 use searchbar_release::layout::{self, LOADER_NAME};
+use searchbar_release::layout::{FILES_DIR, RELEASES_DIR};
 use searchbar_release::{Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -74,33 +80,147 @@ pub struct ReleaseEntry {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    pub root: PathBuf,
+    place: Place,
 }
 
+/// Where a target's files are.
+#[derive(Debug, Clone)]
+enum Place {
+    Dir(PathBuf),
+    Bucket(Bucket),
+}
+
+/// A target's lock, of whichever kind its place takes.
+#[derive(Debug)]
+#[allow(dead_code)] // Held for its `Drop`.
+enum TargetLock {
+    Dir(DeployLock),
+    Bucket(BucketLock),
+}
+
+/// Where admission records sit at a target's root (not for the web).
+const ADMISSIONS_DIR: &str = "admissions";
+
 impl Target {
+    /// A directory target.
     pub fn new(name: &str, root: PathBuf) -> Self {
         Self {
             name: name.to_string(),
-            root,
+            place: Place::Dir(root),
         }
     }
 
-    pub fn files_dir(&self) -> PathBuf {
-        layout::files_dir(&self.root)
+    /// A bucket target.
+    pub fn bucket(name: &str, bucket: Bucket) -> Self {
+        Self {
+            name: name.to_string(),
+            place: Place::Bucket(bucket),
+        }
     }
 
-    pub fn release_dir(&self, id: &str) -> PathBuf {
-        layout::release_dir(&self.root, id)
+    /// The directory of a directory target; `None` for a bucket.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Dir(root) => Some(root),
+            Place::Bucket(_) => None,
+        }
     }
 
-    fn releases_dir(&self) -> PathBuf {
-        layout::releases_dir(&self.root)
+    /// Where the target is, for messages: its directory or its `s3://` URL.
+    pub fn location(&self) -> String {
+        self.describe("")
+    }
+
+    fn describe(&self, key: &str) -> String {
+        match &self.place {
+            Place::Dir(root) => root.join(key).display().to_string(),
+            Place::Bucket(b) => b.describe(key),
+        }
+    }
+
+    /// The directory of a directory target, or an error naming what a bucket cannot do.
+    fn root(&self) -> Result<&Path> {
+        self.dir().with_context(|| {
+            format!(
+                "{} is a bucket ({}), not a directory",
+                self.name,
+                self.location()
+            )
+        })
+    }
+
+    pub fn files_dir(&self) -> Result<PathBuf> {
+        Ok(layout::files_dir(self.root()?))
+    }
+
+    pub fn release_dir(&self, id: &str) -> Result<PathBuf> {
+        Ok(layout::release_dir(self.root()?, id))
+    }
+
+    /// The bytes at `key` (a path below the target's root), or `None` where there are none.
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match &self.place {
+            Place::Dir(root) => {
+                let path = root.join(key);
+                match fs::read(&path) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+                }
+            }
+            Place::Bucket(b) => b.get(key),
+        }
+    }
+
+    /// Writes `bytes` at `key` so that a reader sees the old bytes or the new ones.
+    fn write(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        match &self.place {
+            Place::Dir(root) => write_atomic(&root.join(key), bytes),
+            Place::Bucket(b) => b.put(key, bytes, None),
+        }
+    }
+
+    fn lock(&self, command: &str) -> Result<TargetLock> {
+        Ok(match &self.place {
+            Place::Dir(root) => TargetLock::Dir(DeployLock::acquire(root, command)?),
+            Place::Bucket(b) => TargetLock::Bucket(b.lock(command)?),
+        })
+    }
+
+    /// The lock a copy from this target takes: shared on a directory (other copies may run,
+    /// writers may not); a bucket's lock has one mode.
+    fn lock_to_read(&self, command: &str) -> Result<TargetLock> {
+        Ok(match &self.place {
+            Place::Dir(root) => TargetLock::Dir(DeployLock::acquire_shared(root, command)?),
+            Place::Bucket(b) => TargetLock::Bucket(b.lock(command)?),
+        })
+    }
+
+    fn same_place(&self, other: &Target) -> bool {
+        match (&self.place, &other.place) {
+            (Place::Dir(a), Place::Dir(b)) => a == b,
+            (Place::Bucket(a), Place::Bucket(b)) => a.describe("") == b.describe(""),
+            _ => false,
+        }
     }
 
     /// The live release, if any. A pointer that cannot be read is an error, not "none":
     /// deploying over an unreadable pointer would silently drop the rollback history.
     pub fn pointer(&self) -> Result<Option<Pointer>> {
-        read_optional_json(&self.root.join(POINTER_NAME), "pointer")
+        self.read_json(POINTER_NAME, "pointer")
+    }
+
+    fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        self.read(key)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{}: not a valid {what}", self.describe(key)))
+            })
+            .transpose()
     }
 
     /// The manifest of the live release, if any: what the gate compares a candidate with. A
@@ -120,89 +240,148 @@ impl Target {
         })
     }
 
-    fn admission_path(&self, id: &str) -> PathBuf {
-        self.root.join("admissions").join(format!("{id}.json"))
+    fn admission_key(id: &str) -> String {
+        format!("{ADMISSIONS_DIR}/{id}.json")
     }
 
     /// Why release `id` was let onto this target, if it was recorded.
     pub fn admission(&self, id: &str) -> Result<Option<Admission>> {
-        read_optional_json(&self.admission_path(id), "admission record")
+        self.read_json(&Self::admission_key(id), "admission record")
     }
 
     pub fn manifest(&self, id: &str) -> Result<Manifest> {
-        let path = self.release_dir(id).join(MANIFEST_NAME);
-        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        Ok(Manifest::from_json(&bytes, &path.display().to_string())?)
+        let key = release_key(id, MANIFEST_NAME);
+        let bytes = self
+            .read(&key)?
+            .with_context(|| format!("reading {}: not found", self.describe(&key)))?;
+        Ok(Manifest::from_json(&bytes, &self.describe(&key))?)
     }
 
     /// Where a manifest path (relative to the release directory) lives on disk.
     pub fn artifact_path(&self, rel: &str) -> Result<PathBuf> {
-        let name = rel
-            .strip_prefix(FILES_PREFIX)
-            .filter(|n| !n.is_empty() && !n.contains('/') && !n.starts_with('.'))
-            .with_context(|| format!("artifact path {rel:?} is not under {FILES_PREFIX}"))?;
-        Ok(self.files_dir().join(name))
+        Ok(self.files_dir()?.join(artifact_name(rel)?))
+    }
+
+    /// The bytes of the artifact a manifest names by `rel`, as stored (verify them before use).
+    pub fn read_artifact(&self, rel: &str) -> Result<Vec<u8>> {
+        let key = artifact_key(rel)?;
+        self.read(&key)?
+            .with_context(|| format!("reading {}: not found", self.describe(&key)))
     }
 
     /// Checks that release `id` is complete: manifest readable, every artifact and the page
-    /// present as regular files with the right size and sha256.
+    /// present (as regular files, in a directory) with the right size and sha256, and every
+    /// precompressed variant decoding to its artifact.
     pub fn verify(&self, id: &str) -> Result<Manifest> {
-        require_regular(&self.release_dir(id).join(MANIFEST_NAME))?;
+        if let Place::Dir(root) = &self.place {
+            require_regular(&layout::release_dir(root, id).join(MANIFEST_NAME))?;
+        }
         let manifest = self.manifest(id)?;
         if manifest.release != id {
             bail!(
                 "{}: manifest names release {}, not {id}",
-                self.release_dir(id).display(),
+                self.describe(&release_key(id, "")),
                 manifest.release
             );
         }
-        let check = |path: &Path, entry: Option<&searchbar_release::FileRef>| -> Result<()> {
-            require_regular(path)?;
-            if let Some(entry) = entry {
-                let bytes =
-                    fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                entry
-                    .verify(&bytes)
-                    .with_context(|| format!("release {id} on {}", self.name))?;
-                encoding::verify_variants(path, entry)
-                    .with_context(|| format!("release {id} on {}", self.name))?;
+        let check = |key: &str, entry: Option<&searchbar_release::FileRef>| -> Result<()> {
+            let context = || format!("release {id} on {}", self.name);
+            let missing = || format!("{} is missing", self.describe(key));
+            match &self.place {
+                Place::Dir(root) => {
+                    require_regular(&root.join(key))?;
+                    let Some(entry) = entry else {
+                        return Ok(());
+                    };
+                    let bytes = self.read(key)?.with_context(missing)?;
+                    entry.verify(&bytes).with_context(context)?;
+                    encoding::verify_variants(&root.join(key), entry).with_context(context)?;
+                }
+                // An object a deploy wrote carries the sha256 of the bytes it sent, which the
+                // store checked on receipt (the client sends a SHA-256 checksum with each
+                // PUT), and its variants were decoded and checked before they were sent: so
+                // its size and recorded hash are checked here, without downloading it. An
+                // object written some other way is downloaded and checked whole.
+                Place::Bucket(b) => {
+                    let head = b.head(key)?.with_context(missing)?;
+                    let Some(entry) = entry else {
+                        return Ok(());
+                    };
+                    match head.sha256 {
+                        Some(sha) if head.size == entry.bytes && sha == entry.sha256 => {}
+                        Some(sha) => bail!(
+                            "{}: {} bytes with sha256 {sha}, the manifest says {} bytes with \
+                             sha256 {} ({})",
+                            b.describe(key),
+                            head.size,
+                            entry.bytes,
+                            entry.sha256,
+                            context()
+                        ),
+                        None => {
+                            let bytes = self.read(key)?.with_context(missing)?;
+                            entry.verify(&bytes).with_context(context)?;
+                        }
+                    }
+                    for enc in ENCODINGS {
+                        let at = variant_key(key, enc);
+                        if b.head(&at)?.is_some_and(|h| h.sha256.is_none()) {
+                            let raw = b.get(&at)?.unwrap_or_default();
+                            encoding::check_variant(enc, &raw, entry)
+                                .with_context(|| b.describe(&at))
+                                .with_context(context)?;
+                        }
+                    }
+                }
             }
             Ok(())
         };
         for file in manifest.files.all() {
-            check(&self.artifact_path(&file.path)?, Some(file))?;
+            check(&artifact_key(&file.path)?, Some(file))?;
         }
         // Manifests from before the page was hashed name no page entry; every export since does.
-        check(
-            &self.release_dir(id).join(PAGE_NAME),
-            manifest.page.as_ref(),
-        )?;
+        check(&release_key(id, PAGE_NAME), manifest.page.as_ref())?;
         Ok(manifest)
     }
 
-    /// Every release directory (temporaries aside), readable or not. A manifest whose id is
-    /// not its directory's name counts as unreadable: ids, not names, are what pointers hold.
+    /// Every release (temporaries and, in a bucket, releases whose manifest is not written yet
+    /// aside), readable or not. A manifest whose id is not its directory's name counts as
+    /// unreadable: ids, not names, are what pointers hold.
     pub fn entries(&self) -> Result<Vec<ReleaseEntry>> {
-        let dir = self.releases_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        let names: Vec<String> = match &self.place {
+            Place::Dir(root) => {
+                let dir = layout::releases_dir(root);
+                let entries = match fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+                };
+                let mut names = Vec::new();
+                for entry in entries {
+                    let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+                    names.push(entry.file_name().to_string_lossy().to_string());
+                }
+                names
+            }
+            Place::Bucket(b) => {
+                let mut names = Vec::new();
+                for name in b.list(RELEASES_DIR)?.1 {
+                    if b.head(&release_key(&name, MANIFEST_NAME))?.is_some() {
+                        names.push(name);
+                    }
+                }
+                names
+            }
         };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
+        for name in names.into_iter().filter(|n| !n.starts_with('.')) {
             let manifest = self.manifest(&name).and_then(|m| {
                 if m.release == name {
                     Ok(m)
                 } else {
                     bail!(
                         "{}: its manifest names release {}",
-                        self.release_dir(&name).display(),
+                        self.describe(&release_key(&name, "")),
                         m.release
                     )
                 }
@@ -227,13 +406,51 @@ impl Target {
         Ok(out)
     }
 
+    /// Places the object at `key` of this target at `dst`, a path in a directory target: a
+    /// hard link or a copy from a directory, a download from a bucket.
+    fn copy_out(&self, key: &str, dst: &Path) -> Result<()> {
+        match &self.place {
+            Place::Dir(root) => link_or_copy(&root.join(key), dst),
+            Place::Bucket(b) => {
+                let bytes = b
+                    .get(key)?
+                    .with_context(|| format!("{} is missing", b.describe(key)))?;
+                write_atomic(dst, &bytes)
+            }
+        }
+    }
+
+    /// The precompressed variants this target holds of the artifact at `key`.
+    fn variants(&self, key: &str) -> Result<Vec<Encoding>> {
+        Ok(match &self.place {
+            Place::Dir(root) => encoding::present(&root.join(key)).map(|(e, _)| e).collect(),
+            Place::Bucket(b) => {
+                let mut out = Vec::new();
+                for enc in ENCODINGS {
+                    if b.head(&variant_key(key, enc))?.is_some() {
+                        out.push(enc);
+                    }
+                }
+                out
+            }
+        })
+    }
+
     /// Copies (or hard-links) the release of `manifest`, already verified on `source` (a
     /// target or an export, same layout), into this target without making it live, and
-    /// verifies the copy. Artifacts first, then the release directory
-    /// by one rename, so a half-copied release is never visible under its name.
+    /// verifies the copy.
     fn install_from(&self, source: &Target, manifest: &Manifest) -> Result<()> {
+        match &self.place {
+            Place::Dir(root) => self.install_into_dir(root, source, manifest),
+            Place::Bucket(b) => self.install_into_bucket(b, source, manifest),
+        }
+    }
+
+    /// Artifacts first, then the release directory by one rename, so a half-copied release is
+    /// never visible under its name.
+    fn install_into_dir(&self, root: &Path, source: &Target, manifest: &Manifest) -> Result<()> {
         let id = manifest.release.as_str();
-        let files = self.files_dir();
+        let files = layout::files_dir(root);
         fs::create_dir_all(&files)?;
         remove_temporaries(&files)?;
         for file in manifest.files.all() {
@@ -246,33 +463,29 @@ impl Target {
                 eprintln!("note: replacing corrupt {}", dst.display());
                 fs::remove_file(&dst)?;
             }
-            let src = source.artifact_path(&file.path)?;
-            link_or_copy(&src, &dst)?;
+            source.copy_out(&artifact_key(&file.path)?, &dst)?;
             fault::point("install: artifact placed");
         }
         // Then their compressed variants, each only once its artifact is in place. A variant
         // already here that does not decode to its artifact is replaced, like a corrupt file.
         for file in manifest.files.all() {
-            let (src, dst) = (
-                source.artifact_path(&file.path)?,
-                self.artifact_path(&file.path)?,
-            );
+            let (key, dst) = (artifact_key(&file.path)?, self.artifact_path(&file.path)?);
             if encoding::remove_bad_variants(&dst, file)? > 0 {
                 eprintln!("note: replacing corrupt variants of {}", dst.display());
             }
-            for (enc, from) in encoding::present(&src) {
+            for enc in source.variants(&key)? {
                 let to = enc.variant_of(&dst);
                 if std::fs::symlink_metadata(&to).is_err() {
-                    link_or_copy(&from, &to)?;
+                    source.copy_out(&variant_key(&key, enc), &to)?;
                 }
             }
         }
         fault::point("install: variants placed");
         sync_dir(&files)?;
-        let releases = self.releases_dir();
+        let releases = layout::releases_dir(root);
         fs::create_dir_all(&releases)?;
         remove_temporaries(&releases)?;
-        let final_dir = self.release_dir(id);
+        let final_dir = layout::release_dir(root, id);
         if final_dir.exists() {
             return self.verify(id).map(drop).with_context(|| {
                 format!(
@@ -287,7 +500,7 @@ impl Target {
         // Exactly the two files the manifest covers; anything else in the source's release
         // directory (a stray file, a link) is not part of the release and is not copied.
         for name in [MANIFEST_NAME, PAGE_NAME] {
-            link_or_copy(&source.release_dir(id).join(name), &tmp.join(name))?;
+            source.copy_out(&release_key(id, name), &tmp.join(name))?;
         }
         sync_dir(&tmp)?;
         fault::point("install: release directory staged");
@@ -298,17 +511,82 @@ impl Target {
         self.verify(id).map(drop)
     }
 
-    /// Makes `id` live with one atomic pointer write.
+    /// Artifacts (each skipped when an object with its size and sha256 is already there) and
+    /// their variants first, then the release's page, then its manifest: a release is listed
+    /// only once its manifest is written, so a half-copied one is never seen as a release.
+    fn install_into_bucket(&self, b: &Bucket, source: &Target, manifest: &Manifest) -> Result<()> {
+        let id = manifest.release.as_str();
+        let copy_in = |key: &str, enc: Option<Encoding>| -> Result<()> {
+            match &source.place {
+                Place::Bucket(from) if from.same_store(b) => b.copy_from(from, key, key),
+                _ => {
+                    let bytes = source
+                        .read(key)?
+                        .with_context(|| format!("{} is missing", source.describe(key)))?;
+                    b.put(key, &bytes, enc)
+                }
+            }
+        };
+        let in_place = |key: &str, size: u64, sha256: &str| -> Result<bool> {
+            Ok(b.head(key)?
+                .is_some_and(|h| h.size == size && h.sha256.as_deref() == Some(sha256)))
+        };
+        for file in manifest.files.all() {
+            let key = artifact_key(&file.path)?;
+            if !in_place(&key, file.bytes, &file.sha256)? {
+                copy_in(&key, None)?;
+                fault::point("install: artifact placed");
+            }
+        }
+        for file in manifest.files.all() {
+            let key = artifact_key(&file.path)?;
+            for enc in source.variants(&key)? {
+                let at = variant_key(&key, enc);
+                let raw = source
+                    .read(&at)?
+                    .with_context(|| format!("{} is missing", source.describe(&at)))?;
+                if !in_place(&at, raw.len() as u64, &searchbar_release::sha256_hex(&raw))? {
+                    encoding::check_variant(enc, &raw, file)
+                        .with_context(|| source.describe(&at))?;
+                    b.put(&at, &raw, Some(enc))?;
+                }
+            }
+        }
+        fault::point("install: variants placed");
+        if b.head(&release_key(id, MANIFEST_NAME))?.is_some() {
+            return self.verify(id).map(drop).with_context(|| {
+                format!(
+                    "{} exists but is not a complete copy of release {id}; refusing to \
+                     overwrite an immutable release",
+                    b.describe(&release_key(id, ""))
+                )
+            });
+        }
+        copy_in(&release_key(id, PAGE_NAME), None)?;
+        fault::point("install: release page placed");
+        copy_in(&release_key(id, MANIFEST_NAME), None)?;
+        fault::point("install: release manifest placed");
+        self.verify(id).map(drop)
+    }
+
+    /// Makes `id` live with one atomic pointer write. The loader page, and on a directory the
+    /// header rules for static hosts, are brought up to date first.
     fn flip(&self, id: &str, history: Vec<String>) -> Result<()> {
-        let loader = self.root.join(LOADER_NAME);
-        if fs::read(&loader).ok().as_deref() != Some(LOADER_HTML.as_bytes()) {
-            write_atomic(&loader, LOADER_HTML.as_bytes())?;
+        let mut stable = vec![(LOADER_NAME, LOADER_HTML.clone())];
+        if matches!(self.place, Place::Dir(_)) {
+            stable.push((HEADERS_FILE, headers_file()));
+            stable.push((NGINX_FILE, nginx_snippet()));
+        }
+        for (key, text) in stable {
+            if self.read(key)?.as_deref() != Some(text.as_bytes()) {
+                self.write(key, text.as_bytes())?;
+            }
         }
         let pointer = Pointer::for_release(id, crate::clock::now_rfc3339(), history);
         let mut bytes = serde_json::to_vec_pretty(&pointer)?;
         bytes.push(b'\n');
         fault::point("flip: before pointer write");
-        write_atomic(&self.root.join(POINTER_NAME), &bytes)?;
+        self.write(POINTER_NAME, &bytes)?;
         fault::point("flip: pointer written");
         Ok(())
     }
@@ -316,7 +594,8 @@ impl Target {
     /// Installs release `id` from `source` and makes it live if `admit` lets it replace the
     /// live release; keeps `keep` old releases. The live release is read, judged and
     /// replaced under the target's lock, so nothing can go live between the verdict and the
-    /// flip. The source is locked shared: a deploy or gc there cannot change it mid-copy.
+    /// flip. The source is locked too (shared, on a directory): a deploy or gc there cannot
+    /// change it mid-copy.
     pub fn deploy(
         &self,
         source: &Target,
@@ -325,9 +604,9 @@ impl Target {
         via: &str,
         admit: &Admit,
     ) -> Result<(Manifest, Admission)> {
-        let _lock = DeployLock::acquire(&self.root, &format!("deploy {id} to {}", self.name))?;
-        let _source_lock = (source.root != self.root)
-            .then(|| DeployLock::acquire_shared(&source.root, &format!("copy {id} from")))
+        let _lock = self.lock(&format!("deploy {id} to {}", self.name))?;
+        let _source_lock = (!source.same_place(self))
+            .then(|| source.lock_to_read(&format!("copy {id} from")))
             .transpose()?;
         fault::point("deploy: lock taken");
         let candidate = source.verify(id)?;
@@ -341,7 +620,7 @@ impl Target {
         self.install_from(source, &candidate)?;
         let mut record = serde_json::to_vec_pretty(&admission)?;
         record.push(b'\n');
-        write_atomic(&self.admission_path(id), &record)?;
+        self.write(&Self::admission_key(id), &record)?;
         fault::point("deploy: admission recorded");
         let history = match pointer {
             Some(p) if p.release != id => {
@@ -366,7 +645,7 @@ impl Target {
 
     /// Makes an earlier release live again: the one live before the current (default) or `to`.
     pub fn rollback(&self, to: Option<&str>) -> Result<(String, String)> {
-        let _lock = DeployLock::acquire(&self.root, &format!("rollback {}", self.name))?;
+        let _lock = self.lock(&format!("rollback {}", self.name))?;
         let pointer = self
             .pointer()?
             .with_context(|| format!("{} has no live release to roll back", self.name))?;
@@ -399,19 +678,24 @@ impl Target {
     /// Deletes releases beyond the newest `keep` (never the live one or the one before it),
     /// then artifacts no kept release names. Takes the target's lock.
     pub fn gc(&self, keep: usize) -> Result<()> {
-        let _lock = DeployLock::acquire(&self.root, &format!("gc {}", self.name))?;
+        let _lock = self.lock(&format!("gc {}", self.name))?;
         self.gc_locked(keep)
     }
 
-    /// [`Target::gc`] for a caller that holds the lock. A release directory it cannot read is
-    /// kept, and then no artifact is deleted at all: what that release names is unknown, and
-    /// a file it needs must never go.
+    /// [`Target::gc`] for a caller that holds the lock. A release it cannot read is kept, and
+    /// then no artifact is deleted at all: what that release names is unknown, and a file it
+    /// needs must never go.
     fn gc_locked(&self, keep: usize) -> Result<()> {
         let keep = keep.max(2);
-        remove_temporaries(&self.root)?;
-        remove_temporaries(&self.releases_dir())?;
-        remove_temporaries(&self.files_dir())?;
-        remove_temporaries(&self.root.join("admissions"))?;
+        match &self.place {
+            Place::Dir(root) => {
+                remove_temporaries(root)?;
+                remove_temporaries(&layout::releases_dir(root))?;
+                remove_temporaries(&layout::files_dir(root))?;
+                remove_temporaries(&root.join(ADMISSIONS_DIR))?;
+            }
+            Place::Bucket(b) => self.remove_incomplete_releases(b)?,
+        }
         let pointer = self.pointer()?;
         let entries = self.entries()?;
         let mut unreadable = Vec::new();
@@ -435,24 +719,18 @@ impl Target {
                 kept.insert(prev.clone());
             }
         }
+        // The names in `files/` that a kept release needs, its artifacts' variants included.
         let mut referenced = BTreeSet::new();
         for m in &readable {
             if kept.contains(&m.release) {
                 for f in m.files.all() {
-                    let path = self.artifact_path(&f.path)?;
-                    referenced.extend(encoding::ENCODINGS.map(|e| e.variant_of(&path)));
-                    referenced.insert(path);
+                    let name = artifact_name(&f.path)?;
+                    referenced.extend(ENCODINGS.map(|e| format!("{name}.{}", e.ext())));
+                    referenced.insert(name.to_string());
                 }
                 continue;
             }
-            let dir = self.release_dir(&m.release);
-            // Rename first so a half-deleted release never sits under its real name.
-            let trash = self.releases_dir().join(format!(".tmp-gc-{}", m.release));
-            fs::rename(&dir, &trash).with_context(|| format!("moving {} aside", dir.display()))?;
-            fault::point("gc: release moved aside");
-            let _ = fs::remove_file(self.admission_path(&m.release));
-            fs::remove_dir_all(&trash).with_context(|| format!("removing {}", trash.display()))?;
-            fault::point("gc: release removed");
+            self.remove_release(&m.release)?;
         }
         if !unreadable.is_empty() {
             bail!(
@@ -460,14 +738,65 @@ impl Target {
                 unreadable.join("; ")
             );
         }
-        if let Ok(entries) = fs::read_dir(self.files_dir()) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().to_string();
-                if !name.starts_with('.') && !referenced.contains(&path) {
-                    fs::remove_file(&path)
-                        .with_context(|| format!("removing {}", path.display()))?;
-                    fault::point("gc: artifact removed");
+        let present: Vec<String> = match &self.place {
+            Place::Dir(root) => fs::read_dir(layout::files_dir(root))
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Place::Bucket(b) => b.list(FILES_DIR)?.0,
+        };
+        for name in present {
+            if !name.starts_with('.') && !referenced.contains(&name) {
+                let key = format!("{FILES_DIR}/{name}");
+                match &self.place {
+                    Place::Dir(root) => fs::remove_file(root.join(&key))
+                        .with_context(|| format!("removing {}", self.describe(&key)))?,
+                    Place::Bucket(b) => b.delete(&key)?,
+                }
+                fault::point("gc: artifact removed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes release `id` and its admission record; the release disappears as a whole
+    /// first (renamed aside in a directory, its manifest deleted in a bucket), so a
+    /// half-deleted release is never seen as one.
+    fn remove_release(&self, id: &str) -> Result<()> {
+        match &self.place {
+            Place::Dir(root) => {
+                let dir = layout::release_dir(root, id);
+                let trash = layout::releases_dir(root).join(format!(".tmp-gc-{id}"));
+                fs::rename(&dir, &trash)
+                    .with_context(|| format!("moving {} aside", dir.display()))?;
+                fault::point("gc: release moved aside");
+                let _ = fs::remove_file(root.join(Self::admission_key(id)));
+                fs::remove_dir_all(&trash)
+                    .with_context(|| format!("removing {}", trash.display()))?;
+            }
+            Place::Bucket(b) => {
+                b.delete(&release_key(id, MANIFEST_NAME))?;
+                fault::point("gc: release moved aside");
+                b.delete(&release_key(id, PAGE_NAME))?;
+                b.delete(&Self::admission_key(id))?;
+            }
+        }
+        fault::point("gc: release removed");
+        Ok(())
+    }
+
+    /// Deletes what a killed install left of a release in a bucket: objects under a release
+    /// whose manifest was never written. Only under the target's lock: another writer's
+    /// half-copied release is live work.
+    fn remove_incomplete_releases(&self, b: &Bucket) -> Result<()> {
+        for name in b.list(RELEASES_DIR)?.1 {
+            if b.head(&release_key(&name, MANIFEST_NAME))?.is_none() {
+                for object in b.list(&release_key(&name, ""))?.0 {
+                    b.delete(&release_key(&name, &object))?;
                 }
             }
         }
@@ -475,24 +804,32 @@ impl Target {
     }
 }
 
+/// The key of a precompressed variant of the artifact at `key`.
+fn variant_key(key: &str, enc: Encoding) -> String {
+    format!("{key}.{}", enc.ext())
+}
+
+/// The name in `files/` of the artifact a manifest names by `rel`.
+fn artifact_name(rel: &str) -> Result<&str> {
+    layout::artifact_name(rel)
+        .with_context(|| format!("artifact path {rel:?} is not under {FILES_PREFIX}"))
+}
+
+/// `files/<name>` for the artifact a manifest names by `rel`.
+fn artifact_key(rel: &str) -> Result<String> {
+    Ok(format!("{FILES_DIR}/{}", artifact_name(rel)?))
+}
+
+/// `releases/<id>/<name>`.
+fn release_key(id: &str, name: &str) -> String {
+    format!("{RELEASES_DIR}/{id}/{name}")
+}
+
 fn oldest_first(releases: &mut [Manifest]) {
     releases.sort_by(|a, b| (&a.created, &a.release).cmp(&(&b.created, &b.release)));
 }
 
 /// Reads a JSON file that may be absent (`None`); unreadable or invalid is an error naming it.
-fn read_optional_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &str,
-) -> Result<Option<T>> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .with_context(|| format!("{}: not a valid {what}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 /// Resolves a release id prefix (as users type it) to a full id on this target.
 pub fn resolve_release(target: &Target, prefix: &str) -> Result<String> {
     let matches: Vec<String> = target

@@ -103,7 +103,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     let (onnx, _) = crate::model::prepared_onnx(model)?;
     let tokenizer = model.tokenizer_json()?;
     let target = export_target(ctx);
-    let files_dir = target.files_dir();
+    let files_dir = target.files_dir()?;
     std::fs::create_dir_all(&files_dir)?;
     // The export area keeps artifacts across exports: unchanged bytes are not rewritten.
     let mut store = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
@@ -229,7 +229,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             .map_or(f.bytes, |(_, n)| *n);
     }
     let id = manifest.seal(&crate::clock::now_compact()).to_string();
-    let dir = target.release_dir(&id);
+    let dir = target.release_dir(&id)?;
     write_atomic(&dir.join(PAGE_NAME), &page)?;
     write_atomic(&dir.join(MANIFEST_NAME), &manifest.to_json())?;
     target.verify(&id).context("the export does not verify")?;

@@ -389,7 +389,7 @@ impl Runner {
                 .ndcg_at_10
                 .map_or_else(|| "n/a".into(), |v| format!("{v:.4}")),
             m.evaluation.recall_at_10,
-            target.root.display()
+            target.location()
         );
         Ok(())
     }

@@ -21,9 +21,19 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 /// A project with release A live on stage and a different release B exported, not deployed.
 fn two_releases() -> (Project, String, String) {
-    let p = Project::sample("");
-    p.ok(&["run", "--env", "stage"]);
-    let a = p.live("stage").unwrap();
+    two_releases_in(Project::sample(""))
+}
+
+/// [`two_releases`] in project `p`.
+pub(crate) fn two_releases_in(p: Project) -> (Project, String, String) {
+    let out = p.ok(&["run", "--env", "stage"]);
+    // What the deploy says it made live (read from the output: the target may be a bucket).
+    let a = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deploy: stage now serves release "))
+        .and_then(|l| l.split([' ', ',']).next())
+        .unwrap_or_else(|| panic!("run deployed a release:\n{out}"))
+        .to_string();
     p.sqlite()
         .execute(
             "UPDATE projects SET title = title || ' (2nd edition)' WHERE id = 'p010-chess-engine' OR rowid = 10",
@@ -44,12 +54,12 @@ fn two_releases() -> (Project, String, String) {
 #[test]
 fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
     let (p, a, b) = two_releases();
-    let stage = p.target("stage");
+    let stage = DirSite::new(&p, &p.target("stage"));
     let kills = kill_at_every_point(
         &p,
         &["deploy", "--env", "stage"],
-        std::slice::from_ref(&stage),
-        ("stage", &stage),
+        &[&stage],
+        ("stage", 0),
         &a,
         &b,
     );
@@ -57,15 +67,16 @@ fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
 }
 
 /// One client round: the pointer, its manifest, and every file the manifest names, each
-/// verified against the manifest. Returns the release seen.
-fn fetch_release(addr: &str) -> Result<String, String> {
-    let (s, _, body) = http_get(addr, "/current.json")?;
+/// verified against the manifest, from the target served at `http://{addr}{base}/`. Returns
+/// the release seen.
+pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
+    let (s, _, body) = http_get(addr, &format!("{base}/current.json"))?;
     if s != 200 {
         return Err(format!("pointer HTTP {s}"));
     }
     let ptr: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let id = ptr["release"].as_str().ok_or("no release")?.to_string();
-    let (s, _, body) = http_get(addr, &format!("/releases/{id}/manifest.json"))?;
+    let (s, _, body) = http_get(addr, &format!("{base}/releases/{id}/manifest.json"))?;
     if s != 200 {
         return Err(format!("manifest of {id}: HTTP {s}"));
     }
@@ -73,7 +84,7 @@ fn fetch_release(addr: &str) -> Result<String, String> {
     if m.release != id {
         return Err(format!("mixed: pointer {id}, manifest {}", m.release));
     }
-    let (s, _, page) = http_get(addr, &format!("/releases/{id}/index.html"))?;
+    let (s, _, page) = http_get(addr, &format!("{base}/releases/{id}/index.html"))?;
     if s != 200 {
         return Err(format!("page of {id}: HTTP {s}"));
     }
@@ -82,7 +93,7 @@ fn fetch_release(addr: &str) -> Result<String, String> {
     }
     for f in m.files.all() {
         let name = f.path.trim_start_matches("../../");
-        let (s, headers, body) = http_get(addr, &format!("/{name}"))?;
+        let (s, headers, body) = http_get(addr, &format!("{base}/{name}"))?;
         if s != 200 {
             return Err(format!("{name}: HTTP {s}"));
         }
@@ -99,48 +110,98 @@ fn fetch_release(addr: &str) -> Result<String, String> {
     Ok(id)
 }
 
-/// 16 clients at once, each fetching the pointer and every file it names in a loop, while the
-/// target goes through 20 deploys and rollbacks: no request fails, no client sees a mix.
-/// The release directories of a target that a kept release may need, each verified whole.
-fn verify_kept(target: &Path, at: usize) {
-    for e in std::fs::read_dir(target.join("releases"))
-        .unwrap()
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
+/// A deploy target as the fault tests see it: its state can be saved and put back, and what it
+/// serves and keeps can be verified.
+pub(crate) trait Site {
+    /// Remembers the target's state now.
+    fn save(&self);
+    /// Puts back the state [`Site::save`] remembered.
+    fn restore(&self);
+    /// Verifies what a client gets (the pointer, its manifest, every file); the live release.
+    fn served(&self) -> Result<String, String>;
+    /// Verifies, whole, every release the target keeps (`at`: the kill point, for messages).
+    fn verify_kept(&self, at: usize);
+    /// What a finished command must not leave behind: temporaries, half-copied releases.
+    fn leftovers(&self) -> Vec<String>;
+}
+
+/// A directory target, saved as a copy beside the project.
+pub(crate) struct DirSite {
+    path: PathBuf,
+    pristine: PathBuf,
+}
+
+impl DirSite {
+    pub(crate) fn new(p: &Project, path: &Path) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        Self {
+            path: path.to_path_buf(),
+            pristine: p.path().join(format!("pristine-{n}")),
         }
-        verify_release(target, &name)
-            .unwrap_or_else(|err| panic!("point {at}: kept {name}: {err}"));
+    }
+}
+
+impl Site for DirSite {
+    fn save(&self) {
+        let _ = std::fs::remove_dir_all(&self.pristine);
+        copy_dir(&self.path, &self.pristine);
+    }
+
+    fn restore(&self) {
+        std::fs::remove_dir_all(&self.path).unwrap();
+        copy_dir(&self.pristine, &self.path);
+    }
+
+    fn served(&self) -> Result<String, String> {
+        verify_served(&self.path)
+    }
+
+    fn verify_kept(&self, at: usize) {
+        for e in std::fs::read_dir(self.path.join("releases"))
+            .unwrap()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            verify_release(&self.path, &name)
+                .unwrap_or_else(|err| panic!("point {at}: kept {name}: {err}"));
+        }
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.path.join("releases"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
     }
 }
 
 /// Runs `args`, killed with SIGKILL at each of its fault points (a step repeated once per
-/// artifact at the first and last repetition), then once through. Before
-/// each run every target is put back as it was; after each kill every target serves `old` or
-/// `new` (verified by hash), every release kept there verifies, and running the command again
-/// (after a rollback where the kill came after the flip) completes it and leaves no temporary
-/// release directory (no lock or temporary left in the way).
-/// Returns the number of kills.
-fn kill_at_every_point(
+/// artifact at the first and last repetition), then once through. Before each run every
+/// target is put back as it was; after each kill every target serves what it served or, the
+/// one the command changes (`sites[changed.1]`, environment `changed.0`), `old` or `new`
+/// (verified by hash), every release kept there verifies, and running the command again
+/// (after a rollback where the kill came after the flip) completes it and leaves nothing
+/// behind (no lock or temporary in the way). Returns the number of kills.
+pub(crate) fn kill_at_every_point(
     p: &Project,
     args: &[&str],
-    targets: &[PathBuf],
-    (env, changed): (&str, &Path),
+    sites: &[&dyn Site],
+    (env, changed): (&str, usize),
     old: &str,
     new: &str,
 ) -> usize {
-    let pristine: Vec<PathBuf> = (0..targets.len())
-        .map(|i| p.path().join(format!("pristine-{i}")))
-        .collect();
-    for (t, keep) in targets.iter().zip(&pristine) {
-        copy_dir(t, keep);
+    for site in sites {
+        site.save();
     }
     let restore = || {
-        for (t, keep) in targets.iter().zip(&pristine) {
-            std::fs::remove_dir_all(t).unwrap();
-            copy_dir(keep, t);
+        for site in sites {
+            site.restore();
         }
     };
     // The points the command passes, in order, from a traced run. A step repeated once per
@@ -172,6 +233,7 @@ fn kill_at_every_point(
         })
         .map(|i| i + 1)
         .collect();
+    let target = sites[changed];
     for &at in &points {
         restore();
         let out = p
@@ -186,36 +248,30 @@ fn kill_at_every_point(
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        for t in targets {
-            let served = verify_served(t).unwrap_or_else(|e| panic!("{args:?} point {at}: {e}"));
+        for (i, site) in sites.iter().enumerate() {
+            let served = site
+                .served()
+                .unwrap_or_else(|e| panic!("{args:?} point {at}: {e}"));
             assert!(
-                t != changed || served == old || served == new,
+                i != changed || served == old || served == new,
                 "{args:?} point {at}: serves {served}"
             );
-            verify_kept(t, at);
+            site.verify_kept(at);
         }
         // The next command finishes the job whatever the kill left, lock and temporaries
         // included: from the old release, the same command again; from the new one, a rollback
         // to the old and the command again.
-        if verify_served(changed).unwrap() != old {
+        if target.served().unwrap() != old {
             p.ok(&["rollback", "--env", env, "--to", old]);
         }
         p.ok(args);
-        assert_eq!(
-            verify_served(changed).unwrap(),
-            new,
-            "{args:?} point {at}: rerun"
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(changed.join("releases"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .collect();
+        assert_eq!(target.served().unwrap(), new, "{args:?} point {at}: rerun");
+        let leftovers = target.leftovers();
         assert!(leftovers.is_empty(), "{args:?} point {at}: {leftovers:?}");
     }
     restore();
     p.ok(args);
-    assert_eq!(verify_served(changed).unwrap(), new, "{args:?} ran through");
+    assert_eq!(target.served().unwrap(), new, "{args:?} ran through");
     println!(
         "{args:?}: killed at {} of its {} fault points",
         points.len(),
@@ -232,12 +288,13 @@ fn sigkill_at_every_promote_rollback_and_gc_step_never_breaks_a_live_release() {
     let (stage, prod) = (p.target("stage"), p.target("prod"));
     p.ok(&["promote", "--from", "stage", "--to", "prod"]);
     p.ok(&["deploy", "--env", "stage", "--release", &b]);
-    let targets = [stage.clone(), prod.clone()];
+    let sites = [DirSite::new(&p, &stage), DirSite::new(&p, &prod)];
+    let targets: [&dyn Site; 2] = [&sites[0], &sites[1]];
     let promote = kill_at_every_point(
         &p,
         &["promote", "--from", "stage", "--to", "prod"],
         &targets,
-        ("prod", &prod),
+        ("prod", 1),
         &a,
         &b,
     );
@@ -245,7 +302,7 @@ fn sigkill_at_every_promote_rollback_and_gc_step_never_breaks_a_live_release() {
         &p,
         &["rollback", "--env", "stage"],
         &targets,
-        ("stage", &stage),
+        ("stage", 0),
         &b,
         &a,
     );
@@ -278,7 +335,7 @@ fn sigkill_at_every_promote_rollback_and_gc_step_never_breaks_a_live_release() {
         &p,
         &["deploy", "--env", "stage", "--release", &ids[3]],
         &targets,
-        ("stage", &stage),
+        ("stage", 0),
         &ids[2],
         &ids[3],
     );
@@ -318,11 +375,12 @@ fn sigkill_at_every_step_of_a_promote_across_file_systems() {
     p.ok(&["promote", "--from", "stage", "--to", "prod"]);
     p.ok(&["deploy", "--env", "stage", "--release", &b]);
     let stage = p.target("stage");
+    let sites = [DirSite::new(&p, &stage), DirSite::new(&p, &prod)];
     let kills = kill_at_every_point(
         &p,
         &["promote", "--from", "stage", "--to", "prod"],
-        &[stage.clone(), prod.clone()],
-        ("prod", &prod),
+        &[&sites[0], &sites[1]],
+        ("prod", 1),
         &a,
         &b,
     );
@@ -340,6 +398,53 @@ fn sigkill_at_every_step_of_a_promote_across_file_systems() {
     assert!(kills >= 8, "{kills}");
 }
 
+/// What `clients` clients, each fetching the target at `http://{addr}{base}/` in a loop
+/// ([`fetch_release`]), saw while `work` ran: rounds, failures, and rounds per release seen.
+pub(crate) fn load_during(
+    addr: &str,
+    base: &str,
+    clients: usize,
+    work: impl FnOnce(),
+) -> (
+    usize,
+    Vec<String>,
+    std::collections::BTreeMap<String, usize>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (stop, addr, base) = (stop.clone(), addr.to_string(), base.to_string());
+            std::thread::spawn(move || {
+                let (mut rounds, mut failures, mut seen) =
+                    (0usize, Vec::new(), std::collections::BTreeMap::new());
+                while (!stop.load(Ordering::SeqCst) || rounds < 2)
+                    && std::time::Instant::now() < deadline
+                {
+                    rounds += 1;
+                    match fetch_release(&addr, &base) {
+                        Ok(id) => *seen.entry(id).or_insert(0usize) += 1,
+                        Err(e) => failures.push(e),
+                    }
+                }
+                (rounds, failures, seen)
+            })
+        })
+        .collect();
+    work();
+    stop.store(true, Ordering::SeqCst);
+    let (mut rounds, mut failures, mut seen) = (0, Vec::new(), std::collections::BTreeMap::new());
+    for client in threads {
+        let (r, f, s) = client.join().unwrap();
+        rounds += r;
+        failures.extend(f);
+        for (id, n) in s {
+            *seen.entry(id).or_insert(0) += n;
+        }
+    }
+    (rounds, failures, seen)
+}
+
 #[test]
 fn sixteen_clients_see_no_failure_and_no_mixed_release_during_20_deploys_and_rollbacks() {
     const CLIENTS: usize = 16;
@@ -354,46 +459,33 @@ fn sixteen_clients_see_no_failure_and_no_mixed_release_during_20_deploys_and_rol
         .iter()
         .any(|(k, v)| k == "cache-control" && v == "no-cache"));
     assert_eq!(http_get(&addr, "/.deploy.lock").unwrap().0, 404);
+    // The same headers for hosts that take them from the site, and neither file served.
+    let stage = p.target("stage");
+    let rules = std::fs::read_to_string(stage.join("_headers")).unwrap();
+    assert!(
+        rules.contains("/current.json\n  Cache-Control: no-cache"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("Cross-Origin-Opener-Policy: same-origin"),
+        "{rules}"
+    );
+    let nginx = std::fs::read_to_string(stage.join("searchbar.nginx.conf")).unwrap();
+    assert!(nginx.contains("location = /current.json"), "{nginx}");
+    for hidden in ["/_headers", "/searchbar.nginx.conf"] {
+        assert_eq!(http_get(&addr, hidden).unwrap().0, 404, "{hidden}");
+    }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (stop, addr) = (stop.clone(), addr.clone());
-            std::thread::spawn(move || {
-                let (mut rounds, mut failures, mut seen) =
-                    (0usize, Vec::new(), std::collections::BTreeMap::new());
-                while (!stop.load(Ordering::SeqCst) || rounds < 2)
-                    && std::time::Instant::now() < deadline
-                {
-                    rounds += 1;
-                    match fetch_release(&addr) {
-                        Ok(id) => *seen.entry(id).or_insert(0usize) += 1,
-                        Err(e) => failures.push(e),
-                    }
-                }
-                (rounds, failures, seen)
-            })
-        })
-        .collect();
-    for i in 0..FLIPS {
-        if i % 2 == 0 {
-            p.ok(&["deploy", "--env", "stage", "--release", &b]);
-        } else {
-            p.ok(&["rollback", "--env", "stage"]);
+    let (rounds, failures, seen) = load_during(&addr, "", CLIENTS, || {
+        for i in 0..FLIPS {
+            if i % 2 == 0 {
+                p.ok(&["deploy", "--env", "stage", "--release", &b]);
+            } else {
+                p.ok(&["rollback", "--env", "stage"]);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
         }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    stop.store(true, Ordering::SeqCst);
-    let (mut rounds, mut failures, mut seen) = (0, Vec::new(), std::collections::BTreeMap::new());
-    for client in clients {
-        let (r, f, s) = client.join().unwrap();
-        rounds += r;
-        failures.extend(f);
-        for (id, n) in s {
-            *seen.entry(id).or_insert(0) += n;
-        }
-    }
+    });
     server.kill().unwrap();
     let _ = server.wait();
     println!(

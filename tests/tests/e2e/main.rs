@@ -14,3 +14,4 @@ mod deploy;
 mod hybrid;
 mod jenkinsfile;
 mod pipeline;
+mod s3;
