@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Jenkinsfile's stage sequence on this machine, with the same gates, for one branch kind:
-#   local-ci.sh pr     lint-free path: status, drift, ingest, embed, train, evaluate (no deploy)
+#   local-ci.sh pr     lint-free path: status, drift, ingest, embed, train, evaluate against
+#                      prod (no deploy)
 #   local-ci.sh stage  ... then export and deploy to stage
 #   local-ci.sh prod   promote stage's live release to prod (no rebuild)
 # Expects `searchbar` on PATH and runs in the project directory (where searchbar.toml is).
@@ -19,7 +20,8 @@ case "$kind" in
     step "Train"
     searchbar train
     step "Evaluate"
-    searchbar evaluate --env stage
+    # A pull request is judged against prod, stage against stage (as in the Jenkinsfile).
+    searchbar evaluate --env "$([ "$kind" = pr ] && echo prod || echo stage)"
     if [ "$kind" = stage ]; then
       step "Export"
       searchbar export

@@ -152,6 +152,15 @@ impl Browser {
         let v = self.call("GET", &self.s("/screenshot"), None)?;
         decode_base64(v.as_str().ok_or("no screenshot data")?)
     }
+
+    /// A PNG of the whole page, below the fold too (Chromium's DevTools protocol).
+    pub fn full_page_screenshot(&self) -> Result<Vec<u8>, String> {
+        let v = self.cdp(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true }),
+        )?;
+        decode_base64(v["data"].as_str().ok_or("no screenshot data")?)
+    }
 }
 
 impl Drop for Browser {

@@ -10,6 +10,7 @@ mod config;
 mod deploy;
 mod fault;
 mod model;
+mod report;
 mod serve;
 mod stages;
 

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use searchbar_index::rng::SplitMix64;
 use searchbar_store::drift::{
-    domain_classifier_auc, drift_report, length_psi, psi, roc_auc, vocab_psi,
+    domain_classifier_auc, drift_report, length_bins, length_psi, psi, roc_auc, vocab_bins,
+    vocab_psi,
 };
 use searchbar_store::DriftConfig;
 
@@ -140,6 +141,19 @@ fn length_psi_sees_a_length_shift() {
     );
     let other: Vec<String> = (0..500).map(|i| "term ".repeat(10 + i % 20)).collect();
     assert!(vocab_psi(&short, &other) > 1.0);
+
+    // The bins a report plots are the ones the PSI came from: every document counted once,
+    // cut at the old side's deciles, all of the long side above the short side's top cut.
+    let bins = length_bins(&short, &long);
+    assert_eq!(bins.psi(), length_psi(&short, &long));
+    assert_eq!(bins.old.iter().sum::<u64>(), 500);
+    assert_eq!(bins.new.iter().sum::<u64>(), 500);
+    assert_eq!(bins.old.len(), bins.cuts.len() + 1);
+    assert!(bins.cuts.windows(2).all(|w| w[0] < w[1]), "{bins:?}");
+    assert!(*bins.new.last().unwrap() > 250, "{bins:?}");
+    let report = drift_report(&short, &long, None, &DriftConfig::default()).unwrap();
+    assert_eq!(report.length_bins, bins);
+    assert_eq!(report.vocab_bins, vocab_bins(&short, &long));
 }
 
 /// L2-normalised points around `centers`, each picked with equal probability.

@@ -2,12 +2,11 @@
 //! data lock the daily job turns into a pull request).
 
 use super::pipeline::ProjectArgs;
-use crate::stages::cache::{cache_path, EmbeddingCache};
+use crate::deploy::fsutil::write_atomic;
 use crate::stages::ctx::Ctx;
-use crate::stages::ingest::{read_source, released_snapshot_dir};
-use anyhow::{Context, Result};
-use searchbar_store::drift::embedding_sample;
-use searchbar_store::{diff, drift_report, ChangeSet, DriftReport, Snapshot};
+use crate::stages::drift::{compute, output_path};
+use crate::stages::ingest::read_source;
+use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -38,121 +37,6 @@ pub struct LockArgs {
     pub against: String,
 }
 
-#[derive(Debug, Serialize)]
-struct DriftOutput {
-    baseline: String,
-    baseline_fingerprint: String,
-    fingerprint: String,
-    documents: usize,
-    added: usize,
-    changed: usize,
-    removed: usize,
-    changes: ChangeSet,
-    drift: DriftReport,
-}
-
-/// The baseline snapshot: an explicit directory, or the live release's data.
-fn baseline(ctx: &Ctx, against: &str, dir: Option<&PathBuf>) -> Result<Option<(String, Snapshot)>> {
-    if let Some(dir) = dir {
-        return Ok(Some((dir.display().to_string(), Snapshot::read(dir)?)));
-    }
-    let target = ctx.project.target(against)?;
-    let Some(p) = target.pointer()? else {
-        return Ok(None);
-    };
-    let m = target.manifest(&p.release)?;
-    let dir = released_snapshot_dir(ctx, &m.data.fingerprint);
-    let snap = Snapshot::read(&dir).with_context(|| {
-        format!(
-            "the data of {against}'s live release {} is not in this workspace ({}); pass \
-             --baseline DIR",
-            p.release,
-            dir.display()
-        )
-    })?;
-    Ok(Some((format!("{against} release {}", p.release), snap)))
-}
-
-/// Embeddings of a sample of `snap`'s documents, from the cache or encoded now (and cached).
-fn sample_vectors(ctx: &Ctx, snap: &Snapshot, cache: &mut EmbeddingCache) -> Result<Vec<Vec<f32>>> {
-    let idx = embedding_sample(snap.documents.len(), &ctx.config().drift);
-    let missing: Vec<&searchbar_store::SnapshotDocument> = idx
-        .iter()
-        .map(|&i| &snap.documents[i])
-        .filter(|d| cache.get(&d.content_hash).is_none())
-        .collect();
-    if !missing.is_empty() {
-        let texts: Vec<&str> = missing.iter().map(|d| d.text.as_str()).collect();
-        let vecs = ctx
-            .encoder()?
-            .embed_many(&texts, ctx.config().model.batch_size, |_| {})?;
-        for (d, v) in missing.iter().zip(vecs) {
-            cache.insert(&d.content_hash, v)?;
-        }
-    }
-    Ok(idx
-        .iter()
-        .map(|&i| {
-            cache
-                .get(&snap.documents[i].content_hash)
-                .map(<[f32]>::to_vec)
-        })
-        .collect::<Option<Vec<_>>>()
-        .expect("every sampled document was just embedded"))
-}
-
-fn compute(
-    ctx: &Ctx,
-    against: &str,
-    dir: Option<&PathBuf>,
-    embeddings: bool,
-) -> Result<Option<DriftOutput>> {
-    let Some((name, base)) = baseline(ctx, against, dir)? else {
-        return Ok(None);
-    };
-    let fresh = read_source(ctx)?.snapshot;
-    let changes = diff(&base, &fresh);
-    let texts = |s: &Snapshot| {
-        s.documents
-            .iter()
-            .map(|d| d.text.clone())
-            .collect::<Vec<_>>()
-    };
-    let vectors = if embeddings {
-        let model = ctx.model_fingerprint()?.to_string();
-        let path = cache_path(&ctx.ws, &model);
-        let mut cache = EmbeddingCache::load(&path, ctx.encoder()?.dim())?;
-        let before = cache.len();
-        let pair = (
-            sample_vectors(ctx, &base, &mut cache)?,
-            sample_vectors(ctx, &fresh, &mut cache)?,
-        );
-        if cache.len() != before {
-            cache.save(&path)?;
-        }
-        Some(pair)
-    } else {
-        None
-    };
-    let report = drift_report(
-        &texts(&base),
-        &texts(&fresh),
-        vectors.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice())),
-        &ctx.config().drift,
-    )?;
-    Ok(Some(DriftOutput {
-        baseline: name,
-        baseline_fingerprint: base.fingerprint.clone(),
-        fingerprint: fresh.fingerprint.clone(),
-        documents: fresh.documents.len(),
-        added: changes.added.len(),
-        changed: changes.changed.len(),
-        removed: changes.removed.len(),
-        changes,
-        drift: report,
-    }))
-}
-
 /// Prints the comparison; returns whether drift was flagged.
 pub fn drift(p: &ProjectArgs, args: &DriftArgs) -> Result<bool> {
     let ctx = Ctx::new(p.load()?);
@@ -161,6 +45,7 @@ pub fn drift(p: &ProjectArgs, args: &DriftArgs) -> Result<bool> {
         &args.against,
         args.baseline.as_ref(),
         !args.no_embeddings,
+        None,
     )?
     else {
         println!(
@@ -169,8 +54,11 @@ pub fn drift(p: &ProjectArgs, args: &DriftArgs) -> Result<bool> {
         );
         return Ok(false);
     };
+    let json = serde_json::to_string_pretty(&out)?;
+    write_atomic(&output_path(&ctx), json.as_bytes())?;
+    let html = crate::report::write_drift(&ctx, &out)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{json}");
     } else {
         println!(
             "drift: {} documents now vs {}: {} added, {} changed, {} removed",
@@ -192,6 +80,7 @@ pub fn drift(p: &ProjectArgs, args: &DriftArgs) -> Result<bool> {
             println!("drift: no statistical drift flagged");
         }
     }
+    eprintln!("drift: report written to {}", html.display());
     Ok(out.drift.drifted)
 }
 
@@ -231,7 +120,7 @@ pub fn lock(p: &ProjectArgs, args: &LockArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let against = compute(&ctx, &args.against, None, false)?.map(|o| LockDrift {
+    let against = compute(&ctx, &args.against, None, false, None)?.map(|o| LockDrift {
         release: o.baseline,
         added: o.added,
         changed: o.changed,

@@ -115,8 +115,11 @@ pub fn train(p: &ProjectArgs) -> Result<()> {
 }
 
 pub fn evaluate(p: &ProjectArgs, args: &EvaluateArgs) -> Result<()> {
-    p.runner(&args.env.env)?
-        .execute(Stage::Evaluate, args.force)
+    let runner = p.runner(&args.env.env)?;
+    let result = runner.execute(Stage::Evaluate, args.force);
+    // A refused candidate gets its report too: it says why.
+    write_report(&runner, &args.env.env);
+    result
 }
 
 pub fn export(p: &ProjectArgs) -> Result<()> {
@@ -124,8 +127,21 @@ pub fn export(p: &ProjectArgs) -> Result<()> {
 }
 
 pub fn run(p: &ProjectArgs, args: &RunArgs) -> Result<()> {
-    p.runner(&args.env.env)?.run(args.until, args.force)?;
-    Ok(())
+    let runner = p.runner(&args.env.env)?;
+    let result = runner.run(args.until, args.force);
+    if args.until >= Stage::Evaluate {
+        write_report(&runner, &args.env.env);
+    }
+    result.map(|_| ())
+}
+
+/// Writes the candidate's `report.html`, when it has a report; a failure is a warning.
+fn write_report(runner: &Runner, env: &str) {
+    match crate::report::write_candidate(&runner.ctx, env) {
+        Ok(Some(path)) => eprintln!("report: {}", path.display()),
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: the HTML report was not written: {e:#}"),
+    }
 }
 
 /// Prints which stages are stale and why; returns whether any is.

@@ -71,6 +71,9 @@ pub struct Report {
     #[serde(default)]
     pub lexical_sha256: Option<String>,
     pub kind: IndexKind,
+    /// The fingerprint of the data evaluated.
+    #[serde(default)]
+    pub data_fingerprint: String,
     pub documents: usize,
     pub index_bytes: usize,
     pub bytes_per_document: f64,
@@ -89,6 +92,10 @@ pub struct Report {
     /// `searchbar query` and the page show for it).
     #[serde(default)]
     pub runs: BTreeMap<String, Vec<String>>,
+    /// The index searched at other `nprobe` values (IVF-PQ; the shipped one among them):
+    /// what recall@10 each buys and what it costs.
+    #[serde(default)]
+    pub index_configs: Vec<IndexPoint>,
     /// Median native latency of the dense index search alone, and of a whole query (embed,
     /// both lists), in ms.
     pub search_ms_p50: f64,
@@ -97,6 +104,16 @@ pub struct Report {
     pub gate: Vec<GateCheck>,
     pub passed: bool,
     pub forced: bool,
+}
+
+/// One search configuration of the candidate index, measured as the shipped one is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexPoint {
+    pub nprobe: usize,
+    pub rerank: usize,
+    pub recall_at_10: f64,
+    pub search_ms_p50: f64,
+    pub shipped: bool,
 }
 
 pub(crate) struct EvalSet {
@@ -512,21 +529,17 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         let d = i * n / sampled.max(1);
         qvecs.extend_from_slice(&vectors[d * dim..(d + 1) * dim]);
     }
-    let nq = qvecs.len() / dim;
     let depth = 100.min(n);
     let exact = searchbar_faiss::exact_search(dim, &vectors, &qvecs, depth)?;
-    let mut recall = 0.0;
-    let mut search_ms = Vec::with_capacity(nq);
-    for (qi, truth) in exact.iter().enumerate() {
-        let q = &qvecs[qi * dim..(qi + 1) * dim];
-        let t = Instant::now();
-        let hits = searcher.search(q, Some(depth))?;
-        search_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
-        let want: Vec<u32> = truth.iter().map(|(d, _)| *d).collect();
-        recall += recall_at_k(&got, &want, 10.min(n));
-    }
-    let recall_at_10 = if nq > 0 { recall / nq as f64 } else { 1.0 };
+    let nq = exact.len();
+    let truth = Truth {
+        qvecs: &qvecs,
+        exact: &exact,
+        n,
+    };
+    let (recall_at_10, search_ms_p50) =
+        recall_and_latency(&truth, |q| Ok(searcher.search(q, Some(depth))?))?;
+    let index_configs = index_sweep(ctx, &info, &bytes, &truth)?;
 
     let judged = eval.as_ref().map(|e| {
         let shipped = mode_results
@@ -566,6 +579,7 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         index_sha256: sha256_hex(&bytes),
         lexical_sha256: info.lexical.as_ref().map(|l| l.sha256.clone()),
         kind: info.kind,
+        data_fingerprint: snapshot.fingerprint.clone(),
         documents: n,
         index_bytes: bytes.len(),
         bytes_per_document: bytes.len() as f64 / n.max(1) as f64,
@@ -584,7 +598,8 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
             alpha: ranking.alpha,
             floor: ranking.floor,
         },
-        search_ms_p50: median(search_ms),
+        index_configs,
+        search_ms_p50,
         query_ms_p50: median(query_ms),
         baseline: baseline.map(|m| m.release.clone()),
         gate: Vec::new(),
@@ -608,6 +623,106 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
     write_atomic(&report_path(ctx), &serde_json::to_vec_pretty(&report)?)?;
     print_report(&report);
     Ok(report)
+}
+
+/// Queries, each with its true neighbours (best first) among `n` documents.
+struct Truth<'a> {
+    qvecs: &'a [f32],
+    exact: &'a [Vec<(u32, f32)>],
+    n: usize,
+}
+
+/// recall@10 of `search` against the true neighbours, and its median latency in ms.
+fn recall_and_latency(
+    t: &Truth,
+    mut search: impl FnMut(&[f32]) -> Result<Vec<searchbar_index::Hit>>,
+) -> Result<(f64, f64)> {
+    let Truth { qvecs, exact, n } = *t;
+    let dim = qvecs.len() / exact.len().max(1);
+    let mut recall = 0.0;
+    let mut ms = Vec::with_capacity(exact.len());
+    for (qi, truth) in exact.iter().enumerate() {
+        let t = Instant::now();
+        let hits = search(&qvecs[qi * dim..(qi + 1) * dim])?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+        let want: Vec<u32> = truth.iter().map(|(d, _)| *d).collect();
+        recall += recall_at_k(&got, &want, 10.min(n));
+    }
+    let recall = if exact.is_empty() {
+        1.0
+    } else {
+        recall / exact.len() as f64
+    };
+    Ok((recall, median(ms)))
+}
+
+/// The candidate IVF-PQ index at `nprobe` 1, 2, 4, ... up to four times the shipped value (and
+/// at most `nlist`), the shipped one included: recall@10 and latency measured as for the
+/// shipped configuration. A flat index has one configuration, the shipped one.
+fn index_sweep(
+    ctx: &Ctx,
+    info: &super::train::TrainInfo,
+    bytes: &[u8],
+    truth: &Truth,
+) -> Result<Vec<IndexPoint>> {
+    let n = truth.n;
+    let s = &ctx.config().search;
+    let Some(nlist) = info.nlist.filter(|_| info.kind == IndexKind::IvfPq) else {
+        return Ok(Vec::new());
+    };
+    let index = Index::from_bytes(bytes)?;
+    let rows = super::train::read_rows(ctx, info)?;
+    let depth = 100.min(n);
+    let shipped = s.nprobe.clamp(1, nlist);
+    let mut probes: Vec<usize> = std::iter::successors(Some(1usize), |p| Some(p * 2))
+        .take_while(|&p| p <= (4 * shipped).min(nlist))
+        .chain([shipped])
+        .collect();
+    probes.sort_unstable();
+    probes.dedup();
+    probes
+        .into_iter()
+        .map(|nprobe| {
+            let params = searchbar_index::SearchParams {
+                nprobe,
+                rerank: s.rerank,
+            };
+            let (recall_at_10, search_ms_p50) = recall_and_latency(truth, |q| {
+                Ok(match &rows {
+                    Some(r) => index.search_rows_file(q, depth, &params, None, r)?,
+                    None => index.search(q, depth, &params, None)?,
+                })
+            })?;
+            Ok(IndexPoint {
+                nprobe,
+                rerank: s.rerank,
+                recall_at_10,
+                search_ms_p50,
+                shipped: nprobe == shipped,
+            })
+        })
+        .collect()
+}
+
+/// The shipped ranking in words: mode, fusion and floor.
+pub fn ranking_text(s: &SearchInfo) -> String {
+    format!(
+        "{} ranking{}{}",
+        s.mode.name(),
+        if s.mode == SearchMode::Hybrid {
+            match s.fusion {
+                Fusion::Convex => {
+                    format!(", convex fusion with alpha {:.2} (dense weight)", s.alpha)
+                }
+                Fusion::Rrf => ", reciprocal rank fusion".to_string(),
+            }
+        } else {
+            String::new()
+        },
+        s.floor
+            .map_or_else(String::new, |f| format!(", relevance floor {f:.3}"))
+    )
 }
 
 fn print_report(r: &Report) {
@@ -642,23 +757,7 @@ fn print_report(r: &Report) {
             .collect();
         println!("evaluate: nDCG@10 by mode: {}", side.join(", "));
     }
-    let s = &r.search;
-    println!(
-        "evaluate: ships {} ranking{}{}",
-        s.mode.name(),
-        if s.mode == SearchMode::Hybrid {
-            match s.fusion {
-                Fusion::Convex => {
-                    format!(", convex fusion with alpha {:.2} (dense weight)", s.alpha)
-                }
-                Fusion::Rrf => ", reciprocal rank fusion".to_string(),
-            }
-        } else {
-            String::new()
-        },
-        s.floor
-            .map_or_else(String::new, |f| format!(", relevance floor {f:.3}"))
-    );
+    println!("evaluate: ships {}", ranking_text(&r.search));
     if let Some(t) = &r.tuning {
         println!(
             "evaluate: tuned on {} ({} queries): {:.1}% of them get results, {:.1}% of {} \

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod ctx;
+pub mod drift;
 pub mod embed;
 pub mod evaluate;
 pub mod export;
@@ -311,6 +312,7 @@ impl Runner {
                 }
             }
             Stage::Evaluate => {
+                drift::record(ctx, &self.env);
                 let baseline = self.baseline()?;
                 let mut report = evaluate::execute(ctx, baseline.as_ref())?;
                 if !report.passed {

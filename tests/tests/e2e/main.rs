@@ -14,4 +14,5 @@ mod deploy;
 mod hybrid;
 mod jenkinsfile;
 mod pipeline;
+mod report;
 mod s3;

@@ -9,8 +9,8 @@ mod psi;
 
 pub use embedding::{domain_classifier_auc, roc_auc, FOLDS};
 pub use psi::{
-    length_psi, psi, quantile_psi, vocab_psi, words, LENGTH_BINS, PSI_EPSILON, VOCAB_BINS,
-    VOCAB_TOP_N,
+    length_bins, length_psi, psi, quantile_bins, quantile_psi, vocab_bins, vocab_psi, words,
+    Binned, LENGTH_BINS, PSI_EPSILON, VOCAB_BINS, VOCAB_TOP_N,
 };
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,12 @@ pub struct DriftReport {
     pub length_psi: f64,
     /// PSI of per-document vocabulary coverage (see [`vocab_psi`]).
     pub vocab_psi: f64,
+    /// The bins behind the two PSIs (word counts; share of words in the old side's top
+    /// [`VOCAB_TOP_N`]), for plots.
+    #[serde(default)]
+    pub length_bins: Binned,
+    #[serde(default)]
+    pub vocab_bins: Binned,
     /// Domain-classifier ROC AUC on embeddings, when embeddings were given.
     pub embedding: Option<f64>,
     /// One line per exceeded threshold: statistic, value, threshold and excess.
@@ -54,8 +60,9 @@ pub fn drift_report<S: AsRef<str>>(
     embeddings: Option<EmbeddingPair<'_>>,
     config: &DriftConfig,
 ) -> Result<DriftReport, StoreError> {
-    let length = length_psi(old_texts, new_texts);
-    let vocab = vocab_psi(old_texts, new_texts);
+    let length_bins = length_bins(old_texts, new_texts);
+    let vocab_bins = vocab_bins(old_texts, new_texts);
+    let (length, vocab) = (length_bins.psi(), vocab_bins.psi());
     let embedding = match embeddings {
         Some((old, new)) => {
             let pick = |vectors: &[Vec<f32>], salt: u64| -> Vec<Vec<f32>> {
@@ -89,6 +96,8 @@ pub fn drift_report<S: AsRef<str>>(
     Ok(DriftReport {
         length_psi: length,
         vocab_psi: vocab,
+        length_bins,
+        vocab_bins,
         embedding,
         drifted: !flags.is_empty(),
         flags,

@@ -1,5 +1,6 @@
 //! Population stability index over text lengths and vocabulary.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// Stand-in for an empty bin's share, so that `ln(actual / expected)` stays finite; an empty bin
@@ -38,15 +39,35 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// Both sides' counts over bins cut at the old side's quantiles: what a PSI is computed from,
+/// kept so that a report can plot it. Bin k holds values in `[cuts[k-1], cuts[k])`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Binned {
+    pub cuts: Vec<f64>,
+    pub old: Vec<u64>,
+    pub new: Vec<u64>,
+}
+
+impl Binned {
+    pub fn psi(&self) -> f64 {
+        psi(&self.old, &self.new)
+    }
+}
+
 /// PSI of per-document word counts, binned at the old side's deciles.
 pub fn length_psi<S: AsRef<str>>(old: &[S], new: &[S]) -> f64 {
+    length_bins(old, new).psi()
+}
+
+/// The bins [`length_psi`] compares.
+pub fn length_bins<S: AsRef<str>>(old: &[S], new: &[S]) -> Binned {
     let lengths = |texts: &[S]| -> Vec<f64> {
         texts
             .iter()
             .map(|t| words(t.as_ref()).count() as f64)
             .collect()
     };
-    quantile_psi(lengths(old), &lengths(new), LENGTH_BINS)
+    quantile_bins(lengths(old), &lengths(new), LENGTH_BINS)
 }
 
 /// PSI of per-document vocabulary coverage: the share of a document's word tokens that are among
@@ -59,6 +80,11 @@ pub fn length_psi<S: AsRef<str>>(old: &[S], new: &[S]) -> f64 {
 /// document coverage turns "new documents use words the old catalog does not" into a shift of the
 /// lowest bins, which PSI does see (0.37 for that case, 0.01 for two random halves of SciFact).
 pub fn vocab_psi<S: AsRef<str>>(old: &[S], new: &[S]) -> f64 {
+    vocab_bins(old, new).psi()
+}
+
+/// The bins [`vocab_psi`] compares.
+pub fn vocab_bins<S: AsRef<str>>(old: &[S], new: &[S]) -> Binned {
     let mut counts: HashMap<String, u64> = HashMap::new();
     for text in old {
         for word in words(text.as_ref()) {
@@ -86,14 +112,19 @@ pub fn vocab_psi<S: AsRef<str>>(old: &[S], new: &[S]) -> f64 {
             })
             .collect()
     };
-    quantile_psi(coverage(old), &coverage(new), VOCAB_BINS)
+    quantile_bins(coverage(old), &coverage(new), VOCAB_BINS)
 }
 
 /// PSI of `new` against `old` over `bins` bins cut at the old values' quantiles; equal cut points
 /// merge, so heavily tied data gets fewer bins. Bin k holds values in `[cuts[k-1], cuts[k])`.
-pub fn quantile_psi(mut old: Vec<f64>, new: &[f64], bins: usize) -> f64 {
+pub fn quantile_psi(old: Vec<f64>, new: &[f64], bins: usize) -> f64 {
+    quantile_bins(old, new, bins).psi()
+}
+
+/// The bins [`quantile_psi`] compares; none when either side is empty or `bins` < 2.
+pub fn quantile_bins(mut old: Vec<f64>, new: &[f64], bins: usize) -> Binned {
     if old.is_empty() || new.is_empty() || bins < 2 {
-        return 0.0;
+        return Binned::default();
     }
     old.sort_unstable_by(f64::total_cmp);
     let n = old.len();
@@ -106,5 +137,9 @@ pub fn quantile_psi(mut old: Vec<f64>, new: &[f64], bins: usize) -> f64 {
         }
         counts
     };
-    psi(&histogram(&old), &histogram(new))
+    Binned {
+        old: histogram(&old),
+        new: histogram(new),
+        cuts,
+    }
 }
