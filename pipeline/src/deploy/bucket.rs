@@ -3,9 +3,10 @@
 //! speaks conditional PUTs, so none of that is written here. Calls are blocking: each runs on
 //! a small runtime this client owns.
 //!
-//! Credentials come only from the environment the AWS tools use (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, web identity, container or instance
-//! credentials); the project file holds the endpoint, region and addressing style only.
+//! Credentials come only from where the AWS tools look (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; a profile of the shared files, see
+//! [`super::aws_profile`]; web identity, container or instance credentials); the project file
+//! holds the endpoint, region and addressing style only.
 
 use super::encoding::Encoding;
 use super::headers::{cache_control, content_type};
@@ -75,6 +76,15 @@ impl Bucket {
     pub fn open(url: &str, config: &S3Config) -> Result<Self> {
         let (bucket, prefix) = parse_url(url)?;
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let profile = super::aws_profile::from_env()?;
+        if let Some(p) = &profile {
+            builder = builder
+                .with_access_key_id(&p.access_key_id)
+                .with_secret_access_key(&p.secret_access_key);
+            if let Some(t) = &p.session_token {
+                builder = builder.with_token(t);
+            }
+        }
         let endpoint = config
             .endpoint
             .clone()
@@ -89,6 +99,7 @@ impl Bucket {
             .clone()
             .or_else(|| std::env::var("AWS_REGION").ok())
             .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .or_else(|| profile.and_then(|p| p.region))
             .unwrap_or_else(|| "us-east-1".into());
         builder = builder
             .with_region(region)

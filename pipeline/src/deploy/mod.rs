@@ -1,6 +1,7 @@
 //! Atomic deploys, rollback and promotion over directory and S3-compatible targets, the
 //! precompressed variants of their artifacts, and the headers a host sends with them.
 
+mod aws_profile;
 pub mod bucket;
 pub mod encoding;
 pub mod fsutil;

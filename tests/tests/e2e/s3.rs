@@ -371,3 +371,51 @@ fn clients_reading_a_bucket_see_no_failure_and_no_mixed_release_while_it_flips()
     );
     assert!(seen.contains_key(&a) && seen.contains_key(&b), "{seen:?}");
 }
+
+#[test]
+fn keys_may_come_from_a_named_profile_of_the_aws_shared_files() {
+    let b = Bucket::create("site");
+    let home = tempfile::tempdir().unwrap();
+    let creds = home.path().join("team-credentials");
+    let env: std::collections::HashMap<String, String> = s3::env().into_iter().collect();
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [deployer]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "[deploy.s3]\nendpoint = \"{}\"\npath_style = true\nregion = \"us-east-1\"\n",
+        s3::endpoint()
+    );
+    let p = Project::sample_on(&[("stage", &format!("s3://{}/site", b.name))], &config);
+    let releases = |profile: &str| {
+        p.command(&["releases", "--env", "stage"])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("HOME", home.path())
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_PROFILE", profile)
+            .output()
+            .unwrap()
+    };
+    let out = releases("deployer");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stage: no releases"));
+    // A profile the files do not have is named in the error; nothing falls back silently.
+    let out = releases("nobody");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AWS_PROFILE=nobody") && err.contains("team-credentials"),
+        "{err}"
+    );
+}
