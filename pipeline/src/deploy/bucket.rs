@@ -58,13 +58,12 @@ pub struct Bucket {
     locking: bool,
 }
 
-/// What `head` reports of an object: its size, the sha256 recorded when it was written (if it
-/// was written by a deploy), and its version for a conditional update.
+/// What `head` reports of an object: its size, and the sha256 recorded when it was written (if
+/// it was written by a deploy).
 #[derive(Debug, Clone)]
 pub struct Head {
     pub size: u64,
     pub sha256: Option<String>,
-    version: UpdateVersion,
 }
 
 /// The user metadata key that carries an artifact's sha256, so a later deploy can skip an
@@ -164,6 +163,25 @@ impl Bucket {
         .with_context(|| format!("reading {}", self.describe(key)))
     }
 
+    /// The object and its version (for a conditional overwrite), in one GET.
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, UpdateVersion)>> {
+        let at = self.key(key);
+        self.block(async {
+            match self.store.get(&at).await {
+                Ok(r) => {
+                    let version = UpdateVersion {
+                        e_tag: r.meta.e_tag.clone(),
+                        version: r.meta.version.clone(),
+                    };
+                    r.bytes().await.map(|b| Some((b.to_vec(), version)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .with_context(|| format!("reading {}", self.describe(key)))
+    }
+
     /// The object's size, recorded sha256 and version, or `None` where there is none.
     pub fn head(&self, key: &str) -> Result<Option<Head>> {
         let at = self.key(key);
@@ -179,10 +197,6 @@ impl Bucket {
                         .attributes
                         .get(&Attribute::Metadata(SHA256_META.into()))
                         .map(|v| v.to_string()),
-                    version: UpdateVersion {
-                        e_tag: r.meta.e_tag,
-                        version: r.meta.version,
-                    },
                 })),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
@@ -275,15 +289,13 @@ impl Bucket {
         match put(PutMode::Create) {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
-                let Some(head) = self.head(KEY)? else {
+                let Some((held, version)) = self.get_versioned(KEY)? else {
                     bail!(
                         "{} was held and has just been let go: run again",
                         self.describe(KEY)
                     );
                 };
-                let holder = self
-                    .get(KEY)?
-                    .and_then(|b| serde_json::from_slice::<Owner>(&b).ok());
+                let holder = serde_json::from_slice::<Owner>(&held).ok();
                 let dead_here = holder.as_ref().is_some_and(|o| {
                     o.host == hostname()
                         && o.pid != std::process::id()
@@ -299,7 +311,7 @@ impl Bucket {
                         self.describe(KEY)
                     );
                 }
-                match put(PutMode::Update(head.version)) {
+                match put(PutMode::Update(version)) {
                     Ok(_) => eprintln!(
                         "note: took over {} from a run on this host that is gone",
                         self.describe(KEY)

@@ -348,7 +348,7 @@ impl Target {
     /// aside), readable or not. A manifest whose id is not its directory's name counts as
     /// unreadable: ids, not names, are what pointers hold.
     pub fn entries(&self) -> Result<Vec<ReleaseEntry>> {
-        let names: Vec<String> = match &self.place {
+        let found: Vec<(String, Result<Manifest>)> = match &self.place {
             Place::Dir(root) => {
                 let dir = layout::releases_dir(root);
                 let entries = match fs::read_dir(&dir) {
@@ -356,41 +356,57 @@ impl Target {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
                     Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
                 };
-                let mut names = Vec::new();
+                let mut found = Vec::new();
                 for entry in entries {
                     let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-                    names.push(entry.file_name().to_string_lossy().to_string());
-                }
-                names
-            }
-            Place::Bucket(b) => {
-                let mut names = Vec::new();
-                for name in b.list(RELEASES_DIR)?.1 {
-                    if b.head(&release_key(&name, MANIFEST_NAME))?.is_some() {
-                        names.push(name);
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    if !name.starts_with('.') {
+                        let manifest = self.manifest(&name);
+                        found.push((name, manifest));
                     }
                 }
-                names
+                found
+            }
+            Place::Bucket(b) => {
+                let mut found = Vec::new();
+                for name in b.list(RELEASES_DIR)?.1 {
+                    if name.starts_with('.') {
+                        continue;
+                    }
+                    // One GET each: a release whose manifest is not written yet is not listed.
+                    let key = release_key(&name, MANIFEST_NAME);
+                    let manifest = match b.get(&key) {
+                        Ok(None) => continue,
+                        Ok(Some(bytes)) => {
+                            Manifest::from_json(&bytes, &self.describe(&key)).map_err(Into::into)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    found.push((name, manifest));
+                }
+                found
             }
         };
-        let mut out = Vec::new();
-        for name in names.into_iter().filter(|n| !n.starts_with('.')) {
-            let manifest = self.manifest(&name).and_then(|m| {
-                if m.release == name {
-                    Ok(m)
-                } else {
-                    bail!(
-                        "{}: its manifest names release {}",
-                        self.describe(&release_key(&name, "")),
-                        m.release
-                    )
+        let mut out: Vec<ReleaseEntry> = found
+            .into_iter()
+            .map(|(name, manifest)| {
+                let manifest = manifest.and_then(|m| {
+                    if m.release == name {
+                        Ok(m)
+                    } else {
+                        bail!(
+                            "{}: its manifest names release {}",
+                            self.describe(&release_key(&name, "")),
+                            m.release
+                        )
+                    }
+                });
+                ReleaseEntry {
+                    dir: name,
+                    manifest,
                 }
-            });
-            out.push(ReleaseEntry {
-                dir: name,
-                manifest,
-            });
-        }
+            })
+            .collect();
         out.sort_by(|a, b| a.dir.cmp(&b.dir));
         Ok(out)
     }
@@ -538,10 +554,25 @@ impl Target {
                 fault::point("install: artifact placed");
             }
         }
+        // What a source bucket recorded of an object (size and sha256, from its headers): a
+        // variant already in place is then skipped without downloading it.
+        let recorded = |key: &str| -> Result<Option<(u64, String)>> {
+            match &source.place {
+                Place::Bucket(from) => Ok(from
+                    .head(key)?
+                    .and_then(|h| h.sha256.map(|sha| (h.size, sha)))),
+                Place::Dir(_) => Ok(None),
+            }
+        };
         for file in manifest.files.all() {
             let key = artifact_key(&file.path)?;
             for enc in source.variants(&key)? {
                 let at = variant_key(&key, enc);
+                if let Some((size, sha256)) = recorded(&at)? {
+                    if in_place(&at, size, &sha256)? {
+                        continue;
+                    }
+                }
                 let raw = source
                     .read(&at)?
                     .with_context(|| format!("{} is missing", source.describe(&at)))?;

@@ -29,7 +29,7 @@ pub fn execute(ctx: &Ctx, shard: Option<(usize, usize)>) -> Result<usize> {
     };
     let started = Instant::now();
     let texts: Vec<&str> = todo.iter().map(|(_, t)| *t).collect();
-    let bar = crate::commands::encode::progress_bar(texts.len() as u64, "embedding");
+    let mut bar = crate::commands::encode::progress_bar(texts.len() as u64, "embedding");
     let vectors = encoder.embed_many(&texts, ctx.config().model.batch_size, |done| {
         bar.set_position(done as u64)
     })?;
