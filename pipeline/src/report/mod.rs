@@ -378,6 +378,7 @@ fn modes(r: &Report) -> Result<Markup> {
                         (format!("{:.1}", 100.0 * t.judged_above_floor)) "% of them get results; "
                         (format!("{:.1}", 100.0 * t.nonsense_below_floor)) "% of "
                         (t.nonsense_queries) " nonsense queries get none."
+                        @if let Some(why) = evaluate::alone_text(t, s.alpha) { " " (why) "." }
                     }
                 }
             }

@@ -41,6 +41,15 @@ pub struct Judged {
     pub exact_recall_at_100: f64,
 }
 
+/// The mixture a list alone was preferred over: its alpha, its lead in mean nDCG@10 and the
+/// standard error of that lead.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct AloneOver {
+    pub alpha: f32,
+    pub gap: f64,
+    pub standard_error: f64,
+}
+
 /// One ranking mode on the reported judgments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModeResult {
@@ -58,6 +67,10 @@ pub struct Tuning {
     pub queries: usize,
     /// Mean nDCG@10 of hybrid search at each alpha, on the tuning judgments.
     pub sweep: Vec<(f32, f64)>,
+    /// Set when one list alone ships because the best mixture beat it by no more than one
+    /// standard error (see `choose_alpha`).
+    #[serde(default)]
+    pub alone_over: Option<AloneOver>,
     /// Tuning queries that get results under the shipped ranking, and nonsense queries that
     /// get none (both 0..=1).
     pub judged_above_floor: f64,
@@ -321,22 +334,79 @@ fn alphas() -> Vec<f32> {
     (0..=20).map(|i| i as f32 / 20.0).collect()
 }
 
-/// The alpha with the best mean nDCG@10 over the queries `keep` selects (the lowest of equals).
-fn best_alpha(sweep: &[(f32, Vec<f64>)], keep: impl Fn(usize) -> bool) -> f32 {
-    let mut best = (f64::NEG_INFINITY, 0.5);
-    for (alpha, scores) in sweep {
-        let kept: Vec<f64> = scores
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep(*i))
-            .map(|(_, s)| *s)
-            .collect();
-        let m = mean(&kept);
-        if m > best.0 + 1e-12 {
-            best = (m, *alpha);
+/// The alpha to ship, from each alpha's per-query nDCG@10 over the queries `keep` selects: the
+/// best mean (the lowest of equals), unless one list alone (alpha 0: the lexical order; 1: the
+/// dense order) comes within one standard error of it, the paired difference's over the same
+/// queries. Then the judged queries do not show that fusing beats that list, and the simpler
+/// ranking ships (Breiman's one-standard-error rule): on a few dozen queries a mixture that is
+/// best by a hair is as likely noise as gain, and it loses on queries it was not chosen on.
+fn choose_alpha(sweep: &[(f32, Vec<f64>)], keep: impl Fn(usize) -> bool) -> AlphaChoice {
+    let kept: Vec<(f32, Vec<f64>)> = sweep
+        .iter()
+        .map(|(a, scores)| {
+            let v = scores
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, s)| *s)
+                .collect();
+            (*a, v)
+        })
+        .collect();
+    let Some(mut best) = kept.first() else {
+        return AlphaChoice {
+            alpha: 0.5,
+            best: None,
+        };
+    };
+    for entry in &kept {
+        if mean(&entry.1) > mean(&best.1) + 1e-12 {
+            best = entry;
         }
     }
-    best.1
+    // The better of the lists within one standard error of the best, with what it was
+    // preferred over.
+    let mut alone: Option<(f32, f64, AloneOver)> = None;
+    for (alpha, scores) in kept.iter().filter(|(a, _)| *a == 0.0 || *a == 1.0) {
+        let diffs: Vec<f64> = best.1.iter().zip(scores).map(|(b, x)| b - x).collect();
+        let over = AloneOver {
+            alpha: best.0,
+            gap: mean(&diffs),
+            standard_error: standard_error(&diffs),
+        };
+        let m = mean(scores);
+        if over.gap <= over.standard_error + 1e-12 && alone.is_none_or(|(_, am, _)| m > am) {
+            alone = Some((*alpha, m, over));
+        }
+    }
+    match alone {
+        Some((alpha, _, over)) if alpha != best.0 => AlphaChoice {
+            alpha,
+            best: Some(over),
+        },
+        _ => AlphaChoice {
+            alpha: best.0,
+            best: None,
+        },
+    }
+}
+
+/// What [`choose_alpha`] chose, and when one list alone won by the one-standard-error rule,
+/// the mixture it was preferred over.
+#[derive(Debug, Clone, Copy)]
+struct AlphaChoice {
+    alpha: f32,
+    best: Option<AloneOver>,
+}
+
+/// The standard error of the mean of `v` (0 with fewer than two values).
+fn standard_error(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(v);
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64;
+    (var / v.len() as f64).sqrt()
 }
 
 /// The floor between real queries' best dense scores and nonsense's: halfway between the
@@ -447,17 +517,20 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         ..ranking
     };
     let mut sweep: Vec<(f32, Vec<f64>)> = Vec::new();
+    let mut alone_over = None;
     if let (true, Some(set)) = (sweepable, tune_set) {
         for a in alphas() {
             sweep.push((a, per_query_ndcg(&hybrid_at(a), set, tune_l, &ids)));
         }
-        ranking.alpha = best_alpha(&sweep, |_| true);
+        let choice = choose_alpha(&sweep, |_| true);
+        ranking.alpha = choice.alpha;
+        alone_over = choice.best;
     }
     // Cross-validation: each reported query is ranked with the alpha chosen without its fold.
     let held_out: Option<Vec<f32>> = (sweepable && tune.is_none()).then(|| {
         let folds = c.evaluation.folds;
         let per_fold: Vec<f32> = (0..folds)
-            .map(|f| best_alpha(&sweep, |i| i % folds != f))
+            .map(|f| choose_alpha(&sweep, |i| i % folds != f).alpha)
             .collect();
         (0..judged_count).map(|i| per_fold[i % folds]).collect()
     });
@@ -515,6 +588,7 @@ pub fn execute(ctx: &Ctx, baseline: Option<&searchbar_release::Manifest>) -> Res
         on: tune_name.clone(),
         queries: set.queries.len(),
         sweep: sweep.iter().map(|(a, s)| (*a, mean(s))).collect(),
+        alone_over,
         judged_above_floor: tune_l.iter().filter(|l| shown(l)).count() as f64
             / tune_l.len().max(1) as f64,
         nonsense_below_floor: nonsense_lists.iter().filter(|l| !shown(l)).count() as f64
@@ -705,6 +779,17 @@ fn index_sweep(
         .collect()
 }
 
+/// Why one list alone ships at `alpha` (0 or 1) though a mixture had the best mean, if so.
+pub fn alone_text(t: &Tuning, alpha: f32) -> Option<String> {
+    let a = t.alone_over?;
+    let list = if alpha == 0.0 { "lexical" } else { "dense" };
+    Some(format!(
+        "alpha {:.2} had the best mean nDCG@10, {:.4} ahead of {list} alone (alpha {alpha:.0}), \
+         within one standard error ({:.4}): {list} alone ships",
+        a.alpha, a.gap, a.standard_error,
+    ))
+}
+
 /// The shipped ranking in words: mode, fusion and floor.
 pub fn ranking_text(s: &SearchInfo) -> String {
     format!(
@@ -768,6 +853,9 @@ fn print_report(r: &Report) {
             100.0 * t.nonsense_below_floor,
             t.nonsense_queries
         );
+        if let Some(why) = alone_text(t, r.search.alpha) {
+            println!("evaluate: {why}");
+        }
     }
     for c in &r.gate {
         println!("gate: {}", gate::line(c));
@@ -804,5 +892,79 @@ pub fn summary(r: &Report) -> searchbar_release::Evaluation {
                 hybrid: of(SearchMode::Hybrid),
             }
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-query scores at alphas 0, 0.5 and 1.
+    fn sweep(at0: &[f64], at_half: &[f64], at1: &[f64]) -> Vec<(f32, Vec<f64>)> {
+        vec![
+            (0.0, at0.to_vec()),
+            (0.5, at_half.to_vec()),
+            (1.0, at1.to_vec()),
+        ]
+    }
+
+    #[test]
+    fn a_mixture_ships_only_when_it_beats_each_list_by_more_than_noise() {
+        // The mixture wins on every query by 0.2: a clear gain, it ships.
+        let clear = sweep(&[0.3; 8], &[0.7; 8], &[0.5; 8]);
+        let c = choose_alpha(&clear, |_| true);
+        assert_eq!((c.alpha, c.best.is_none()), (0.5, true));
+        // Best by a hair on average, with query-to-query swings far larger: dense alone ships,
+        // and the choice says what it was preferred over.
+        let dense = [0.9, 0.1, 0.8, 0.2, 0.9, 0.1, 0.8, 0.2];
+        let mixed = [0.1, 0.9, 0.2, 0.8, 0.1, 0.9, 0.2, 0.85];
+        let hair = sweep(&[0.0; 8], &mixed, &dense);
+        let c = choose_alpha(&hair, |_| true);
+        assert_eq!(c.alpha, 1.0);
+        let over = c.best.unwrap();
+        assert_eq!(over.alpha, 0.5);
+        let (gap, se) = (over.gap, over.standard_error);
+        assert!(gap > 0.0 && gap <= se, "{gap} {se}");
+        // Of the two lists, the better one; on the queries `keep` selects only.
+        let c = choose_alpha(&sweep(&[0.5; 8], &[0.5; 8], &[0.4; 8]), |_| true);
+        assert_eq!(c.alpha, 0.0);
+        let c = choose_alpha(&clear, |i| i < 4);
+        assert_eq!(c.alpha, 0.5);
+        assert_eq!(choose_alpha(&[], |_| true).alpha, 0.5);
+    }
+
+    #[test]
+    fn the_report_says_which_list_ships_alone_and_over_what() {
+        let mut t = Tuning {
+            on: "5-fold cross-validation".into(),
+            queries: 53,
+            sweep: vec![],
+            alone_over: None,
+            judged_above_floor: 1.0,
+            nonsense_below_floor: 1.0,
+            nonsense_queries: 100,
+        };
+        assert_eq!(alone_text(&t, 0.45), None);
+        t.alone_over = Some(AloneOver {
+            alpha: 0.9,
+            gap: 0.0012,
+            standard_error: 0.004,
+        });
+        let text = alone_text(&t, 1.0).unwrap();
+        assert_eq!(
+            text,
+            "alpha 0.90 had the best mean nDCG@10, 0.0012 ahead of dense alone (alpha 1), \
+             within one standard error (0.0040): dense alone ships"
+        );
+        assert!(alone_text(&t, 0.0)
+            .unwrap()
+            .ends_with("lexical alone ships"));
+    }
+
+    #[test]
+    fn standard_error_of_a_mean() {
+        assert_eq!(standard_error(&[1.0]), 0.0);
+        // Sample sd of [1, 3] is sqrt(2); over sqrt(2) values: 1.
+        assert!((standard_error(&[1.0, 3.0]) - 1.0).abs() < 1e-12);
     }
 }
