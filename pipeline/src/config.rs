@@ -265,7 +265,9 @@ impl Default for GateConfig {
 pub struct WebConfig {
     /// trunk's output directory (the web bundle shipped in each release).
     pub dist: PathBuf,
-    /// Documents per display-metadata shard.
+    /// Documents per display-metadata shard. A page fetches the shards of the results it
+    /// shows: small shards keep that to a few KB per query (32 records are about 4 KB
+    /// with brotli), at the cost of one manifest entry each.
     pub docs_per_shard: usize,
     /// Snippets are cut to this many characters.
     pub snippet_chars: usize,
@@ -275,7 +277,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             dist: "dist".into(),
-            docs_per_shard: 2000,
+            docs_per_shard: 32,
             snippet_chars: 280,
         }
     }

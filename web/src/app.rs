@@ -100,6 +100,15 @@ pub enum Msg {
         seq: u64,
         fetched: Result<Vec<(usize, Vec<u8>)>, String>,
     },
+    /// The document shards of search number `seq`'s results (`ranked` for `text`), fetched
+    /// after `spent` milliseconds of searching.
+    Shards {
+        seq: u64,
+        text: String,
+        spent: f64,
+        ranked: Vec<(u32, f32)>,
+        fetched: Result<Vec<(usize, Vec<u8>)>, String>,
+    },
     Key(Key),
     Hover(usize),
     CheckLive,
@@ -273,6 +282,8 @@ impl Component for App {
                     self.debounce = None;
                     self.job = None;
                     self.next_slice = None;
+                    // Rows, fragments or shards still on their way are for a text now gone.
+                    self.search_seq += 1;
                     self.show("", Vec::new(), 0.0);
                     return false;
                 }
@@ -334,27 +345,34 @@ impl Component for App {
                         message: e,
                     })
                     .and_then(|records| searcher.complete(&vector, *request, &records))
-                    .map(|dense| self.fuse(&text, Some(&dense)));
+                    .map(|dense| self.rank(&text, Some(&dense)));
                 self.hits_partial = false;
-                return self.finish(&text, start, result);
+                return self.finish(ctx, &text, start, result);
             }
             Msg::Fragments { seq, fetched } => {
-                let Some(searcher) = &mut self.searcher else {
-                    return false;
-                };
-                let inserted = fetched.and_then(|parts| {
-                    parts
-                        .iter()
-                        .try_for_each(|(n, bytes)| searcher.insert_fragment(*n, bytes))
-                        .map_err(|e| e.to_string())
-                });
-                if let Err(e) = inserted {
-                    self.query_error = Some(format!("Search failed: {e}"));
-                    return true;
+                if let Some(changed) = self.keep(fetched, Searcher::insert_fragment) {
+                    return changed;
                 }
                 // Kept for later queries either way; searched again if still the newest.
                 if seq == self.search_seq {
                     return self.search(ctx, self.started_by);
+                }
+                return false;
+            }
+            Msg::Shards {
+                seq,
+                text,
+                spent,
+                ranked,
+                fetched,
+            } => {
+                if let Some(changed) = self.keep(fetched, Searcher::insert_shard) {
+                    return changed;
+                }
+                // Kept for later queries either way; shown if still the newest. The wait for
+                // the network is left out of the search's time (the throttle's measure).
+                if seq == self.search_seq {
+                    return self.finish(ctx, &text, timing::now() - spent, Ok(ranked));
                 }
                 return false;
             }
@@ -447,7 +465,7 @@ impl App {
                         .collect();
                     let (link, seq) = (ctx.link().clone(), self.search_seq);
                     spawn_local(async move {
-                        let fetched = loader::fetch_fragments(files).await;
+                        let fetched = loader::fetch_parts(files).await;
                         link.send_message(Msg::Fragments { seq, fetched });
                     });
                     return false;
@@ -466,16 +484,16 @@ impl App {
             // when it arrives).
             let partial = !searcher.complete_ranking();
             let query = self.query.clone();
-            let hits = self.fuse(&query, None);
+            let ranked = self.rank(&query, None);
             self.hits_partial = partial;
-            return self.finish(&query, start, Ok(hits));
+            return self.finish(ctx, &query, start, Ok(ranked));
         };
         if self.query.len() <= ONE_CALL_BYTES {
             let query = self.query.clone();
             return match encoder.embed(&query) {
                 Ok(vector) => self.search_vector(ctx, query, start, vector),
                 Err(e) => {
-                    self.finish(&query, start, Err(e.into()));
+                    self.finish(ctx, &query, start, Err(e.into()));
                     true
                 }
             };
@@ -537,9 +555,9 @@ impl App {
         };
         match searcher.begin(&vector, None) {
             Ok(Stage::Done(dense)) => {
-                let hits = self.fuse(&text, Some(&dense));
+                let ranked = self.rank(&text, Some(&dense));
                 self.hits_partial = false;
-                self.finish(&text, start, Ok(hits))
+                self.finish(ctx, &text, start, Ok(ranked))
             }
             Ok(Stage::NeedRows(request)) => {
                 let (link, seq) = (ctx.link().clone(), self.search_seq);
@@ -556,13 +574,35 @@ impl App {
                 });
                 false
             }
-            Err(e) => self.finish(&text, start, Err(e)),
+            Err(e) => self.finish(ctx, &text, start, Err(e)),
         }
     }
 
-    /// The results of `text`: its dense list (when the mode has one) fused with its lexical
-    /// matches, as the manifest says ([`Searcher::results`], the pipeline's own ranking).
-    fn fuse(&self, text: &str, dense: Option<&[Hit]>) -> Vec<QueryHit> {
+    /// Keeps fetched lexical fragments or document shards, each verified by `insert`. `None`
+    /// when all were kept; else what `update` returns: `true` with the error on the status
+    /// line, `false` where there is no searcher to keep them in.
+    fn keep(
+        &mut self,
+        fetched: Result<Vec<(usize, Vec<u8>)>, String>,
+        insert: fn(&mut Searcher, usize, &[u8]) -> Result<(), QueryError>,
+    ) -> Option<bool> {
+        let Some(searcher) = self.searcher.as_mut() else {
+            return Some(false);
+        };
+        let kept = fetched.and_then(|parts| {
+            parts
+                .iter()
+                .try_for_each(|(n, bytes)| insert(searcher, *n, bytes))
+                .map_err(|e| e.to_string())
+        });
+        let e = kept.err()?;
+        self.query_error = Some(format!("Search failed: {e}"));
+        Some(true)
+    }
+
+    /// The ranking of `text`: its dense list (when the mode has one) fused with its lexical
+    /// matches, as the manifest says ([`Searcher::rank`], the pipeline's own ranking).
+    fn rank(&self, text: &str, dense: Option<&[Hit]>) -> Vec<(u32, f32)> {
         let Some(searcher) = &self.searcher else {
             return Vec::new();
         };
@@ -571,19 +611,46 @@ impl App {
             .as_ref()
             .filter(|(t, _)| t == text)
             .map(|(_, m)| m);
-        searcher.results(dense, lexical, None)
+        searcher.rank(dense, lexical, None)
     }
 
-    /// Records how long the search for `query` took (the throttle) and shows its outcome;
-    /// returns whether Yew's view changed (the status line shows or clears an error).
+    /// Shows the outcome of the search for `query`, first fetching the document shards its
+    /// results need where they are not at hand yet (then it is shown when they arrive, if
+    /// still the newest); records how long the search took (the throttle). Returns whether
+    /// Yew's view changed (the status line shows or clears an error).
     fn finish(
         &mut self,
+        ctx: &Context<Self>,
         query: &str,
         start: f64,
-        result: Result<Vec<QueryHit>, QueryError>,
+        result: Result<Vec<(u32, f32)>, QueryError>,
     ) -> bool {
-        self.last_search_end = timing::now();
-        self.last_search_ms = self.last_search_end - start;
+        let now = timing::now();
+        let result = match (result, &self.searcher) {
+            (Ok(ranked), Some(searcher)) => {
+                let missing = searcher.missing_shards(&ranked);
+                if !missing.is_empty() {
+                    let (link, seq) = (ctx.link().clone(), self.search_seq);
+                    let (text, spent) = (query.to_string(), now - start);
+                    spawn_local(async move {
+                        let fetched = loader::fetch_parts(missing).await;
+                        link.send_message(Msg::Shards {
+                            seq,
+                            text,
+                            spent,
+                            ranked,
+                            fetched,
+                        });
+                    });
+                    return false;
+                }
+                searcher.hits(&ranked)
+            }
+            (Ok(_), None) => Ok(Vec::new()),
+            (Err(e), _) => Err(e),
+        };
+        self.last_search_end = now;
+        self.last_search_ms = now - start;
         match result {
             Ok(hits) => {
                 self.show(query, hits, self.last_search_ms);
@@ -688,6 +755,7 @@ impl App {
                 self.job = None;
                 self.next_slice = None;
                 self.query_error = None;
+                self.search_seq += 1;
                 self.show("", Vec::new(), 0.0);
                 true
             }

@@ -1,10 +1,11 @@
 //! Downloads this page's release (manifest, then the artifacts with progress, in two stages) and
 //! polls the live-release pointer.
 //!
-//! The records (document shards) and the lexical root come first: with them a hybrid or
-//! lexical release answers by words ([`Searcher::records`]). The dense half (encoder,
-//! tokenizer, vector index: most of the bytes) follows and is attached when it is ready
-//! ([`Dense`]); a lexical release never downloads it.
+//! The lexical root comes first: with it a hybrid or lexical release answers by words
+//! ([`Searcher::records`]). The dense half (encoder, tokenizer, vector index: most of the
+//! bytes) follows and is attached when it is ready ([`Dense`]); a lexical release never
+//! downloads it. Lexical fragments and document shards come per query, only those its
+//! words and its shown results need ([`fetch_parts`]).
 //!
 //! URLs are relative to the page, which is `<target>/releases/<id>/`: the manifest next to it is
 //! this page's own release, so a deploy that swaps `current.json` never mixes two releases.
@@ -54,14 +55,9 @@ fn lexical(manifest: &Manifest) -> Option<&LexicalFiles> {
         .filter(|_| manifest.search.mode.uses_lexical())
 }
 
-/// What [`Searcher::records`] needs: the document shards, then the lexical root where the
-/// mode reads it (its fragments come per query, [`fetch_fragments`]).
+/// What [`Searcher::records`] needs up front: the lexical root where the mode reads it.
 fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
-    manifest
-        .files
-        .docs
-        .iter()
-        .chain(lexical(manifest).map(|l| &l.root))
+    lexical(manifest).map(|l| &l.root).into_iter()
 }
 
 /// What [`Dense::load`] needs, where the mode reads a dense list: encoder, tokenizer, index.
@@ -125,17 +121,16 @@ async fn fetch_file(
     Ok(bytes)
 }
 
-/// Downloads the records stage (documents and lexical root) into `artifacts`. Verification
-/// is left to [`Searcher::records`], which checks every file against the manifest.
+/// Downloads the records stage (the lexical root, where the mode reads one) into
+/// `artifacts`. Verification is left to [`Searcher::records`], which checks it against the
+/// manifest.
 pub async fn fetch_records(
     manifest: &Manifest,
     progress: impl Fn(usize, u64) + Clone,
 ) -> Result<Artifacts, String> {
     let mut bytes = fetch_all(record_files(manifest), 0, progress).await?;
-    let lexical_root = lexical(manifest).and_then(|_| bytes.pop());
     Ok(Artifacts {
-        docs: bytes,
-        lexical_root,
+        lexical_root: bytes.pop(),
         ..Artifacts::default()
     })
 }
@@ -159,11 +154,10 @@ pub async fn fetch_dense(
     })
 }
 
-/// The lexical fragments a query needs (number, manifest entry), all in flight at once, kept
-/// across visits like the other files; [`Searcher::insert_fragment`] verifies each.
-pub async fn fetch_fragments(
-    files: Vec<(usize, FileRef)>,
-) -> Result<Vec<(usize, Vec<u8>)>, String> {
+/// The lexical fragments or document shards a query needs (number, manifest entry), all in
+/// flight at once, kept across visits like the other files; [`Searcher::insert_fragment`]
+/// and [`Searcher::insert_shard`] verify each.
+pub async fn fetch_parts(files: Vec<(usize, FileRef)>) -> Result<Vec<(usize, Vec<u8>)>, String> {
     let cache = cache::open().await;
     let fetches = files.into_iter().map(|(n, file)| {
         let cache = cache.clone();

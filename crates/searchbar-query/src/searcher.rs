@@ -3,7 +3,7 @@ use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
 use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
-use searchbar_release::{DocRecord, FileRef, Manifest, ModelInfo, SearchInfo};
+use searchbar_release::{DocRecord, DocShards, FileRef, Manifest, ModelInfo, SearchInfo};
 use std::ops::Range;
 
 /// The downloaded bytes of a release, before verification.
@@ -12,7 +12,9 @@ pub struct Artifacts {
     pub encoder: Vec<u8>,
     pub tokenizer: Vec<u8>,
     pub index: Vec<u8>,
-    pub docs: Vec<Vec<u8>>,
+    /// Document shards at hand (number, bytes): all of them on the pipeline's disk, none on
+    /// a page, which fetches those of the results it shows ([`Searcher::missing_shards`]).
+    pub docs: Vec<(usize, Vec<u8>)>,
     /// The whole rows file of an index with external re-ranking rows, where it is at hand
     /// (the pipeline's disk). A page leaves it `None` and fetches records per query.
     pub rows: Option<Vec<u8>>,
@@ -252,7 +254,7 @@ impl Dense {
 pub struct Searcher {
     dense: Option<Dense>,
     lexical: Option<Lexical>,
-    docs: Vec<DocRecord>,
+    docs: DocShards,
     ranking: Ranking,
     k: usize,
 }
@@ -270,43 +272,14 @@ impl Searcher {
         Ok(searcher)
     }
 
-    /// The records and the lexical index only (the artifacts' `docs`, `lexical_root` and
-    /// `lexical_fragments`, each verified): enough for a lexical release, and for a hybrid
-    /// one to rank by words until [`Searcher::attach`] adds the dense half.
+    /// The records and the lexical index only (the shards and fragments at hand in the
+    /// artifacts, and the lexical root, each verified): enough for a lexical release, and for
+    /// a hybrid one to rank by words until [`Searcher::attach`] adds the dense half.
     pub fn records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, QueryError> {
         let files = &manifest.files;
-        // The count comes from a file anyone could edit: bound it by the bytes actually at
-        // hand before it sizes an allocation (a record is never under two bytes of JSON).
-        let doc_bytes: usize = artifacts.docs.iter().map(Vec::len).sum();
-        if manifest.data.documents > doc_bytes / 2 {
-            return Err(QueryError::Invalid {
-                file: "manifest.json".into(),
-                message: format!(
-                    "data.documents = {} cannot fit in the {doc_bytes} bytes of its document \
-                     shards",
-                    manifest.data.documents
-                ),
-            });
-        }
-        if artifacts.docs.len() != files.docs.len() {
-            return Err(QueryError::Invalid {
-                file: "manifest.json".into(),
-                message: format!(
-                    "{} document shards given, the manifest lists {}",
-                    artifacts.docs.len(),
-                    files.docs.len()
-                ),
-            });
-        }
-        let mut docs = Vec::with_capacity(manifest.data.documents);
-        for (entry, bytes) in files.docs.iter().zip(&artifacts.docs) {
-            entry.verify(bytes)?;
-            let shard: Vec<DocRecord> =
-                serde_json::from_slice(bytes).map_err(|e| QueryError::Invalid {
-                    file: entry.path.clone(),
-                    message: e.to_string(),
-                })?;
-            docs.extend(shard);
+        let mut docs = DocShards::new(files, manifest.data.documents)?;
+        for (n, bytes) in &artifacts.docs {
+            docs.insert(*n, bytes)?;
         }
         let lexical = match (&files.lexical, &artifacts.lexical_root) {
             (None, _) => None,
@@ -339,7 +312,7 @@ impl Searcher {
         docs: Vec<DocRecord>,
         search: &SearchInfo,
     ) -> Result<Self, QueryError> {
-        let mut searcher = Self::new(lexical, docs, search)?;
+        let mut searcher = Self::new(lexical, DocShards::whole(docs), search)?;
         searcher.attach(Dense::from_parts(encoder, index, rows, search)?)?;
         Ok(searcher)
     }
@@ -348,7 +321,7 @@ impl Searcher {
     /// other and the ranking).
     fn new(
         lexical: Option<Lexical>,
-        docs: Vec<DocRecord>,
+        docs: DocShards,
         search: &SearchInfo,
     ) -> Result<Self, QueryError> {
         if let Some(l) = &lexical {
@@ -431,7 +404,7 @@ impl Searcher {
         } else {
             None
         };
-        Ok(self.results(dense.as_deref(), lexical.as_ref(), k))
+        self.results(dense.as_deref(), lexical.as_ref(), k)
     }
 
     /// The results a page shows for `text` before its dense half is attached: a hybrid
@@ -450,7 +423,7 @@ impl Searcher {
             return Ok(Vec::new());
         }
         let lexical = self.lexical(text)?;
-        Ok(self.results(None, lexical.as_ref(), k))
+        self.results(None, lexical.as_ref(), k)
     }
 
     /// How the manifest ranks.
@@ -508,32 +481,59 @@ impl Searcher {
 
     /// Fuses a query's lists as the manifest says: `dense` from [`Searcher::search`] or
     /// [`Searcher::begin`] at [`Searcher::depth`], `lexical` from [`Searcher::lexical`] or
-    /// [`Lexical::search`]; either may be missing while it is being computed.
+    /// [`Lexical::search`]; either may be missing while it is being computed. Documents and
+    /// scores only: their records come from [`Searcher::hits`].
+    pub fn rank(
+        &self,
+        dense: Option<&[Hit]>,
+        lexical: Option<&Matches>,
+        k: Option<usize>,
+    ) -> Vec<(u32, f32)> {
+        let dense: Option<Vec<(u32, f32)>> =
+            dense.map(|d| d.iter().map(|h| (h.doc, h.score)).collect());
+        let lexical: Option<Vec<(u32, f32)>> =
+            lexical.map(|m| m.hits.iter().map(|h| (h.doc, h.score)).collect());
+        rank(
+            &self.ranking,
+            dense.as_deref(),
+            lexical.as_deref(),
+            k.unwrap_or(self.k),
+        )
+    }
+
+    /// The document shards to fetch before [`Searcher::hits`] can show `ranked` (number,
+    /// manifest entry): none where every shard is at hand.
+    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Vec<(usize, FileRef)> {
+        self.docs.missing(ranked.iter().map(|(doc, _)| *doc))
+    }
+
+    /// Keeps document shard `number` (verified) for the results that need it.
+    pub fn insert_shard(&mut self, number: usize, bytes: &[u8]) -> Result<(), QueryError> {
+        Ok(self.docs.insert(number, bytes)?)
+    }
+
+    /// `ranked` with each document's record; a shard not at hand is an error naming its file.
+    pub fn hits(&self, ranked: &[(u32, f32)]) -> Result<Vec<QueryHit>, QueryError> {
+        ranked
+            .iter()
+            .map(|&(doc, score)| {
+                Ok(QueryHit {
+                    doc,
+                    score,
+                    record: self.docs.get(doc)?.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// [`Searcher::rank`], then [`Searcher::hits`]: for callers with every shard at hand.
     pub fn results(
         &self,
         dense: Option<&[Hit]>,
         lexical: Option<&Matches>,
         k: Option<usize>,
-    ) -> Vec<QueryHit> {
-        let dense: Option<Vec<(u32, f32)>> =
-            dense.map(|d| d.iter().map(|h| (h.doc, h.score)).collect());
-        // Records are attached here only, to the `k` results shown.
-        let lexical: Option<Vec<(u32, f32)>> =
-            lexical.map(|m| m.hits.iter().map(|h| (h.doc, h.score)).collect());
-        let ranked = rank(
-            &self.ranking,
-            dense.as_deref(),
-            lexical.as_deref(),
-            k.unwrap_or(self.k),
-        );
-        ranked
-            .into_iter()
-            .map(|(doc, score)| QueryHit {
-                doc,
-                score,
-                record: self.docs[doc as usize].clone(),
-            })
-            .collect()
+    ) -> Result<Vec<QueryHit>, QueryError> {
+        self.hits(&self.rank(dense, lexical, k))
     }
 
     /// Whether [`Searcher::query`] would search `text` at all: it needs a letter or a digit.
@@ -644,7 +644,7 @@ mod tests {
         });
         let manifest = Manifest::from_json(manifest.to_string().as_bytes(), "m.json").unwrap();
         let artifacts = Artifacts {
-            docs: vec![shard],
+            docs: vec![(0, shard)],
             ..Default::default()
         };
         let e = Searcher::load(&manifest, &artifacts, 1)

@@ -1,3 +1,4 @@
+use crate::{FileRef, Files, ReleaseError};
 use serde::{Deserialize, Serialize};
 
 /// What a result shows for one document. Shards are JSON arrays of these, in index
@@ -17,4 +18,243 @@ pub fn shard_docs(docs: &[DocRecord], per_shard: usize) -> Vec<Vec<u8>> {
     docs.chunks(per_shard.max(1))
         .map(|chunk| serde_json::to_vec(chunk).expect("records serialize"))
         .collect()
+}
+
+/// A release's display records, shard by shard as they arrive: a page fetches only the shards
+/// of the results it shows ([`DocShards::missing`]); the pipeline and the CLI insert them all.
+/// Each shard is verified against its manifest entry and must hold exactly the documents its
+/// place says, so a record is never taken from the wrong shard.
+#[derive(Debug, Clone)]
+pub struct DocShards {
+    per_shard: usize,
+    count: usize,
+    files: Vec<FileRef>,
+    shards: Vec<Option<Vec<DocRecord>>>,
+}
+
+impl DocShards {
+    /// The shards `files` lists for `documents` records, none loaded yet. The counts come
+    /// from a file anyone could edit: they must agree with each other and with the listed
+    /// sizes (a record is never under two bytes of JSON) before anything is sized by them.
+    pub fn new(files: &Files, documents: usize) -> Result<Self, ReleaseError> {
+        let invalid = |message: String| ReleaseError::Invalid {
+            file: crate::MANIFEST_NAME.into(),
+            message,
+        };
+        let per_shard = files.docs_per_shard;
+        if per_shard == 0 {
+            return Err(invalid("files.docs_per_shard must be at least 1".into()));
+        }
+        let listed: u64 = files
+            .docs
+            .iter()
+            .fold(0u64, |n, f| n.saturating_add(f.bytes));
+        if documents as u64 > listed / 2 {
+            return Err(invalid(format!(
+                "data.documents = {documents} cannot fit in the {listed} bytes of its \
+                 document shards"
+            )));
+        }
+        if files.docs.len() != documents.div_ceil(per_shard) {
+            return Err(invalid(format!(
+                "{} document shards listed; {documents} documents in shards of {per_shard} \
+                 make {}",
+                files.docs.len(),
+                documents.div_ceil(per_shard)
+            )));
+        }
+        Ok(Self {
+            per_shard,
+            count: documents,
+            files: files.docs.clone(),
+            shards: vec![None; files.docs.len()],
+        })
+    }
+
+    /// Records already verified (the pipeline's evaluation, before any manifest exists).
+    pub fn whole(docs: Vec<DocRecord>) -> Self {
+        Self {
+            per_shard: docs.len().max(1),
+            count: docs.len(),
+            files: Vec::new(),
+            shards: vec![Some(docs)],
+        }
+    }
+
+    /// How many documents the release has (loaded or not).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// How many records shard `number` holds.
+    fn expected(&self, number: usize) -> usize {
+        self.per_shard
+            .min(self.count.saturating_sub(number * self.per_shard))
+    }
+
+    /// Verifies shard `number` against its entry, parses it and keeps it.
+    pub fn insert(&mut self, number: usize, bytes: &[u8]) -> Result<(), ReleaseError> {
+        let entry = self
+            .files
+            .get(number)
+            .ok_or_else(|| ReleaseError::Invalid {
+                file: crate::MANIFEST_NAME.into(),
+                message: format!(
+                    "document shard {number} of {} does not exist",
+                    self.files.len()
+                ),
+            })?;
+        entry.verify(bytes)?;
+        let records: Vec<DocRecord> =
+            serde_json::from_slice(bytes).map_err(|e| ReleaseError::Invalid {
+                file: entry.path.clone(),
+                message: e.to_string(),
+            })?;
+        if records.len() != self.expected(number) {
+            return Err(ReleaseError::Invalid {
+                file: entry.path.clone(),
+                message: format!(
+                    "{} records; shard {number} of {} documents in shards of {} holds {}",
+                    records.len(),
+                    self.count,
+                    self.per_shard,
+                    self.expected(number)
+                ),
+            });
+        }
+        self.shards[number] = Some(records);
+        Ok(())
+    }
+
+    /// The shards still to fetch (number, manifest entry) for the records of `docs`, each
+    /// once, in order.
+    pub fn missing(&self, docs: impl IntoIterator<Item = u32>) -> Vec<(usize, FileRef)> {
+        let mut numbers: Vec<usize> = docs
+            .into_iter()
+            .map(|d| d as usize / self.per_shard)
+            .filter(|&n| matches!(self.shards.get(n), Some(None)))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+            .into_iter()
+            .map(|n| (n, self.files[n].clone()))
+            .collect()
+    }
+
+    /// The record of document `doc`; an error naming its shard where that is not loaded.
+    pub fn get(&self, doc: u32) -> Result<&DocRecord, ReleaseError> {
+        let (number, at) = (doc as usize / self.per_shard, doc as usize % self.per_shard);
+        match self.shards.get(number) {
+            Some(Some(records)) if at < records.len() => Ok(&records[at]),
+            Some(None) => Err(ReleaseError::Invalid {
+                file: self.files[number].path.clone(),
+                message: "document shard not loaded".into(),
+            }),
+            _ => Err(ReleaseError::Invalid {
+                file: crate::MANIFEST_NAME.into(),
+                message: format!("document {doc} of {} does not exist", self.count),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sha256_hex;
+
+    fn record(i: usize) -> DocRecord {
+        DocRecord {
+            id: format!("d{i}"),
+            title: format!("Title {i}"),
+            url: None,
+            snippet: String::new(),
+        }
+    }
+
+    /// Five records in shards of two, and the files listing them.
+    fn release() -> (Files, Vec<Vec<u8>>) {
+        let docs: Vec<DocRecord> = (0..5).map(record).collect();
+        let shards = shard_docs(&docs, 2);
+        let entry = |name: &str, bytes: &[u8]| FileRef {
+            path: format!("../../files/{name}"),
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        };
+        let files = Files {
+            encoder: entry("e", b""),
+            tokenizer: entry("t", b""),
+            index: entry("i", b""),
+            docs: shards
+                .iter()
+                .enumerate()
+                .map(|(i, s)| entry(&format!("docs-{i}.json"), s))
+                .collect(),
+            docs_per_shard: 2,
+            app: Vec::new(),
+            rows: None,
+            lexical: None,
+        };
+        (files, shards)
+    }
+
+    #[test]
+    fn records_come_from_the_shards_of_the_results_only() {
+        let (files, shards) = release();
+        let mut docs = DocShards::new(&files, 5).unwrap();
+        assert_eq!(docs.len(), 5);
+        let e = docs.get(3).unwrap_err().to_string();
+        assert!(e.contains("docs-1.json") && e.contains("not loaded"), "{e}");
+        // Documents 4, 1 and 0: shards 0 and 2, once each; shard 1 is never asked for.
+        let missing: Vec<usize> = docs.missing([4, 1, 0]).iter().map(|m| m.0).collect();
+        assert_eq!(missing, [0, 2]);
+        docs.insert(0, &shards[0]).unwrap();
+        docs.insert(2, &shards[2]).unwrap();
+        assert!(docs.missing([4, 1, 0]).is_empty());
+        assert_eq!(docs.get(1).unwrap().id, "d1");
+        assert_eq!(docs.get(4).unwrap().id, "d4");
+        let e = docs.get(5).unwrap_err().to_string();
+        assert!(e.contains("document 5 of 5 does not exist"), "{e}");
+        assert!(docs.missing([9]).is_empty());
+    }
+
+    #[test]
+    fn a_shard_that_does_not_fit_its_place_or_its_entry_is_refused() {
+        let (files, shards) = release();
+        let mut docs = DocShards::new(&files, 5).unwrap();
+        // Shard 2's bytes offered as shard 0: its hash is not shard 0's.
+        assert!(docs.insert(0, &shards[2]).is_err());
+        assert!(docs.insert(7, &shards[0]).is_err());
+        // An entry that lists the wrong number of records for its place.
+        let mut odd = files.clone();
+        let three = serde_json::to_vec(&[record(0), record(1), record(2)]).unwrap();
+        odd.docs[0].bytes = three.len() as u64;
+        odd.docs[0].sha256 = sha256_hex(&three);
+        let mut docs = DocShards::new(&odd, 5).unwrap();
+        let e = docs.insert(0, &three).unwrap_err().to_string();
+        assert!(e.contains("3 records") && e.contains("holds 2"), "{e}");
+    }
+
+    #[test]
+    fn counts_that_do_not_fit_together_are_errors_not_allocations() {
+        let (files, _) = release();
+        for (documents, per_shard, wanted) in [
+            (usize::MAX, 2, "cannot fit"),
+            (7, 2, "3 document shards listed"),
+            (5, 0, "at least 1"),
+        ] {
+            let mut f = files.clone();
+            f.docs_per_shard = per_shard;
+            let e = DocShards::new(&f, documents).unwrap_err().to_string();
+            assert!(e.contains(wanted), "{e}");
+        }
+        let whole = DocShards::whole((0..3).map(record).collect());
+        assert_eq!(whole.get(2).unwrap().id, "d2");
+        assert!(whole.missing(0..3).is_empty());
+    }
 }

@@ -16,7 +16,7 @@ pub mod layout;
 mod manifest;
 mod writer;
 
-pub use docs::{shard_docs, DocRecord};
+pub use docs::{shard_docs, DocRecord, DocShards};
 pub use error::ReleaseError;
 pub use fusion::{rank, Fusion, Ranking, SearchMode, FUSION_DEPTH, RRF_K};
 pub use layout::{

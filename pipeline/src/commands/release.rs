@@ -246,11 +246,13 @@ fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Se
         encoder: dense(&manifest.files.encoder)?,
         tokenizer: dense(&manifest.files.tokenizer)?,
         index: dense(&manifest.files.index)?,
+        // Every shard at hand (a page fetches those of the results it shows).
         docs: manifest
             .files
             .docs
             .iter()
-            .map(read)
+            .enumerate()
+            .map(|(n, f)| Ok((n, read(f)?)))
             .collect::<Result<_>>()?,
         // Read whole here; each query still takes only its candidates' records and verifies
         // them, as a page does with range requests.

@@ -21,6 +21,10 @@ const PAGE_CACHE: &str = "searchbar-files-v1";
 fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs() {
     require_web_bundle();
     let p = Project::sample("[search]\nmode = \"lexical\"\n[lexical]\nfragment_bytes = 256\n");
+    // Document shards of 8: 22 for the catalog's 171 documents.
+    let cfg = p.path().join("searchbar.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("[web]\n", "[web]\ndocs_per_shard = 8\n")).unwrap();
     let out = p.ok(&["run", "--env", "stage"]);
     assert!(out.contains("ships lexical ranking"), "{out}");
     let release = p.live("stage").unwrap();
@@ -73,6 +77,51 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
     let (mut server, addr) = p.serve("stage");
     let b = Browser::start().unwrap();
     open(&b, &format!("http://{addr}/"));
+
+    // One query, put in the box at once (a paste: no half-typed text searched before it),
+    // fetches the document shards of the results it shows, and only those.
+    let shards: Vec<(String, Vec<String>)> = manifest["files"]["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            let bytes = std::fs::read(p.release_dir("stage", &release).join(path)).unwrap();
+            let records: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+            let ids = records
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string());
+            (path.rsplit('/').next().unwrap().to_string(), ids.collect())
+        })
+        .collect();
+    assert_eq!(shards.len(), 22);
+    let q = sample_queries()[0].1.clone();
+    b.eval(
+        "const q = document.querySelector('#q'); q.value = arguments[0]; \
+         q.dispatchEvent(new Event('input', { bubbles: true }));",
+        json!([q]),
+    )
+    .unwrap();
+    let shown = b
+        .wait_for(RESULTS_FOR, json!([q, "complete"]), Duration::from_secs(60))
+        .unwrap();
+    let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+    assert_eq!(shown, native(&p, &q));
+    let mut wanted: Vec<&str> = shards
+        .iter()
+        .filter(|(_, ids)| ids.iter().any(|id| shown.contains(id)))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    wanted.sort_unstable();
+    let fetched = b
+        .eval(
+            "return [...new Set(performance.getEntriesByType('resource') \
+               .map(e => e.name.split('/').pop()).filter(n => /^docs-/.test(n)))].sort()",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(fetched, json!(wanted), "shards of {shown:?}");
+    assert!(wanted.len() < shards.len(), "{wanted:?}");
 
     let mut queries: Vec<String> = sample_queries().into_iter().take(4).map(|q| q.1).collect();
     queries.extend(["qua", "quadcoptre", "xyzzy"].map(String::from));
