@@ -545,11 +545,22 @@ impl Searcher {
     /// Searches with an already-embedded query. An index with external re-ranking rows needs
     /// its rows file loaded whole here; a page uses [`Searcher::begin`] instead.
     pub fn search(&self, vector: &[f32], k: Option<usize>) -> Result<Vec<Hit>, QueryError> {
+        self.search_with(vector, k, &self.dense()?.params)
+    }
+
+    /// [`Searcher::search`] with other search parameters than the manifest's (the pipeline's
+    /// evaluation measures what each `nprobe` buys).
+    pub fn search_with(
+        &self,
+        vector: &[f32],
+        k: Option<usize>,
+        params: &SearchParams,
+    ) -> Result<Vec<Hit>, QueryError> {
         let k = k.unwrap_or(self.k);
         let d = self.dense()?;
         Ok(match &d.rows {
-            Some(rows) => d.index.search_rows_file(vector, k, &d.params, None, rows)?,
-            None => d.index.search(vector, k, &d.params, None)?,
+            Some(rows) => d.index.search_rows_file(vector, k, params, None, rows)?,
+            None => d.index.search(vector, k, params, None)?,
         })
     }
 
