@@ -2,11 +2,13 @@
 # Encoder benchmark: tract (ours) and onnxruntime (peer) on the same model and texts, in one run.
 # Prints both sets of measurements and the ratios recorded in BENCHMARKS.md.
 # Needs: pip install onnxruntime tokenizers numpy. BENCH_QUICK=1 for a short run.
+# SEARCHBAR_MATMUL_KERNEL=avx512 (or avx2, portable) times a kernel other than the best this
+# CPU runs (vnni where it has AVX-512 VNNI).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
-cargo run -q --release -p searchbar -- model fetch >/dev/null
-dir="$(cargo run -q --release -p searchbar -- model path)"
+cargo run -q --release -p searchbar --bin searchbar -- model fetch >/dev/null
+dir="$(cargo run -q --release -p searchbar --bin searchbar -- model path)"
 out="$(mktemp)"
 cargo bench -q --workspace --bench encode | tee "$out"
 python3 crates/searchbar-encoder/reference/bench_onnxruntime.py "$dir/model.onnx" "$dir/tokenizer.json" \
@@ -15,6 +17,9 @@ python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 get = lambda rt, th, case: next(r for r in rows if r["runtime"] == rt and r.get("threads") == th and r["case"] == case)
+kernel = next(r for r in rows if r["case"] == "matmul_kernel")
+print(f"\nint8 matmul kernel: {kernel['kernel']}"
+      f" ({'i16 activations' if kernel['i16_activations'] else 'f32 activations'})")
 up = next((r for r in rows if r["runtime"] == "tract-upstream-graph"), None)
 if up:
     print(f"\nPrepared vs upstream graph in tract, 8-token query, 1 thread: "

@@ -84,6 +84,10 @@ fn main() {
     let (onnx, _) = searchbar_encoder::prepare::prepare_onnx(&dir.onnx_bytes().unwrap()).unwrap();
     let tok = dir.tokenizer_json().unwrap();
     let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let (kernel, quantized) = searchbar_encoder::matmul_kernel();
+    println!(
+        r#"{{"runtime":"tract","case":"matmul_kernel","kernel":"{kernel}","i16_activations":{quantized}}}"#
+    );
     // The upstream (unprepared) graph, to show what preparing buys.
     let raw = std::fs::read(&dir.onnx).unwrap();
     let upstream = Encoder::new(&raw, &tok, config.clone()).unwrap();

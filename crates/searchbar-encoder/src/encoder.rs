@@ -151,6 +151,7 @@ impl Encoder {
         tokenizer_json: &[u8],
         config: EncoderConfig,
     ) -> Result<Self, EncoderError> {
+        crate::kernels::linear::check_choice().map_err(EncoderError::Model)?;
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json, config.max_tokens)?;
         let mut proto = tract_onnx::pb::ModelProto::decode(onnx)
             .map_err(|e| EncoderError::Model(format!("not an ONNX model: {e}")))?;
@@ -319,7 +320,7 @@ impl Encoder {
             .map(|t| self.tokenizer.encode(t))
             .collect::<Result<Vec<_>, _>>()?;
         let lens: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
-        let batches = plan_batches(&lens, batch_size.max(1));
+        let batches = cap_attention(plan_batches(&lens, batch_size.max(1)), &lens);
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
         let mut store = |chunk: &[usize], vectors: Vec<Vec<f32>>| {
@@ -732,6 +733,25 @@ fn plan_batches(lens: &[usize], size: usize) -> Vec<Vec<usize>> {
     batches
 }
 
+/// Token pairs one batch's attention scores may hold: 16 texts of 128 tokens. A batch of 16
+/// texts of 256 tokens holds 50 MB of scores per layer (12 heads), above the 32 MB beyond which
+/// glibc's allocator maps and unmaps every buffer from the kernel, so each layer paid page
+/// faults on fresh pages (about a tenth of the time); such batches are split.
+const MAX_ATTENTION_PAIRS: usize = 16 * 128 * 128;
+
+/// Splits each batch of [`plan_batches`] whose texts (padded to its longest) would make more
+/// than [`MAX_ATTENTION_PAIRS`] token pairs.
+fn cap_attention(batches: Vec<Vec<usize>>, lens: &[usize]) -> Vec<Vec<usize>> {
+    batches
+        .into_iter()
+        .flat_map(|b| {
+            let longest = b.iter().map(|&i| lens[i]).max().unwrap_or(1).max(1);
+            let most = (MAX_ATTENTION_PAIRS / (longest * longest)).max(1);
+            b.chunks(most).map(<[usize]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Parses and optimises one graph; `single` fixes its batch size to 1. Exporters'
 /// intermediate shape annotations can be wrong (this model's attention-mask broadcast is), so
 /// tract infers shapes itself. The inputs keep the model's own symbols (batch, sequence):
@@ -796,7 +816,7 @@ fn executor(_threads: usize) -> Option<tract_linalg::multithread::Executor> {
 
 #[cfg(test)]
 mod tests {
-    use super::{plan_batches, EncoderConfig, Pooling};
+    use super::{cap_attention, plan_batches, EncoderConfig, Pooling};
 
     #[test]
     fn a_models_declared_settings_override_the_defaults_and_unknown_pooling_is_named() {
@@ -820,20 +840,24 @@ mod tests {
         );
     }
 
+    /// Each batch's texts' lengths, after checking that every text is in one batch.
+    fn lengths(batches: &[Vec<usize>], lens: &[usize]) -> Vec<Vec<usize>> {
+        let mut seen: Vec<usize> = batches.concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>(), "every text once");
+        batches
+            .iter()
+            .map(|b| b.iter().map(|&i| lens[i]).collect())
+            .collect()
+    }
+
     #[test]
     fn equal_lengths_fill_unpadded_batches_and_remainders_pad_together() {
         // Lengths: five of 9, three of 7, one of 5, four of 3.
         let lens = [9, 7, 9, 3, 9, 5, 3, 9, 7, 3, 9, 7, 3];
         let batches = plan_batches(&lens, 4);
-        let mut seen: Vec<usize> = batches.concat();
-        seen.sort_unstable();
-        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>(), "every text once");
-        let shapes: Vec<Vec<usize>> = batches
-            .iter()
-            .map(|b| b.iter().map(|&i| lens[i]).collect())
-            .collect();
         assert_eq!(
-            shapes,
+            lengths(&batches, &lens),
             vec![
                 vec![9, 9, 9, 9],
                 vec![9, 5],
@@ -842,6 +866,29 @@ mod tests {
             ]
         );
         assert!(batches.iter().all(|b| b.len() <= 4));
+    }
+
+    #[test]
+    fn long_texts_make_smaller_batches() {
+        // 20 texts of 256 tokens: 16 of them fill a batch, four times the cap of pairs, and
+        // the other 4 pad with the texts of 300 and 10 tokens, 2 a batch at 300.
+        let mut lens = vec![256; 20];
+        lens.extend([128; 16]);
+        lens.extend([300, 10]);
+        let batches = cap_attention(plan_batches(&lens, 16), &lens);
+        assert_eq!(
+            lengths(&batches, &lens),
+            [
+                vec![300, 256],
+                vec![256, 256],
+                vec![256, 10],
+                vec![256; 4],
+                vec![256; 4],
+                vec![256; 4],
+                vec![256; 4],
+                vec![128; 16],
+            ]
+        );
     }
 
     #[test]

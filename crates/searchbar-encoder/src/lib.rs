@@ -29,5 +29,13 @@ pub use error::EncoderError;
 pub use ops::onnx as onnx_loader;
 pub use tokenize::TextTokenizer;
 
+/// The int8 matmul kernel this machine runs (`vnni`, `avx512`, `avx2`, `dot16` in the browser
+/// or `portable`) and whether it quantizes activations to i16 (`vnni` and `dot16`).
+pub fn matmul_kernel() -> (&'static str, bool) {
+    kernels::linear::kernel()
+}
+
+pub use kernels::linear::KERNEL_VAR;
+
 /// Token limit sentence-transformers applies for all-MiniLM-L6-v2 (`max_seq_length`).
 pub const DEFAULT_MAX_TOKENS: usize = 256;

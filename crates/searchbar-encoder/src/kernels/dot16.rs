@@ -12,6 +12,8 @@
 //! feeds four columns' dot products for two values of `k`.
 
 use crate::kernels::lanes::ROUND;
+use crate::kernels::linear::activation_range;
+pub(crate) use crate::kernels::linear::PairWeights as Weights;
 use core::arch::wasm32::{
     f32x4_abs, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_mul, f32x4_ne, f32x4_pmax,
     f32x4_splat, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8, i32x4_splat, i32x4_sub, v128,
@@ -26,13 +28,6 @@ pub(crate) const COLS: usize = 8;
 const ROWS: usize = 4;
 /// Bytes per k-pair of a panel: 2 rows x 8 columns.
 const PAIR: usize = 2 * COLS;
-
-/// Largest activation magnitude after quantization for inner dimension `k`: `k` products of
-/// at most `q * 128` must fit an i32 (`k = 1536`: 10,922; `k <= 512`: the full i16 range).
-pub(crate) fn activation_range(k: usize) -> i32 {
-    let k = k.next_multiple_of(2).max(2) as i64;
-    ((i64::from(i32::MAX) / (k * 128)).min(i64::from(i16::MAX))) as i32
-}
 
 /// Packs row-major `[k, n]` weights into panels of `COLS` columns, `k` padded to even, each
 /// k-pair as `[w(k,c), w(k+1,c)]` for columns 0-3, then for columns 4-7.
@@ -136,17 +131,6 @@ fn quantize_row(row: &[f32], inv: f32, dst: &mut [i32]) {
         let hi = two.get(1).map_or(0, |&v| q(v));
         *d = q(two[0]) | (hi << 16);
     }
-}
-
-/// A `[k, n]` weight matrix as this kernel reads it.
-pub(crate) struct Weights<'a> {
-    /// From [`pack`].
-    pub pairs: &'a [i8],
-    pub k: usize,
-    pub n: usize,
-    /// Per-column scales and biases, padded to whole panels.
-    pub scales: &'a [f32],
-    pub biases: &'a [f32],
 }
 
 /// `y = x · W` for the columns of `panels`: `x` is `[m, k]`, `y` is `[m, columns]`.
@@ -267,7 +251,8 @@ fn tile<const R: usize>(xq: &[i32], pairs: usize, panel: &[i8]) -> [[v128; 2]; R
 
 #[cfg(test)]
 mod tests {
-    use super::{activation_range, quantize_rows};
+    use super::quantize_rows;
+    use crate::kernels::linear::activation_range;
 
     #[wasm_bindgen_test::wasm_bindgen_test]
     fn rounds_halves_to_even_in_the_vector_body() {

@@ -15,6 +15,9 @@
 /// Output columns per packed panel, and rows per register tile (at most 6): sized so the
 /// accumulators (`ROWS x COLS` floats) fill the vector registers without spilling (16 ymm;
 /// 16 xmm in V8).
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::native16::{self, Isa};
+
 #[cfg(not(target_arch = "wasm32"))]
 const COLS: usize = 16;
 #[cfg(not(target_arch = "wasm32"))]
@@ -39,6 +42,10 @@ pub(crate) struct Int8Matrix {
     /// The same weights in k-pairs for the browser's integer kernel (`dot16`).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     pairs: Vec<i8>,
+    /// The same weights in k-pairs for the native integer kernels (`native16`), where the CPU
+    /// runs one; `panels` is then left empty (outside tests), since no float kernel runs.
+    #[cfg(target_arch = "x86_64")]
+    pairs16: Vec<i8>,
 }
 
 impl std::fmt::Debug for Int8Matrix {
@@ -57,6 +64,18 @@ impl Int8Matrix {
         scales: &[f32],
         biases: Option<&[f32]>,
     ) -> Self {
+        Self::for_kernels(weights, k, n, scales, biases, &[Kernel::detect()])
+    }
+
+    /// [`Self::new`] with the layouts of each of `kernels`.
+    fn for_kernels(
+        weights: &[i8],
+        k: usize,
+        n: usize,
+        scales: &[f32],
+        biases: Option<&[f32]>,
+        kernels: &[Kernel],
+    ) -> Self {
         assert_eq!(weights.len(), k * n, "weights are k x n");
         assert_eq!(scales.len(), n, "one scale per column");
         let n_panels = n.div_ceil(COLS);
@@ -67,6 +86,19 @@ impl Int8Matrix {
         if let Some(biases) = biases {
             assert_eq!(biases.len(), n, "one bias per column");
             padded_biases[..n].copy_from_slice(biases);
+        }
+        // Elsewhere every kernel reads the same layouts.
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = kernels;
+        #[cfg(target_arch = "x86_64")]
+        let pairs16 = if kernels.iter().any(|k| k.quantizes()) {
+            native16::pack(weights, k, n)
+        } else {
+            Vec::new()
+        };
+        #[cfg(target_arch = "x86_64")]
+        if kernels.iter().all(|k| k.quantizes()) {
+            panels = Vec::new();
         }
         for (p, panel) in panels.chunks_exact_mut(k * COLS).enumerate() {
             let first = p * COLS;
@@ -84,6 +116,8 @@ impl Int8Matrix {
             biases: padded_biases,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             pairs: crate::kernels::dot16::pack(weights, k, n),
+            #[cfg(target_arch = "x86_64")]
+            pairs16,
         }
     }
 
@@ -108,6 +142,8 @@ impl Int8Matrix {
             biases: floats(|w| &w.biases),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             pairs: join(|w| &w.pairs),
+            #[cfg(target_arch = "x86_64")]
+            pairs16: join(|w| &w.pairs16),
         })
     }
 
@@ -126,6 +162,10 @@ impl Int8Matrix {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         {
             bytes += self.pairs.len();
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            bytes += self.pairs16.len();
         }
         bytes
     }
@@ -191,9 +231,62 @@ impl Int8Matrix {
     }
 }
 
+/// A `[k, n]` weight matrix as the kernels over i16 activations read it (`dot16`, `native16`):
+/// the weights in k-pairs as their `pack` lays them out, and the per-column scales and biases
+/// padded to whole panels.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+pub(crate) struct PairWeights<'a> {
+    pub pairs: &'a [i8],
+    pub k: usize,
+    pub n: usize,
+    pub scales: &'a [f32],
+    pub biases: &'a [f32],
+}
+
+/// Largest activation magnitude after quantization for inner dimension `k`, for the kernels
+/// that quantize activations to i16 (`dot16`, `native16`): `k` products of at most `q * 128` must
+/// fit an i32 (`k = 1536`: 10,922; `k <= 512`: the full i16 range).
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn activation_range(k: usize) -> i32 {
+    let k = k.next_multiple_of(2).max(2) as i64;
+    ((i64::from(i32::MAX) / (k * 128)).min(i64::from(i16::MAX))) as i32
+}
+
+/// Names a kernel to run instead of the best this CPU runs, to compare kernels on one machine
+/// (`scripts/bench/encoder.sh`): `vnni`, `avx512`, `avx2-i16`, `avx2` or `portable`.
+pub const KERNEL_VAR: &str = "SEARCHBAR_MATMUL_KERNEL";
+
+/// Which matmul kernel this CPU (or the browser) runs, and whether it quantizes activations
+/// to i16 (then two graphs that compute the same function can differ by an i16 step where
+/// float rounding puts a value on the other side of a rounding boundary).
+pub fn kernel() -> (&'static str, bool) {
+    let kernel = Kernel::detect();
+    (kernel.name(), kernel.quantizes())
+}
+
+/// An error naming the kernels this CPU runs when [`KERNEL_VAR`] names another.
+pub fn check_choice() -> Result<(), String> {
+    Kernel::chosen().map(|_| ())
+}
+
 /// The instruction sets the loops are compiled for, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
+    /// Integer dot products (`vpdpwssd`) over i16-quantized activations (`native16`).
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+    /// The same sums with AVX2's `vpmaddwd` (`native16`).
+    #[cfg(target_arch = "x86_64")]
+    Avx2I16,
     /// 16 columns in one zmm register, with FMA.
     #[cfg(target_arch = "x86_64")]
     Avx512,
@@ -209,7 +302,57 @@ enum Kernel {
 impl Kernel {
     fn detect() -> Self {
         static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| Self::available()[0])
+        // A bad choice is reported by `check_choice` when an encoder loads; here it falls
+        // back to the best.
+        *BEST.get_or_init(|| Self::chosen().unwrap_or_else(|_| Self::available()[0]))
+    }
+
+    /// The kernel [`KERNEL_VAR`] names, or the best.
+    fn chosen() -> Result<Self, String> {
+        Self::choose(std::env::var(KERNEL_VAR).ok().as_deref())
+    }
+
+    /// The kernel `name` names (the best for `None` or empty), if this CPU runs it.
+    fn choose(name: Option<&str>) -> Result<Self, String> {
+        let available = Self::available();
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Ok(available[0]);
+        };
+        available
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = available.iter().map(|k| k.name()).collect();
+                format!("{KERNEL_VAR}={name:?}: this CPU runs {}", names.join(", "))
+            })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Vnni => "vnni",
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2I16 => "avx2-i16",
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => "avx2",
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Dot16 => "dot16",
+            Self::Portable => "portable",
+        }
+    }
+
+    /// Whether the kernel quantizes activations to i16.
+    fn quantizes(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Vnni | Self::Avx2I16 => true,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Dot16 => true,
+            _ => false,
+        }
     }
 
     /// Every kernel this CPU can run, best first.
@@ -219,10 +362,16 @@ impl Kernel {
             let avx2 = std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma");
             let avx512 = avx2 && std::arch::is_x86_feature_detected!("avx512f");
-            [(Self::Avx512, avx512), (Self::Avx2, avx2)]
-                .into_iter()
-                .filter_map(|(kernel, ok)| ok.then_some(kernel))
-                .collect()
+            let vnni = avx512 && Isa::Vnni.available();
+            [
+                (Self::Vnni, vnni),
+                (Self::Avx512, avx512),
+                (Self::Avx2I16, avx2),
+                (Self::Avx2, avx2),
+            ]
+            .into_iter()
+            .filter_map(|(kernel, ok)| ok.then_some(kernel))
+            .collect()
         };
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         let vector: Vec<Self> = vec![Self::Dot16];
@@ -240,7 +389,9 @@ impl Kernel {
     fn activation_step(self, k: usize, max_abs: f64) -> f64 {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Self::Dot16 => max_abs / f64::from(crate::kernels::dot16::activation_range(k)),
+            Self::Dot16 => max_abs / f64::from(activation_range(k)),
+            #[cfg(target_arch = "x86_64")]
+            Self::Vnni | Self::Avx2I16 => max_abs / f64::from(activation_range(k)),
             _ => {
                 let _ = (k, max_abs);
                 0.0
@@ -256,8 +407,35 @@ impl Kernel {
         panels: std::ops::Range<usize>,
         y: &mut [f32],
     ) {
+        #[cfg(target_arch = "x86_64")]
+        assert!(
+            if self.quantizes() {
+                !w.pairs16.is_empty()
+            } else {
+                !w.panels.is_empty()
+            } || w.n == 0
+                || w.k == 0,
+            "the matrix was packed for {self:?}"
+        );
         match self {
             // SAFETY: `available` lists these only when the CPU has their features.
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            Self::Vnni | Self::Avx2I16 => unsafe {
+                let weights = native16::Weights {
+                    pairs: &w.pairs16,
+                    k: w.k,
+                    n: w.n,
+                    scales: &w.scales,
+                    biases: &w.biases,
+                };
+                let isa = if self == Self::Vnni {
+                    Isa::Vnni
+                } else {
+                    Isa::Avx2
+                };
+                native16::matmul(isa, &weights, x, m, panels, y)
+            },
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]
             Self::Avx512 => unsafe { matmul_avx512(w, x, m, panels, y) },
@@ -412,12 +590,29 @@ mod tests {
                 .map(|_| lcg(&mut seed) as f32 / u32::MAX as f32 * 4.0 - 2.0)
                 .collect();
             let biases: Vec<f32> = (0..n).map(|c| c as f32 * 0.25 - 1.0).collect();
-            let w = Int8Matrix::new(&weights, k, n, &scales, Some(&biases));
+            let w = Int8Matrix::for_kernels(
+                &weights,
+                k,
+                n,
+                &scales,
+                Some(&biases),
+                &Kernel::available(),
+            );
             let mut y = vec![f32::NAN; m * n];
             w.matmul(&x, m, &mut y);
+            // Kernels that quantize activations give the same bits as one another (the page's).
+            let mut quantized: Option<Vec<u32>> = None;
             for kernel in Kernel::available() {
                 let mut got = vec![f32::NAN; m * n];
                 kernel.run(&w, &x, m, 0..w.panel_count(), &mut got);
+                if kernel.quantizes() {
+                    let bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                    let first = quantized.get_or_insert_with(|| bits.clone());
+                    assert!(
+                        *first == bits,
+                        "{kernel:?} differs from the other i16 kernel"
+                    );
+                }
                 for r in 0..m {
                     let row = &x[r * k..(r + 1) * k];
                     let max_x = row.iter().fold(0f64, |a, &v| a.max(f64::from(v).abs()));
@@ -453,6 +648,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_kernel_is_chosen_by_name_among_those_this_cpu_runs() {
+        let available = Kernel::available();
+        assert_eq!(Kernel::choose(None), Ok(available[0]));
+        assert_eq!(Kernel::choose(Some("")), Ok(available[0]));
+        assert_eq!(Kernel::choose(Some("portable")), Ok(Kernel::Portable));
+        for kernel in &available {
+            assert_eq!(Kernel::choose(Some(kernel.name())), Ok(*kernel));
+        }
+        let err = Kernel::choose(Some("avx9000")).unwrap_err();
+        assert!(
+            err.contains("SEARCHBAR_MATMUL_KERNEL=\"avx9000\"") && err.contains("portable"),
+            "{err}"
+        );
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
