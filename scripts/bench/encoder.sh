@@ -29,6 +29,10 @@ if f32:
     print(f"int8 weight kernel vs tract's float32 matmuls, 8-token query, 1 thread: "
           f"{get('tract', 1, 'query_8_tokens')['median_ms']:.2f} ms vs {f32['median_ms']:.2f} ms")
 for r in rows:
+    if r["case"].startswith("tokenize_"):
+        print(f"tokenizing {r['case'][9:].replace('_', ' ')} documents (1 thread, before embedding): "
+              f"{r['docs_per_s']:.0f} docs/s")
+for r in rows:
     if r["case"] == "query_encoder_memory":
         kind = "int8 weights" if r["int8_weights"] else "float32 weights (tract)"
         print(f"query encoder heap, {kind}: {r['held_mb']:.1f} MB held, {r['peak_mb']:.1f} MB peak while loading")

@@ -742,14 +742,18 @@ const MAX_ATTENTION_PAIRS: usize = 16 * 128 * 128;
 /// Splits each batch of [`plan_batches`] whose texts (padded to its longest) would make more
 /// than [`MAX_ATTENTION_PAIRS`] token pairs.
 fn cap_attention(batches: Vec<Vec<usize>>, lens: &[usize]) -> Vec<Vec<usize>> {
-    batches
+    let mut batches = batches
         .into_iter()
         .flat_map(|b| {
             let longest = b.iter().map(|&i| lens[i]).max().unwrap_or(1).max(1);
             let most = (MAX_ATTENTION_PAIRS / (longest * longest)).max(1);
             b.chunks(most).map(<[usize]>::to_vec).collect::<Vec<_>>()
         })
-        .collect()
+        .collect::<Vec<_>>();
+    // Longest first again, as `plan_batches` orders them (a split padded batch's shorter
+    // halves would otherwise come before longer batches).
+    batches.sort_by_key(|b| std::cmp::Reverse(lens[b[0]]));
+    batches
 }
 
 /// Parses and optimises one graph; `single` fixes its batch size to 1. Exporters'
@@ -871,10 +875,11 @@ mod tests {
     #[test]
     fn long_texts_make_smaller_batches() {
         // 20 texts of 256 tokens: 16 of them fill a batch, four times the cap of pairs, and
-        // the other 4 pad with the texts of 300 and 10 tokens, 2 a batch at 300.
+        // the other 4 pad with the texts of 300 and 10 tokens, 2 a batch at 300; the last
+        // half of that batch, one text of 10 tokens, still comes last.
         let mut lens = vec![256; 20];
         lens.extend([128; 16]);
-        lens.extend([300, 10]);
+        lens.extend([300, 10, 10]);
         let batches = cap_attention(plan_batches(&lens, 16), &lens);
         assert_eq!(
             lengths(&batches, &lens),
@@ -887,6 +892,7 @@ mod tests {
                 vec![256; 4],
                 vec![256; 4],
                 vec![128; 16],
+                vec![10],
             ]
         );
     }

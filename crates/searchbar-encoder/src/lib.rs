@@ -29,8 +29,9 @@ pub use error::EncoderError;
 pub use ops::onnx as onnx_loader;
 pub use tokenize::TextTokenizer;
 
-/// The int8 matmul kernel this machine runs (`vnni`, `avx512`, `avx2`, `dot16` in the browser
-/// or `portable`) and whether it quantizes activations to i16 (`vnni` and `dot16`).
+/// The int8 matmul kernel this machine runs (`vnni`, `avx512`, `avx2-i16`, `avx2`, `dot16` in
+/// the browser, or `portable`) and whether it quantizes activations to i16 (`vnni`, `avx2-i16`
+/// and `dot16`).
 pub fn matmul_kernel() -> (&'static str, bool) {
     kernels::linear::kernel()
 }

@@ -228,9 +228,10 @@ fn report(line: &str) {
 
 /// Two graphs that compute the same function agree to float rounding (a largest difference
 /// relative to the vector's norm) with a float kernel. Where the int8 kernel quantizes each row
-/// of activations to i16 (dot16.rs in wasm, vnni.rs natively with AVX-512 VNNI), float rounding
-/// differences between two graphs can land on neighbouring i16 steps: measured up to 1.2e-4 in
-/// wasm and 1.6e-4 natively, against the references' cosine >= 0.99999 checked on every case.
+/// of activations to i16 (dot16.rs in wasm, native16.rs natively with AVX-512 VNNI or AVX2),
+/// float rounding differences between two graphs can land on neighbouring i16 steps: measured
+/// up to 1.2e-4 in wasm and 1.6e-4 natively, against the references' cosine >= 0.99999 checked
+/// on every case.
 fn same_function() -> f32 {
     if searchbar_encoder::matmul_kernel().1 {
         5e-4

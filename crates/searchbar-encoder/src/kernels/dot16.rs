@@ -72,7 +72,9 @@ pub(crate) fn quantize_rows(x: &[f32], m: usize, k: usize) -> (Vec<i32>, Vec<f32
             *step = f32::NAN;
             continue;
         }
-        if max == 0.0 {
+        // Below about 1e-34 the scale `range / max` overflows: such a row multiplies to
+        // nothing measurable, so it is a zero row (step 0), as natively (`native16.rs`).
+        if max == 0.0 || !(range / max).is_finite() {
             continue;
         }
         *step = max / range;

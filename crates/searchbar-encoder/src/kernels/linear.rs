@@ -12,14 +12,17 @@
 //! AVX2 and FMA (detected at run time) natively. In the browser, where simd128 has no fused
 //! multiply-add, integer dot products are faster (`dot16.rs`).
 
-/// Output columns per packed panel, and rows per register tile (at most 6): sized so the
-/// accumulators (`ROWS x COLS` floats) fill the vector registers without spilling (16 ymm;
-/// 16 xmm in V8).
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::native16::{self, Isa};
 
+/// Output columns per packed panel, and rows per register tile (at most 6): sized so the
+/// accumulators (`ROWS x COLS` floats) fill the vector registers without spilling (16 ymm;
+/// 16 xmm in V8).
 #[cfg(not(target_arch = "wasm32"))]
 const COLS: usize = 16;
+// `pairs16` panels follow one another like `panels` (`concat_columns`) only if as wide.
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(COLS == native16::COLS);
 #[cfg(not(target_arch = "wasm32"))]
 const ROWS: usize = 6;
 #[cfg(target_arch = "wasm32")]

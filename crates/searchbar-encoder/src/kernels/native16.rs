@@ -323,19 +323,24 @@ fn tile_avx2<const R: usize>(xt: &[i32], pairs: usize, panel: &[i8]) -> [[__m256
 /// Quantizes one row of activations to i16 pairs packed in an i32 (`k` padded to even with
 /// zero) into `dst`, returning its dequantization step: the page's quantization
 /// (`dot16::quantize_rows`). A NaN or an infinity gives a NaN step (and so NaN results, as a
-/// float matmul would give), all zeros a zero step.
+/// float matmul would give); all zeros, or a largest magnitude so small (below about 1e-34)
+/// that the scale overflows, a zero step.
 ///
 /// # Safety
 /// The CPU must run `isa`.
 #[allow(unsafe_code)]
 unsafe fn quantize_row(isa: Isa, row: &[f32], dst: &mut [i32]) -> f32 {
+    dst.fill(0);
+    // `f32::max` skips NaN, so NaN is looked for apart.
     let max = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
-    if !max.is_finite() || row.iter().any(|v| v.is_nan()) || max == 0.0 {
-        dst.fill(0);
-        return if max == 0.0 { 0.0 } else { f32::NAN };
+    if !max.is_finite() || row.iter().any(|v| v.is_nan()) {
+        return f32::NAN;
     }
     let range = activation_range(row.len()) as f32;
     let inv = range / max;
+    if max == 0.0 || !inv.is_finite() {
+        return 0.0;
+    }
     // SAFETY: the caller checked `isa`.
     let done = unsafe {
         match isa {
@@ -448,6 +453,11 @@ mod tests {
                 bad[nan_at] = f32::NAN;
                 x.extend(bad);
             }
+            // A row of NaN only, and NaN among zeros: `f32::max` alone would see 0.
+            x.extend([f32::NAN; 21]);
+            let mut nan_in_zeros = vec![0.0; 21];
+            nan_in_zeros[5] = f32::NAN;
+            x.extend(nan_in_zeros);
             let mut inf = row.clone();
             inf[17] = f32::INFINITY;
             x.extend(inf);
@@ -468,7 +478,11 @@ mod tests {
             }
             assert_eq!(steps[2], 0.0);
             assert!(xq[2 * pairs..].iter().all(|&q| q == 0), "{isa:?}");
+            assert_eq!(steps.len(), 8);
             assert!(steps[3..].iter().all(|s| s.is_nan()), "{isa:?}: {steps:?}");
+            // A row too small for its scale to be finite is a zero row.
+            let (xq, steps) = quantize_rows(isa, &[1e-38, -2e-39, 0.0, 1e-40], 4);
+            assert_eq!((steps, xq), (vec![0.0], vec![0, 0]), "{isa:?}");
         }
     }
 
