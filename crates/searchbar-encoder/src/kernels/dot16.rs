@@ -12,7 +12,7 @@
 //! feeds four columns' dot products for two values of `k`.
 
 use crate::kernels::lanes::ROUND;
-use crate::kernels::linear::activation_range;
+use crate::kernels::linear::row_scale;
 pub(crate) use crate::kernels::linear::PairWeights as Weights;
 use core::arch::wasm32::{
     f32x4_abs, f32x4_add, f32x4_convert_i32x4, f32x4_extract_lane, f32x4_mul, f32x4_ne, f32x4_pmax,
@@ -57,7 +57,6 @@ pub(crate) fn pack(weights: &[i8], k: usize, n: usize) -> Vec<i8> {
 /// Vectorized: every matmul input of a query passes through here (about 145,000 values for
 /// 7 tokens), and a scalar `f32::round` is a call in wasm, not an instruction.
 pub(crate) fn quantize_rows(x: &[f32], m: usize, k: usize) -> (Vec<i32>, Vec<f32>) {
-    let range = activation_range(k) as f32;
     let pairs = k.div_ceil(2);
     let mut packed = vec![0i32; m * pairs];
     let mut steps = vec![0f32; m];
@@ -66,19 +65,13 @@ pub(crate) fn quantize_rows(x: &[f32], m: usize, k: usize) -> (Vec<i32>, Vec<f32
         .zip(packed.chunks_exact_mut(pairs))
         .zip(&mut steps)
     {
-        let max = max_abs(row);
-        if !max.is_finite() {
-            // NaN or infinity in, NaN out, as a float matmul would give.
-            *step = f32::NAN;
-            continue;
+        match row_scale(max_abs(row), k) {
+            Ok((row_step, inv)) => {
+                *step = row_step;
+                quantize_row(row, inv, dst);
+            }
+            Err(row_step) => *step = row_step,
         }
-        // Below about 1e-34 the scale `range / max` overflows: such a row multiplies to
-        // nothing measurable, so it is a zero row (step 0), as natively (`native16.rs`).
-        if max == 0.0 || !(range / max).is_finite() {
-            continue;
-        }
-        *step = max / range;
-        quantize_row(row, range / max, dst);
     }
     (packed, steps)
 }

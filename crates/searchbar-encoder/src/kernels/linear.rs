@@ -193,9 +193,18 @@ impl Int8Matrix {
 
     /// The weights as the browser's integer kernel reads them.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub(crate) fn dot16(&self) -> crate::kernels::dot16::Weights<'_> {
-        crate::kernels::dot16::Weights {
-            pairs: &self.pairs,
+    pub(crate) fn dot16(&self) -> PairWeights<'_> {
+        self.paired(&self.pairs)
+    }
+
+    /// This matrix with `pairs`, its weights as an integer kernel's `pack` lays them out.
+    #[cfg(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))]
+    fn paired<'a>(&'a self, pairs: &'a [i8]) -> PairWeights<'a> {
+        PairWeights {
+            pairs,
             k: self.k,
             n: self.n,
             scales: &self.scales,
@@ -262,6 +271,31 @@ pub(crate) struct PairWeights<'a> {
 pub(crate) fn activation_range(k: usize) -> i32 {
     let k = k.next_multiple_of(2).max(2) as i64;
     ((i64::from(i32::MAX) / (k * 128)).min(i64::from(i16::MAX))) as i32
+}
+
+/// How the kernels that quantize activations (`dot16`, `native16`) quantize a row of `k`
+/// values whose largest magnitude is `max` (NaN where the row holds a NaN): `Ok` with its
+/// dequantization step and the scale its values are multiplied by before rounding, or `Err`
+/// with the step of a row that is not multiplied: NaN for a row with a NaN or an infinity (its
+/// results are NaN, as a float matmul's would be), 0 for a row of zeros or one so small (below
+/// about 1e-34) that the scale overflows; such a row multiplies to nothing measurable.
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn row_scale(max: f32, k: usize) -> Result<(f32, f32), f32> {
+    if !max.is_finite() {
+        return Err(f32::NAN);
+    }
+    let range = activation_range(k) as f32;
+    let inv = range / max;
+    if max == 0.0 || !inv.is_finite() {
+        return Err(0.0);
+    }
+    Ok((max / range, inv))
 }
 
 /// Names a kernel to run instead of the best this CPU runs, to compare kernels on one machine
@@ -390,15 +424,10 @@ impl Kernel {
     /// kernels that keep them float).
     #[cfg(test)]
     fn activation_step(self, k: usize, max_abs: f64) -> f64 {
-        match self {
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Self::Dot16 => max_abs / f64::from(activation_range(k)),
-            #[cfg(target_arch = "x86_64")]
-            Self::Vnni | Self::Avx2I16 => max_abs / f64::from(activation_range(k)),
-            _ => {
-                let _ = (k, max_abs);
-                0.0
-            }
+        if self.quantizes() {
+            max_abs / f64::from(activation_range(k))
+        } else {
+            0.0
         }
     }
 
@@ -425,19 +454,12 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]
             Self::Vnni | Self::Avx2I16 => unsafe {
-                let weights = native16::Weights {
-                    pairs: &w.pairs16,
-                    k: w.k,
-                    n: w.n,
-                    scales: &w.scales,
-                    biases: &w.biases,
-                };
                 let isa = if self == Self::Vnni {
                     Isa::Vnni
                 } else {
                     Isa::Avx2
                 };
-                native16::matmul(isa, &weights, x, m, panels, y)
+                native16::matmul(isa, &w.paired(&w.pairs16), x, m, panels, y)
             },
             #[cfg(target_arch = "x86_64")]
             #[allow(unsafe_code)]

@@ -15,7 +15,7 @@
 //! `[w(2j, c), w(2j+1, c)]` for `c` in 0..16, so one 32-byte load widens to the 16 i32 lanes'
 //! pairs (two 16-byte loads for AVX2's two halves).
 
-use crate::kernels::linear::activation_range;
+use crate::kernels::linear::row_scale;
 pub(crate) use crate::kernels::linear::PairWeights as Weights;
 use core::arch::x86_64::{
     __m128i, __m256, __m256i, __m512i, _mm256_add_epi32, _mm256_add_ps, _mm256_cvtepi32_ps,
@@ -332,15 +332,15 @@ fn tile_avx2<const R: usize>(xt: &[i32], pairs: usize, panel: &[i8]) -> [[__m256
 unsafe fn quantize_row(isa: Isa, row: &[f32], dst: &mut [i32]) -> f32 {
     dst.fill(0);
     // `f32::max` skips NaN, so NaN is looked for apart.
-    let max = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
-    if !max.is_finite() || row.iter().any(|v| v.is_nan()) {
-        return f32::NAN;
-    }
-    let range = activation_range(row.len()) as f32;
-    let inv = range / max;
-    if max == 0.0 || !inv.is_finite() {
-        return 0.0;
-    }
+    let max = if row.iter().any(|v| v.is_nan()) {
+        f32::NAN
+    } else {
+        row.iter().fold(0f32, |a, &v| a.max(v.abs()))
+    };
+    let (step, inv) = match row_scale(max, row.len()) {
+        Ok(scale) => scale,
+        Err(step) => return step,
+    };
     // SAFETY: the caller checked `isa`.
     let done = unsafe {
         match isa {
@@ -352,7 +352,7 @@ unsafe fn quantize_row(isa: Isa, row: &[f32], dst: &mut [i32]) -> f32 {
     for (d, two) in dst[done / 2..].iter_mut().zip(row[done..].chunks(2)) {
         *d = q(two[0]) | two.get(1).map_or(0, |&v| q(v) << 16);
     }
-    max / range
+    step
 }
 
 /// The whole runs of 16 values of `row` times `inv`, rounded to the nearest integer (ties to
