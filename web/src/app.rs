@@ -20,7 +20,9 @@ use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
 use searchbar_query::searchbar_lexical::{Matches, Outcome};
-use searchbar_query::{Dense, Hit, QueryError, QueryHit, RowRequest, Searcher, Stage, Terms};
+use searchbar_query::{
+    Dense, Hit, QueryError, QueryHit, RowRequest, Searcher, Stage, Terms, TokenRequest,
+};
 use searchbar_release::Manifest;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -94,6 +96,12 @@ pub enum Msg {
         vector: Vec<f32>,
         request: Box<RowRequest>,
         records: Result<Vec<(u32, Vec<u8>)>, String>,
+    },
+    /// The word-embedding rows fetched for search number `seq`.
+    Tokens {
+        seq: u64,
+        request: Box<TokenRequest>,
+        fetched: Result<Vec<Vec<u8>>, String>,
     },
     /// Lexical fragments fetched for search number `seq`.
     Fragments {
@@ -349,6 +357,32 @@ impl Component for App {
                 self.hits_partial = false;
                 return self.finish(ctx, &text, start, result);
             }
+            Msg::Tokens {
+                seq,
+                request,
+                fetched,
+            } => {
+                let Some(searcher) = self.searcher.as_mut() else {
+                    return false;
+                };
+                let kept = fetched.and_then(|rows| {
+                    searcher
+                        .insert_token_rows(&request, &rows)
+                        .map_err(|e| e.to_string())
+                });
+                if let Err(e) = kept {
+                    self.query_error = Some(format!("Search failed: {e}"));
+                    return true;
+                }
+                if let Some(manifest) = &self.manifest {
+                    loader::save_tokens(manifest, searcher);
+                }
+                // Kept for later queries either way; searched again if still the newest.
+                if seq == self.search_seq {
+                    return self.search(ctx, self.started_by);
+                }
+                return false;
+            }
             Msg::Fragments { seq, fetched } => {
                 if let Some(changed) = self.keep(fetched, Searcher::insert_fragment) {
                     return changed;
@@ -488,6 +522,27 @@ impl App {
             self.hits_partial = partial;
             return self.finish(ctx, &query, start, Ok(ranked));
         };
+        // The rows of the query's tokens not yet at hand come first (then this search runs
+        // again when they arrive).
+        match searcher.token_request(&self.query) {
+            Ok(None) => {}
+            Ok(Some(request)) => {
+                let (link, seq) = (ctx.link().clone(), self.search_seq);
+                spawn_local(async move {
+                    let fetched = loader::fetch_tokens(&request).await;
+                    link.send_message(Msg::Tokens {
+                        seq,
+                        request: Box::new(request),
+                        fetched,
+                    });
+                });
+                return false;
+            }
+            Err(e) => {
+                self.query_error = Some(format!("Search failed: {e}"));
+                return true;
+            }
+        }
         if self.query.len() <= ONE_CALL_BYTES {
             let query = self.query.clone();
             return match encoder.embed(&query) {

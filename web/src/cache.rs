@@ -77,6 +77,31 @@ pub async fn store(cache: Cache, file: FileRef, bytes: Uint8Array) {
     }
 }
 
+/// Where the page keeps the token rows it has fetched so far (`searchbar_query::Searcher::
+/// saved_token_rows`): under the rows file's own name, which every release of the same encoder
+/// shares. What is read back is checked row by row against the digests, not here.
+pub fn saved_rows_key(manifest: &Manifest) -> Option<String> {
+    let tokens = manifest.files.tokens.as_ref()?;
+    Some(format!("{}?saved", tokens.rows.path))
+}
+
+/// The bytes kept under `key`, if any.
+pub async fn read_saved(cache: &Cache, key: &str) -> Option<Vec<u8>> {
+    let hit = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+    let response: Response = hit.dyn_into().ok()?;
+    let body = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&body).to_vec())
+}
+
+/// Keeps `bytes` under `key`, replacing what was there; a failure only means the next visit
+/// fetches those rows again.
+pub async fn store_saved(cache: Cache, key: String, bytes: Vec<u8>) {
+    let bytes = Uint8Array::from(&bytes[..]);
+    if let Ok(response) = Response::new_with_opt_buffer_source(Some(&bytes)) {
+        let _ = JsFuture::from(cache.put_with_str(&key, &response)).await;
+    }
+}
+
 /// Deletes every entry that `manifest` does not name: files of releases this page no longer
 /// uses. (A page of another release, open in another tab, then fetches its files again.)
 pub async fn prune(cache: &Cache, manifest: &Manifest) {
@@ -86,7 +111,9 @@ pub async fn prune(cache: &Cache, manifest: &Manifest) {
     let keep: HashSet<String> = manifest
         .files
         .fetched_whole()
-        .filter_map(|f| Url::new_with_base(&f.path, &base).ok())
+        .map(|f| f.path.clone())
+        .chain(saved_rows_key(manifest))
+        .filter_map(|path| Url::new_with_base(&path, &base).ok())
         .map(|u| u.href())
         .collect();
     let Ok(keys) = JsFuture::from(cache.keys()).await else {

@@ -13,7 +13,7 @@
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
 use searchbar_query::fetch::describe;
-use searchbar_query::{Artifacts, Dense, RowRequest, Searcher};
+use searchbar_query::{Artifacts, Dense, RowRequest, Searcher, TokenRequest};
 use searchbar_release::{
     FileRef, LexicalFiles, Manifest, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
 };
@@ -60,12 +60,15 @@ fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
     lexical(manifest).map(|l| &l.root).into_iter()
 }
 
-/// What [`Dense::load`] needs, where the mode reads a dense list: encoder, tokenizer, index.
+/// What [`Dense::load`] needs, where the mode reads a dense list: encoder, tokenizer, index,
+/// and the token digests where the encoder's word embeddings are rows (each query fetches its
+/// own rows: [`fetch_tokens`]).
 fn dense_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
     let f = &manifest.files;
     let dense = manifest.search.mode.uses_dense();
     [&f.encoder, &f.tokenizer, &f.index]
         .into_iter()
+        .chain(f.tokens.as_ref().map(|t| &t.digests))
         .filter(move |_| dense)
 }
 
@@ -146,10 +149,17 @@ pub async fn fetch_dense(
     let mut bytes = fetch_all(dense_files(manifest), first, progress)
         .await?
         .into_iter();
+    // The token rows earlier visits fetched ([`save_tokens`]).
+    let saved_token_rows = match (cache::open().await, cache::saved_rows_key(manifest)) {
+        (Some(cache), Some(key)) => cache::read_saved(&cache, &key).await,
+        _ => None,
+    };
     Ok(Artifacts {
         encoder: bytes.next().unwrap_or_default(),
         tokenizer: bytes.next().unwrap_or_default(),
         index: bytes.next().unwrap_or_default(),
+        token_digests: bytes.next().unwrap_or_default(),
+        saved_token_rows,
         ..Artifacts::default()
     })
 }
@@ -180,6 +190,26 @@ pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, Str
         .map(|(doc, _)| *doc)
         .zip(records)
         .collect())
+}
+
+/// The word-embedding rows one query needs ([`Searcher::token_request`]), each span by one
+/// range request, all in flight at once; [`Searcher::insert_token_rows`] verifies every row.
+pub async fn fetch_tokens(request: &TokenRequest) -> Result<Vec<Vec<u8>>, String> {
+    let ranges: Vec<_> = request.spans.iter().map(|(_, r)| r.clone()).collect();
+    searchbar_query::fetch::fetch_ranges(&request.url, &ranges).await
+}
+
+/// Keeps the token rows `searcher` has fetched so far for the next visit, in the background.
+pub fn save_tokens(manifest: &Manifest, searcher: &Searcher) {
+    let (Some(key), Some(saved)) = (cache::saved_rows_key(manifest), searcher.saved_token_rows())
+    else {
+        return;
+    };
+    spawn_local(async move {
+        if let Some(cache) = cache::open().await {
+            cache::store_saved(cache, key, saved).await;
+        }
+    });
 }
 
 /// Verifies and opens the records stage.

@@ -1,5 +1,6 @@
 use crate::pool::{l2_normalize, masked_mean};
-use crate::prepare::{drop_attention_mask, keep_int8_weights};
+use crate::prepare::{drop_attention_mask, keep_int8_weights, TOKEN_ROWS_INPUT};
+use crate::token_rows::{RowSpan, TokenRows};
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::{EncoderError, DEFAULT_MAX_TOKENS};
 use prost::Message;
@@ -119,6 +120,8 @@ enum InputRole {
     Ids,
     Mask,
     TypeIds,
+    /// The word embeddings of the ids, looked up in [`TokenRows`] outside the graph.
+    Embeds,
 }
 
 /// A loaded, optimised sentence encoder. Cheap to share across threads.
@@ -142,6 +145,9 @@ pub struct Encoder {
     dim: usize,
     /// What the one-text graph runs as fused ops.
     fused: FusedOps,
+    /// The word-embedding table of a graph split by [`crate::prepare::split_token_rows`]
+    /// (whole, or the rows fetched so far); `None` for a graph that holds its own.
+    tokens: Option<Arc<TokenRows>>,
 }
 
 impl Encoder {
@@ -197,8 +203,8 @@ impl Encoder {
                 let name = &model.node(outlet.node).name;
                 let role = input_role(name).ok_or_else(|| {
                     EncoderError::Model(format!(
-                        "unexpected model input {name:?}: expected input_ids, attention_mask \
-                         or token_type_ids"
+                        "unexpected model input {name:?}: expected input_ids, attention_mask, \
+                         token_type_ids or {TOKEN_ROWS_INPUT}"
                     ))
                 })?;
                 let dt = model
@@ -208,10 +214,13 @@ impl Encoder {
                 Ok((role, dt))
             })
             .collect::<Result<Vec<_>, EncoderError>>()?;
-        if !inputs.iter().any(|(r, _)| matches!(r, InputRole::Ids)) {
-            return Err(EncoderError::Model(
-                "the model has no input_ids input".into(),
-            ));
+        if !inputs
+            .iter()
+            .any(|(r, _)| matches!(r, InputRole::Ids | InputRole::Embeds))
+        {
+            return Err(EncoderError::Model(format!(
+                "the model has neither an input_ids nor an {TOKEN_ROWS_INPUT} input"
+            )));
         }
         let out_fact = model.output_fact(0).map_err(EncoderError::model)?;
         let dim = out_fact
@@ -243,7 +252,56 @@ impl Encoder {
             config,
             dim,
             fused,
+            tokens: None,
         })
+    }
+
+    /// Whether the graph takes its word embeddings from a [`TokenRows`] table
+    /// ([`crate::prepare::split_token_rows`]) rather than holding them.
+    pub fn takes_token_rows(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|(r, _)| matches!(r, InputRole::Embeds))
+    }
+
+    /// Gives a split graph its word-embedding table (whole, or to be filled by
+    /// [`Encoder::token_rows_mut`]); an error for a graph that holds its own, or a table of
+    /// another width.
+    pub fn set_token_rows(&mut self, rows: TokenRows) -> Result<(), EncoderError> {
+        if !self.takes_token_rows() {
+            return Err(EncoderError::Model(
+                "this encoder holds its own word embeddings: it takes no token rows".into(),
+            ));
+        }
+        if rows.dim() != self.dim {
+            return Err(EncoderError::Model(format!(
+                "token rows of width {} for an encoder of width {}",
+                rows.dim(),
+                self.dim
+            )));
+        }
+        self.tokens = Some(Arc::new(rows));
+        Ok(())
+    }
+
+    /// The word-embedding table given by [`Encoder::set_token_rows`].
+    pub fn token_rows(&self) -> Option<&TokenRows> {
+        self.tokens.as_deref()
+    }
+
+    /// The table to add fetched rows to (copied first if a clone of this encoder shares it).
+    pub fn token_rows_mut(&mut self) -> Option<&mut TokenRows> {
+        self.tokens.as_mut().map(Arc::make_mut)
+    }
+
+    /// The rows `text` needs that the table does not have yet, as spans to fetch (none for a
+    /// graph that holds its own table, or a whole one).
+    pub fn missing_token_rows(&self, text: &str) -> Result<Vec<RowSpan>, EncoderError> {
+        match &self.tokens {
+            Some(rows) => rows.spans(&self.tokenizer.ids(text)?),
+            None if self.takes_token_rows() => Err(no_token_rows()),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// How many self-attention blocks, layer norms and GELUs the one-text graph runs as one
@@ -482,6 +540,13 @@ impl Encoder {
                     InputRole::Ids => &batch.ids,
                     InputRole::Mask => &batch.attention_mask,
                     InputRole::TypeIds => &batch.type_ids,
+                    InputRole::Embeds => {
+                        let rows = self.tokens.as_ref().ok_or_else(no_token_rows)?;
+                        let values = rows.lookup(&batch.ids)?;
+                        let t = Tensor::from_shape(&[batch.batch, batch.len, self.dim], &values)
+                            .map_err(EncoderError::inference)?;
+                        return Ok(t.into_tvalue());
+                    }
                 };
                 let t = Tensor::from_shape(&shape, data).map_err(EncoderError::inference)?;
                 let t = t
@@ -799,11 +864,18 @@ fn optimize(proto: &tract_onnx::pb::ModelProto, single: bool) -> Result<TypedMod
     model.into_optimized().map_err(EncoderError::model)
 }
 
+fn no_token_rows() -> EncoderError {
+    EncoderError::Model(format!(
+        "the graph takes its word embeddings as {TOKEN_ROWS_INPUT}, and no token rows were given"
+    ))
+}
+
 fn input_role(name: &str) -> Option<InputRole> {
     match name {
         "input_ids" => Some(InputRole::Ids),
         "attention_mask" => Some(InputRole::Mask),
         "token_type_ids" => Some(InputRole::TypeIds),
+        TOKEN_ROWS_INPUT => Some(InputRole::Embeds),
         _ => None,
     }
 }

@@ -15,6 +15,7 @@ mod kernels;
 mod ops;
 pub mod pool;
 pub mod prepare;
+mod token_rows;
 mod tokenize;
 mod wordpiece;
 
@@ -27,6 +28,7 @@ pub use error::EncoderError;
 /// tract's ONNX loader with the encoder's own ops registered (for tools that load a graph
 /// rewritten by [`prepare::keep_int8_weights`]).
 pub use ops::onnx as onnx_loader;
+pub use token_rows::{row_len as token_row_len, RowSpan, TokenRows, TOKEN_DIGEST_LEN};
 pub use tokenize::TextTokenizer;
 
 /// The int8 matmul kernel this machine runs (`vnni`, `avx512`, `avx2-i16`, `avx2`, `dot16` in

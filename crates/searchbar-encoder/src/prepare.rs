@@ -22,9 +22,10 @@
 use crate::EncoderError;
 use prost::Message;
 use std::collections::HashMap;
+use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, ModelProto,
-    NodeProto, TensorProto,
+    attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, GraphProto,
+    ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 /// The op type [`keep_int8_weights`] gives the int8 matmuls it rewrites (run by
@@ -60,6 +61,151 @@ pub fn prepare_onnx(bytes: &[u8]) -> Result<(Vec<u8>, PrepareReport), EncoderErr
         drop_dead_nodes(graph);
     }
     Ok((model.encode_to_vec(), report))
+}
+
+/// The graph input that takes the looked-up word embeddings once [`split_token_rows`] has moved
+/// the table out (`[batch, sequence, dim]` floats; Hugging Face's name for the same tensor).
+pub const TOKEN_ROWS_INPUT: &str = "inputs_embeds";
+
+/// Moves the word-embedding table out of a prepared graph ([`prepare_onnx`]): the lookup
+/// `Cast(Gather(q, input_ids)) * Gather(scale, input_ids)` becomes the graph input
+/// [`TOKEN_ROWS_INPUT`], and the table becomes a rows file ([`crate::TokenRows`]). Returns the
+/// new graph and the rows file, or `None` where the graph has no such lookup (other exports
+/// keep their table inside). `input_ids` stays an input only where something else reads it.
+pub fn split_token_rows(bytes: &[u8]) -> Result<Option<SplitGraph>, EncoderError> {
+    let mut model = ModelProto::decode(bytes)
+        .map_err(|e| EncoderError::Prepare(format!("not an ONNX model: {e}")))?;
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(None);
+    };
+    let Some((i, q, scale)) = (0..graph.node.len()).find_map(|i| token_lookup(graph, i)) else {
+        return Ok(None);
+    };
+    let (vocab, dim) = (q.dims[0] as usize, q.dims[1] as usize);
+    let codes = int8_values(q).filter(|c| c.len() == vocab * dim);
+    let scales = float_values(scale).filter(|s| s.len() == vocab);
+    let (Some(codes), Some(scales)) = (codes, scales) else {
+        return Err(EncoderError::Prepare(format!(
+            "the word-embedding table {:?} or its scales {:?} hold the wrong number of values",
+            q.name, scale.name
+        )));
+    };
+    let mut rows = Vec::with_capacity(vocab * crate::token_rows::row_len(dim));
+    for (codes, scale) in codes.chunks_exact(dim).zip(&scales) {
+        rows.extend_from_slice(&scale.to_le_bytes());
+        rows.extend_from_slice(codes);
+    }
+    let ids_input = graph
+        .input
+        .iter()
+        .position(|v| v.name == "input_ids")
+        .ok_or_else(|| EncoderError::Prepare("the graph has no input_ids input".into()))?;
+    let dims = tensor_dims(&graph.input[ids_input]);
+    // The lookup's output is read from the new input instead; the lookup and the table are then
+    // unread and go.
+    let out = graph.node[i].output[0].clone();
+    for n in graph.node.iter_mut() {
+        for input in n.input.iter_mut().filter(|x| **x == out) {
+            *input = TOKEN_ROWS_INPUT.into();
+        }
+    }
+    let mut shape = dims;
+    shape.push(Dimension {
+        value: Some(dimension::Value::DimValue(dim as i64)),
+        ..Default::default()
+    });
+    let embeds = ValueInfoProto {
+        name: TOKEN_ROWS_INPUT.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(TensorShapeProto { dim: shape }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    drop_dead_nodes(graph);
+    if graph
+        .node
+        .iter()
+        .any(|n| n.input.iter().any(|x| x == "input_ids"))
+    {
+        graph.input.insert(ids_input + 1, embeds);
+    } else {
+        graph.input[ids_input] = embeds;
+    }
+    Ok(Some(SplitGraph {
+        onnx: model.encode_to_vec(),
+        token_rows: rows,
+    }))
+}
+
+/// A graph without its word-embedding table, and the table as rows ([`split_token_rows`]).
+#[derive(Debug, Clone)]
+pub struct SplitGraph {
+    pub onnx: Vec<u8>,
+    pub token_rows: Vec<u8>,
+}
+
+/// For the node at `i`, a prepared lookup's last step `Mul(Cast(Gather(q, input_ids)),
+/// Gather(scale, input_ids))` with `q` an int8 `[vocab, dim]` initializer and `scale` its
+/// `[vocab, 1]` floats: the index, `q` and `scale`.
+fn token_lookup(graph: &GraphProto, i: usize) -> Option<(usize, &TensorProto, &TensorProto)> {
+    let mul = &graph.node[i];
+    if mul.op_type != "Mul" || mul.input.len() != 2 {
+        return None;
+    }
+    let gathered = |tensor: &str| -> Option<&TensorProto> {
+        let g = producer(graph, tensor).filter(|n| {
+            n.op_type == "Gather"
+                && int_attr(n, "axis", 0) == 0
+                && n.input.get(1).map(String::as_str) == Some("input_ids")
+        })?;
+        initializer(graph, &g.input[0])
+    };
+    [(0, 1), (1, 0)].into_iter().find_map(|(c, s)| {
+        let cast = producer(graph, &mul.input[c]).filter(|n| n.op_type == "Cast")?;
+        let q = gathered(cast.input.first()?)?;
+        let scale = gathered(&mul.input[s])?;
+        (q.data_type == DataType::Int8 as i32
+            && q.dims.len() == 2
+            && scale.data_type == DataType::Float as i32
+            && scale.dims == [q.dims[0], 1])
+        .then_some((i, q, scale))
+    })
+}
+
+/// The symbolic or fixed dimensions of a graph input.
+fn tensor_dims(v: &ValueInfoProto) -> Vec<Dimension> {
+    match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(t)) => {
+            t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default()
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The elements of an int8 initializer, as bytes.
+fn int8_values(t: &TensorProto) -> Option<Vec<u8>> {
+    if !t.raw_data.is_empty() {
+        return Some(t.raw_data.clone());
+    }
+    // Without raw data ONNX stores int8 elements one per int32.
+    (!t.int32_data.is_empty()).then(|| t.int32_data.iter().map(|&v| v as i8 as u8).collect())
+}
+
+/// The elements of a float initializer.
+fn float_values(t: &TensorProto) -> Option<Vec<f32>> {
+    if !t.float_data.is_empty() {
+        return Some(t.float_data.clone());
+    }
+    (t.raw_data.len().is_multiple_of(4)).then(|| {
+        t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
 }
 
 /// Rewrites a graph for batches without padding, where every attention-mask value is 1.

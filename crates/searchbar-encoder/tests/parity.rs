@@ -3,8 +3,8 @@
 //! and of the encoder's graphs, ops and batching with each other. The same tests run natively
 //! and, through wasm-bindgen-test, in headless Chromium, sharing one set of encoders.
 
-use searchbar_encoder::prepare::{prepare_onnx, PrepareReport};
-use searchbar_encoder::{Encoder, EncoderConfig, FusedOps, Pooling, TextTokenizer};
+use searchbar_encoder::prepare::{prepare_onnx, split_token_rows, PrepareReport};
+use searchbar_encoder::{Encoder, EncoderConfig, FusedOps, Pooling, TextTokenizer, TokenRows};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -350,6 +350,70 @@ fn the_prepared_graph_computes_the_upstream_function() {
         "prepared vs upstream graph: max abs diff {max_diff}"
     );
     report(&format!("prepared-vs-upstream max abs diff {max_diff:.2e}"));
+}
+
+/// The graph whose word-embedding table is a rows file ([`split_token_rows`]) gives the bits
+/// of the graph that holds it: with the whole table (the pipeline, batched) and with only the
+/// rows each query fetched (a page, one text at a time).
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn the_split_graph_with_its_token_rows_gives_the_same_bits() {
+    let m = models();
+    let split = split_token_rows(&m.prepared).unwrap();
+    let split = split.expect("MiniLM has a table");
+    let (core, table) = (split.onnx, split.token_rows);
+    let row = searchbar_encoder::token_row_len(384);
+    assert_eq!(table.len(), 30522 * row);
+    // The table was most of the graph; splitting again finds nothing.
+    assert!(
+        core.len() + table.len() / 2 < m.prepared.len(),
+        "{}",
+        core.len()
+    );
+    assert!(split_token_rows(&core).unwrap().is_none());
+    let whole = TokenRows::whole(table.clone(), 384).unwrap();
+    let texts = m.texts();
+    if !cfg!(target_arch = "wasm32") {
+        let mut batched = Encoder::new(&core, &m.tokenizer, m.config.clone()).unwrap();
+        let e = batched.embed(texts[0]).unwrap_err().to_string();
+        assert!(e.contains("no token rows were given"), "{e}");
+        batched.set_token_rows(whole.clone()).unwrap();
+        assert_eq!(batched.embed_batch(&texts).unwrap(), m.batched);
+    }
+    let single_cfg = EncoderConfig {
+        padded_batches: false,
+        ..m.config.clone()
+    };
+    let mut page = Encoder::new(&core, &m.tokenizer, single_cfg).unwrap();
+    page.set_token_rows(TokenRows::fetched(whole.digests().unwrap(), 384).unwrap())
+        .unwrap();
+    let mut fetched_rows = 0;
+    for (t, expected) in texts.iter().zip(&m.one_by_one) {
+        let spans = page.missing_token_rows(t).unwrap();
+        if !spans.is_empty() {
+            let e = page.embed(t).unwrap_err().to_string();
+            assert!(e.contains("has not been fetched"), "{e}");
+        }
+        let rows = page.token_rows_mut().unwrap();
+        for s in spans {
+            let r = rows.range(s);
+            rows.insert_span(s, &table[r.start as usize..r.end as usize])
+                .unwrap();
+            fetched_rows += s.count as usize;
+        }
+        assert!(page.missing_token_rows(t).unwrap().is_empty());
+        assert_eq!(&page.embed(t).unwrap(), expected, "{t:?}");
+    }
+    // A span may carry rows already at hand between the missing ones.
+    let kept = page.token_rows().unwrap().at_hand();
+    assert!(kept > 0 && kept <= fetched_rows, "{kept} {fetched_rows}");
+    report(&format!(
+        "split graph {} bytes + token rows {} bytes; the fixture's {} texts fetched \
+         {fetched_rows} rows ({kept} distinct)",
+        core.len(),
+        table.len(),
+        texts.len()
+    ));
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -20,4 +20,5 @@ pub use searchbar_index::Hit;
 pub use searchbar_lexical;
 pub use searcher::{
     query_encoder_config, Artifacts, Dense, Lexical, QueryHit, RowRequest, Searcher, Stage,
+    TokenRequest,
 };

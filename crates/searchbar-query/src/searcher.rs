@@ -1,5 +1,5 @@
 use crate::QueryError;
-use searchbar_encoder::{Encoder, EncoderConfig, Pooling};
+use searchbar_encoder::{Encoder, EncoderConfig, Pooling, RowSpan, TokenRows};
 use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
@@ -23,6 +23,25 @@ pub struct Artifacts {
     /// Lexical fragments at hand (number, bytes): all of them on the pipeline's disk, none
     /// on a page, which fetches each when a query first needs it.
     pub lexical_fragments: Vec<(usize, Vec<u8>)>,
+    /// The token digests file, where the manifest lists token rows.
+    pub token_digests: Vec<u8>,
+    /// The whole token rows file, where it is at hand (the pipeline's disk). A page leaves it
+    /// `None` and fetches the rows of each query's tokens ([`Searcher::token_request`]).
+    pub token_rows: Option<Vec<u8>>,
+    /// Token rows a page kept from earlier visits ([`Searcher::saved_token_rows`]), each
+    /// checked against its digest; damaged ones are dropped, not an error (they are fetched
+    /// again).
+    pub saved_token_rows: Option<Vec<u8>>,
+}
+
+/// The word-embedding rows a query needs before it can be embedded: one range request per
+/// span, all from [`TokenRequest::url`]; [`Searcher::insert_token_rows`] keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRequest {
+    /// The token rows file, relative to the release page (as in the manifest).
+    pub url: String,
+    /// Each span of rows and its byte range in the file.
+    pub spans: Vec<(RowSpan, Range<u64>)>,
 }
 
 /// The first stage of a search whose re-ranking rows must be fetched: one range request per
@@ -167,6 +186,8 @@ pub struct Dense {
     /// The rows file of an index with external rows, when loaded whole, and its manifest path.
     rows: Option<Vec<u8>>,
     rows_url: Option<String>,
+    /// The token rows file's manifest path, where the encoder's table is one.
+    tokens_url: Option<String>,
 }
 
 impl Dense {
@@ -207,10 +228,50 @@ impl Dense {
             }
         }
         let config = query_encoder_config(&manifest.model, threads)?;
-        let encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
+        let mut encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
+        match (&files.tokens, encoder.takes_token_rows()) {
+            (Some(tokens), true) => {
+                tokens.digests.verify(&artifacts.token_digests)?;
+                let dim = encoder.dim();
+                let table = match &artifacts.token_rows {
+                    Some(whole) => {
+                        tokens.rows.verify(whole)?;
+                        TokenRows::whole(whole.clone(), dim)
+                    }
+                    None => TokenRows::fetched(artifacts.token_digests.clone(), dim),
+                };
+                let mut table = table.map_err(|e| QueryError::Invalid {
+                    file: tokens.rows.path.clone(),
+                    message: e.to_string(),
+                })?;
+                if let Some(saved) = &artifacts.saved_token_rows {
+                    // What was restored before the damage stays: every row was checked.
+                    let _ = table.restore(saved);
+                }
+                encoder.set_token_rows(table)?;
+            }
+            (None, false) => {}
+            (None, true) => {
+                return Err(QueryError::Invalid {
+                    file: files.encoder.path.clone(),
+                    message: "the encoder takes its word embeddings as token rows, and the \
+                              manifest lists none"
+                        .into(),
+                })
+            }
+            (Some(tokens), false) => {
+                return Err(QueryError::Invalid {
+                    file: tokens.rows.path.clone(),
+                    message: "the manifest lists token rows for an encoder that holds its own"
+                        .into(),
+                })
+            }
+        }
         let rows = artifacts.rows.clone().filter(|_| external);
         let rows_url = files.rows.as_ref().map(|f| f.path.clone());
-        Self::from_parts(encoder, index, (rows, rows_url), &manifest.search)
+        let mut dense = Self::from_parts(encoder, index, (rows, rows_url), &manifest.search)?;
+        dense.tokens_url = files.tokens.as_ref().map(|t| t.rows.path.clone());
+        Ok(dense)
     }
 
     /// Assembles the dense half from parts already verified. `rows`: the rows file when
@@ -240,6 +301,7 @@ impl Dense {
             },
             rows: rows.0,
             rows_url: rows.1,
+            tokens_url: None,
         })
     }
 
@@ -609,6 +671,59 @@ impl Searcher {
                 .map_err(searchbar_index::SearchError::from)?;
         }
         Ok(d.index.rerank(vector, request.candidates, &fetched)?)
+    }
+
+    /// The word-embedding rows `text` needs that are not at hand yet (`None` when there are
+    /// none to fetch, or no dense half).
+    pub fn token_request(&self, text: &str) -> Result<Option<TokenRequest>, QueryError> {
+        let Some(d) = &self.dense else {
+            return Ok(None);
+        };
+        let spans = d.encoder.missing_token_rows(text)?;
+        let (Some(rows), false) = (d.encoder.token_rows(), spans.is_empty()) else {
+            return Ok(None);
+        };
+        Ok(Some(TokenRequest {
+            url: d.tokens_url.clone().unwrap_or_default(),
+            spans: spans.into_iter().map(|s| (s, rows.range(s))).collect(),
+        }))
+    }
+
+    /// Keeps the rows [`Searcher::token_request`] asked for (`fetched`: each span's bytes, in
+    /// order), each checked against its digest first.
+    pub fn insert_token_rows(
+        &mut self,
+        request: &TokenRequest,
+        fetched: &[Vec<u8>],
+    ) -> Result<(), QueryError> {
+        let invalid = |message: String| QueryError::Invalid {
+            file: request.url.clone(),
+            message,
+        };
+        let rows = self
+            .dense
+            .as_mut()
+            .and_then(|d| d.encoder.token_rows_mut())
+            .ok_or_else(|| invalid("no token rows are being fetched".into()))?;
+        if fetched.len() != request.spans.len() {
+            return Err(invalid(format!(
+                "{} spans of token rows arrived for {} asked",
+                fetched.len(),
+                request.spans.len()
+            )));
+        }
+        for ((span, _), bytes) in request.spans.iter().zip(fetched) {
+            rows.insert_span(*span, bytes)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The token rows fetched so far, for [`Artifacts::saved_token_rows`] on a later visit
+    /// (`None` where there are none to keep).
+    pub fn saved_token_rows(&self) -> Option<Vec<u8>> {
+        let saved = self.encoder()?.token_rows()?.saved();
+        (!saved.is_empty()).then_some(saved)
     }
 
     /// The query encoder, once the dense half is attached.

@@ -25,6 +25,6 @@ pub use layout::{
 };
 pub use manifest::{
     content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, LexicalFiles, Manifest,
-    ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, MANIFEST_FORMAT,
+    ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, TokenFiles, MANIFEST_FORMAT,
 };
 pub use writer::{page_ref, snippet, ReleaseWriter};

@@ -85,6 +85,22 @@ pub struct Files {
     /// as a page's queries need them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lexical: Option<LexicalFiles>,
+    /// The encoder's word-embedding table, kept out of `encoder` (absent where the encoder
+    /// holds its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenFiles>,
+}
+
+/// The encoder's word embeddings as rows (docs/ARCHITECTURE.md, "Token rows"): a page reads
+/// the rows of its queries' tokens by HTTP range and checks each against its digest. Both
+/// depend on the model alone, so their names stay the same across data changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFiles {
+    /// One row per token id; never downloaded whole by a page.
+    pub rows: FileRef,
+    /// Each row's digest, downloaded with the encoder.
+    pub digests: FileRef,
 }
 
 /// The lexical index's files: its root, then its fragments in the root's numbering.
@@ -108,13 +124,22 @@ impl Files {
                     .iter()
                     .flat_map(|l| std::iter::once(&l.root).chain(l.fragments.iter())),
             )
+            .chain(self.tokens.iter().flat_map(|t| [&t.rows, &t.digests]))
     }
 
-    /// The files a client downloads whole: all but the re-ranking rows, which it reads by
-    /// HTTP range, so a host must serve them as they are (never from a compressed variant).
+    /// The files a client reads by HTTP range: the re-ranking rows and the token rows. A host
+    /// must serve them as they are (never from a compressed variant).
+    pub fn fetched_by_range(&self) -> impl Iterator<Item = &FileRef> {
+        self.rows
+            .iter()
+            .chain(self.tokens.as_ref().map(|t| &t.rows))
+    }
+
+    /// The files a client downloads whole: all but [`Files::fetched_by_range`].
     pub fn fetched_whole(&self) -> impl Iterator<Item = &FileRef> {
-        let rows = self.rows.as_ref().map(|r| r.path.as_str());
-        self.all().filter(move |f| Some(f.path.as_str()) != rows)
+        let ranged: Vec<&str> = self.fetched_by_range().map(|f| f.path.as_str()).collect();
+        self.all()
+            .filter(move |f| !ranged.contains(&f.path.as_str()))
     }
 }
 

@@ -92,20 +92,40 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         }
         ModelCommand::Prepare { model, out } => {
             let dir = resolve(&model)?;
-            let (bytes, report) = crate::model::prepared_onnx(&dir)?;
-            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let prepared = crate::model::prepared(&dir)?;
+            let report = prepared.report;
+            std::fs::write(&out, &prepared.onnx)
+                .with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "wrote {} ({} bytes): {} embedding lookups gather before dequantizing, {} GELUs \
                  reordered for fusion, {} always-true mask terms dropped",
                 out.display(),
-                bytes.len(),
+                prepared.onnx.len(),
                 report.gathers,
                 report.gelus,
                 report.masks
             );
+            if let Some(rows) = &prepared.token_rows {
+                let path = token_rows_path(&out);
+                std::fs::write(&path, rows)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!(
+                    "wrote {} ({} bytes): the word-embedding table as token rows, which the \
+                     graph takes as its inputs_embeds input",
+                    path.display(),
+                    rows.len()
+                );
+            }
             Ok(())
         }
     }
+}
+
+/// Where `model prepare --out F` writes the token rows: `F` with `.tokens` added.
+fn token_rows_path(out: &std::path::Path) -> std::path::PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".tokens");
+    std::path::PathBuf::from(name)
 }
 
 fn load_lock(model: &ModelArgs) -> Result<ModelLock> {

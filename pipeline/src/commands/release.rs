@@ -271,6 +271,18 @@ fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Se
             .flat_map(|l| l.fragments.iter().enumerate())
             .map(|(n, f)| Ok((n, read(f)?)))
             .collect::<Result<_>>()?,
+        token_digests: match &manifest.files.tokens {
+            Some(t) => dense(&t.digests)?,
+            None => Vec::new(),
+        },
+        // The whole table, verified whole (a page fetches its queries' rows).
+        token_rows: manifest
+            .files
+            .tokens
+            .as_ref()
+            .map(|t| dense(&t.rows))
+            .transpose()?,
+        saved_token_rows: None,
     };
     Ok(match threads {
         Some(threads) => Searcher::load(&manifest, &artifacts, threads)?,

@@ -5,7 +5,6 @@ use super::ctx::Ctx;
 use super::gate::{self, GateCheck, Live};
 use crate::deploy::fsutil::write_atomic;
 use anyhow::{Context, Result};
-use searchbar_encoder::Encoder;
 use searchbar_index::metrics::{evaluate as beir, ndcg_at_k, recall_at_k};
 use searchbar_index::qrels::{parse_qrels_tsv, parse_queries_jsonl, Qrels, Query};
 use searchbar_index::{Index, IndexKind};
@@ -207,10 +206,9 @@ fn candidate_searcher(
 ) -> Result<Searcher> {
     let c = ctx.config();
     let model = ctx.model()?;
-    let (onnx, _) = crate::model::prepared_onnx(model)?;
     let tokenizer = model.tokenizer_json()?;
     let config = query_encoder_config(&super::export::model_info(ctx, info.dim)?, 1)?;
-    let encoder = Encoder::new(&onnx, &tokenizer, config)?;
+    let encoder = crate::model::prepared(model)?.encoder(&tokenizer, config)?;
     let lexical = match super::train::read_lexical(ctx, info)? {
         Some((root, fragments)) => {
             let dir = super::train::lexical_dir(ctx);

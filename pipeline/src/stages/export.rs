@@ -8,7 +8,7 @@ use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
 use searchbar_release::{
     page_ref, sha256_hex, snippet, DataInfo, DocRecord, Files, LexicalFiles, Manifest, ModelInfo,
-    PipelineInfo, ReleaseWriter, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
+    PipelineInfo, ReleaseWriter, TokenFiles, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
 };
 use sha2::{Digest, Sha256};
 
@@ -100,7 +100,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         None
     };
     let model = ctx.model()?;
-    let (onnx, _) = crate::model::prepared_onnx(model)?;
+    let prepared = crate::model::prepared(model)?;
     let tokenizer = model.tokenizer_json()?;
     let target = export_target(ctx);
     let files_dir = target.files_dir()?;
@@ -188,7 +188,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         search: report.search,
         evaluation: super::evaluate::summary(&report),
         files: Files {
-            encoder: w.put("encoder.onnx", &onnx, true)?,
+            encoder: w.put("encoder.onnx", &prepared.onnx, true)?,
             tokenizer: w.put("tokenizer.json", &tokenizer, true)?,
             index: w.put("index.sbi", &index, true)?,
             docs,
@@ -205,6 +205,13 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
                         .collect::<std::io::Result<_>>()?,
                 }),
                 None => None,
+            },
+            tokens: match (&prepared.token_rows, prepared.token_digests(info.dim)?) {
+                (Some(rows), Some(digests)) => Some(TokenFiles {
+                    rows: w.put("tokens.bin", rows, true)?,
+                    digests: w.put("token-digests.bin", &digests, true)?,
+                }),
+                _ => None,
             },
         },
         page: Some(page_ref(&page)),
@@ -256,6 +263,9 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             ", lexical root {} + {} fragments fetched per query",
             l.root.bytes,
             l.fragments.len()
+        )) + &manifest.files.tokens.as_ref().map_or(String::new(), |t| format!(
+            ", token rows {} fetched per query (digests {})",
+            t.rows.bytes, t.digests.bytes
         ))
     );
     Ok(id)

@@ -451,6 +451,28 @@ fn a_second_visit_reads_verified_files_from_the_page_cache_and_fetches_a_corrupt
         }
     };
     wait_cached(&[&encoder, &tokenizer]);
+    // The token rows the query fetched are kept too, as records of 4 + 388 bytes.
+    let tokens = manifest["files"]["tokens"]["rows"]["path"]
+        .as_str()
+        .unwrap();
+    let tokens = tokens.rsplit('/').next().unwrap().to_string();
+    let saved = format!("{tokens}?saved");
+    let started = std::time::Instant::now();
+    loop {
+        let cached = b.eval(CACHED, json!([PAGE_CACHE])).unwrap();
+        let kept =
+            cached.as_array().unwrap().iter().any(|e| {
+                e[0] == json!(saved) && e[1].as_u64().is_some_and(|n| n > 0 && n % 392 == 0)
+            });
+        if kept {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "token rows not kept: {cached}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // A copy damaged on disk (or by anything else on the origin).
     b.eval(
         "return caches.open(arguments[0]).then(c => c.keys().then(ks => \
@@ -463,8 +485,8 @@ fn a_second_visit_reads_verified_files_from_the_page_cache_and_fetches_a_corrupt
         &tokenizer
     ));
 
-    // The second visit: the encoder comes from the page's cache, not over the network; the
-    // damaged tokenizer is refused, fetched again and kept again; results as before.
+    // The second visit: the encoder and the token rows come from the page's cache, not over the
+    // network; the damaged tokenizer is refused, fetched again and kept again; results as before.
     open(&b, &format!("http://{addr}/"));
     assert_eq!(search(&b, &q), first);
     let fetched = b
@@ -481,6 +503,10 @@ fn a_second_visit_reads_verified_files_from_the_page_cache_and_fetches_a_corrupt
     assert!(
         fetched.contains(&tokenizer.0),
         "damaged tokenizer not fetched again: {fetched:?}"
+    );
+    assert!(
+        !fetched.contains(&tokens),
+        "token rows fetched again: {fetched:?}"
     );
     wait_cached(&[&encoder, &tokenizer]);
     server.kill().unwrap();

@@ -1,10 +1,11 @@
 //! A release whose IVF-PQ index keeps its re-ranking vectors in a separate rows file: the page
 //! downloads only the compact index, fetches each query's candidates' records with HTTP range
 //! requests from `searchbar serve`, verifies each against the index and ranks exactly like the
-//! CLI (which reads the same records from disk). Served without the cross-origin isolation
-//! headers, as a static host that cannot set them, so the page runs on one core (no matmul
-//! helper worker): the browser test covers the worker. A test binary of its own, so it never
-//! shares the machine with the timing-sensitive browser test.
+//! CLI (which reads the same records from disk). The encoder's word embeddings come the same
+//! way: the rows of each query's tokens, each checked against its digest. Served without the
+//! cross-origin isolation headers, as a static host that cannot set them, so the page runs on
+//! one core (no matmul helper worker): the browser test covers the worker. A test binary of its
+//! own, so it never shares the machine with the timing-sensitive browser test.
 
 use searchbar_tests::page::{native, open, search};
 use searchbar_tests::webdriver::Browser;
@@ -71,6 +72,48 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
     assert!(
         sizes.iter().all(|&s| s == 4 + 384 || s == 0),
         "records of 388 bytes (0 when served from the HTTP cache): {sizes:?}"
+    );
+
+    // The encoder's word embeddings too: only the rows of the queries' tokens, by range, while
+    // the browser ranked exactly as the CLI, which holds the whole table.
+    let tokens = &p.manifest("stage", &release)["files"]["tokens"];
+    let token_file = tokens["rows"]["path"].as_str().unwrap().rsplit('/').next();
+    let token_bytes = tokens["rows"]["bytes"].as_u64().unwrap();
+    let spans = b
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .filter(e => e.name.includes(arguments[0])).map(e => e.encodedBodySize);",
+            json!([token_file.unwrap()]),
+        )
+        .unwrap();
+    let spans: Vec<u64> = serde_json::from_value(spans).unwrap();
+    let fetched: u64 = spans.iter().sum();
+    assert!(!spans.is_empty(), "no token rows fetched");
+    assert!(
+        spans.iter().all(|s| s % 388 == 0) && fetched * 100 < token_bytes,
+        "spans of whole rows, under 1 % of the {token_bytes}-byte table: {spans:?}"
+    );
+
+    // A row damaged on the host is refused by its digest: the query fails with the file named,
+    // nothing is searched with it.
+    let path = p.target("stage").join("files").join(token_file.unwrap());
+    let mut damaged = std::fs::read(&path).unwrap();
+    damaged.iter_mut().for_each(|b| *b ^= 0x5a);
+    std::fs::write(&path, &damaged).unwrap();
+    let input = b.find("#q").unwrap();
+    b.clear(&input).unwrap();
+    b.type_into(&input, "zygomorphic quetzal").unwrap();
+    let failed = b
+        .wait_for(
+            "const s = document.querySelector('#status'); \
+             return s && s.textContent.includes('does not match its digest') ? s.textContent : null",
+            json!([]),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{e}; status: {:?}", searchbar_tests::page::status(&b)));
+    assert!(
+        failed.as_str().unwrap().contains(token_file.unwrap()),
+        "{failed}"
     );
     server.kill().unwrap();
 }
