@@ -19,6 +19,7 @@ use futures::future::{self, FutureExt, LocalBoxFuture};
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
 use searchbar_encoder::EmbedJob;
+use searchbar_query::fetch::Fetched;
 use searchbar_query::searchbar_lexical::{Matches, Outcome};
 use searchbar_query::{
     Dense, Hit, QueryError, QueryHit, RowRequest, Searcher, Stage, Terms, TokenRequest,
@@ -97,11 +98,12 @@ pub enum Msg {
         request: Box<RowRequest>,
         records: Result<Vec<(u32, Vec<u8>)>, String>,
     },
-    /// The word-embedding rows fetched for search number `seq`.
+    /// The word-embedding rows fetched for search number `seq` (or the whole file, from a host
+    /// that ignores range requests).
     Tokens {
         seq: u64,
         request: Box<TokenRequest>,
-        fetched: Result<Vec<Vec<u8>>, String>,
+        fetched: Result<Fetched, String>,
     },
     /// Lexical fragments fetched for search number `seq`.
     Fragments {
@@ -365,10 +367,12 @@ impl Component for App {
                 let Some(searcher) = self.searcher.as_mut() else {
                     return false;
                 };
-                let kept = fetched.and_then(|rows| {
-                    searcher
-                        .insert_token_rows(&request, &rows)
-                        .map_err(|e| e.to_string())
+                let kept = fetched.and_then(|fetched| {
+                    match fetched {
+                        Fetched::Ranges(rows) => searcher.insert_token_rows(&request, &rows),
+                        Fetched::Whole(file) => searcher.insert_token_file(file),
+                    }
+                    .map_err(|e| e.to_string())
                 });
                 if let Err(e) = kept {
                     self.query_error = Some(format!("Search failed: {e}"));

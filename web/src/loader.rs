@@ -12,7 +12,7 @@
 
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
-use searchbar_query::fetch::describe;
+use searchbar_query::fetch::{describe, Fetched};
 use searchbar_query::{Artifacts, Dense, RowRequest, Searcher, TokenRequest};
 use searchbar_release::{
     FileRef, LexicalFiles, Manifest, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
@@ -194,9 +194,10 @@ pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, Str
 
 /// The word-embedding rows one query needs ([`Searcher::token_request`]), each span by one
 /// range request, all in flight at once; [`Searcher::insert_token_rows`] verifies every row.
-pub async fn fetch_tokens(request: &TokenRequest) -> Result<Vec<Vec<u8>>, String> {
+/// A host that ignores range requests sends the whole file instead, once.
+pub async fn fetch_tokens(request: &TokenRequest) -> Result<Fetched, String> {
     let ranges: Vec<_> = request.spans.iter().map(|(_, r)| r.clone()).collect();
-    searchbar_query::fetch::fetch_ranges(&request.url, &ranges).await
+    searchbar_query::fetch::fetch_ranges_or_whole(&request.url, &ranges).await
 }
 
 /// Keeps the token rows `searcher` has fetched so far for the next visit, in the background.

@@ -1,6 +1,8 @@
 //! HTTP range reads in the browser: how a page, or a benchmark standing in for one, fetches the
-//! re-ranking records a query needs from a rows file that stays on the host.
+//! re-ranking records and the token rows a query needs from files that stay on the host.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::ops::Range;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -13,7 +15,48 @@ pub async fn fetch_ranges(url: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8
     futures::future::try_join_all(ranges.iter().map(|r| fetch_range(url, r.clone()))).await
 }
 
+/// What a host sent for [`fetch_ranges_or_whole`].
+#[derive(Debug)]
+pub enum Fetched {
+    /// Each range's bytes, in order.
+    Ranges(Vec<Vec<u8>>),
+    /// The whole file: the host ignores `Range`.
+    Whole(Vec<u8>),
+}
+
+thread_local! {
+    /// The files whose host has answered a range request with its range.
+    static RANGES_SERVED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// [`fetch_ranges`] for a file a page can also use whole (the token rows): until the host has
+/// answered one range request with its range, the first range goes alone, and a `200 OK` to it
+/// is the whole file (then nothing more is asked). A static host without range support then
+/// costs one download of the file instead of failing every query.
+pub async fn fetch_ranges_or_whole(url: &str, ranges: &[Range<u64>]) -> Result<Fetched, String> {
+    let Some((first, rest)) = ranges.split_first() else {
+        return Ok(Fetched::Ranges(Vec::new()));
+    };
+    if RANGES_SERVED.with_borrow(|s| s.contains(url)) {
+        return fetch_ranges(url, ranges).await.map(Fetched::Ranges);
+    }
+    let (status, bytes) = get_range(url, first.clone(), true).await?;
+    if status == 200 {
+        return Ok(Fetched::Whole(bytes));
+    }
+    RANGES_SERVED.with_borrow_mut(|s| s.insert(url.to_string()));
+    let mut parts = vec![bytes];
+    parts.extend(fetch_ranges(url, rest).await?);
+    Ok(Fetched::Ranges(parts))
+}
+
 async fn fetch_range(url: &str, range: Range<u64>) -> Result<Vec<u8>, String> {
+    Ok(get_range(url, range, false).await?.1)
+}
+
+/// One range request: the response's status (206, or 200 where `whole` allows the whole file)
+/// and body. Any other status is an error, before the body is read.
+async fn get_range(url: &str, range: Range<u64>, whole: bool) -> Result<(u16, Vec<u8>), String> {
     let fail = |e: JsValue| format!("{url}: {}", describe(&e));
     let headers = Headers::new().map_err(fail)?;
     let value = format!("bytes={}-{}", range.start, range.end.saturating_sub(1));
@@ -26,16 +69,16 @@ async fn fetch_range(url: &str, range: Range<u64>) -> Result<Vec<u8>, String> {
         .await
         .map_err(fail)?
         .unchecked_into();
-    if response.status() != 206 {
+    let status = response.status();
+    if status != 206 && !(whole && status == 200) {
         return Err(format!(
-            "{url}: HTTP {} to a range request (the host must support HTTP range requests)",
-            response.status()
+            "{url}: HTTP {status} to a range request (the host must support HTTP range requests)"
         ));
     }
     let body = JsFuture::from(response.array_buffer().map_err(fail)?)
         .await
         .map_err(fail)?;
-    Ok(js_sys::Uint8Array::new(&body).to_vec())
+    Ok((status, js_sys::Uint8Array::new(&body).to_vec()))
 }
 
 /// A JS exception or rejection as text: an `Error`'s message, a string as it is.

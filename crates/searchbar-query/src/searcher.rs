@@ -186,8 +186,8 @@ pub struct Dense {
     /// The rows file of an index with external rows, when loaded whole, and its manifest path.
     rows: Option<Vec<u8>>,
     rows_url: Option<String>,
-    /// The token rows file's manifest path, where the encoder's table is one.
-    tokens_url: Option<String>,
+    /// The token rows file's manifest entry, where the encoder's table is one.
+    tokens: Option<FileRef>,
 }
 
 impl Dense {
@@ -270,7 +270,7 @@ impl Dense {
         let rows = artifacts.rows.clone().filter(|_| external);
         let rows_url = files.rows.as_ref().map(|f| f.path.clone());
         let mut dense = Self::from_parts(encoder, index, (rows, rows_url), &manifest.search)?;
-        dense.tokens_url = files.tokens.as_ref().map(|t| t.rows.path.clone());
+        dense.tokens = files.tokens.as_ref().map(|t| t.rows.clone());
         Ok(dense)
     }
 
@@ -301,7 +301,7 @@ impl Dense {
             },
             rows: rows.0,
             rows_url: rows.1,
-            tokens_url: None,
+            tokens: None,
         })
     }
 
@@ -684,7 +684,11 @@ impl Searcher {
             return Ok(None);
         };
         Ok(Some(TokenRequest {
-            url: d.tokens_url.clone().unwrap_or_default(),
+            url: d
+                .tokens
+                .as_ref()
+                .map(|f| f.path.clone())
+                .unwrap_or_default(),
             spans: spans.into_iter().map(|s| (s, rows.range(s))).collect(),
         }))
     }
@@ -717,6 +721,25 @@ impl Searcher {
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// Takes the whole token rows file, sent by a host that ignores range requests, checked
+    /// against the manifest: every row is at hand from then on.
+    pub fn insert_token_file(&mut self, bytes: Vec<u8>) -> Result<(), QueryError> {
+        let d = self.dense.as_mut().ok_or_else(|| QueryError::Invalid {
+            file: "manifest.json".into(),
+            message: "the encoder is not loaded yet".into(),
+        })?;
+        let entry = d.tokens.as_ref().ok_or_else(|| QueryError::Invalid {
+            file: "manifest.json".into(),
+            message: "the release has no token rows".into(),
+        })?;
+        entry.verify(&bytes)?;
+        let whole = TokenRows::whole(bytes, d.encoder.dim()).map_err(|e| QueryError::Invalid {
+            file: entry.path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(d.encoder.set_token_rows(whole)?)
     }
 
     /// The token rows fetched so far, for [`Artifacts::saved_token_rows`] on a later visit

@@ -117,3 +117,70 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
     );
     server.kill().unwrap();
 }
+
+/// A static host that ignores range requests (Python's `http.server` answers every GET with the
+/// whole file): the page takes the token rows file whole, once, checked against the manifest,
+/// and ranks exactly like the CLI instead of failing every query.
+#[test]
+fn a_host_without_range_requests_sends_the_token_rows_whole_once() {
+    require_web_bundle();
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let release = p.live("stage").unwrap();
+    let tokens = &p.manifest("stage", &release)["files"]["tokens"]["rows"];
+    let name = tokens["path"].as_str().unwrap().rsplit('/').next().unwrap();
+    let bytes = tokens["bytes"].as_u64().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Stopped however the test ends: a panic must not leave the server running.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Stop(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(p.target("stage"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "http.server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let b = Browser::start().unwrap();
+    open(&b, &format!("http://127.0.0.1:{port}/"));
+    for (_, q) in sample_queries().into_iter().take(3) {
+        assert_eq!(
+            search(&b, &q),
+            native(&p, &q),
+            "browser and CLI differ for {q:?}"
+        );
+    }
+    let sizes = b
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .filter(e => e.name.includes(arguments[0])).map(e => e.decodedBodySize);",
+            json!([name]),
+        )
+        .unwrap();
+    assert_eq!(sizes, json!([bytes]), "one whole download of {name}");
+}
