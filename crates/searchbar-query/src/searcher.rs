@@ -174,6 +174,15 @@ pub fn query_encoder_config(
     })
 }
 
+/// The whole token rows file, checked against its manifest entry, as a table of `dim`-wide rows.
+fn whole_token_rows(entry: &FileRef, bytes: Vec<u8>, dim: usize) -> Result<TokenRows, QueryError> {
+    entry.verify(&bytes)?;
+    TokenRows::whole(bytes, dim).map_err(|e| QueryError::Invalid {
+        file: entry.path.clone(),
+        message: e.to_string(),
+    })
+}
+
 /// The semantic half of a release: the query encoder and the vector index. A page loads it
 /// after the records and the lexical root ([`Searcher::records`]), so words are searched while
 /// the model (tens of megabytes) still downloads, and attaches it when it is ready
@@ -233,17 +242,16 @@ impl Dense {
             (Some(tokens), true) => {
                 tokens.digests.verify(&artifacts.token_digests)?;
                 let dim = encoder.dim();
-                let table = match &artifacts.token_rows {
-                    Some(whole) => {
-                        tokens.rows.verify(whole)?;
-                        TokenRows::whole(whole.clone(), dim)
-                    }
-                    None => TokenRows::fetched(artifacts.token_digests.clone(), dim),
-                };
-                let mut table = table.map_err(|e| QueryError::Invalid {
-                    file: tokens.rows.path.clone(),
-                    message: e.to_string(),
-                })?;
+                let mut table =
+                    match &artifacts.token_rows {
+                        Some(whole) => whole_token_rows(&tokens.rows, whole.clone(), dim)?,
+                        None => TokenRows::fetched(artifacts.token_digests.clone(), dim).map_err(
+                            |e| QueryError::Invalid {
+                                file: tokens.digests.path.clone(),
+                                message: e.to_string(),
+                            },
+                        )?,
+                    };
                 if let Some(saved) = &artifacts.saved_token_rows {
                     // What was restored before the damage stays: every row was checked.
                     let _ = table.restore(saved);
@@ -734,11 +742,7 @@ impl Searcher {
             file: "manifest.json".into(),
             message: "the release has no token rows".into(),
         })?;
-        entry.verify(&bytes)?;
-        let whole = TokenRows::whole(bytes, d.encoder.dim()).map_err(|e| QueryError::Invalid {
-            file: entry.path.clone(),
-            message: e.to_string(),
-        })?;
+        let whole = whole_token_rows(entry, bytes, d.encoder.dim())?;
         Ok(d.encoder.set_token_rows(whole)?)
     }
 
