@@ -95,7 +95,9 @@ pub fn sample_release() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
         require_web_bundle();
-        let p = Project::sample("");
+        // Extra configuration for benchmarks that compare settings (scripts/bench/web.sh).
+        let extra = std::env::var("SEARCHBAR_SAMPLE_CONFIG").unwrap_or_default();
+        let p = Project::sample(&extra);
         p.ok(&["ingest"]);
         p.sqlite()
             .execute(

@@ -37,6 +37,10 @@ pub struct ModelConfig {
     /// Encoder threads; 0 = every core.
     pub threads: usize,
     pub batch_size: usize,
+    /// The encoder's matmul weights: `auto` (4-bit where the model lock records a measured plan
+    /// for this model, else int8), `int8`, or `int4`. A change is a model change: documents are
+    /// embedded again and the candidate is gated.
+    pub weights: crate::model::WeightsChoice,
 }
 
 impl Default for ModelConfig {
@@ -46,6 +50,7 @@ impl Default for ModelConfig {
             lock: None,
             threads: 0,
             batch_size: 16,
+            weights: crate::model::WeightsChoice::Auto,
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod commands;
 mod config;
 mod deploy;
 mod fault;
-mod model;
+pub mod model;
 mod report;
 mod serve;
 mod stages;

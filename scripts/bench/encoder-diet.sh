@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Encoder diet benchmark (BENCHMARKS.md, "Encoder diet"): the bytes a page needs before its first
 # semantic result. Prepares the pinned model as a release ships it (`searchbar model prepare`:
-# the graph without its word-embedding table, and the table as token rows), then counts raw and
+# the graph without its word-embedding table, with the lock's 4-bit plan, and the table as token
+# rows; and the same graph with int8 weights), then counts raw and
 # brotli bytes of the graph, the token digests and the tokenizer, and the token rows each
 # SciFact test query fetches (spans as the page asks for them: ids within 8 rows in one range),
 # against the upstream int8 file that transformers.js and onnxruntime-web download whole.
@@ -15,14 +16,16 @@ BIN="$CARGO_TARGET_DIR/release/searchbar"
 MODEL_DIR="${SEARCHBAR_MODEL_DIR:-$("$BIN" model path)}"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
+# As shipped (the lock's 4-bit plan), and with int8 weights for comparison.
 "$BIN" model prepare --model-dir "$MODEL_DIR" --out "$OUT/encoder.onnx" >&2
+"$BIN" model prepare --model-dir "$MODEL_DIR" --weights int8 --out "$OUT/int8.onnx" >&2
 br() { brotli -q 11 -w 24 -c "$1" | wc -c; }
 python3 - "$OUT" "$MODEL_DIR" "$SCIFACT" "$(br "$MODEL_DIR/model.onnx")" "$(br "$OUT/encoder.onnx")" \
-  "$(br "$MODEL_DIR/tokenizer.json")" <<'PY'
+  "$(br "$MODEL_DIR/tokenizer.json")" "$(br "$OUT/int8.onnx")" <<'PY'
 import csv, hashlib, json, os, statistics, subprocess, sys
 from tokenizers import Tokenizer
 
-out, model_dir, scifact, upstream_br, core_br, tok_br = sys.argv[1:7]
+out, model_dir, scifact, upstream_br, core_br, tok_br, int8_br = sys.argv[1:8]
 rows = open(f"{out}/encoder.onnx.tokens", "rb").read()
 dim = 384
 row = dim + 4
@@ -69,7 +72,8 @@ fmt = lambda n: f"{int(n):,}"
 print(f"| file | raw | brotli -q 11 |")
 print(f"|---|---|---|")
 print(f"| upstream int8 ONNX (what transformers.js and onnxruntime-web download) | {fmt(size(f'{model_dir}/model.onnx'))} | {fmt(upstream_br)} |")
-print(f"| encoder graph without the table (shipped) | {fmt(core)} | {fmt(core_br)} |")
+print(f"| encoder graph without the table, int8 weights | {fmt(size(f'{out}/int8.onnx'))} | {fmt(int8_br)} |")
+print(f"| encoder graph without the table, 4-bit weights (shipped) | {fmt(core)} | {fmt(core_br)} |")
 print(f"| token digests (8 B a row) | {fmt(len(digests))} | {fmt(digests_br)} |")
 print(f"| tokenizer | {fmt(tokenizer)} | {fmt(tok_br)} |")
 print(f"| token rows file (never downloaded whole) | {fmt(len(rows))} | — |")
@@ -81,5 +85,6 @@ print(f"SciFact test queries: {len(queries)}; token rows a query fetches on its 
       f"{len(queries)}, {statistics.median(b for _, b in session):.0f} B median")
 first = int(core_br) + digests_br + med
 print(f"Before the first semantic result (graph + digests, brotli, + a median query's rows): "
-      f"{fmt(first)} B, against {fmt(upstream_br)} B")
+      f"{fmt(first)} B with 4-bit weights, {fmt(int(int8_br) + digests_br + med)} B with int8 "
+      f"weights, against {fmt(upstream_br)} B")
 PY

@@ -161,6 +161,8 @@ impl Encoder {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json, config.max_tokens)?;
         let mut proto = tract_onnx::pb::ModelProto::decode(onnx)
             .map_err(|e| EncoderError::Model(format!("not an ONNX model: {e}")))?;
+        // 4-bit weights become the int8 weights they stand for before anything reads the graph.
+        crate::int4::widen_int4_weights(&mut proto)?;
         if config.int8_weights {
             keep_int8_weights(&mut proto);
         }

@@ -11,6 +11,7 @@
 // with its tokenizer and pooling.
 mod encoder;
 mod error;
+pub mod int4;
 mod kernels;
 mod ops;
 pub mod pool;

@@ -43,10 +43,14 @@ pub struct PrepareReport {
     pub masks: usize,
 }
 
+/// An ONNX file's model, for a rewrite; bytes that are not one are a [`EncoderError::Prepare`].
+pub(crate) fn decode_model(bytes: &[u8]) -> Result<ModelProto, EncoderError> {
+    ModelProto::decode(bytes).map_err(|e| EncoderError::Prepare(format!("not an ONNX model: {e}")))
+}
+
 /// Rewrites ONNX bytes; returns the new bytes and what was changed.
 pub fn prepare_onnx(bytes: &[u8]) -> Result<(Vec<u8>, PrepareReport), EncoderError> {
-    let mut model = ModelProto::decode(bytes)
-        .map_err(|e| EncoderError::Prepare(format!("not an ONNX model: {e}")))?;
+    let mut model = decode_model(bytes)?;
     let graph = model
         .graph
         .as_mut()
@@ -73,8 +77,7 @@ pub const TOKEN_ROWS_INPUT: &str = "inputs_embeds";
 /// new graph and the rows file, or `None` where the graph has no such lookup (other exports
 /// keep their table inside). `input_ids` stays an input only where something else reads it.
 pub fn split_token_rows(bytes: &[u8]) -> Result<Option<SplitGraph>, EncoderError> {
-    let mut model = ModelProto::decode(bytes)
-        .map_err(|e| EncoderError::Prepare(format!("not an ONNX model: {e}")))?;
+    let mut model = decode_model(bytes)?;
     let Some(graph) = model.graph.as_mut() else {
         return Ok(None);
     };

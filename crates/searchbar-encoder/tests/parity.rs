@@ -3,6 +3,7 @@
 //! and of the encoder's graphs, ops and batching with each other. The same tests run natively
 //! and, through wasm-bindgen-test, in headless Chromium, sharing one set of encoders.
 
+use searchbar_encoder::int4::{pack_int4_weights, Int4Plan};
 use searchbar_encoder::prepare::{prepare_onnx, split_token_rows, PrepareReport};
 use searchbar_encoder::{Encoder, EncoderConfig, FusedOps, Pooling, TextTokenizer, TokenRows};
 use serde::Deserialize;
@@ -414,6 +415,102 @@ fn the_split_graph_with_its_token_rows_gives_the_same_bits() {
         table.len(),
         texts.len()
     ));
+}
+
+/// Mean `1 - cos` of each fixture text's embedding by `encoder` against `reference`, and the
+/// smallest cosine.
+fn drift(encoder: &Encoder, texts: &[&str], reference: &[Vec<f32>]) -> (f64, f64) {
+    let cos: Vec<f64> = texts
+        .iter()
+        .zip(reference)
+        .map(|(t, r)| cosine(&encoder.embed(t).unwrap(), r))
+        .collect();
+    let mean = cos.iter().map(|c| 1.0 - c).sum::<f64>() / cos.len() as f64;
+    (mean, cos.iter().copied().fold(1.0, f64::min))
+}
+
+/// 4-bit layer weights (`int4.rs`) widen at load to int8 weights that the same kernels run, so
+/// the 4-bit graph differs from the int8 one only by the rounding of its weights. Every matmul in
+/// 4 bits (the worst plan) moves the fixture's embeddings by a mean `1 - cos` of 0.037 natively
+/// (smallest cosine 0.910, among the fixture's edge cases; the same against onnxruntime and fp32,
+/// since int8 is 0.99999 from onnxruntime); that is what costs 0.002-0.004 of SciFact's nDCG@10
+/// (BENCHMARKS.md, "Encoder diet"). The bounds leave a third of headroom. Natively, the model
+/// lock's plan (the matmuls it keeps int8, if any) must move them no more.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn the_4_bit_graph_stays_close_to_int8_onnxruntime_and_fp32() {
+    let m = models();
+    let (packed, packing) = pack_int4_weights(&m.prepared, &Int4Plan::default()).unwrap();
+    assert_eq!(packing.packed.len(), 36);
+    // 10.6 MB of int8 matmul weights become about 5.6 MB.
+    assert!(
+        packed.len() + 4_900_000 < m.prepared.len(),
+        "{} vs {}",
+        packed.len(),
+        m.prepared.len()
+    );
+    let single_cfg = EncoderConfig {
+        padded_batches: false,
+        ..m.config.clone()
+    };
+    let page = Encoder::new(&packed, &m.tokenizer, single_cfg.clone()).unwrap();
+    let texts = m.texts();
+    let ort: Vec<Vec<f32>> = m
+        .fixture
+        .cases
+        .iter()
+        .map(|c| c.onnxruntime_int8.clone())
+        .collect();
+    let fp: Vec<Vec<f32>> = m
+        .fixture
+        .cases
+        .iter()
+        .map(|c| c.fp64_safetensors.clone())
+        .collect();
+    let to_int8 = drift(&page, &texts, &m.one_by_one);
+    let to_ort = drift(&page, &texts, &ort);
+    let to_fp = drift(&page, &texts, &fp);
+    report(&format!(
+        "all 36 matmuls in 4 bits ({} bytes, weights' relative error {:.3}): mean 1-cos / min cos \
+         {:.4} / {:.4} to int8, {:.4} / {:.4} to onnxruntime int8, {:.4} / {:.4} to fp32",
+        packed.len(),
+        packing.relative_error(),
+        to_int8.0,
+        to_int8.1,
+        to_ort.0,
+        to_ort.1,
+        to_fp.0,
+        to_fp.1
+    ));
+    for (what, (mean, min)) in [("int8", to_int8), ("onnxruntime", to_ort), ("fp32", to_fp)] {
+        assert!(mean <= 0.05 && min >= 0.88, "to {what}: {mean} {min}");
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        // The pipeline's batched graph over the same weights agrees with the page's.
+        let batched = Encoder::new(&packed, &m.tokenizer, m.config.clone()).unwrap();
+        for (t, v) in texts.iter().zip(batched.embed_batch(&texts).unwrap()) {
+            assert!(cosine(&page.embed(t).unwrap(), &v) >= 0.99999, "{t:?}");
+        }
+        lock_plan_drifts_no_more(m, &single_cfg, to_int8.0);
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn lock_plan_drifts_no_more(m: &Models, config: &EncoderConfig, all_4_bit: f64) {
+    let lock = searchbar_model::ModelLock::parse(searchbar_model::DEFAULT_LOCK, "lock").unwrap();
+    let plan = Int4Plan {
+        keep_int8: lock.int4.expect("the lock's [int4] plan").keep_int8,
+    };
+    let (packed, packing) = pack_int4_weights(&m.prepared, &plan).unwrap();
+    assert_eq!(packing.packed.len() + packing.kept.len(), 36);
+    let encoder = Encoder::new(&packed, &m.tokenizer, config.clone()).unwrap();
+    let (mean, min) = drift(&encoder, &m.texts(), &m.one_by_one);
+    report(&format!(
+        "the lock's plan ({} kept int8): mean 1-cos {mean:.4}, min cos {min:.4} to int8",
+        packing.kept.len()
+    ));
+    assert!(mean <= all_4_bit, "{mean} vs {all_4_bit}");
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -11,7 +11,7 @@ pub use error::ModelError;
 pub use fetch::{fetch, verify, FetchOptions, FetchOutcome};
 pub use hash::sha256_file;
 pub use local::ModelDir;
-pub use lock::{LockedFile, ModelLock, Wheel};
+pub use lock::{Int4Weights, LockedFile, ModelLock, Wheel};
 
 use std::path::PathBuf;
 

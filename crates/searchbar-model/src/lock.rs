@@ -11,6 +11,19 @@ pub struct ModelLock {
     /// The pooling mode by its sentence-transformers name; the encoder says which it runs.
     pub pooling: String,
     pub wheels: Vec<Wheel>,
+    /// 4-bit layer weights measured for this model's `model.onnx` (as pinned here): which
+    /// matmuls must stay int8 for retrieval quality to hold. Absent: unmeasured, int8 weights.
+    #[serde(default)]
+    pub int4: Option<Int4Weights>,
+}
+
+/// A lock's `[int4]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Int4Weights {
+    /// Matmul weights (ONNX initializer names) kept int8.
+    #[serde(default)]
+    pub keep_int8: Vec<String>,
 }
 
 /// One PyPI wheel, pinned by version and sha256.
@@ -87,6 +100,13 @@ impl ModelLock {
             ));
         }
         Ok(lock)
+    }
+
+    /// The sha256 the lock pins for `model.onnx`.
+    pub fn onnx_sha256(&self) -> Option<&str> {
+        self.files()
+            .find(|f| f.path == "model.onnx")
+            .map(|f| f.sha256.as_str())
     }
 
     /// Every file the model directory must hold.

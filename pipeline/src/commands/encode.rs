@@ -1,3 +1,4 @@
+use crate::model::WeightsChoice;
 use crate::ModelArgs;
 use anyhow::Result;
 use std::io::BufRead;
@@ -12,6 +13,9 @@ pub struct EncodeArgs {
     /// Matmul threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Matmul weights: auto (4-bit where the model lock records a measured plan), int8, int4.
+    #[arg(long, value_enum, default_value_t = WeightsChoice::Auto)]
+    weights: WeightsChoice,
     /// Print the cosine similarity of every pair of texts instead of the vectors.
     #[arg(long)]
     similarity: bool,
@@ -21,7 +25,8 @@ pub fn run(args: EncodeArgs) -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let encoder = crate::model::load_encoder(&super::model::resolve(&args.model)?, threads)?;
+    let (dir, int4) = super::model::resolve_weights(&args.model, args.weights)?;
+    let encoder = crate::model::load_encoder(&dir, int4.as_ref(), threads)?;
     let texts = if args.texts.is_empty() {
         std::io::stdin()
             .lock()

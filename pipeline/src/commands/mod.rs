@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_int4;
 pub mod drift;
 pub mod encode;
 pub mod model;

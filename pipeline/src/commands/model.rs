@@ -1,3 +1,4 @@
+use crate::model::{int4_for, Int4, WeightsChoice};
 use crate::ModelArgs;
 use anyhow::{Context, Result};
 use searchbar_model::{
@@ -31,6 +32,9 @@ pub enum ModelCommand {
     Prepare {
         #[command(flatten)]
         model: ModelArgs,
+        /// Matmul weights: auto (4-bit where the model lock records a measured plan), int8, int4.
+        #[arg(long, value_enum, default_value_t = WeightsChoice::Auto)]
+        weights: WeightsChoice,
         /// Output file.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -90,9 +94,13 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             println!("{}", resolve(&model)?.dir.display());
             Ok(())
         }
-        ModelCommand::Prepare { model, out } => {
-            let dir = resolve(&model)?;
-            let prepared = crate::model::prepared(&dir)?;
+        ModelCommand::Prepare {
+            model,
+            weights,
+            out,
+        } => {
+            let (dir, int4) = resolve_weights(&model, weights)?;
+            let prepared = crate::model::prepared_with(&dir, int4.as_ref())?;
             let report = prepared.report;
             std::fs::write(&out, &prepared.onnx)
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -105,6 +113,19 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 report.gelus,
                 report.masks
             );
+            if let Some(int4) = &prepared.int4 {
+                println!(
+                    "{} of {} matmul weights in 4 bits (relative error {:.3} against int8){}",
+                    int4.packed.len(),
+                    int4.packed.len() + int4.kept.len(),
+                    int4.relative_error(),
+                    if int4.kept.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; kept int8: {}", int4.kept.join(", "))
+                    }
+                );
+            }
             if let Some(rows) = &prepared.token_rows {
                 let path = token_rows_path(&out);
                 std::fs::write(&path, rows)
@@ -141,4 +162,14 @@ pub fn resolve(model: &ModelArgs) -> Result<ModelDir> {
         return Ok(ModelDir::open(dir)?);
     }
     Ok(open_cached(&load_lock(model)?)?)
+}
+
+/// [`resolve`], with the 4-bit packing `choice` gives that model ([`crate::model::int4_for`]).
+pub fn resolve_weights(
+    model: &ModelArgs,
+    choice: WeightsChoice,
+) -> Result<(ModelDir, Option<Int4>)> {
+    let dir = resolve(model)?;
+    let int4 = int4_for(&dir, &load_lock(model)?, choice)?;
+    Ok((dir, int4))
 }

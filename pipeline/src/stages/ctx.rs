@@ -1,6 +1,7 @@
 //! What every stage needs: the project, its workspace and the model, resolved once.
 
 use crate::config::Project;
+use crate::model::{int4_for, prepared_with, Int4, Prepared};
 use anyhow::{Context, Result};
 use searchbar_encoder::Encoder;
 use searchbar_model::{open_cached, ModelDir, ModelLock, DEFAULT_LOCK};
@@ -12,8 +13,17 @@ use std::path::PathBuf;
 pub struct Ctx {
     pub project: Project,
     pub ws: PathBuf,
-    model: OnceCell<(ModelDir, String)>,
+    model: OnceCell<Model>,
+    prepared: OnceCell<Prepared>,
     encoder: OnceCell<Encoder>,
+}
+
+/// The model a run embeds with, as resolved once.
+#[derive(Debug)]
+struct Model {
+    dir: ModelDir,
+    int4: Option<Int4>,
+    fingerprint: String,
 }
 
 impl Ctx {
@@ -23,6 +33,7 @@ impl Ctx {
             project,
             ws,
             model: OnceCell::new(),
+            prepared: OnceCell::new(),
             encoder: OnceCell::new(),
         }
     }
@@ -31,32 +42,55 @@ impl Ctx {
         &self.project.config
     }
 
-    fn resolve_model(&self) -> Result<&(ModelDir, String)> {
+    fn resolve_model(&self) -> Result<&Model> {
         if let Some(m) = self.model.get() {
             return Ok(m);
         }
         let cfg = &self.config().model;
+        let lock = match &cfg.lock {
+            Some(lock) => ModelLock::load(&self.project.path(lock))?,
+            None => ModelLock::parse(DEFAULT_LOCK, "built-in lock")?,
+        };
         let dir = match (&cfg.dir, &cfg.lock) {
             (Some(dir), _) => ModelDir::open(self.project.path(dir))?,
-            (None, Some(lock)) => open_cached(&ModelLock::load(&self.project.path(lock))?)?,
+            (None, Some(_)) => open_cached(&lock)?,
             (None, None) => match std::env::var_os("SEARCHBAR_MODEL_DIR") {
                 Some(dir) => ModelDir::open(PathBuf::from(dir))?,
-                None => open_cached(&ModelLock::parse(DEFAULT_LOCK, "built-in lock")?).context(
+                None => open_cached(&lock).context(
                     "the default model is not in the cache: run `searchbar model fetch`",
                 )?,
             },
         };
-        let fingerprint = fingerprint(&dir)?;
-        Ok(self.model.get_or_init(|| (dir, fingerprint)))
+        let int4 = int4_for(&dir, &lock, cfg.weights)?;
+        let fingerprint = fingerprint(&dir, int4.as_ref())?;
+        Ok(self.model.get_or_init(|| Model {
+            dir,
+            int4,
+            fingerprint,
+        }))
     }
 
     pub fn model(&self) -> Result<&ModelDir> {
-        Ok(&self.resolve_model()?.0)
+        Ok(&self.resolve_model()?.dir)
+    }
+
+    /// The 4-bit packing of the encoder's weights, if it has them.
+    pub fn int4(&self) -> Result<Option<&Int4>> {
+        Ok(self.resolve_model()?.int4.as_ref())
     }
 
     /// Identifies the model as the embeddings depend on it: weights, tokenizer, settings.
     pub fn model_fingerprint(&self) -> Result<&str> {
-        Ok(&self.resolve_model()?.1)
+        Ok(&self.resolve_model()?.fingerprint)
+    }
+
+    /// The encoder graph as it ships, prepared once per run (4-bit weights take seconds).
+    pub fn prepared(&self) -> Result<&Prepared> {
+        if let Some(p) = self.prepared.get() {
+            return Ok(p);
+        }
+        let prepared = prepared_with(self.model()?, self.int4()?)?;
+        Ok(self.prepared.get_or_init(|| prepared))
     }
 
     pub fn threads(&self) -> usize {
@@ -70,12 +104,18 @@ impl Ctx {
         if let Some(e) = self.encoder.get() {
             return Ok(e);
         }
-        let encoder = crate::model::load_encoder(self.model()?, self.threads())?;
+        let config = searchbar_encoder::EncoderConfig {
+            threads: self.threads(),
+            ..crate::model::encoder_config(self.model()?)?
+        };
+        let encoder = self
+            .prepared()?
+            .encoder(&self.model()?.tokenizer_json()?, config)?;
         Ok(self.encoder.get_or_init(|| encoder))
     }
 }
 
-fn fingerprint(dir: &ModelDir) -> Result<String> {
+fn fingerprint(dir: &ModelDir, int4: Option<&Int4>) -> Result<String> {
     let mut h = Sha256::new();
     for path in [&dir.onnx, &dir.tokenizer] {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -88,6 +128,11 @@ fn fingerprint(dir: &ModelDir) -> Result<String> {
         config.pooling.as_str(),
         config.normalize
     ));
+    // int8 weights add nothing, so that an int8 run keeps the fingerprint it had before 4-bit
+    // weights existed (and its embedding cache).
+    if let Some(int4) = int4 {
+        h.update(format!("|{}", int4.identity()));
+    }
     Ok(hex::encode(h.finalize()))
 }
 

@@ -208,7 +208,7 @@ fn candidate_searcher(
     let model = ctx.model()?;
     let tokenizer = model.tokenizer_json()?;
     let config = query_encoder_config(&super::export::model_info(ctx, info.dim)?, 1)?;
-    let encoder = crate::model::prepared(model)?.encoder(&tokenizer, config)?;
+    let encoder = ctx.prepared()?.encoder(&tokenizer, config)?;
     let lexical = match super::train::read_lexical(ctx, info)? {
         Some((root, fragments)) => {
             let dir = super::train::lexical_dir(ctx);

@@ -100,7 +100,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         None
     };
     let model = ctx.model()?;
-    let prepared = crate::model::prepared(model)?;
+    let prepared = ctx.prepared()?;
     let tokenizer = model.tokenizer_json()?;
     let target = export_target(ctx);
     let files_dir = target.files_dir()?;

@@ -84,6 +84,20 @@ fn stages_rerun_only_for_what_changed() {
         rerun.contains("train: running (params changed: index.nlist 0 → 8)"),
         "{rerun}"
     );
+
+    // The encoder's weights are part of the model: int8 instead of the lock's 4-bit plan embeds
+    // every document again, and the release ships the other graph.
+    let before = p.manifest("stage", &p.live("stage").unwrap());
+    p.append_config("[model]\nweights = \"int8\"\n");
+    let status = p.ok(&["status"]);
+    assert!(status.contains("embed     STALE"), "{status}");
+    let rerun = p.ok(&["run", "--env", "stage"]);
+    assert!(rerun.contains("encoded 171 new document(s)"), "{rerun}");
+    let after = p.manifest("stage", &p.live("stage").unwrap());
+    assert_ne!(
+        before["files"]["encoder"], after["files"]["encoder"],
+        "int8 and 4-bit graphs differ"
+    );
 }
 
 #[test]
