@@ -11,10 +11,9 @@
 //!
 //! An integer step per group is what a group-wise scale becomes when it must be a multiple of the
 //! column scale: 4 bits for a group of 16 weights, so 4.25 bits a weight, where an f16 scale per
-//! group of 16 would need 5. Groups of 16 rather than 32 cost 0.3 MB more for MiniLM (brotli) and
-//! were what kept SciFact's nDCG@10 within 0.005 of int8 (BENCHMARKS.md, "Encoder diet"). Each group's step is the one of least squared error over the group
-//! (every step from the smallest that reaches the group's largest code), not simply the largest
-//! code divided by 7.
+//! group of 16 would need 5. Groups of 16 rather than 32 are what kept SciFact's nDCG@10 within
+//! 0.005 of int8 (BENCHMARKS.md, "Encoder diet"). Each group's step is the one of least squared
+//! error over the group (every step tried), not simply the largest code divided by 7.
 //!
 //! The shipped node is `SearchbarInt4Weights(codes, steps) -> W_q` with the group size as an
 //! attribute; codes are `[k, n/2]` bytes and steps `[k/GROUP, n/2]` bytes, two 4-bit values a
