@@ -6,7 +6,6 @@ use searchbar_encoder::int4::{pack_int4_weights, Int4Plan, Int4Report};
 use searchbar_encoder::prepare::{prepare_onnx, split_token_rows, PrepareReport};
 use searchbar_encoder::{Encoder, EncoderConfig, TokenRows};
 use searchbar_model::{ModelDir, ModelLock};
-use sha2::{Digest, Sha256};
 
 /// The encoder settings `dir` declares; a pooling the encoder does not run is an error naming
 /// the directory.
@@ -72,45 +71,31 @@ pub enum WeightsChoice {
     Int4,
 }
 
-/// The 4-bit packing `choice` gives `dir`, judged by `lock` (the configured one, else the built-in
-/// one): its `[int4]` plan holds only for the `model.onnx` it pins.
-pub fn int4_for(dir: &ModelDir, lock: &ModelLock, choice: WeightsChoice) -> Result<Option<Int4>> {
-    let measured = match (&lock.int4, lock.onnx_sha256()) {
-        (Some(plan), Some(pinned)) => {
-            let onnx = dir.onnx_bytes()?;
-            (hex::encode(Sha256::digest(&onnx)) == pinned).then_some(plan)
-        }
-        _ => None,
+/// The 4-bit plan `choice` gives the model whose `model.onnx` has the sha256 `onnx_sha256`
+/// (lower-case hex), judged by `lock` (the configured one, else the built-in one): its `[int4]`
+/// plan holds only for the `model.onnx` it pins.
+pub fn int4_for(onnx_sha256: &str, lock: &ModelLock, choice: WeightsChoice) -> Option<Int4Plan> {
+    let measured = lock
+        .int4
+        .as_ref()
+        .filter(|_| lock.onnx_sha256() == Some(onnx_sha256));
+    let plan = |keep: &[String]| Int4Plan {
+        keep_int8: keep.to_vec(),
     };
-    let int4 = |keep: &[String]| Int4 {
-        plan: Int4Plan {
-            keep_int8: keep.to_vec(),
-        },
-    };
-    Ok(match choice {
+    match choice {
         WeightsChoice::Int8 => None,
-        WeightsChoice::Int4 => Some(int4(measured.map_or(&[][..], |p| &p.keep_int8))),
-        WeightsChoice::Auto => measured.map(|p| int4(&p.keep_int8)),
-    })
+        WeightsChoice::Int4 => Some(plan(measured.map_or(&[][..], |p| &p.keep_int8))),
+        WeightsChoice::Auto => measured.map(|p| plan(&p.keep_int8)),
+    }
 }
 
-/// The int8 graph as prepared, without 4-bit weights.
-pub fn prepared(dir: &ModelDir) -> Result<Prepared> {
-    prepared_with(dir, None)
-}
-
-/// How [`prepared_with`] packs 4-bit weights.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Int4 {
-    pub plan: Int4Plan,
-}
-
-/// [`prepared`], with the matmul weights in 4 bits but for those `int4` keeps int8.
-pub fn prepared_with(dir: &ModelDir, int4: Option<&Int4>) -> Result<Prepared> {
+/// The encoder as shipped from `dir`, with its matmul weights in 4 bits but for those `int4`
+/// keeps int8, or int8 without a plan.
+pub fn prepared_with(dir: &ModelDir, int4: Option<&Int4Plan>) -> Result<Prepared> {
     let (mut onnx, report) = prepare_onnx(&dir.onnx_bytes()?)?;
     let mut int4_report = None;
     if let Some(int4) = int4 {
-        let (packed, packing) = pack_int4_weights(&onnx, &int4.plan)
+        let (packed, packing) = pack_int4_weights(&onnx, int4)
             .with_context(|| format!("model {}", dir.dir.display()))?;
         onnx = packed;
         int4_report = Some(packing);
@@ -131,19 +116,8 @@ pub fn prepared_with(dir: &ModelDir, int4: Option<&Int4>) -> Result<Prepared> {
     })
 }
 
-impl Int4 {
-    /// What changes the embeddings, for a model fingerprint: the packing's version and the plan.
-    pub fn identity(&self) -> String {
-        format!(
-            "{}|keep={}",
-            searchbar_encoder::int4::PACKING,
-            self.plan.keep_int8.join(",")
-        )
-    }
-}
-
 /// Loads the prepared encoder with `threads` matmul threads.
-pub fn load_encoder(dir: &ModelDir, int4: Option<&Int4>, threads: usize) -> Result<Encoder> {
+pub fn load_encoder(dir: &ModelDir, int4: Option<&Int4Plan>, threads: usize) -> Result<Encoder> {
     let config = EncoderConfig {
         threads,
         ..encoder_config(dir)?

@@ -21,7 +21,8 @@
 //! graph, so no other runtime ever meets the node unless handed the shipped file itself.
 
 use crate::prepare::{
-    decode_model, drop_dead_nodes, initializer, int_attr, int_attribute, producer,
+    consumers, decode_model, drop_dead_nodes, initializer, int8_matmul_inputs, int8_values,
+    int_attr, int_attribute,
 };
 use crate::EncoderError;
 use prost::Message;
@@ -46,6 +47,14 @@ pub const WEIGHTS_METADATA_KEY: &str = "searchbar.weights";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Int4Plan {
     pub keep_int8: Vec<String>,
+}
+
+impl Int4Plan {
+    /// What of the packing changes embeddings, for a model fingerprint: its version
+    /// ([`PACKING`]) and what the plan keeps int8.
+    pub fn identity(&self) -> String {
+        format!("{PACKING}|keep={}", self.keep_int8.join(","))
+    }
 }
 
 /// What [`pack_int4_weights`] did.
@@ -100,11 +109,16 @@ pub fn pack_int4_weights(
         };
         let t = &graph.initializer[i];
         let (k, n) = (t.dims[0] as usize, t.dims[1] as usize);
-        let codes: Vec<i8> = int8_codes(t).filter(|c| c.len() == k * n).ok_or_else(|| {
-            EncoderError::Prepare(format!(
-                "the weights {name:?} hold the wrong number of values"
-            ))
-        })?;
+        let codes: Vec<i8> = int8_values(t)
+            .filter(|c| c.len() == k * n)
+            .ok_or_else(|| {
+                EncoderError::Prepare(format!(
+                    "the weights {name:?} hold the wrong number of values"
+                ))
+            })?
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
         let packed = pack(&codes, k, n);
         for (a, b) in codes.iter().zip(unpack(&packed.codes, &packed.steps, k, n)) {
             let (a, b) = (f64::from(*a), f64::from(b));
@@ -178,43 +192,26 @@ pub fn packable_weights(bytes: &[u8]) -> Result<Vec<String>, EncoderError> {
         .unwrap_or_default())
 }
 
+/// The weights of the matmuls [`keep_int8_weights`](crate::prepare::keep_int8_weights) would run
+/// int8 whose shapes fit the packing and that nothing else reads, in graph order.
 fn int8_matmul_weights(graph: &GraphProto) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for n in &graph.node {
-        if n.op_type != "MatMul" || !n.domain.is_empty() || n.input.len() != 2 {
-            continue;
-        }
-        let Some(mul) = producer(graph, &n.input[1]).filter(|m| m.op_type == "Mul") else {
+    for i in 0..graph.node.len() {
+        let Some(inputs) = int8_matmul_inputs(graph, i) else {
             continue;
         };
-        let found = mul.input.iter().find_map(|x| {
-            let cast = producer(graph, x).filter(|c| c.op_type == "Cast")?;
-            initializer(graph, cast.input.first()?)
-        });
-        let Some(t) = found else { continue };
-        let fits = t.data_type == DataType::Int8 as i32
-            && t.dims.len() == 2
+        let Some(t) = initializer(graph, &inputs[1]) else {
+            continue;
+        };
+        let fits = t.dims.len() == 2
             && (t.dims[0] as usize).is_multiple_of(GROUP)
             && (t.dims[1] as usize).is_multiple_of(2);
         // A weight read by anything but this matmul's dequantization stays as it is.
-        let readers = graph
-            .node
-            .iter()
-            .filter(|r| r.input.contains(&t.name))
-            .count();
-        if fits && readers == 1 && !names.contains(&t.name) {
+        if fits && consumers(graph, &t.name).count() == 1 && !names.contains(&t.name) {
             names.push(t.name.clone());
         }
     }
     names
-}
-
-/// The elements of an int8 initializer.
-fn int8_codes(t: &TensorProto) -> Option<Vec<i8>> {
-    if !t.raw_data.is_empty() {
-        return Some(t.raw_data.iter().map(|&b| b as i8).collect());
-    }
-    (!t.int32_data.is_empty()).then(|| t.int32_data.iter().map(|&v| v as i8).collect())
 }
 
 fn bytes_tensor(name: &str, dims: &[usize], raw: Vec<u8>) -> TensorProto {
@@ -374,7 +371,7 @@ mod tests {
     /// Float64 reference: the step and codes of least squared error, by trying every step
     /// and rounding each code to the nearest level in [-8, 7].
     fn reference_group(group: &[i8]) -> (f64, Vec<f64>) {
-        let mut best: Option<(f64, f64, Vec<f64>)> = None;
+        let mut best: Option<(f64, Vec<f64>)> = None;
         for m in 1..=16 {
             let m = f64::from(m);
             let q: Vec<f64> = group
@@ -387,12 +384,18 @@ mod tests {
                 .map(|(&v, &q)| (f64::from(v) - m * q).powi(2))
                 .sum();
             if best.as_ref().is_none_or(|b| err < b.0) {
-                best = Some((err, m, q));
+                best = Some((err, q));
             }
         }
-        let (err, m, q) = best.expect("sixteen steps tried");
-        let _ = m;
-        (err, q)
+        best.expect("sixteen steps tried")
+    }
+
+    fn int8_i8(t: &TensorProto) -> Vec<i8> {
+        int8_values(t)
+            .unwrap()
+            .into_iter()
+            .map(|b| b as i8)
+            .collect()
     }
 
     fn lcg(seed: &mut u64) -> i8 {
@@ -475,7 +478,7 @@ mod tests {
         matmul_graph(&mut graph, "w", 2 * GROUP, &mut seed);
         // Rows that are not whole groups: that matmul stays int8.
         matmul_graph(&mut graph, "odd", GROUP + 8, &mut seed);
-        let w = int8_codes(&graph.initializer[0]).unwrap();
+        let w = int8_i8(&graph.initializer[0]);
         let model = ModelProto {
             graph: Some(graph),
             ..Default::default()
@@ -510,7 +513,7 @@ mod tests {
         assert_eq!(widen_int4_weights(&mut model).unwrap(), 1);
         let graph = model.graph.as_ref().unwrap();
         assert!(graph.node.iter().all(|n| n.op_type != INT4_WEIGHTS_OP));
-        let widened = int8_codes(initializer(graph, "w").unwrap()).unwrap();
+        let widened = int8_i8(initializer(graph, "w").unwrap());
         let p = pack(&w, 2 * GROUP, 4);
         assert_eq!(widened, unpack(&p.codes, &p.steps, 2 * GROUP, 4));
         assert!(initializer(graph, "w.int4").is_none() && initializer(graph, "w.steps").is_none());

@@ -190,7 +190,7 @@ fn tensor_dims(v: &ValueInfoProto) -> Vec<Dimension> {
 }
 
 /// The elements of an int8 initializer, as bytes.
-fn int8_values(t: &TensorProto) -> Option<Vec<u8>> {
+pub(crate) fn int8_values(t: &TensorProto) -> Option<Vec<u8>> {
     if !t.raw_data.is_empty() {
         return Some(t.raw_data.clone());
     }
@@ -431,7 +431,9 @@ pub fn keep_int8_weights(model: &mut ModelProto) -> usize {
     rewritten
 }
 
-fn int8_matmul_inputs(graph: &GraphProto, i: usize) -> Option<Vec<String>> {
+/// For the matmul at `i` by int8 weights with one scale per column (or one for all), as
+/// [`keep_int8_weights`] runs it: its input, weights and scale names.
+pub(crate) fn int8_matmul_inputs(graph: &GraphProto, i: usize) -> Option<Vec<String>> {
     let matmul = &graph.node[i];
     if matmul.op_type != "MatMul" || !matmul.domain.is_empty() || matmul.input.len() != 2 {
         return None;
@@ -706,7 +708,10 @@ pub(crate) fn producer_index(graph: &GraphProto, tensor: &str) -> Option<usize> 
         .position(|n| n.output.iter().any(|o| o == tensor))
 }
 
-fn consumers<'a>(graph: &'a GraphProto, tensor: &'a str) -> impl Iterator<Item = &'a NodeProto> {
+pub(crate) fn consumers<'a>(
+    graph: &'a GraphProto,
+    tensor: &'a str,
+) -> impl Iterator<Item = &'a NodeProto> {
     graph
         .node
         .iter()

@@ -7,7 +7,7 @@
 //! and with 4-bit weights under each plan, and reports nDCG@10 on the qrels files given (choose on
 //! train, report test).
 
-use crate::model::{encoder_config, prepared_with, Int4};
+use crate::model::{encoder_config, prepared_with};
 use anyhow::{Context, Result};
 use searchbar_encoder::int4::{packable_weights, Int4Plan};
 use searchbar_encoder::{Encoder, EncoderConfig};
@@ -77,8 +77,7 @@ fn run(cli: &Cli) -> Result<()> {
     };
     let tokenizer = dir.tokenizer_json()?;
     let encoder = |plan: Option<&Int4Plan>| -> Result<Encoder> {
-        let int4 = plan.map(|plan| Int4 { plan: plan.clone() });
-        prepared_with(&dir, int4.as_ref())?.encoder(&tokenizer, config.clone())
+        prepared_with(&dir, plan)?.encoder(&tokenizer, config.clone())
     };
     let corpus = read_corpus(&cli.beir.join("corpus.jsonl"))?;
     let queries_path = cli.beir.join("queries.jsonl");
@@ -116,10 +115,10 @@ fn run(cli: &Cli) -> Result<()> {
                 padded_batches: false,
                 ..config.clone()
             };
-            let load = |int4: Option<Int4>| -> Result<Encoder> {
-                prepared_with(&dir, int4.as_ref())?.encoder(&tokenizer, one_text.clone())
+            let load = |int4: Option<&Int4Plan>| -> Result<Encoder> {
+                prepared_with(&dir, int4)?.encoder(&tokenizer, one_text.clone())
             };
-            let encoders = [load(None)?, load(Some(Int4 { plan }))?];
+            let encoders = [load(None)?, load(Some(&plan))?];
             let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
             for q in queries.iter().take(20) {
                 for e in &encoders {

@@ -1,9 +1,10 @@
-use crate::model::{int4_for, Int4, WeightsChoice};
+use crate::model::{int4_for, WeightsChoice};
 use crate::ModelArgs;
 use anyhow::{Context, Result};
+use searchbar_encoder::int4::Int4Plan;
 use searchbar_model::{
-    fetch, model_cache_dir, open_cached, verify, FetchOptions, FetchOutcome, ModelDir, ModelLock,
-    DEFAULT_LOCK,
+    fetch, model_cache_dir, open_cached, sha256_file, verify, FetchOptions, FetchOutcome, ModelDir,
+    ModelLock, DEFAULT_LOCK,
 };
 use std::path::PathBuf;
 
@@ -164,12 +165,12 @@ pub fn resolve(model: &ModelArgs) -> Result<ModelDir> {
     Ok(open_cached(&load_lock(model)?)?)
 }
 
-/// [`resolve`], with the 4-bit packing `choice` gives that model ([`crate::model::int4_for`]).
+/// [`resolve`], with the 4-bit plan `choice` gives that model ([`crate::model::int4_for`]).
 pub fn resolve_weights(
     model: &ModelArgs,
     choice: WeightsChoice,
-) -> Result<(ModelDir, Option<Int4>)> {
+) -> Result<(ModelDir, Option<Int4Plan>)> {
     let dir = resolve(model)?;
-    let int4 = int4_for(&dir, &load_lock(model)?, choice)?;
+    let int4 = int4_for(&sha256_file(&dir.onnx)?, &load_lock(model)?, choice);
     Ok((dir, int4))
 }

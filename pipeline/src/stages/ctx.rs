@@ -1,8 +1,9 @@
 //! What every stage needs: the project, its workspace and the model, resolved once.
 
 use crate::config::Project;
-use crate::model::{int4_for, prepared_with, Int4, Prepared};
+use crate::model::{int4_for, prepared_with, Prepared};
 use anyhow::{Context, Result};
+use searchbar_encoder::int4::Int4Plan;
 use searchbar_encoder::Encoder;
 use searchbar_model::{open_cached, ModelDir, ModelLock, DEFAULT_LOCK};
 use sha2::{Digest, Sha256};
@@ -22,7 +23,7 @@ pub struct Ctx {
 #[derive(Debug)]
 struct Model {
     dir: ModelDir,
-    int4: Option<Int4>,
+    int4: Option<Int4Plan>,
     fingerprint: String,
 }
 
@@ -61,8 +62,10 @@ impl Ctx {
                 )?,
             },
         };
-        let int4 = int4_for(&dir, &lock, cfg.weights)?;
-        let fingerprint = fingerprint(&dir, int4.as_ref())?;
+        // model.onnx is read and hashed once, for the lock's plan and the fingerprint.
+        let onnx_digest = Sha256::digest(dir.onnx_bytes()?);
+        let int4 = int4_for(&hex::encode(onnx_digest), &lock, cfg.weights);
+        let fingerprint = fingerprint(&dir, &onnx_digest, int4.as_ref())?;
         Ok(self.model.get_or_init(|| Model {
             dir,
             int4,
@@ -75,7 +78,7 @@ impl Ctx {
     }
 
     /// The 4-bit packing of the encoder's weights, if it has them.
-    pub fn int4(&self) -> Result<Option<&Int4>> {
+    pub fn int4(&self) -> Result<Option<&Int4Plan>> {
         Ok(self.resolve_model()?.int4.as_ref())
     }
 
@@ -115,12 +118,13 @@ impl Ctx {
     }
 }
 
-fn fingerprint(dir: &ModelDir, int4: Option<&Int4>) -> Result<String> {
+fn fingerprint(dir: &ModelDir, onnx_digest: &[u8], int4: Option<&Int4Plan>) -> Result<String> {
     let mut h = Sha256::new();
-    for path in [&dir.onnx, &dir.tokenizer] {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        h.update(Sha256::digest(&bytes));
-    }
+    h.update(onnx_digest);
+    let tokenizer = &dir.tokenizer;
+    let bytes =
+        std::fs::read(tokenizer).with_context(|| format!("reading {}", tokenizer.display()))?;
+    h.update(Sha256::digest(&bytes));
     let config = crate::model::encoder_config(dir)?;
     h.update(format!(
         "{}|{}|{}",
