@@ -22,6 +22,21 @@ lock_bindgen=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); prin
 log "trunk build --release --offline"
 trunk build --release --offline "$@"
 
+# The query encoder's own module (web/encoder), which the page loads once words are searchable:
+# built as trunk builds the page's (profile web, the same wasm-opt passes), named by its
+# content's hash like trunk's files. The page finds it in the manifest's list of its files.
+log "encoder module (searchbar-web-encoder)"
+cargo build -q --profile web --target wasm32-unknown-unknown -p searchbar-web-encoder --locked
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name searchbar-encoder \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/searchbar-web-encoder.wasm"
+read -r -a opt_params <<< "$(grep -o 'data-wasm-opt-params="[^"]*"' index.html | cut -d'"' -f2)"
+wasm-opt -O3 "${opt_params[@]}" -o "$out/opt.wasm" "$out/searchbar-encoder_bg.wasm"
+hash=$(cat "$out/opt.wasm" "$out/searchbar-encoder.js" | sha256sum | cut -c1-16)
+cp "$out/searchbar-encoder.js" "dist/searchbar-encoder-$hash.js"
+cp "$out/opt.wasm" "dist/searchbar-encoder-${hash}_bg.wasm"
+
 # The bundle's precompressed variants, at the strongest settings once here rather than at every
 # export (brotli 11 takes about 25 s for the wasm); export checks that each decodes to its file.
 for f in dist/*.wasm dist/*.js dist/*.css; do

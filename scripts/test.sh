@@ -14,7 +14,7 @@ step "format and lints"
 cargo fmt --all --check
 bash scripts/check-comment-width.sh
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
-cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web -p searchbar-web-encoder --target wasm32-unknown-unknown --locked -- -D warnings
 # The index's and the lexical index's tests too: keeps their Chromium search benchmarks
 # (tests/wasm_bench.rs) compiling.
 cargo clippy -q -p searchbar-index -p searchbar-lexical --target wasm32-unknown-unknown --tests --locked -- -D warnings

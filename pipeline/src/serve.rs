@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
 /// The top-level entries of a target that are released: the loader page, the pointer, the
@@ -77,7 +78,7 @@ async fn headers(root: Arc<PathBuf>, isolated: bool, mut req: Request, next: Nex
         HeaderValue::from_static("nosniff"),
     );
     // Cross-origin isolation: the page may then share memory with a worker, which embeds
-    // queries on a second core (web/src/worker.rs). Every file here is same-origin.
+    // queries on a second core (web/encoder/src/worker.rs). Every file here is same-origin.
     for (name, value) in ISOLATION_HEADERS.iter().filter(|_| isolated) {
         headers.insert(
             header::HeaderName::from_static(name),
@@ -85,6 +86,22 @@ async fn headers(root: Arc<PathBuf>, isolated: bool, mut req: Request, next: Nex
         );
     }
     res
+}
+
+/// Whether a response is compressed as it is sent: the pages and the JSON beside them (the
+/// loader, the release page, its manifest, the pointer), which a release writes once and which
+/// are small; as a CDN does for text. Content-addressed files come with precompressed variants
+/// (sent as they are, `Content-Encoding` set) or are not worth compressing.
+fn compress_on_the_fly(
+    _: StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"))
 }
 
 /// `isolated`: send the cross-origin isolation headers.
@@ -96,6 +113,7 @@ pub fn router(root: PathBuf, isolated: bool) -> axum::Router {
         .append_index_html_on_directories(true);
     axum::Router::new()
         .fallback_service(files)
+        .layer(CompressionLayer::new().compress_when(compress_on_the_fly))
         .layer(axum::middleware::from_fn(move |req, next| {
             headers(shared.clone(), isolated, req, next)
         }))

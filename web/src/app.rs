@@ -12,13 +12,11 @@
 //! slices of at most [`SLICE_MS`], each its own task, so even a long pasted text never holds
 //! the main thread for long, and a newer text cancels a query still being embedded.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use futures::future::{self, FutureExt, LocalBoxFuture};
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Reflect};
-use searchbar_encoder::EmbedJob;
 use searchbar_query::fetch::Fetched;
 use searchbar_query::searchbar_lexical::{Matches, Outcome};
 use searchbar_query::{
@@ -28,16 +26,21 @@ use searchbar_release::Manifest;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
+use web_sys::{Element, Event, KeyboardEvent, MouseEvent};
 use web_sys::{HtmlInputElement, ScrollIntoViewOptions, ScrollLogicalPosition};
-use yew::prelude::*;
 
 use crate::cache;
+use crate::encoder::{self, EmbedTask, Encoder};
 use crate::keyboard::{self, Key};
+use crate::link::Link;
 use crate::loader::{self, Download};
 use crate::results::{self, option_id, Rows};
 use crate::status::{self, Phase};
 use crate::timing;
-use crate::worker;
+
+/// How long a hybrid page waits for its first words-only results before it starts
+/// downloading the encoder anyway.
+const DENSE_FALLBACK_MS: u32 = 1_500;
 
 /// How often to look for a newer live release.
 const POLL_MS: u32 = 60_000;
@@ -57,7 +60,7 @@ const QUEUED_KEY_MS: f64 = 4.0;
 
 /// A query being embedded, a slice per task.
 struct Job {
-    embed: EmbedJob,
+    embed: EmbedTask,
     text: String,
     start: f64,
 }
@@ -72,13 +75,17 @@ impl std::fmt::Debug for Job {
 pub enum Msg {
     /// Start loading the release (idempotent).
     Start,
-    Manifest(Rc<Manifest>),
+    /// The manifest, and its bytes as served (the encoder's module reads them too).
+    Manifest(Rc<Manifest>, Rc<Vec<u8>>),
     Progress(usize, u64),
     BuildingModel,
     /// The records and the lexical index: words can be searched.
     Records(Box<Searcher>),
-    /// The dense half, to attach.
-    Dense(Box<Dense>),
+    /// Start downloading the dense half (idempotent): once the first words-only results are
+    /// shown, so the encoder's megabytes never share the link with them.
+    StartDense,
+    /// The dense half (the vector index here, the encoder in its own module), to attach.
+    Dense(Box<(Dense, Encoder)>),
     /// The matmul helper's worker is ready (or failed to start).
     Helper(Result<(), String>),
     Failed(String),
@@ -129,7 +136,16 @@ pub enum Msg {
 pub struct App {
     phase: Phase,
     manifest: Option<Rc<Manifest>>,
+    manifest_bytes: Rc<Vec<u8>>,
     searcher: Option<Searcher>,
+    /// Whether the dense half is being downloaded (or needs none).
+    dense_started: bool,
+    /// Whether results (words-only ones, on a hybrid page) have been shown for a text.
+    shown_any: bool,
+    /// Starts it if the first results are slow to show (a query that fails, a slow shard).
+    dense_fallback: Option<Timeout>,
+    /// The query encoder, once the dense half is attached.
+    encoder: Option<Encoder>,
     /// What the box holds.
     query: String,
     /// The latest input event's time stamp (the `performance.now()` clock).
@@ -165,7 +181,11 @@ pub struct App {
     lexical: Option<(String, Matches)>,
     poll: Option<Interval>,
     newer: Option<String>,
-    list_ref: NodeRef,
+    /// The status line, what it and the footer last showed, the listbox and the footer.
+    status: Element,
+    drawn: RefCell<(Option<status::Status>, String)>,
+    list: Element,
+    footer: Element,
     /// The page's search box, taken over from the static shell (index.html), and the
     /// listeners on it.
     input: Option<HtmlInputElement>,
@@ -174,18 +194,35 @@ pub struct App {
     rows: Rows,
 }
 
-impl Component for App {
-    type Message = Msg;
-    type Properties = ();
-
-    fn create(ctx: &Context<Self>) -> Self {
+impl App {
+    /// The app in `root` (the shell's `#app`, emptied): its status line, listbox and footer,
+    /// and the shell's search box taken over.
+    pub fn create(link: &Link, root: Element) -> Self {
         timing::publish(false, None, None);
         let key_wait = Rc::<Cell<f64>>::default();
-        let (input, listeners) = take_over_box(ctx.link(), &key_wait).unzip();
+        let (input, listeners) = take_over_box(link, &key_wait).unzip();
+        let document = root.owner_document().expect("an element has a document");
+        let on_hover = link.batch_callback(|e: MouseEvent| results::hovered(&e).map(Msg::Hover));
+        // The box is the page's own (`take_over_box`); `aria-expanded` and
+        // `aria-activedescendant` follow the results: `Rows` sets them.
+        let status = document.create_element("div").expect("a div");
+        let _ = status.set_attribute("id", "status");
+        let _ = status.set_attribute("aria-live", "polite");
+        let list = results::create(&document, on_hover).expect("a list");
+        let footer = document.create_element("footer").expect("a footer");
+        root.set_inner_html("");
+        for part in [&status, &list, &footer] {
+            let _ = root.append_child(part);
+        }
         Self {
             phase: Phase::Idle,
             manifest: None,
+            manifest_bytes: Rc::default(),
             searcher: None,
+            dense_started: false,
+            shown_any: false,
+            dense_fallback: None,
+            encoder: None,
             query: String::new(),
             input_at: 0.0,
             hits: Vec::new(),
@@ -205,30 +242,73 @@ impl Component for App {
             lexical: None,
             poll: None,
             newer: None,
-            list_ref: NodeRef::default(),
+            status,
+            drawn: RefCell::new((None, String::new())),
+            list,
+            footer,
             input,
             _listeners: listeners.unwrap_or_default(),
             rows: Rows::default(),
         }
     }
 
-    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+    /// Starts loading after the first paint (the box is usable before any of it).
+    pub fn mounted(&self, link: &Link) {
+        let link = link.clone();
+        spawn_local(async move {
+            loader::next_paint().await;
+            link.send_message(Msg::Start);
+        });
+    }
+
+    /// Handles `msg`; whether the status line or footer may have changed ([`App::render`]).
+    pub fn update(&mut self, link: &Link, msg: Msg) -> bool {
+        let changed = self.handle(link, msg);
+        if self.shown_any && !self.dense_started && self.searcher.is_some() {
+            link.send_message(Msg::StartDense);
+        }
+        changed
+    }
+
+    /// Draws the status line and the footer, where they changed.
+    pub fn render(&self) {
+        let status = status::view(&self.phase, self.words_ready(), self.query_error.as_deref());
+        let footer = status::footer(self.manifest.as_deref(), self.newer.as_deref());
+        let mut drawn = self.drawn.borrow_mut();
+        if drawn.0.as_ref() != Some(&status) {
+            status.draw(&self.status, drawn.0.as_ref());
+            drawn.0 = Some(status);
+        }
+        if drawn.1 != footer {
+            self.footer.set_inner_html(&footer);
+            drawn.1 = footer;
+        }
+    }
+}
+
+impl App {
+    /// [`App::update`]'s work: what `msg` changes; whether the status line or footer may have
+    /// changed.
+    fn handle(&mut self, link: &Link, msg: Msg) -> bool {
         match msg {
             Msg::Start => {
                 if self.phase != Phase::Idle {
                     return false;
                 }
                 self.phase = Phase::Downloading(Vec::new());
-                spawn_local(load(ctx.link().clone()));
+                spawn_local(load(link.clone()));
             }
-            Msg::Manifest(manifest) => {
+            Msg::Manifest(manifest, bytes) => {
                 self.phase = Phase::Downloading(Download::list(&manifest));
+                self.manifest_bytes = bytes;
+                // A release ranked by its encoder alone downloads it with the records.
+                self.dense_started = !manifest.search.mode.uses_lexical();
                 self.manifest = Some(manifest);
-                let link = ctx.link().clone();
+                let poller = link.clone();
                 self.poll = Some(Interval::new(POLL_MS, move || {
-                    link.send_message(Msg::CheckLive)
+                    poller.send_message(Msg::CheckLive)
                 }));
-                ctx.link().send_message(Msg::CheckLive);
+                link.send_message(Msg::CheckLive);
             }
             Msg::Progress(i, loaded) => match &mut self.phase {
                 Phase::Downloading(list) if i < list.len() => list[i].loaded = loaded,
@@ -245,36 +325,63 @@ impl Component for App {
                 self.searcher = Some(*searcher);
                 timing::publish(complete, None, None);
                 // Whatever was typed while loading gets its answer now (by words, where the
-                // encoder is still on its way).
-                if !self.query.is_empty() {
-                    ctx.link().send_message(Msg::Search);
+                // encoder is still on its way); the encoder follows once it is shown.
+                if self.query.trim().is_empty() {
+                    link.send_message(Msg::StartDense);
+                } else {
+                    link.send_message(Msg::Search);
+                    let link = link.clone();
+                    self.dense_fallback = Some(Timeout::new(DENSE_FALLBACK_MS, move || {
+                        link.send_message(Msg::StartDense)
+                    }));
                 }
             }
-            Msg::Dense(dense) => {
+            Msg::StartDense => {
+                self.dense_fallback = None;
+                if self.dense_started {
+                    return false;
+                }
+                self.dense_started = true;
+                let (Some(manifest), Some(searcher)) = (&self.manifest, &self.searcher) else {
+                    return false;
+                };
+                if searcher.complete_ranking() {
+                    return false;
+                }
+                spawn_local(load_dense(
+                    link.clone(),
+                    manifest.clone(),
+                    self.manifest_bytes.clone(),
+                ));
+                return false;
+            }
+            Msg::Dense(parts) => {
                 let Some(searcher) = &mut self.searcher else {
                     return false;
                 };
-                if let Err(e) = searcher.attach(*dense) {
+                let (dense, encoder) = *parts;
+                if let Err(e) = searcher.attach(dense) {
                     self.phase = Phase::Error(e.to_string());
                     return true;
                 }
                 self.phase = Phase::Ready {
                     documents: searcher.len(),
                 };
-                let link = ctx.link().clone();
-                if let Some(encoder) = searcher.encoder() {
-                    worker::start(encoder, move |r| link.send_message(Msg::Helper(r)));
-                }
+                encoder::set_current(&encoder);
+                let (to_app, helper) = (link.clone(), encoder.clone());
+                spawn_local(async move {
+                    to_app.send_message(Msg::Helper(helper.start_helper().await));
+                });
+                self.encoder = Some(encoder);
                 timing::publish(true, None, None);
                 // Results shown by words are ranked again with the dense list, in place.
                 if !self.query.is_empty() {
-                    ctx.link().send_message(Msg::Search);
+                    link.send_message(Msg::Search);
                 }
             }
             Msg::Helper(outcome) => {
-                let encoder = self.searcher.as_ref().and_then(|s| s.encoder());
-                if let (Ok(()), Some(encoder)) = (outcome, encoder) {
-                    worker::install(encoder);
+                if let (Ok(()), Some(encoder)) = (outcome, &self.encoder) {
+                    encoder.install_helper();
                 }
                 timing::publish(self.ready(), None, None);
                 return false;
@@ -283,7 +390,7 @@ impl Component for App {
             // A `change` after the `input` that already carried this text.
             Msg::Input(text, _) if text == self.query => return false,
             Msg::Input(text, at) => {
-                ctx.link().send_message(Msg::Start);
+                link.send_message(Msg::Start);
                 self.query = text;
                 self.input_at = at;
                 // The box already shows the new text: nothing of Yew's view changes.
@@ -310,33 +417,33 @@ impl Component for App {
                     // priority, which runs after the queued input, so the burst gets one search
                     // for its last text instead of searches between its keys.
                     if !queued {
-                        return self.search(ctx, "input");
+                        return self.search(link, "input");
                     }
                     if self.search_posted {
                         return false;
                     }
-                    let link = ctx.link().clone();
+                    let link = link.clone();
                     self.search_posted = post_task(move || link.send_message(Msg::PostedSearch));
                     if self.search_posted {
                         return false;
                     }
                 }
-                let link = ctx.link().clone();
+                let link = link.clone();
                 self.debounce = Some(Timeout::new(wait.ceil() as u32, move || {
                     link.send_message(Msg::Search)
                 }));
                 return false;
             }
-            Msg::Search => return self.search(ctx, "timer"),
+            Msg::Search => return self.search(link, "timer"),
             Msg::PostedSearch => {
                 self.search_posted = false;
                 // The box's text may have been searched at once since this was posted.
                 if self.hits_query == self.query {
                     return false;
                 }
-                return self.search(ctx, "task");
+                return self.search(link, "task");
             }
-            Msg::Step => return self.step(ctx),
+            Msg::Step => return self.step(link),
             Msg::Rows { seq, .. } if seq != self.search_seq => return false,
             Msg::Rows {
                 text,
@@ -357,33 +464,30 @@ impl Component for App {
                     .and_then(|records| searcher.complete(&vector, *request, &records))
                     .map(|dense| self.rank(&text, Some(&dense)));
                 self.hits_partial = false;
-                return self.finish(ctx, &text, start, result);
+                return self.finish(link, &text, start, result);
             }
             Msg::Tokens {
                 seq,
                 request,
                 fetched,
             } => {
-                let Some(searcher) = self.searcher.as_mut() else {
+                let Some(encoder) = &self.encoder else {
                     return false;
                 };
-                let kept = fetched.and_then(|fetched| {
-                    match fetched {
-                        Fetched::Ranges(rows) => searcher.insert_token_rows(&request, &rows),
-                        Fetched::Whole(file) => searcher.insert_token_file(file),
-                    }
-                    .map_err(|e| e.to_string())
+                let kept = fetched.and_then(|fetched| match fetched {
+                    Fetched::Ranges(rows) => encoder.insert_token_rows(&request, &rows),
+                    Fetched::Whole(file) => encoder.insert_token_file(&file),
                 });
                 if let Err(e) = kept {
                     self.query_error = Some(format!("Search failed: {e}"));
                     return true;
                 }
                 if let Some(manifest) = &self.manifest {
-                    loader::save_tokens(manifest, searcher);
+                    loader::save_tokens(manifest, encoder);
                 }
                 // Kept for later queries either way; searched again if still the newest.
                 if seq == self.search_seq {
-                    return self.search(ctx, self.started_by);
+                    return self.search(link, self.started_by);
                 }
                 return false;
             }
@@ -393,7 +497,7 @@ impl Component for App {
                 }
                 // Kept for later queries either way; searched again if still the newest.
                 if seq == self.search_seq {
-                    return self.search(ctx, self.started_by);
+                    return self.search(link, self.started_by);
                 }
                 return false;
             }
@@ -410,7 +514,7 @@ impl Component for App {
                 // Kept for later queries either way; shown if still the newest. The wait for
                 // the network is left out of the search's time (the throttle's measure).
                 if seq == self.search_seq {
-                    return self.finish(ctx, &text, timing::now() - spent, Ok(ranked));
+                    return self.finish(link, &text, timing::now() - spent, Ok(ranked));
                 }
                 return false;
             }
@@ -420,7 +524,7 @@ impl Component for App {
                 return false;
             }
             Msg::CheckLive => {
-                let link = ctx.link().clone();
+                let link = link.clone();
                 spawn_local(
                     async move { link.send_message(Msg::Live(loader::live_release().await)) },
                 );
@@ -440,36 +544,9 @@ impl Component for App {
         true
     }
 
-    fn view(&self, ctx: &Context<Self>) -> Html {
-        let on_hover = ctx
-            .link()
-            .batch_callback(|e: MouseEvent| results::hovered(&e).map(Msg::Hover));
-        // The box is the page's own (`take_over_box`); `aria-expanded` and
-        // `aria-activedescendant` follow the results: `Rows` sets them.
-        html! {
-            <>
-                {status::view(&self.phase, self.words_ready(), self.query_error.as_deref())}
-                {results::view(on_hover, &self.list_ref)}
-                {status::footer(self.manifest.as_deref(), self.newer.as_deref())}
-            </>
-        }
-    }
-
-    fn rendered(&mut self, ctx: &Context<Self>, first_render: bool) {
-        if first_render {
-            let link = ctx.link().clone();
-            spawn_local(async move {
-                loader::next_paint().await;
-                link.send_message(Msg::Start);
-            });
-        }
-    }
-}
-
-impl App {
     /// Searches the box's text now (the throttle decided when). A short text is embedded in
     /// one call; a longer one starts a job that runs a slice per task.
-    fn search(&mut self, ctx: &Context<Self>, started_by: &'static str) -> bool {
+    fn search(&mut self, link: &Link, started_by: &'static str) -> bool {
         self.debounce = None;
         self.started_by = started_by;
         let Some(searcher) = &self.searcher else {
@@ -501,7 +578,7 @@ impl App {
                         .into_iter()
                         .filter_map(|n| Some((n, lexical.file(n)?.clone())))
                         .collect();
-                    let (link, seq) = (ctx.link().clone(), self.search_seq);
+                    let (link, seq) = (link.clone(), self.search_seq);
                     spawn_local(async move {
                         let fetched = loader::fetch_parts(files).await;
                         link.send_message(Msg::Fragments { seq, fetched });
@@ -514,8 +591,9 @@ impl App {
                 }
             }
         }
-        let Some(encoder) = searcher
-            .encoder()
+        let Some(encoder) = self
+            .encoder
+            .clone()
             .filter(|_| searcher.ranking().mode.uses_dense())
         else {
             // A lexical release, or a hybrid one whose encoder is still loading (ranked again
@@ -524,14 +602,19 @@ impl App {
             let query = self.query.clone();
             let ranked = self.rank(&query, None);
             self.hits_partial = partial;
-            return self.finish(ctx, &query, start, Ok(ranked));
+            return self.finish(link, &query, start, Ok(ranked));
         };
         // The rows of the query's tokens not yet at hand come first (then this search runs
         // again when they arrive).
-        match searcher.token_request(&self.query) {
+        let tokens = self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.files.tokens.as_ref())
+            .map_or("", |t| t.rows.path.as_str());
+        match encoder.token_request(&self.query, tokens) {
             Ok(None) => {}
             Ok(Some(request)) => {
-                let (link, seq) = (ctx.link().clone(), self.search_seq);
+                let (link, seq) = (link.clone(), self.search_seq);
                 spawn_local(async move {
                     let fetched = loader::fetch_tokens(&request).await;
                     link.send_message(Msg::Tokens {
@@ -550,9 +633,9 @@ impl App {
         if self.query.len() <= ONE_CALL_BYTES {
             let query = self.query.clone();
             return match encoder.embed(&query) {
-                Ok(vector) => self.search_vector(ctx, query, start, vector),
+                Ok(vector) => self.search_vector(link, query, start, vector),
                 Err(e) => {
-                    self.finish(ctx, &query, start, Err(e.into()));
+                    self.query_error = Some(format!("Search failed: {e}"));
                     true
                 }
             };
@@ -564,7 +647,7 @@ impl App {
                     text: self.query.clone(),
                     start: timing::now(),
                 });
-                self.step(ctx)
+                self.step(link)
             }
             Err(e) => {
                 self.query_error = Some(format!("Search failed: {e}"));
@@ -575,15 +658,15 @@ impl App {
 
     /// Runs one slice of the query being embedded; when the vector is ready, searches and
     /// shows the results, else schedules the next slice as a new task.
-    fn step(&mut self, ctx: &Context<Self>) -> bool {
+    fn step(&mut self, link: &Link) -> bool {
         self.next_slice = None;
         let Some(job) = &mut self.job else {
             return false;
         };
-        let vector = match job.embed.step_for(SLICE_MS, timing::now) {
+        let vector = match job.embed.step(SLICE_MS) {
             Ok(Some(vector)) => vector,
             Ok(None) => {
-                let link = ctx.link().clone();
+                let link = link.clone();
                 self.next_slice = Some(Timeout::new(0, move || link.send_message(Msg::Step)));
                 return false;
             }
@@ -594,21 +677,15 @@ impl App {
             }
         };
         let job = self.job.take().expect("a job was running");
-        self.search_vector(ctx, job.text, job.start, vector)
+        self.search_vector(link, job.text, job.start, vector)
     }
 
     /// Searches the index with an embedded query. An index that keeps its re-ranking rows on
     /// the server first fetches its candidates' records (range requests), without blocking.
-    fn search_vector(
-        &mut self,
-        ctx: &Context<Self>,
-        text: String,
-        start: f64,
-        vector: Vec<f32>,
-    ) -> bool {
+    fn search_vector(&mut self, link: &Link, text: String, start: f64, vector: Vec<f32>) -> bool {
         self.last_embed_ms = timing::now() - start;
         // The helper worker's part is over: its core is the browser's again.
-        worker::rest();
+        encoder::rest();
         let Some(searcher) = &self.searcher else {
             return false;
         };
@@ -616,10 +693,10 @@ impl App {
             Ok(Stage::Done(dense)) => {
                 let ranked = self.rank(&text, Some(&dense));
                 self.hits_partial = false;
-                self.finish(ctx, &text, start, Ok(ranked))
+                self.finish(link, &text, start, Ok(ranked))
             }
             Ok(Stage::NeedRows(request)) => {
-                let (link, seq) = (ctx.link().clone(), self.search_seq);
+                let (link, seq) = (link.clone(), self.search_seq);
                 spawn_local(async move {
                     let records = loader::fetch_rows(&request).await;
                     link.send_message(Msg::Rows {
@@ -633,7 +710,7 @@ impl App {
                 });
                 false
             }
-            Err(e) => self.finish(ctx, &text, start, Err(e)),
+            Err(e) => self.finish(link, &text, start, Err(e)),
         }
     }
 
@@ -679,7 +756,7 @@ impl App {
     /// Yew's view changed (the status line shows or clears an error).
     fn finish(
         &mut self,
-        ctx: &Context<Self>,
+        link: &Link,
         query: &str,
         start: f64,
         result: Result<Vec<(u32, f32)>, QueryError>,
@@ -689,7 +766,7 @@ impl App {
             (Ok(ranked), Some(searcher)) => {
                 let missing = searcher.missing_shards(&ranked);
                 if !missing.is_empty() {
-                    let (link, seq) = (ctx.link().clone(), self.search_seq);
+                    let (link, seq) = (link.clone(), self.search_seq);
                     let (text, spent) = (query.to_string(), now - start);
                     spawn_local(async move {
                         let fetched = loader::fetch_parts(missing).await;
@@ -726,6 +803,7 @@ impl App {
     /// moved past since) and publishes the search's timings. The rows and their ARIA state
     /// are set here, without Yew's update (`Rows::show`).
     fn show(&mut self, query: &str, hits: Vec<QueryHit>, search_ms: f64) {
+        self.shown_any = true;
         // The same text ranked again (words, then hybrid): the active row follows its document.
         let keep = self
             .rows
@@ -736,7 +814,7 @@ impl App {
         self.hits = hits;
         self.hits_query = query.to_string();
         let (Some(list), Some(input)) = (
-            self.list_ref.cast::<web_sys::Element>(),
+            Some(self.list.clone()),
             self.input.as_ref().map(AsRef::<web_sys::Element>::as_ref),
         ) else {
             return;
@@ -843,7 +921,7 @@ type Listener = Closure<dyn Fn(Event)>;
 /// searches what was typed before the app arrived. None (and a console error) where the page
 /// has no `#q`.
 fn take_over_box(
-    link: &html::Scope<App>,
+    link: &Link,
     key_wait: &Rc<Cell<f64>>,
 ) -> Option<(HtmlInputElement, Vec<Listener>)> {
     let document = web_sys::window()?.document()?;
@@ -857,14 +935,14 @@ fn take_over_box(
     // Timed from the event's own time stamp (when the key produced it), on the same clock as
     // `performance.now()`. Some changes fire only `change` (a WebDriver clear, some
     // autofill).
-    let on_text = link.callback(|e: Event| {
-        let input: HtmlInputElement = e.target_unchecked_into();
-        Msg::Input(input.value(), e.time_stamp())
+    let on_text = link.batch_callback(|e: Event| {
+        let input: HtmlInputElement = e.target()?.dyn_into().ok()?;
+        Some(Msg::Input(input.value(), e.time_stamp()))
     });
     let key_wait = key_wait.clone();
     let on_key = link.batch_callback(move |e: KeyboardEvent| {
         key_wait.set(timing::now() - e.time_stamp());
-        worker::wake();
+        encoder::wake();
         let key = Key::from_name(&e.key())?;
         e.prevent_default();
         Some(Msg::Key(key))
@@ -880,15 +958,12 @@ fn take_over_box(
             "input",
             Box::new({
                 let on_text = on_text.clone();
-                move |e| on_text.emit(e)
+                move |e| on_text(e)
             }),
         ),
-        listen("change", Box::new(move |e| on_text.emit(e))),
-        listen(
-            "keydown",
-            Box::new(move |e| on_key.emit(e.unchecked_into())),
-        ),
-        listen("focus", Box::new(move |e| on_focus.emit(e))),
+        listen("change", Box::new(move |e| on_text(e))),
+        listen("keydown", Box::new(move |e| on_key(e.unchecked_into()))),
+        listen("focus", Box::new(move |e| on_focus(e))),
     ];
     let typed = input.value();
     if !typed.is_empty() {
@@ -926,53 +1001,48 @@ fn post_task(f: impl FnOnce() + 'static) -> bool {
         .is_ok()
 }
 
-/// Loads the page's release, reporting each step to the component.
-async fn load(link: html::Scope<App>) {
-    let manifest = match loader::fetch_manifest().await {
-        Ok(m) => Rc::new(m),
+/// Loads the page's release, reporting each step to the component: the manifest, then the
+/// records stage. A release ranked by its encoder alone downloads the dense half next; a
+/// hybrid one leaves it to [`Msg::StartDense`].
+async fn load(link: Link) {
+    let (manifest, manifest_bytes) = match loader::fetch_manifest().await {
+        Ok((m, bytes)) => (Rc::new(m), Rc::new(bytes)),
         Err(e) => return link.send_message(Msg::Failed(e)),
     };
-    link.send_message(Msg::Manifest(manifest.clone()));
-    let progress = link.callback(|(i, loaded)| Msg::Progress(i, loaded));
-    let progress = move |i, n| progress.emit((i, n));
-    let records = loader::fetch_records(&manifest, progress.clone());
-    let mode = manifest.search.mode;
-    // Words first where the mode reads them: the dense half starts downloading once they are
-    // searchable, so the two never split the link. A dense release needs both at once.
-    type Stage<'a> = LocalBoxFuture<'a, Result<searchbar_query::Artifacts, String>>;
-    let (records, dense): (_, Option<Stage>) = if mode.uses_lexical() {
-        let records = records.await;
-        let dense = (records.is_ok() && mode.uses_dense())
-            .then(|| loader::fetch_dense(&manifest, progress).boxed_local());
-        (records, dense)
-    } else {
-        let (records, dense) = futures::join!(records, loader::fetch_dense(&manifest, progress));
-        (records, Some(future::ready(dense).boxed_local()))
-    };
+    link.send_message(Msg::Manifest(manifest.clone(), manifest_bytes.clone()));
+    // A dense release's records stage holds no file: it is at hand at once.
+    let records = loader::fetch_records(&manifest, progress(&link)).await;
     let searcher = records.and_then(|a| loader::open_records(&manifest, &a));
     match searcher {
         Ok(s) => link.send_message(Msg::Records(Box::new(s))),
         Err(e) => return link.send_message(Msg::Failed(e)),
     }
+    if !manifest.search.mode.uses_lexical() {
+        load_dense(link.clone(), manifest.clone(), manifest_bytes).await;
+    }
     // Files kept for releases this page does not read go, once this one is known to load.
-    let kept = manifest.clone();
-    spawn_local(async move {
-        if let Some(cache) = cache::open().await {
-            cache::prune(&cache, &kept).await;
-        }
-    });
-    let Some(dense) = dense else {
-        return;
-    };
-    let artifacts = match dense.await {
-        Ok(a) => a,
+    if let Some(cache) = cache::open().await {
+        cache::prune(&cache, &manifest).await;
+    }
+}
+
+/// Downloads the dense half (the index, the encoder's module and files) and opens it.
+async fn load_dense(link: Link, manifest: Rc<Manifest>, manifest_bytes: Rc<Vec<u8>>) {
+    let parts = match loader::fetch_dense(&manifest, progress(&link)).await {
+        Ok(parts) => parts,
         Err(e) => return link.send_message(Msg::Failed(e)),
     };
     link.send_message(Msg::BuildingModel);
     // Let "Loading model…" paint before tract holds the main thread.
     loader::next_paint().await;
-    match loader::open_dense(&manifest, &artifacts) {
+    match loader::open_dense(&manifest, &manifest_bytes, parts) {
         Ok(dense) => link.send_message(Msg::Dense(Box::new(dense))),
         Err(e) => link.send_message(Msg::Failed(e)),
     }
+}
+
+/// Reports a download's bytes so far to the component: `(index in Download::list, bytes)`.
+fn progress(link: &Link) -> impl Fn(usize, u64) + Clone + 'static {
+    let progress = link.callback(|(i, loaded)| Msg::Progress(i, loaded));
+    move |i, n| progress((i, n))
 }

@@ -41,9 +41,9 @@ pub async fn open() -> Option<Cache> {
 }
 
 /// `file`'s bytes, if the cache holds a copy that matches the manifest. A copy that does not
-/// is deleted, so the caller's fetch replaces it. Checked where the copy lies, in JS memory:
-/// only a copy that matches is copied into wasm.
-pub async fn read(cache: &Cache, file: &FileRef) -> Option<Vec<u8>> {
+/// is deleted, so the caller's fetch replaces it. Checked where the copy lies, in JS memory,
+/// and left there: the caller copies into wasm what its module needs.
+pub async fn read(cache: &Cache, file: &FileRef) -> Option<Uint8Array> {
     let hit = JsFuture::from(cache.match_with_str(&file.path))
         .await
         .ok()?;
@@ -52,7 +52,7 @@ pub async fn read(cache: &Cache, file: &FileRef) -> Option<Vec<u8>> {
     if let Some(body) = body {
         let bytes = Uint8Array::new(&body);
         if matches(file, &bytes).await {
-            return Some(bytes.to_vec());
+            return Some(bytes);
         }
     }
     web_sys::console::warn_1(
@@ -77,7 +77,7 @@ pub async fn store(cache: Cache, file: FileRef, bytes: Uint8Array) {
     }
 }
 
-/// Where the page keeps the token rows it has fetched so far (`searchbar_query::Searcher::
+/// Where the page keeps the token rows it has fetched so far (`searchbar_query::QueryEncoder::
 /// saved_token_rows`): under the rows file's own name, which every release of the same encoder
 /// shares. What is read back is checked row by row against the digests, not here.
 pub fn saved_rows_key(manifest: &Manifest) -> Option<String> {
@@ -85,12 +85,12 @@ pub fn saved_rows_key(manifest: &Manifest) -> Option<String> {
     Some(format!("{}?saved", tokens.rows.path))
 }
 
-/// The bytes kept under `key`, if any.
-pub async fn read_saved(cache: &Cache, key: &str) -> Option<Vec<u8>> {
+/// The bytes kept under `key`, if any (for the encoder's module, which checks each row).
+pub async fn read_saved(cache: &Cache, key: &str) -> Option<Uint8Array> {
     let hit = JsFuture::from(cache.match_with_str(key)).await.ok()?;
     let response: Response = hit.dyn_into().ok()?;
     let body = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
-    Some(Uint8Array::new(&body).to_vec())
+    Some(Uint8Array::new(&body))
 }
 
 /// Keeps `bytes` under `key`, replacing what was there; a failure only means the next visit

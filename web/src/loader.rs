@@ -2,14 +2,16 @@
 //! polls the live-release pointer.
 //!
 //! The lexical root comes first: with it a hybrid or lexical release answers by words
-//! ([`Searcher::records`]). The dense half (encoder, tokenizer, vector index: most of the
-//! bytes) follows and is attached when it is ready ([`Dense`]); a lexical release never
-//! downloads it. Lexical fragments and document shards come per query, only those its
+//! ([`Searcher::records`]). The dense half follows and is attached when it is ready: the vector
+//! index ([`Dense`]), and the encoder, a wasm module of its own with its graph, tokenizer and
+//! token digests (most of the bytes; [`crate::encoder`]). A lexical release never downloads
+//! it. Lexical fragments and document shards come per query, only those its
 //! words and its shown results need ([`fetch_parts`]).
 //!
 //! URLs are relative to the page, which is `<target>/releases/<id>/`: the manifest next to it is
 //! this page's own release, so a deploy that swaps `current.json` never mixes two releases.
 
+use crate::encoder::{self, Encoder, EncoderFiles};
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
 use searchbar_query::fetch::{describe, Fetched};
@@ -33,10 +35,14 @@ pub struct Download {
 
 impl Download {
     /// Every artifact fetched up front, records first ([`fetch_records`]'s order, then
-    /// [`fetch_dense`]'s).
+    /// [`fetch_dense`]'s, then the encoder module's wasm).
     pub fn list(manifest: &Manifest) -> Vec<Download> {
+        let module = encoder::module_files(manifest)
+            .map(|(_, wasm)| wasm)
+            .filter(|_| manifest.search.mode.uses_dense());
         record_files(manifest)
             .chain(dense_files(manifest))
+            .chain(module)
             .map(|f| Download {
                 name: f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
                 loaded: 0,
@@ -60,24 +66,27 @@ fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
     lexical(manifest).map(|l| &l.root).into_iter()
 }
 
-/// What [`Dense::load`] needs, where the mode reads a dense list: encoder, tokenizer, index,
-/// and the token digests where the encoder's word embeddings are rows (each query fetches its
-/// own rows: [`fetch_tokens`]).
+/// What the dense half needs, where the mode reads a dense list: the index ([`Dense::load`]),
+/// then the encoder's graph and tokenizer, and its token digests where its word embeddings are
+/// rows (each query fetches its own rows: [`fetch_tokens`]).
 fn dense_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
     let f = &manifest.files;
     let dense = manifest.search.mode.uses_dense();
-    [&f.encoder, &f.tokenizer, &f.index]
+    [&f.index, &f.encoder, &f.tokenizer]
         .into_iter()
         .chain(f.tokens.as_ref().map(|t| &t.digests))
         .filter(move |_| dense)
 }
 
-/// The manifest beside the page. A release directory never changes once installed (its id is
-/// its content's), so the HTTP cache may answer without asking the server again: a second
-/// visit saves a round trip.
-pub async fn fetch_manifest() -> Result<Manifest, String> {
-    let bytes = fetch_bytes(MANIFEST_NAME, RequestCache::Default, |_| {}).await?;
-    Manifest::from_json(&bytes, MANIFEST_NAME).map_err(|e| e.to_string())
+/// The manifest beside the page, and its bytes as served (the encoder module reads them too).
+/// A release directory never changes once installed (its id is its content's), so the HTTP
+/// cache may answer without asking the server again: a second visit saves a round trip.
+pub async fn fetch_manifest() -> Result<(Manifest, Vec<u8>), String> {
+    let bytes = fetch_bytes(MANIFEST_NAME, RequestCache::Default, |_| {})
+        .await?
+        .to_vec();
+    let manifest = Manifest::from_json(&bytes, MANIFEST_NAME).map_err(|e| e.to_string())?;
+    Ok((manifest, bytes))
 }
 
 /// Downloads `files` in parallel; `progress(i, loaded)` counts from `first` in
@@ -86,7 +95,7 @@ async fn fetch_all<'a>(
     files: impl Iterator<Item = &'a FileRef>,
     first: usize,
     progress: impl Fn(usize, u64) + Clone,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Uint8Array>, String> {
     let cache = cache::open().await;
     let fetches = files.enumerate().map(|(i, file)| {
         let progress = progress.clone();
@@ -100,26 +109,23 @@ async fn fetch_all<'a>(
 }
 
 /// One content-addressed file: the page's verified copy where it has one ([`cache`]), else
-/// from the network (the HTTP cache may serve it as is: it never changes), then kept.
+/// from the network (the HTTP cache may serve it as is: it never changes), then kept. In JS
+/// memory: the encoder's files go to the encoder's module without passing through this one.
 async fn fetch_file(
     cache: Option<Cache>,
     file: &FileRef,
     mut progress: impl FnMut(u64),
-) -> Result<Vec<u8>, String> {
+) -> Result<Uint8Array, String> {
     if let Some(cache) = &cache {
         if let Some(bytes) = cache::read(cache, file).await {
-            progress(bytes.len() as u64);
+            progress(u64::from(bytes.length()));
             return Ok(bytes);
         }
     }
     let bytes = fetch_bytes(&file.path, RequestCache::Default, progress).await?;
     if let Some(cache) = cache {
         // Checked and written in the background: nothing waits for the disk.
-        spawn_local(cache::store(
-            cache,
-            file.clone(),
-            Uint8Array::from(&bytes[..]),
-        ));
+        spawn_local(cache::store(cache, file.clone(), bytes.clone()));
     }
     Ok(bytes)
 }
@@ -133,34 +139,52 @@ pub async fn fetch_records(
 ) -> Result<Artifacts, String> {
     let mut bytes = fetch_all(record_files(manifest), 0, progress).await?;
     Ok(Artifacts {
-        lexical_root: bytes.pop(),
+        lexical_root: bytes.pop().map(|b| b.to_vec()),
         ..Artifacts::default()
     })
 }
 
-/// Downloads the dense stage (encoder, tokenizer, index) into a fresh [`Artifacts`], for
-/// [`Dense::load`]. An index with external rows fetches its candidates' records per query
-/// ([`fetch_rows`]).
+/// The dense stage, downloaded: the vector index for [`Dense::load`], and the encoder module
+/// with its files for [`Encoder::open`].
+#[derive(Debug)]
+pub struct DenseParts {
+    pub index: Artifacts,
+    pub files: EncoderFiles,
+    pub module: (JsValue, String),
+}
+
+/// Downloads the dense stage: the index, the encoder's files and its module (compiled as it
+/// streams in), all at once. An index with external rows fetches its candidates' records per
+/// query ([`fetch_rows`]).
 pub async fn fetch_dense(
     manifest: &Manifest,
-    progress: impl Fn(usize, u64) + Clone,
-) -> Result<Artifacts, String> {
+    progress: impl Fn(usize, u64) + Clone + 'static,
+) -> Result<DenseParts, String> {
     let first = record_files(manifest).count();
-    let mut bytes = fetch_all(dense_files(manifest), first, progress)
-        .await?
-        .into_iter();
+    let module_at = first + dense_files(manifest).count();
+    let module_progress = progress.clone();
+    let files = fetch_all(dense_files(manifest), first, progress);
+    let module = encoder::load_module(manifest, move |n| module_progress(module_at, n));
+    let (files, module) = futures::future::try_join(files, module).await?;
+    let mut files = files.into_iter();
     // The token rows earlier visits fetched ([`save_tokens`]).
     let saved_token_rows = match (cache::open().await, cache::saved_rows_key(manifest)) {
         (Some(cache), Some(key)) => cache::read_saved(&cache, &key).await,
         _ => None,
     };
-    Ok(Artifacts {
-        encoder: bytes.next().unwrap_or_default(),
-        tokenizer: bytes.next().unwrap_or_default(),
-        index: bytes.next().unwrap_or_default(),
-        token_digests: bytes.next().unwrap_or_default(),
-        saved_token_rows,
-        ..Artifacts::default()
+    let mut next = || files.next().unwrap_or_default();
+    Ok(DenseParts {
+        index: Artifacts {
+            index: next().to_vec(),
+            ..Artifacts::default()
+        },
+        files: EncoderFiles {
+            graph: next(),
+            tokenizer: next(),
+            token_digests: next(),
+            saved_token_rows,
+        },
+        module,
     })
 }
 
@@ -173,7 +197,7 @@ pub async fn fetch_parts(files: Vec<(usize, FileRef)>) -> Result<Vec<(usize, Vec
         let cache = cache.clone();
         async move {
             let bytes = fetch_file(cache, &file, |_| {}).await?;
-            Ok::<_, String>((n, bytes))
+            Ok::<_, String>((n, bytes.to_vec()))
         }
     });
     try_join_all(fetches).await
@@ -196,13 +220,13 @@ pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, Str
 /// range request, all in flight at once; [`Searcher::insert_token_rows`] verifies every row.
 /// A host that ignores range requests sends the whole file instead, once.
 pub async fn fetch_tokens(request: &TokenRequest) -> Result<Fetched, String> {
-    let ranges: Vec<_> = request.spans.iter().map(|(_, r)| r.clone()).collect();
+    let ranges: Vec<_> = request.spans.iter().map(|s| s.bytes.clone()).collect();
     searchbar_query::fetch::fetch_ranges_or_whole(&request.url, &ranges).await
 }
 
-/// Keeps the token rows `searcher` has fetched so far for the next visit, in the background.
-pub fn save_tokens(manifest: &Manifest, searcher: &Searcher) {
-    let (Some(key), Some(saved)) = (cache::saved_rows_key(manifest), searcher.saved_token_rows())
+/// Keeps the token rows `encoder` has fetched so far for the next visit, in the background.
+pub fn save_tokens(manifest: &Manifest, encoder: &Encoder) {
+    let (Some(key), Some(saved)) = (cache::saved_rows_key(manifest), encoder.saved_token_rows())
     else {
         return;
     };
@@ -218,9 +242,16 @@ pub fn open_records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Search
     Searcher::records(manifest, artifacts).map_err(|e| e.to_string())
 }
 
-/// Verifies and builds the dense half; blocks the main thread while tract optimizes the model.
-pub fn open_dense(manifest: &Manifest, artifacts: &Artifacts) -> Result<Dense, String> {
-    Dense::load(manifest, artifacts, 1).map_err(|e| e.to_string())
+/// Verifies and builds the dense half: the index here, the encoder in its module (which blocks
+/// the main thread while tract optimizes the model).
+pub fn open_dense(
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+    parts: DenseParts,
+) -> Result<(Dense, Encoder), String> {
+    let dense = Dense::load(manifest, &parts.index).map_err(|e| e.to_string())?;
+    let encoder = Encoder::open(parts.module, manifest_bytes, parts.files)?;
+    Ok((dense, encoder))
 }
 
 /// The release [`searchbar_release::Pointer`] names now, or `None` when it cannot be read (for
@@ -229,7 +260,8 @@ pub async fn live_release() -> Option<String> {
     let url = format!("{TARGET_ROOT}{POINTER_NAME}");
     let bytes = fetch_bytes(&url, RequestCache::NoStore, |_| {})
         .await
-        .ok()?;
+        .ok()?
+        .to_vec();
     // Read only `release`, not the whole `Pointer`: this page must keep understanding pointers
     // that later pipeline versions write (the struct refuses unknown fields).
     let pointer: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
@@ -252,7 +284,7 @@ async fn fetch_bytes(
     url: &str,
     cache: RequestCache,
     mut progress: impl FnMut(u64),
-) -> Result<Vec<u8>, String> {
+) -> Result<Uint8Array, String> {
     let fail = |e: JsValue| format!("{url}: {}", describe(&e));
     let window = web_sys::window().ok_or("no window")?;
     let init = RequestInit::new();
@@ -270,24 +302,32 @@ async fn fetch_bytes(
         ));
     }
     let Some(body) = response.body() else {
-        return Ok(Vec::new());
+        return Ok(Uint8Array::new_with_length(0));
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::new();
+    // The chunks stay in JS memory; one copy joins them at the end.
+    let mut chunks = Vec::new();
+    let mut received = 0u32;
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
         if Reflect::get(&chunk, &"done".into())
             .map_err(fail)?
             .is_truthy()
         {
-            return Ok(bytes);
+            break;
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into())
             .map_err(fail)?
             .unchecked_into();
-        let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        progress(bytes.len() as u64);
+        received += value.length();
+        chunks.push(value);
+        progress(u64::from(received));
     }
+    let bytes = Uint8Array::new_with_length(received);
+    let mut at = 0;
+    for chunk in chunks {
+        bytes.set(&chunk, at);
+        at += chunk.length();
+    }
+    Ok(bytes)
 }

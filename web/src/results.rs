@@ -1,10 +1,10 @@
 //! The result list: one option per hit, query words marked in title and snippet.
 //!
-//! Yew creates the empty listbox once; a search's outcome reaches the page without Yew:
-//! [`Rows::show`] sets the rows as one string of HTML ([`searchbar_query::rows_html`], which
-//! escapes every piece of document text) instead of Yew's diff of ten highlighted rows or a DOM
-//! call per element and text run (about 300 calls), both a large share of a keystroke, and sets the
-//! ARIA state that follows from them, so new results need no re-render of the page. The row that
+//! The empty listbox is made once ([`create`]); a search's outcome reaches the page as one
+//! string of HTML ([`Rows::show`], [`searchbar_query::rows_html`], which escapes every piece of
+//! document text) instead of a diff of ten highlighted rows or a DOM call per element and text
+//! run (about 300 calls), both a large share of a keystroke, and sets the ARIA state that
+//! follows from them, so new results need no redraw of the page. The row that
 //! the keyboard or the mouse highlights changes three attributes ([`Rows::set_active`]).
 //!
 //! Links only keep http(s) URLs.
@@ -12,26 +12,35 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use crate::link::Callback;
 pub use searchbar_query::option_id;
 use searchbar_query::{rows_html, QueryHit, Terms};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
-use web_sys::Element;
-use yew::prelude::*;
+use web_sys::{Element, Event, MouseEvent};
 
 /// DOM id of the listbox, referenced by the input's `aria-controls`.
 pub const LIST_ID: &str = "results";
 
-/// The empty listbox: it stays in the DOM while empty, so its `data-query` always names the
-/// latest completed search (not necessarily what the box holds now). `hidden` and `data-query`
-/// are only its initial state: [`Rows::show`] owns them (Yew writes an attribute only when its
-/// own value for it changes, and these never do). `onmouseover` is the one listener for all
-/// rows ([`hovered`] says which).
-pub fn view(onmouseover: Callback<MouseEvent>, list_ref: &NodeRef) -> Html {
-    html! {
-        <ul id={LIST_ID} role="listbox" aria-label="Search results" ref={list_ref.clone()}
-            data-query="" hidden=true {onmouseover}>
-        </ul>
+/// Makes the empty listbox: it stays in the DOM while empty, so its `data-query` always names
+/// the latest completed search (not necessarily what the box holds now). `hidden` and
+/// `data-query` are only its initial state: [`Rows::show`] owns them. One `mouseover` listener
+/// serves all rows ([`hovered`] says which); it lives as long as the page.
+pub fn create(document: &web_sys::Document, onmouseover: Callback<MouseEvent>) -> Option<Element> {
+    let list = document.create_element("ul").ok()?;
+    for (name, value) in [
+        ("id", LIST_ID),
+        ("role", "listbox"),
+        ("aria-label", "Search results"),
+        ("data-query", ""),
+        ("hidden", ""),
+    ] {
+        let _ = list.set_attribute(name, value);
     }
+    let listener = Closure::<dyn Fn(Event)>::new(move |e: Event| onmouseover(e.unchecked_into()));
+    let _ = list.add_event_listener_with_callback("mouseover", listener.as_ref().unchecked_ref());
+    listener.forget();
+    Some(list)
 }
 
 /// The index of the row a `mouseover` in the listbox is over.

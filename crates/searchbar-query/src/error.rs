@@ -11,6 +11,7 @@ pub enum QueryError {
     /// is not loaded yet.
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
+    #[cfg(feature = "encoder")]
     #[error("encoder: {0}")]
     Encoder(#[from] searchbar_encoder::EncoderError),
     #[error("index: {0}")]

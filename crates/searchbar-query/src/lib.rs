@@ -6,6 +6,8 @@
 //! bytes of its files ([`Artifacts`]), verifying each against the manifest; it ranks with
 //! [`searchbar_release::rank`] under the release's own settings.
 
+#[cfg(feature = "encoder")]
+mod encoder;
 mod error;
 #[cfg(feature = "browser")]
 pub mod fetch;
@@ -13,12 +15,13 @@ mod highlight;
 mod markup;
 mod searcher;
 
+#[cfg(feature = "encoder")]
+pub use encoder::{query_encoder_config, QueryEncoder};
 pub use error::QueryError;
 pub use highlight::Terms;
-pub use markup::{option_id, rows_html};
+pub use markup::{escape_into, option_id, rows_html};
 pub use searchbar_index::Hit;
 pub use searchbar_lexical;
 pub use searcher::{
-    query_encoder_config, Artifacts, Dense, Lexical, QueryHit, RowRequest, Searcher, Stage,
-    TokenRequest,
+    Artifacts, Dense, Lexical, QueryHit, RowRequest, Searcher, Stage, TokenRequest, TokenSpan,
 };

@@ -1,10 +1,12 @@
 use crate::QueryError;
-use searchbar_encoder::{Encoder, EncoderConfig, Pooling, RowSpan, TokenRows};
 use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
-use searchbar_release::{DocRecord, DocShards, FileRef, Manifest, ModelInfo, SearchInfo};
+use searchbar_release::{DocRecord, DocShards, FileRef, Manifest, SearchInfo};
 use std::ops::Range;
+
+#[cfg(feature = "encoder")]
+use crate::encoder::QueryEncoder;
 
 /// The downloaded bytes of a release, before verification.
 #[derive(Debug, Default)]
@@ -35,13 +37,76 @@ pub struct Artifacts {
 }
 
 /// The word-embedding rows a query needs before it can be embedded: one range request per
-/// span, all from [`TokenRequest::url`]; [`Searcher::insert_token_rows`] keeps them.
+/// span, all from [`TokenRequest::url`]; the query encoder keeps them
+/// (`QueryEncoder::insert_token_rows`). Plain numbers, so a page whose encoder runs in another
+/// wasm module can fetch them ([`TokenRequest::to_flat`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRequest {
     /// The token rows file, relative to the release page (as in the manifest).
     pub url: String,
-    /// Each span of rows and its byte range in the file.
-    pub spans: Vec<(RowSpan, Range<u64>)>,
+    pub spans: Vec<TokenSpan>,
+}
+
+/// Rows `first..first + count` of the token rows file, at `bytes` in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenSpan {
+    pub first: u32,
+    pub count: u32,
+    pub bytes: Range<u64>,
+}
+
+impl TokenRequest {
+    /// The spans as four numbers each (first row, rows, first byte, end byte), the form one
+    /// wasm module hands another.
+    pub fn to_flat(&self) -> Vec<f64> {
+        self.spans
+            .iter()
+            .flat_map(|s| {
+                [
+                    f64::from(s.first),
+                    f64::from(s.count),
+                    s.bytes.start as f64,
+                    s.bytes.end as f64,
+                ]
+            })
+            .collect()
+    }
+
+    /// The request [`TokenRequest::to_flat`] wrote, for `url`.
+    pub fn from_flat(url: &str, flat: &[f64]) -> Result<Self, QueryError> {
+        let invalid = |message: String| QueryError::Invalid {
+            file: url.to_string(),
+            message,
+        };
+        if !flat.len().is_multiple_of(4) {
+            return Err(invalid(format!(
+                "{} numbers do not make spans of four",
+                flat.len()
+            )));
+        }
+        let whole = |v: f64, max: f64| (v >= 0.0 && v <= max && v.fract() == 0.0).then_some(v);
+        let spans = flat
+            .chunks_exact(4)
+            .map(|c| {
+                let u32_at = |v| whole(v, f64::from(u32::MAX)).map(|v| v as u32);
+                let u64_at = |v| whole(v, 2f64.powi(53)).map(|v| v as u64);
+                match (u32_at(c[0]), u32_at(c[1]), u64_at(c[2]), u64_at(c[3])) {
+                    (Some(first), Some(count), Some(start), Some(end)) if start <= end => {
+                        Ok(TokenSpan {
+                            first,
+                            count,
+                            bytes: start..end,
+                        })
+                    }
+                    _ => Err(invalid(format!("not a span of token rows: {c:?}"))),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            url: url.to_string(),
+            spans,
+        })
+    }
 }
 
 /// The first stage of a search whose re-ranking rows must be fetched: one range request per
@@ -150,72 +215,39 @@ fn lexical_error(e: searchbar_lexical::LexicalError) -> QueryError {
     }
 }
 
-/// The encoder settings that reproduce a release's embeddings for queries: single texts,
-/// never padded (one graph in memory instead of two). The pipeline's evaluation embeds its
-/// judged queries with exactly these.
-pub fn query_encoder_config(
-    model: &ModelInfo,
-    threads: usize,
-) -> Result<EncoderConfig, QueryError> {
-    let pooling = model
-        .pooling
-        .parse::<Pooling>()
-        .map_err(|message| QueryError::Invalid {
-            file: "manifest.json".into(),
-            message: format!("model.{message}"),
-        })?;
-    Ok(EncoderConfig {
-        max_tokens: model.max_tokens,
-        pooling,
-        normalize: model.normalize,
-        threads,
-        padded_batches: false,
-        ..EncoderConfig::default()
-    })
-}
-
-/// The whole token rows file, checked against its manifest entry, as a table of `dim`-wide rows.
-fn whole_token_rows(entry: &FileRef, bytes: Vec<u8>, dim: usize) -> Result<TokenRows, QueryError> {
-    entry.verify(&bytes)?;
-    TokenRows::whole(bytes, dim).map_err(|e| QueryError::Invalid {
-        file: entry.path.clone(),
-        message: e.to_string(),
-    })
-}
-
-/// The semantic half of a release: the query encoder and the vector index. A page loads it
-/// after the records and the lexical root ([`Searcher::records`]), so words are searched while
-/// the model (tens of megabytes) still downloads, and attaches it when it is ready
+/// The vector half of a release: the index and how it is searched. A page loads it after the
+/// records and the lexical root ([`Searcher::records`]), with the query encoder, so words are
+/// searched while the model still downloads, and attaches it when both are ready
 /// ([`Searcher::attach`]).
 #[derive(Debug)]
 pub struct Dense {
-    encoder: Encoder,
     index: Index,
     params: SearchParams,
     /// The rows file of an index with external rows, when loaded whole, and its manifest path.
     rows: Option<Vec<u8>>,
     rows_url: Option<String>,
-    /// The token rows file's manifest entry, where the encoder's table is one.
-    tokens: Option<FileRef>,
 }
 
 impl Dense {
-    /// Verifies the encoder, tokenizer and index (and the rows file, where at hand) against
-    /// the manifest, then loads them. `threads` > 1 needs the encoder's `threads` feature
-    /// (native only).
-    pub fn load(
-        manifest: &Manifest,
-        artifacts: &Artifacts,
-        threads: usize,
-    ) -> Result<Self, QueryError> {
+    /// Verifies the index (and the rows file, where at hand) against the manifest, then loads
+    /// it.
+    pub fn load(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, QueryError> {
         let files = &manifest.files;
-        files.encoder.verify(&artifacts.encoder)?;
-        files.tokenizer.verify(&artifacts.tokenizer)?;
         files.index.verify(&artifacts.index)?;
         let index = Index::from_bytes(&artifacts.index).map_err(|e| QueryError::Invalid {
             file: files.index.path.clone(),
             message: e.to_string(),
         })?;
+        if index.dim() != manifest.model.dim {
+            return Err(QueryError::Invalid {
+                file: files.index.path.clone(),
+                message: format!(
+                    "index dimension {} differs from the model's {}",
+                    index.dim(),
+                    manifest.model.dim
+                ),
+            });
+        }
         // The manifest lists a rows file exactly when the index re-ranks with one.
         let external = index.has_rows_file();
         match (&files.rows, external, &artifacts.rows) {
@@ -236,72 +268,19 @@ impl Dense {
                 })
             }
         }
-        let config = query_encoder_config(&manifest.model, threads)?;
-        let mut encoder = Encoder::new(&artifacts.encoder, &artifacts.tokenizer, config)?;
-        match (&files.tokens, encoder.takes_token_rows()) {
-            (Some(tokens), true) => {
-                tokens.digests.verify(&artifacts.token_digests)?;
-                let dim = encoder.dim();
-                let mut table =
-                    match &artifacts.token_rows {
-                        Some(whole) => whole_token_rows(&tokens.rows, whole.clone(), dim)?,
-                        None => TokenRows::fetched(artifacts.token_digests.clone(), dim).map_err(
-                            |e| QueryError::Invalid {
-                                file: tokens.digests.path.clone(),
-                                message: e.to_string(),
-                            },
-                        )?,
-                    };
-                if let Some(saved) = &artifacts.saved_token_rows {
-                    // What was restored before the damage stays: every row was checked.
-                    let _ = table.restore(saved);
-                }
-                encoder.set_token_rows(table)?;
-            }
-            (None, false) => {}
-            (None, true) => {
-                return Err(QueryError::Invalid {
-                    file: files.encoder.path.clone(),
-                    message: "the encoder takes its word embeddings as token rows, and the \
-                              manifest lists none"
-                        .into(),
-                })
-            }
-            (Some(tokens), false) => {
-                return Err(QueryError::Invalid {
-                    file: tokens.rows.path.clone(),
-                    message: "the manifest lists token rows for an encoder that holds its own"
-                        .into(),
-                })
-            }
-        }
         let rows = artifacts.rows.clone().filter(|_| external);
         let rows_url = files.rows.as_ref().map(|f| f.path.clone());
-        let mut dense = Self::from_parts(encoder, index, (rows, rows_url), &manifest.search)?;
-        dense.tokens = files.tokens.as_ref().map(|t| t.rows.clone());
-        Ok(dense)
+        Ok(Self::from_parts(index, (rows, rows_url), &manifest.search))
     }
 
-    /// Assembles the dense half from parts already verified. `rows`: the rows file when
+    /// Assembles the vector half from parts already verified. `rows`: the rows file when
     /// loaded whole, and its path.
     pub fn from_parts(
-        encoder: Encoder,
         index: Index,
         rows: (Option<Vec<u8>>, Option<String>),
         search: &SearchInfo,
-    ) -> Result<Self, QueryError> {
-        if encoder.dim() != index.dim() {
-            return Err(QueryError::Invalid {
-                file: "index".into(),
-                message: format!(
-                    "index dimension {} differs from the encoder's {}",
-                    index.dim(),
-                    encoder.dim()
-                ),
-            });
-        }
-        Ok(Self {
-            encoder,
+    ) -> Self {
+        Self {
             index,
             params: SearchParams {
                 nprobe: search.nprobe,
@@ -309,20 +288,34 @@ impl Dense {
             },
             rows: rows.0,
             rows_url: rows.1,
-            tokens: None,
-        })
-    }
-
-    pub fn encoder(&self) -> &Encoder {
-        &self.encoder
+        }
     }
 }
 
-/// A loaded release: display records, lexical index and (once attached) the dense half,
-/// queried the same way everywhere.
+/// The index's dimension against the encoder's.
+#[cfg(feature = "encoder")]
+fn same_dim(dense: &Dense, dim: usize) -> Result<(), QueryError> {
+    if dense.index.dim() == dim {
+        return Ok(());
+    }
+    Err(QueryError::Invalid {
+        file: "index".into(),
+        message: format!(
+            "index dimension {} differs from the encoder's {dim}",
+            dense.index.dim()
+        ),
+    })
+}
+
+/// A loaded release: display records, lexical index and (once attached) the vector half and
+/// the query encoder, queried the same way everywhere.
 #[derive(Debug)]
 pub struct Searcher {
     dense: Option<Dense>,
+    /// The query encoder, where this build has one (the pipeline; a page's encoder is a wasm
+    /// module of its own, which hands it vectors).
+    #[cfg(feature = "encoder")]
+    encoder: Option<QueryEncoder>,
     lexical: Option<Lexical>,
     docs: DocShards,
     ranking: Ranking,
@@ -330,15 +323,18 @@ pub struct Searcher {
 }
 
 impl Searcher {
-    /// Verifies every artifact against the manifest, then loads them: [`Searcher::records`]
-    /// and [`Dense::load`] together.
+    /// Verifies every artifact against the manifest, then loads them: [`Searcher::records`],
+    /// [`Dense::load`] and [`QueryEncoder::load`] together. `threads` > 1 needs the
+    /// encoder's `threads` feature (native only).
+    #[cfg(feature = "encoder")]
     pub fn load(
         manifest: &Manifest,
         artifacts: &Artifacts,
         threads: usize,
     ) -> Result<Self, QueryError> {
         let mut searcher = Self::records(manifest, artifacts)?;
-        searcher.attach(Dense::load(manifest, artifacts, threads)?)?;
+        searcher.attach(Dense::load(manifest, artifacts)?)?;
+        searcher.attach_encoder(QueryEncoder::load(manifest, artifacts, threads)?)?;
         Ok(searcher)
     }
 
@@ -374,8 +370,9 @@ impl Searcher {
     /// Assembles a searcher from parts already verified (the pipeline's evaluation, which
     /// searches its candidate before any manifest exists). `rows`: the rows file when loaded
     /// whole, and its path.
+    #[cfg(feature = "encoder")]
     pub fn from_parts(
-        encoder: Encoder,
+        encoder: searchbar_encoder::Encoder,
         index: Index,
         rows: (Option<Vec<u8>>, Option<String>),
         lexical: Option<Lexical>,
@@ -383,7 +380,8 @@ impl Searcher {
         search: &SearchInfo,
     ) -> Result<Self, QueryError> {
         let mut searcher = Self::new(lexical, DocShards::whole(docs), search)?;
-        searcher.attach(Dense::from_parts(encoder, index, rows, search)?)?;
+        searcher.attach(Dense::from_parts(index, rows, search))?;
+        searcher.attach_encoder(QueryEncoder::from_encoder(encoder))?;
         Ok(searcher)
     }
 
@@ -424,6 +422,8 @@ impl Searcher {
         }
         Ok(Self {
             dense: None,
+            #[cfg(feature = "encoder")]
+            encoder: None,
             lexical,
             docs,
             ranking,
@@ -443,7 +443,21 @@ impl Searcher {
                 ),
             });
         }
+        #[cfg(feature = "encoder")]
+        if let Some(encoder) = &self.encoder {
+            same_dim(&dense, encoder.dim())?;
+        }
         self.dense = Some(dense);
+        Ok(())
+    }
+
+    /// Adds the query encoder, checked against the index where it is attached.
+    #[cfg(feature = "encoder")]
+    pub fn attach_encoder(&mut self, encoder: QueryEncoder) -> Result<(), QueryError> {
+        if let Some(dense) = &self.dense {
+            same_dim(dense, encoder.dim())?;
+        }
+        self.encoder = Some(encoder);
         Ok(())
     }
 
@@ -456,20 +470,21 @@ impl Searcher {
     fn dense(&self) -> Result<&Dense, QueryError> {
         self.dense.as_ref().ok_or_else(|| QueryError::Invalid {
             file: "manifest.json".into(),
-            message: "the encoder and the vector index are not loaded yet".into(),
+            message: "the vector index is not loaded yet".into(),
         })
     }
 
     /// The top results for `text` (at most `k`, default from the manifest), ranked as the
     /// manifest says (dense, lexical or both fused), with every lexical fragment at hand.
     /// A query with no letters or digits returns nothing rather than noise.
+    #[cfg(feature = "encoder")]
     pub fn query(&self, text: &str, k: Option<usize>) -> Result<Vec<QueryHit>, QueryError> {
         if !Self::searchable(text) {
             return Ok(Vec::new());
         }
         let lexical = self.lexical(text)?;
         let dense = if self.ranking.mode.uses_dense() {
-            let vector = self.dense()?.encoder.embed(text)?;
+            let vector = self.query_encoder()?.embed(text)?;
             Some(self.search(&vector, Some(self.depth(k)))?)
         } else {
             None
@@ -681,81 +696,24 @@ impl Searcher {
         Ok(d.index.rerank(vector, request.candidates, &fetched)?)
     }
 
-    /// The word-embedding rows `text` needs that are not at hand yet (`None` when there are
-    /// none to fetch, or no dense half).
-    pub fn token_request(&self, text: &str) -> Result<Option<TokenRequest>, QueryError> {
-        let Some(d) = &self.dense else {
-            return Ok(None);
-        };
-        let spans = d.encoder.missing_token_rows(text)?;
-        let (Some(rows), false) = (d.encoder.token_rows(), spans.is_empty()) else {
-            return Ok(None);
-        };
-        Ok(Some(TokenRequest {
-            url: d
-                .tokens
-                .as_ref()
-                .map(|f| f.path.clone())
-                .unwrap_or_default(),
-            spans: spans.into_iter().map(|s| (s, rows.range(s))).collect(),
-        }))
+    /// The query encoder, once attached.
+    #[cfg(feature = "encoder")]
+    pub fn encoder(&self) -> Option<&QueryEncoder> {
+        self.encoder.as_ref()
     }
 
-    /// Keeps the rows [`Searcher::token_request`] asked for (`fetched`: each span's bytes, in
-    /// order), each checked against its digest first.
-    pub fn insert_token_rows(
-        &mut self,
-        request: &TokenRequest,
-        fetched: &[Vec<u8>],
-    ) -> Result<(), QueryError> {
-        let invalid = |message: String| QueryError::Invalid {
-            file: request.url.clone(),
-            message,
-        };
-        let rows = self
-            .dense
-            .as_mut()
-            .and_then(|d| d.encoder.token_rows_mut())
-            .ok_or_else(|| invalid("no token rows are being fetched".into()))?;
-        if fetched.len() != request.spans.len() {
-            return Err(invalid(format!(
-                "{} spans of token rows arrived for {} asked",
-                fetched.len(),
-                request.spans.len()
-            )));
-        }
-        for ((span, _), bytes) in request.spans.iter().zip(fetched) {
-            rows.insert_span(*span, bytes)
-                .map_err(|e| invalid(e.to_string()))?;
-        }
-        Ok(())
+    /// The query encoder, to keep the token rows it fetches.
+    #[cfg(feature = "encoder")]
+    pub fn encoder_mut(&mut self) -> Option<&mut QueryEncoder> {
+        self.encoder.as_mut()
     }
 
-    /// Takes the whole token rows file, sent by a host that ignores range requests, checked
-    /// against the manifest: every row is at hand from then on.
-    pub fn insert_token_file(&mut self, bytes: Vec<u8>) -> Result<(), QueryError> {
-        let d = self.dense.as_mut().ok_or_else(|| QueryError::Invalid {
+    #[cfg(feature = "encoder")]
+    fn query_encoder(&self) -> Result<&QueryEncoder, QueryError> {
+        self.encoder.as_ref().ok_or_else(|| QueryError::Invalid {
             file: "manifest.json".into(),
             message: "the encoder is not loaded yet".into(),
-        })?;
-        let entry = d.tokens.as_ref().ok_or_else(|| QueryError::Invalid {
-            file: "manifest.json".into(),
-            message: "the release has no token rows".into(),
-        })?;
-        let whole = whole_token_rows(entry, bytes, d.encoder.dim())?;
-        Ok(d.encoder.set_token_rows(whole)?)
-    }
-
-    /// The token rows fetched so far, for [`Artifacts::saved_token_rows`] on a later visit
-    /// (`None` where there are none to keep).
-    pub fn saved_token_rows(&self) -> Option<Vec<u8>> {
-        let saved = self.encoder()?.token_rows()?.saved();
-        (!saved.is_empty()).then_some(saved)
-    }
-
-    /// The query encoder, once the dense half is attached.
-    pub fn encoder(&self) -> Option<&Encoder> {
-        self.dense.as_ref().map(|d| &d.encoder)
+        })
     }
 
     /// The vector index, once the dense half is attached.
@@ -775,6 +733,45 @@ impl Searcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_requests_cross_between_modules_as_numbers_and_bad_ones_are_refused() {
+        let request = TokenRequest {
+            url: "../../files/tokens.bin".into(),
+            spans: vec![
+                TokenSpan {
+                    first: 7,
+                    count: 2,
+                    bytes: 2716..3492,
+                },
+                TokenSpan {
+                    first: u32::MAX - 1,
+                    count: 1,
+                    bytes: (1 << 40)..(1 << 40) + 388,
+                },
+            ],
+        };
+        let flat = request.to_flat();
+        assert_eq!(flat.len(), 8);
+        assert_eq!(
+            TokenRequest::from_flat(&request.url, &flat).unwrap(),
+            request
+        );
+        assert!(TokenRequest::from_flat("t", &[]).unwrap().spans.is_empty());
+        for bad in [
+            vec![1.0, 2.0, 3.0],
+            vec![1.5, 1.0, 0.0, 388.0],
+            vec![-1.0, 1.0, 0.0, 388.0],
+            vec![1.0, 1.0, 388.0, 0.0],
+            vec![1.0, 1.0, 0.0, f64::NAN],
+            vec![2f64.powi(32), 1.0, 0.0, 388.0],
+        ] {
+            let e = TokenRequest::from_flat("tokens.bin", &bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("tokens.bin: "), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn a_huge_document_count_is_an_error_not_an_allocation() {
@@ -800,7 +797,7 @@ mod tests {
             docs: vec![(0, shard)],
             ..Default::default()
         };
-        let e = Searcher::load(&manifest, &artifacts, 1)
+        let e = Searcher::records(&manifest, &artifacts)
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.documents"), "{e}");

@@ -62,7 +62,8 @@ pub fn headers_file() -> String {
 
 /// An nginx `server` block fragment serving a directory target at `/` with the same headers:
 /// only the released entries (no locks, admission records or temporaries), precompressed
-/// variants by `Accept-Encoding`, and the cache policy of [`cache_control`].
+/// variants by `Accept-Encoding`, the pages and JSON compressed as they are sent, and the cache
+/// policy of [`cache_control`].
 pub fn nginx_snippet() -> String {
     let isolation: String = ISOLATION_HEADERS
         .iter()
@@ -73,6 +74,9 @@ pub fn nginx_snippet() -> String {
         "# Written by searchbar at every deploy. Include it in a `server` block whose `root` is\n\
          # this target's directory, with nginx's mime.types (wasm as application/wasm).\n\
          # gzip_static is nginx's own; for brotli add brotli_static with ngx_brotli.\n\
+         # The pages and JSON without variants (loader, release page, manifest, pointer) are\n\
+         # compressed as they are sent.\n\
+         gzip on;\ngzip_types application/json;\n\
          location ~ /\\. {{ return 404; }}\n\
          location = / {{\n    {common}add_header Cache-Control \"no-cache\" always;\n    try_files /{LOADER_NAME} =404;\n}}\n\
          location = /{LOADER_NAME} {{\n    {common}add_header Cache-Control \"no-cache\" always;\n}}\n\

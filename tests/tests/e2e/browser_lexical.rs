@@ -392,6 +392,25 @@ fn text_typed_before_the_app_arrives_keeps_its_caret_and_focus_and_is_searched()
     let shown: Vec<String> = serde_json::from_value(shown).unwrap();
     assert!(!shown.is_empty());
     assert_eq!(shown, native(&p, "air quality"));
+    // The encoder's module waited for the words-only results: no lexical fragment or document
+    // shard of theirs was still on its way when its first byte was asked for.
+    let order = b
+        .wait_for(
+            "const e = performance.getEntriesByType('resource'); \
+             const enc = e.filter(x => x.name.includes('/searchbar-encoder-')); \
+             if (!enc.length) return null; \
+             const at = Math.min(...enc.map(x => x.startTime)); \
+             const parts = e.filter(x => /[/](docs|lexical)-/.test(x.name) && x.startTime < at); \
+             return [parts.length > 0, parts.filter(x => x.responseEnd > at).map(x => x.name)];",
+            json!([]),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert_eq!(
+        order,
+        json!([true, []]),
+        "encoder module fetched alongside the first results"
+    );
     // Typing goes on in the same box, at its caret.
     b.cdp("Input.insertText", json!({"text": "and "})).unwrap();
     let shown = b
@@ -548,6 +567,10 @@ const FIRST_VISIT_PROBE: &str = r##"(() => {
     if (rec[k] != null) return;
     rec[k] = at || now();
     rec[k + "Bytes"] = (rec.loaderBytes || 0) + bytes();
+    // What the release page had received by then: file name, bytes, when it ended (ms).
+    rec[k + "Files"] = performance.getEntriesByType("navigation")
+      .concat(performance.getEntriesByType("resource"))
+      .map((e) => [e.name.split("/").pop(), e.transferSize, Math.round(e.responseEnd)]);
     save();
   };
   onPaint((e) => mark("releaseBox", performance.timeOrigin + e.startTime));
@@ -636,6 +659,7 @@ fn first_visit() {
                 "first_result_s": secs("first"),
                 "complete_s": secs("complete"),
                 "bytes_before_first_result": rec["firstBytes"],
+                "files_before_first_result": rec["firstFiles"],
                 "bytes_before_complete": rec["completeBytes"],
                 "bytes_per_later_query_max": per_query.iter().copied().fold(0.0, f64::max),
                 "total_bytes": total,

@@ -858,6 +858,34 @@ fn precompressed_variants_reach_only_clients_that_accept_them_and_are_verified_o
     assert_eq!(s, 206);
     assert_eq!(header(&h, "content-encoding"), None);
     assert_eq!(body, std::fs::read(stage.join(name)).unwrap()[..100]);
+
+    // The pages and the JSON beside them have no variants: compressed as they are sent, to a
+    // client that accepts it only (the manifest before the first result: 15 KB raw).
+    for path in [
+        "index.html".to_string(),
+        "current.json".to_string(),
+        format!("releases/{id}/index.html"),
+        format!("releases/{id}/manifest.json"),
+    ] {
+        let file = std::fs::read(stage.join(&path)).unwrap();
+        let (s, h, body) = http_get_with(&addr, &format!("/{path}"), &[]).unwrap();
+        assert_eq!((s, header(&h, "content-encoding")), (200, None), "{path}");
+        assert_eq!(body, file, "{path}");
+        for (accept, enc) in [("br", "br"), ("gzip", "gzip")] {
+            let (s, h, body) =
+                http_get_with(&addr, &format!("/{path}"), &[("Accept-Encoding", accept)]).unwrap();
+            assert_eq!(s, 200, "{path}");
+            assert_eq!(
+                header(&h, "content-encoding").as_deref(),
+                Some(enc),
+                "{path}"
+            );
+            assert_eq!(decode(enc, &body), file, "{path} as {enc}");
+            if file.len() > 4096 {
+                assert!(body.len() * 2 < file.len(), "{path}: {enc} {}", body.len());
+            }
+        }
+    }
     server.kill().unwrap();
 
     // A variant that decodes to other bytes (a new inode: the export area shares the old one).

@@ -1,5 +1,6 @@
-//! A second core for the page's queries: a Web Worker running this same wasm module computes
-//! part of each large int8 matmul ([`searchbar_encoder::helper`] offers the chunks).
+//! A second core for the page's queries: a Web Worker running this same wasm module (the
+//! encoder's, not the page's) computes part of each large int8 matmul
+//! ([`searchbar_encoder::helper`] offers the chunks).
 //!
 //! The two instances meet in a `SharedArrayBuffer`, which browsers give only to
 //! cross-origin-isolated pages (`Cross-Origin-Opener-Policy: same-origin` and
@@ -16,7 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::timing::HelperStats;
+use crate::HelperStats;
 use js_sys::{Atomics, Float32Array, Int32Array, Reflect, SharedArrayBuffer, Uint8Array};
 use searchbar_encoder::helper::{MatmulHelper, Peer, Share};
 use searchbar_encoder::Encoder;
@@ -323,12 +324,12 @@ impl Peer for Link {
     }
 
     fn wait(&self, panels: usize) -> bool {
-        let start = crate::timing::now();
+        let start = crate::now();
         if (self.load(DONE) as usize) < panels {
             STATS.with_borrow_mut(|s| s.waits += 1);
         }
         while (self.load(DONE) as usize) < panels {
-            if crate::timing::now() - start > WAIT_TIMEOUT_MS {
+            if crate::now() - start > WAIT_TIMEOUT_MS {
                 // Never reuse a buffer the worker may still write.
                 let done = self.load(DONE);
                 self.give_up(format!(
@@ -342,7 +343,7 @@ impl Peer for Link {
             self.give_up("the worker failed to compute a chunk".into());
             return false;
         }
-        let waited = crate::timing::now() - start;
+        let waited = crate::now() - start;
         STATS.with_borrow_mut(|s| {
             s.panels += panels as u64;
             s.wait_ms += waited;
@@ -356,7 +357,7 @@ impl Peer for Link {
     }
 
     fn now(&self) -> f64 {
-        crate::timing::now()
+        crate::now()
     }
 }
 
@@ -380,36 +381,38 @@ pub fn wake() {
     });
 }
 
-/// Starts the worker for `encoder` if the page may share memory; `ready` runs on the main
-/// thread when it can take shares (installing it is the caller's step, as the encoder is).
-pub fn start(encoder: &Encoder, ready: impl FnOnce(Result<(), String>) + 'static) {
+/// Starts the worker for `encoder` if the page may share memory; the worker imports this
+/// module's glue from `glue` (an absolute URL). `ready` runs on the main thread when it can take
+/// shares (installing it is the caller's step, as the encoder is); an error says why no worker
+/// starts.
+pub fn start(
+    encoder: &Encoder,
+    glue: &str,
+    ready: impl FnOnce(Result<(), String>) + 'static,
+) -> Result<(), String> {
     let global = js_sys::global();
     let isolated = Reflect::get(&global, &"crossOriginIsolated".into())
         .ok()
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    if !isolated {
-        set_state("off: the page is not cross-origin isolated".into());
-        return;
-    }
-    match spawn(encoder, ready) {
+    let outcome = if isolated {
+        spawn(encoder, glue, ready)
+    } else {
+        Err("the page is not cross-origin isolated".into())
+    };
+    match &outcome {
         Ok(()) => set_state("starting".into()),
         Err(e) => set_state(format!("off: {e}")),
     }
+    outcome
 }
 
 fn spawn(
     encoder: &Encoder,
+    glue: &str,
     ready: impl FnOnce(Result<(), String>) + 'static,
 ) -> Result<(), String> {
     let js = |e: JsValue| format!("{e:?}");
-    // trunk's page preloads the glue module; the worker imports the same URL.
-    let glue = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.query_selector("link[rel=modulepreload]").ok().flatten())
-        .and_then(|link| Reflect::get(&link, &"href".into()).ok())
-        .and_then(|href| href.as_string())
-        .ok_or("the page does not name its wasm glue module")?;
     let sab = SharedArrayBuffer::new(BUFFER_BYTES);
     let weights = Uint8Array::from(encoder.matmul_weights().as_slice());
     let bag = BlobPropertyBag::new();

@@ -1,0 +1,281 @@
+//! The query encoder, a wasm module of its own (web/encoder): this page's module answers by
+//! words while it downloads and compiles, then hands it each query's text and gets the vector
+//! back. Its bytes (graph, tokenizer, token digests) are fetched and checked here like every
+//! other file and given to it as they are; it checks them against the manifest again as it
+//! builds the encoder.
+//!
+//! The module is found in the manifest's list of the page's own files (`files.app`), its glue
+//! imported and its wasm streamed into compilation by the page's shell (`searchbarEncoder`
+//! in index.html: an inline script, so no `eval` and no extra file).
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use searchbar_query::fetch::describe;
+use searchbar_query::TokenRequest;
+use searchbar_release::{FileRef, Manifest};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// The encoder module's files in the bundle: `<PREFIX><hash>.js` (its glue) and
+/// `<PREFIX><hash>_bg.wasm` (scripts/build-web.sh names them).
+pub const MODULE_PREFIX: &str = "searchbar-encoder-";
+
+#[wasm_bindgen]
+extern "C" {
+    /// web/encoder's `PageEncoder`.
+    #[derive(Debug, Clone)]
+    type PageEncoder;
+    #[wasm_bindgen(method, catch)]
+    fn embed(this: &PageEncoder, text: &str) -> Result<Vec<f32>, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn start(this: &PageEncoder, text: &str) -> Result<JsEmbedTask, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = tokenRequest)]
+    fn token_request(this: &PageEncoder, text: &str) -> Result<Option<Vec<f64>>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = insertTokenRows)]
+    fn insert_token_rows(
+        this: &PageEncoder,
+        url: &str,
+        spans: &[f64],
+        lengths: &[u32],
+        bytes: &[u8],
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = insertTokenFile)]
+    fn insert_token_file(this: &PageEncoder, bytes: &[u8]) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, js_name = savedTokenRows)]
+    fn saved_token_rows(this: &PageEncoder) -> Option<Vec<u8>>;
+    #[wasm_bindgen(method, js_name = startHelper)]
+    fn start_helper(this: &PageEncoder, glue: &str) -> Promise;
+    #[wasm_bindgen(method, js_name = installHelper)]
+    fn install_helper(this: &PageEncoder);
+    #[wasm_bindgen(method)]
+    fn rest(this: &PageEncoder);
+    #[wasm_bindgen(method)]
+    fn wake(this: &PageEncoder);
+    #[wasm_bindgen(method)]
+    fn stats(this: &PageEncoder) -> Object;
+
+    /// web/encoder's `EmbedTask`.
+    #[derive(Debug)]
+    type JsEmbedTask;
+    #[wasm_bindgen(method, catch)]
+    fn step(this: &JsEmbedTask, budget_ms: f64) -> Result<Option<Vec<f32>>, JsValue>;
+    #[wasm_bindgen(method)]
+    fn free(this: &JsEmbedTask);
+}
+
+/// The release's query encoder, running in its own module.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    js: PageEncoder,
+    /// The module's glue, for the matmul helper worker, which runs the same module.
+    glue: String,
+}
+
+/// A text being embedded in slices; dropping it frees it in the encoder's module.
+#[derive(Debug)]
+pub struct EmbedTask(JsEmbedTask);
+
+impl Drop for EmbedTask {
+    fn drop(&mut self) {
+        self.0.free();
+    }
+}
+
+impl EmbedTask {
+    /// Runs the next nodes for at most about `budget_ms`; the vector once the last has run.
+    pub fn step(&self, budget_ms: f64) -> Result<Option<Vec<f32>>, String> {
+        self.0.step(budget_ms).map_err(|e| describe(&e))
+    }
+}
+
+/// The encoder module's glue and wasm, as the manifest lists them among the page's files.
+pub fn module_files(manifest: &Manifest) -> Option<(&FileRef, &FileRef)> {
+    let named = |suffix: &str| {
+        manifest.files.app.iter().find(|f| {
+            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+            name.starts_with(MODULE_PREFIX) && name.ends_with(suffix)
+        })
+    };
+    Some((named(".js")?, named("_bg.wasm")?))
+}
+
+/// `path` (relative to the page) as an absolute URL: a module imports relative to its own
+/// URL, not the page's.
+fn absolute(path: &str) -> Result<String, String> {
+    let base = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .ok_or("the page has no base URL")?;
+    web_sys::Url::new_with_base(path, &base)
+        .map(|u| u.href())
+        .map_err(|e| format!("{path}: {}", describe(&e)))
+}
+
+/// Imports the encoder module and compiles its wasm as it streams in, reporting the bytes
+/// received; resolves to the module's exports.
+pub async fn load_module(
+    manifest: &Manifest,
+    progress: impl Fn(u64) + 'static,
+) -> Result<(JsValue, String), String> {
+    let (glue, wasm) = module_files(manifest).ok_or(
+        "the release's web bundle has no encoder module (searchbar-encoder-*.js and _bg.wasm)",
+    )?;
+    let (glue, wasm) = (absolute(&glue.path)?, absolute(&wasm.path)?);
+    let window = web_sys::window().ok_or("no window")?;
+    let loader: Function = Reflect::get(&window, &"searchbarEncoder".into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or("the page's shell has no searchbarEncoder loader (index.html)")?;
+    let progress = Closure::<dyn Fn(f64)>::new(move |n: f64| progress(n as u64));
+    let started = loader
+        .call3(
+            &JsValue::UNDEFINED,
+            &glue.clone().into(),
+            &wasm.clone().into(),
+            progress.as_ref(),
+        )
+        .map_err(|e| format!("{glue}: {}", describe(&e)))?;
+    let exports = JsFuture::from(Promise::from(started))
+        .await
+        .map_err(|e| format!("{wasm}: {}", describe(&e)))?;
+    drop(progress);
+    Ok((exports, glue))
+}
+
+/// The bytes the encoder is built from, in JS memory (this module never needs them).
+#[derive(Debug)]
+pub struct EncoderFiles {
+    pub graph: Uint8Array,
+    pub tokenizer: Uint8Array,
+    pub token_digests: Uint8Array,
+    pub saved_token_rows: Option<Uint8Array>,
+}
+
+impl Encoder {
+    /// Builds the encoder in its module from `files`, checked there against `manifest` (the
+    /// release's manifest.json as served). Blocks while tract optimizes the graph.
+    pub fn open(
+        (exports, glue): (JsValue, String),
+        manifest: &[u8],
+        files: EncoderFiles,
+    ) -> Result<Self, String> {
+        let class: Function = Reflect::get(&exports, &"PageEncoder".into())
+            .ok()
+            .and_then(|c| c.dyn_into().ok())
+            .ok_or("the encoder module exports no PageEncoder")?;
+        let args = Array::of5(
+            &Uint8Array::from(manifest).into(),
+            &files.graph.into(),
+            &files.tokenizer.into(),
+            &files.token_digests.into(),
+            &files
+                .saved_token_rows
+                .map_or(JsValue::UNDEFINED, Into::into),
+        );
+        let js = Reflect::construct(&class, &args).map_err(|e| describe(&e))?;
+        Ok(Self {
+            js: js.unchecked_into(),
+            glue,
+        })
+    }
+
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, String> {
+        self.js.embed(text).map_err(|e| describe(&e))
+    }
+
+    /// Starts embedding `text` in slices ([`EmbedTask::step`]).
+    pub fn start(&self, text: &str) -> Result<EmbedTask, String> {
+        self.js.start(text).map(EmbedTask).map_err(|e| describe(&e))
+    }
+
+    /// The token rows `text` needs that are not at hand yet, to fetch from `url` (the
+    /// manifest's token rows file).
+    pub fn token_request(&self, text: &str, url: &str) -> Result<Option<TokenRequest>, String> {
+        let Some(flat) = self.js.token_request(text).map_err(|e| describe(&e))? else {
+            return Ok(None);
+        };
+        TokenRequest::from_flat(url, &flat)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Keeps the rows `request` asked for (each span's bytes, in order); the encoder checks
+    /// each row against its digest.
+    pub fn insert_token_rows(
+        &self,
+        request: &TokenRequest,
+        fetched: &[Vec<u8>],
+    ) -> Result<(), String> {
+        let lengths: Vec<u32> = fetched.iter().map(|b| b.len() as u32).collect();
+        let bytes = fetched.concat();
+        self.js
+            .insert_token_rows(&request.url, &request.to_flat(), &lengths, &bytes)
+            .map_err(|e| describe(&e))
+    }
+
+    /// Takes the whole token rows file (a host without range requests sent it), checked by the
+    /// encoder against the manifest.
+    pub fn insert_token_file(&self, bytes: &[u8]) -> Result<(), String> {
+        self.js.insert_token_file(bytes).map_err(|e| describe(&e))
+    }
+
+    /// The token rows fetched so far, for the next visit.
+    pub fn saved_token_rows(&self) -> Option<Vec<u8>> {
+        self.js.saved_token_rows()
+    }
+
+    /// Starts the matmul helper worker; resolves when it can take shares, fails with why not.
+    pub async fn start_helper(&self) -> Result<(), String> {
+        JsFuture::from(self.js.start_helper(&self.glue))
+            .await
+            .map(drop)
+            .map_err(|e| describe(&e))
+    }
+
+    /// Shares the encoder's matmuls with the worker [`Encoder::start_helper`] started.
+    pub fn install_helper(&self) {
+        self.js.install_helper();
+    }
+
+    /// This query's matmuls are done: the helper worker may sleep.
+    pub fn rest(&self) {
+        self.js.rest();
+    }
+
+    /// A query is coming: the helper worker should be spinning by its first matmul.
+    pub fn wake(&self) {
+        self.js.wake();
+    }
+
+    /// The encoder module's memory and the helper's state ([`crate::timing::publish`]).
+    pub fn stats(&self) -> Object {
+        self.js.stats()
+    }
+}
+
+thread_local! {
+    /// The attached encoder, for what runs outside the component: the box's keydown wakes the
+    /// helper, the timings read the module's memory and the helper's state.
+    static CURRENT: std::cell::RefCell<Option<Encoder>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `encoder` the one [`wake`], [`rest`] and [`stats`] speak to.
+pub fn set_current(encoder: &Encoder) {
+    CURRENT.set(Some(encoder.clone()));
+}
+
+/// A query is coming (a keydown): the helper worker, if any, should be spinning by its first
+/// matmul.
+pub fn wake() {
+    CURRENT.with_borrow(|e| e.as_ref().map(Encoder::wake));
+}
+
+/// This query's matmuls are done: the helper worker may sleep.
+pub fn rest() {
+    CURRENT.with_borrow(|e| e.as_ref().map(Encoder::rest));
+}
+
+/// The encoder module's memory and the helper's state, once an encoder is attached.
+pub fn stats() -> Option<Object> {
+    CURRENT.with_borrow(|e| e.as_ref().map(Encoder::stats))
+}
