@@ -122,7 +122,7 @@ pub fn sample_release() -> &'static Served {
 }
 
 /// The page of the shared [`sample_release`]. `SEARCHBAR_PAGE_QUERY` (such as `?split=34,6`,
-/// web/src/worker.rs) opens it with other settings, for comparing them in alternating runs.
+/// web/encoder/src/worker.rs) opens it with other settings, for comparing them in alternating runs.
 pub fn sample_url() -> String {
     let page_query = std::env::var("SEARCHBAR_PAGE_QUERY").unwrap_or_default();
     format!("http://{}/{page_query}", sample_release().addr)

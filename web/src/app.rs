@@ -393,7 +393,7 @@ impl App {
                 link.send_message(Msg::Start);
                 self.query = text;
                 self.input_at = at;
-                // The box already shows the new text: nothing of Yew's view changes.
+                // The box already shows the new text: nothing else is drawn for it.
                 self.rows.set_active(None);
                 if self.query.trim().is_empty() {
                     self.debounce = None;
@@ -753,7 +753,7 @@ impl App {
     /// Shows the outcome of the search for `query`, first fetching the document shards its
     /// results need where they are not at hand yet (then it is shown when they arrive, if
     /// still the newest); records how long the search took (the throttle). Returns whether
-    /// Yew's view changed (the status line shows or clears an error).
+    /// the status line changed (it shows or clears an error).
     fn finish(
         &mut self,
         link: &Link,
@@ -801,7 +801,7 @@ impl App {
 
     /// Shows results for `query` (the text they were computed for, which the box may have
     /// moved past since) and publishes the search's timings. The rows and their ARIA state
-    /// are set here, without Yew's update (`Rows::show`).
+    /// are set here, without redrawing the status line (`Rows::show`).
     fn show(&mut self, query: &str, hits: Vec<QueryHit>, search_ms: f64) {
         self.shown_any = true;
         // The same text ranked again (words, then hybrid): the active row follows its document.

@@ -182,7 +182,7 @@ fn arrow_keys_hover_and_escape_drive_the_list_and_its_aria_state() {
 }
 
 /// `searchbar serve` makes the page cross-origin isolated, so a worker takes a share of each
-/// query's matmuls (web/src/worker.rs), and the results stay the CLI's.
+/// query's matmuls (web/encoder/src/worker.rs), and the results stay the CLI's.
 #[test]
 fn an_isolated_page_shares_its_queries_matmuls_with_a_worker() {
     let (b, served) = open_sample();

@@ -3,7 +3,7 @@
 //!
 //! Threads on wasm32-unknown-unknown need a nightly std rebuilt with atomics. Two ordinary
 //! instances need only a `SharedArrayBuffer` to meet in (a cross-origin-isolated page), and
-//! the page moves the bytes (`web/src/worker.rs`). This module decides what is shared:
+//! the page moves the bytes (`web/encoder/src/worker.rs`). This module decides what is shared:
 //! * [`crate::Encoder::matmul_weights`] packs the query graph's int8 matrices (a matrix's id is its
 //!   position) for [`MatmulHelper::from_bytes`] in the worker;
 //! * [`crate::Encoder::share_matmuls`] gives this thread a [`Peer`]. Each large int8 matmul then
