@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the web app with trunk into dist/ (index.html for releases/<id>/, the hashed bundle for
-# files/), precompresses it (.br, .gz) and prints the raw, gzip and brotli sizes. Never downloads: tools come from
+# Builds the web app into dist/: the page and its first wasm module with trunk (index.html for
+# releases/<id>/, the hashed bundle for files/), then the encoder's module (web/encoder) beside
+# them; precompresses both (.br, .gz) and prints the raw, gzip and brotli sizes. Never downloads: tools come from
 # scripts/install.sh (trunk, wasm-bindgen-cli and wasm-opt at pinned versions).
 set -euo pipefail
 shopt -s nullglob
@@ -26,11 +27,14 @@ trunk build --release --offline "$@"
 # built as trunk builds the page's (profile web, the same wasm-opt passes), named by its
 # content's hash like trunk's files. The page finds it in the manifest's list of its files.
 log "encoder module (searchbar-web-encoder)"
-cargo build -q --profile web --target wasm32-unknown-unknown -p searchbar-web-encoder --locked
+cargo build -q --profile web --target wasm32-unknown-unknown -p searchbar-web-encoder --locked \
+  --offline
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name searchbar-encoder \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/searchbar-web-encoder.wasm"
+# JS snippets (`#[wasm_bindgen(inline_js)]`) would live in a folder the release does not carry.
+[ ! -e "$out/snippets" ] || { log "the encoder module has JS snippets: not supported"; exit 1; }
 read -r -a opt_params <<< "$(grep -o 'data-wasm-opt-params="[^"]*"' index.html | cut -d'"' -f2)"
 wasm-opt -O3 "${opt_params[@]}" -o "$out/opt.wasm" "$out/searchbar-encoder_bg.wasm"
 hash=$(cat "$out/opt.wasm" "$out/searchbar-encoder.js" | sha256sum | cut -c1-16)

@@ -15,6 +15,14 @@ cargo fmt --all --check
 bash scripts/check-comment-width.sh
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
 cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web -p searchbar-web-encoder --target wasm32-unknown-unknown --locked -- -D warnings
+# The page's first module alone, as trunk builds it: searchbar-query without its encoder, and
+# nothing of tract or the tokenizer in it (that is what keeps it small).
+cargo clippy -q -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings
+if cargo tree -q -p searchbar-web --target wasm32-unknown-unknown -e normal --prefix none --locked |
+  grep -E '^(searchbar-encoder|tract-|tokenizers) ' >&2; then
+  echo "the page's first module depends on the encoder (above)" >&2
+  exit 1
+fi
 # The index's and the lexical index's tests too: keeps their Chromium search benchmarks
 # (tests/wasm_bench.rs) compiling.
 cargo clippy -q -p searchbar-index -p searchbar-lexical --target wasm32-unknown-unknown --tests --locked -- -D warnings

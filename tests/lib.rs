@@ -425,7 +425,7 @@ pub struct Served {
 
 /// The `host:port` a starting `searchbar serve` prints in its first line, read from the
 /// process's piped standard output.
-fn served_address(process: &mut std::process::Child) -> String {
+pub fn served_address(process: &mut std::process::Child) -> String {
     use std::io::BufRead;
     let mut line = String::new();
     std::io::BufReader::new(process.stdout.take().expect("piped stdout"))

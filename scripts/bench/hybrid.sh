@@ -9,6 +9,7 @@
 # speed, so any build gives the same ones.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/scifact-documents.sh
 repo="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 data="${SEARCHBAR_SCIFACT:-$(cd .. && pwd)/shared/datasets/scifact}"
@@ -21,16 +22,7 @@ work="${SEARCHBAR_BENCH_DIR:-$CARGO_TARGET_DIR/bench-scifact}"
 mkdir -p "$work"
 cp "$data/corpus.jsonl" "$work/corpus.jsonl"
 write_config() {
-  cat > "$work/searchbar.toml" <<TOML
-[source]
-kind = "jsonl"
-path = "corpus.jsonl"
-[documents]
-id = "_id"
-template = "{title}. {text}"
-title = "title"
-url = ""
-snippet = "text"
+  { scifact_documents_toml; cat <<TOML
 [index]
 kind = "flat"
 [search]
@@ -46,6 +38,7 @@ max_ndcg_drop = 1.0
 [model]
 weights = "$2"
 TOML
+  } > "$work/searchbar.toml"
 }
 cd "$work"
 # The encoder with int8 weights, then as shipped (4-bit, the model lock's plan).

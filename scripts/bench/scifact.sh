@@ -6,6 +6,7 @@
 # the repository). Needs a release build: cargo build --release -p searchbar.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/scifact-documents.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
 data="${SEARCHBAR_SCIFACT:-$(cd .. && pwd)/shared/datasets/scifact}"
 [ -f "$data/corpus.jsonl" ] || { echo "SciFact not found at $data (set SEARCHBAR_SCIFACT)" >&2; exit 1; }
@@ -18,16 +19,7 @@ rm -rf "$work/deploy" "$work/.searchbar/stages" "$work/.searchbar/candidate" "$w
 mkdir -p "$work"
 cp "$data/corpus.jsonl" "$work/corpus.jsonl"
 write_config() {
-  cat > "$work/searchbar.toml" <<TOML
-[source]
-kind = "jsonl"
-path = "corpus.jsonl"
-[documents]
-id = "_id"
-template = "{title}. {text}"
-title = "title"
-url = ""
-snippet = "text"
+  { scifact_documents_toml; cat <<TOML
 [index]
 $1
 [search]
@@ -40,6 +32,7 @@ recall_queries = 500
 min_recall_at_10 = 0.0
 max_ndcg_drop = 1.0
 TOML
+  } > "$work/searchbar.toml"
 }
 secs() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.1f}')" "$1" "$2"; }
 

@@ -597,8 +597,8 @@ impl App {
             .filter(|_| searcher.ranking().mode.uses_dense())
         else {
             // A lexical release, or a hybrid one whose encoder is still loading (ranked again
-            // when it arrives).
-            let partial = !searcher.complete_ranking();
+            // when it arrives) or failed.
+            let partial = searcher.ranking().mode.uses_dense();
             let query = self.query.clone();
             let ranked = self.rank(&query, None);
             self.hits_partial = partial;
@@ -634,10 +634,7 @@ impl App {
             let query = self.query.clone();
             return match encoder.embed(&query) {
                 Ok(vector) => self.search_vector(link, query, start, vector),
-                Err(e) => {
-                    self.query_error = Some(format!("Search failed: {e}"));
-                    true
-                }
+                Err(e) => self.encoder_failed(link, e),
             };
         }
         match encoder.start(&self.query) {
@@ -649,11 +646,29 @@ impl App {
                 });
                 self.step(link)
             }
-            Err(e) => {
-                self.query_error = Some(format!("Search failed: {e}"));
-                true
-            }
+            Err(e) => self.encoder_failed(link, e),
         }
+    }
+
+    /// The encoder's module failed to embed a text (it trapped, or refused it): it is not asked
+    /// again. A release that reads words goes on ranking by them, the status line saying why;
+    /// one ranked by its encoder alone shows the error.
+    fn encoder_failed(&mut self, link: &Link, e: String) -> bool {
+        self.job = None;
+        let uses_lexical = self
+            .searcher
+            .as_ref()
+            .is_some_and(|s| s.ranking().mode.uses_lexical());
+        if !uses_lexical {
+            self.query_error = Some(format!("Search failed: {e}"));
+            return true;
+        }
+        self.encoder = None;
+        self.phase = Phase::Error(format!(
+            "The semantic model failed ({e}): searching by words only"
+        ));
+        link.send_message(Msg::Search);
+        true
     }
 
     /// Runs one slice of the query being embedded; when the vector is ready, searches and
@@ -670,11 +685,7 @@ impl App {
                 self.next_slice = Some(Timeout::new(0, move || link.send_message(Msg::Step)));
                 return false;
             }
-            Err(e) => {
-                self.job = None;
-                self.query_error = Some(format!("Search failed: {e}"));
-                return true;
-            }
+            Err(e) => return self.encoder_failed(link, e),
         };
         let job = self.job.take().expect("a job was running");
         self.search_vector(link, job.text, job.start, vector)
@@ -1001,7 +1012,7 @@ fn post_task(f: impl FnOnce() + 'static) -> bool {
         .is_ok()
 }
 
-/// Loads the page's release, reporting each step to the component: the manifest, then the
+/// Loads the page's release, reporting each step to the app: the manifest, then the
 /// records stage. A release ranked by its encoder alone downloads the dense half next; a
 /// hybrid one leaves it to [`Msg::StartDense`].
 async fn load(link: Link) {
@@ -1041,7 +1052,7 @@ async fn load_dense(link: Link, manifest: Rc<Manifest>, manifest_bytes: Rc<Vec<u
     }
 }
 
-/// Reports a download's bytes so far to the component: `(index in Download::list, bytes)`.
+/// Reports a download's bytes so far to the app: `(index in Download::list, bytes)`.
 fn progress(link: &Link) -> impl Fn(usize, u64) + Clone + 'static {
     let progress = link.callback(|(i, loaded)| Msg::Progress(i, loaded));
     move |i, n| progress((i, n))

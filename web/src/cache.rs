@@ -95,8 +95,7 @@ pub async fn read_saved(cache: &Cache, key: &str) -> Option<Uint8Array> {
 
 /// Keeps `bytes` under `key`, replacing what was there; a failure only means the next visit
 /// fetches those rows again.
-pub async fn store_saved(cache: Cache, key: String, bytes: Vec<u8>) {
-    let bytes = Uint8Array::from(&bytes[..]);
+pub async fn store_saved(cache: Cache, key: String, bytes: Uint8Array) {
     if let Ok(response) = Response::new_with_opt_buffer_source(Some(&bytes)) {
         let _ = JsFuture::from(cache.put_with_str(&key, &response)).await;
     }

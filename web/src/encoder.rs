@@ -6,7 +6,8 @@
 //!
 //! The module is found in the manifest's list of the page's own files (`files.app`), its glue
 //! imported and its wasm streamed into compilation by the page's shell (`searchbarEncoder`
-//! in index.html: an inline script, so no `eval` and no extra file).
+//! in index.html: an inline script, so no `eval` and no extra file), each checked by the
+//! browser against the manifest's sha256 (Subresource Integrity) before it runs.
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use searchbar_query::fetch::describe;
@@ -20,6 +21,9 @@ use wasm_bindgen_futures::JsFuture;
 /// `<PREFIX><hash>_bg.wasm` (scripts/build-web.sh names them).
 pub const MODULE_PREFIX: &str = "searchbar-encoder-";
 
+// Every call can throw: a module that trapped (out of memory, a panic) throws on every later
+// call into it. Each is caught, so the page's own state is never left mid-update by an
+// exception passing through it, and keyword search goes on.
 #[wasm_bindgen]
 extern "C" {
     /// web/encoder's `PageEncoder`.
@@ -41,26 +45,26 @@ extern "C" {
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = insertTokenFile)]
     fn insert_token_file(this: &PageEncoder, bytes: &[u8]) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, js_name = savedTokenRows)]
-    fn saved_token_rows(this: &PageEncoder) -> Option<Vec<u8>>;
-    #[wasm_bindgen(method, js_name = startHelper)]
-    fn start_helper(this: &PageEncoder, glue: &str) -> Promise;
-    #[wasm_bindgen(method, js_name = installHelper)]
-    fn install_helper(this: &PageEncoder);
-    #[wasm_bindgen(method)]
-    fn rest(this: &PageEncoder);
-    #[wasm_bindgen(method)]
-    fn wake(this: &PageEncoder);
-    #[wasm_bindgen(method)]
-    fn stats(this: &PageEncoder) -> Object;
+    #[wasm_bindgen(method, catch, js_name = savedTokenRows)]
+    fn saved_token_rows(this: &PageEncoder) -> Result<Option<Uint8Array>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = startHelper)]
+    fn start_helper(this: &PageEncoder, glue: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = installHelper)]
+    fn install_helper(this: &PageEncoder) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn rest(this: &PageEncoder) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn wake(this: &PageEncoder) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn stats(this: &PageEncoder) -> Result<Object, JsValue>;
 
     /// web/encoder's `EmbedTask`.
     #[derive(Debug)]
     type JsEmbedTask;
     #[wasm_bindgen(method, catch)]
     fn step(this: &JsEmbedTask, budget_ms: f64) -> Result<Option<Vec<f32>>, JsValue>;
-    #[wasm_bindgen(method)]
-    fn free(this: &JsEmbedTask);
+    #[wasm_bindgen(method, catch)]
+    fn free(this: &JsEmbedTask) -> Result<(), JsValue>;
 }
 
 /// The release's query encoder, running in its own module.
@@ -77,7 +81,8 @@ pub struct EmbedTask(JsEmbedTask);
 
 impl Drop for EmbedTask {
     fn drop(&mut self) {
-        self.0.free();
+        // A task of a module that trapped cannot be freed, nor does it need to be.
+        let _ = self.0.free();
     }
 }
 
@@ -88,15 +93,19 @@ impl EmbedTask {
     }
 }
 
-/// The encoder module's glue and wasm, as the manifest lists them among the page's files.
+/// The encoder module's glue and wasm, as the manifest lists them among the page's files: a
+/// glue and the wasm of the same build (one name stem).
 pub fn module_files(manifest: &Manifest) -> Option<(&FileRef, &FileRef)> {
-    let named = |suffix: &str| {
-        manifest.files.app.iter().find(|f| {
-            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-            name.starts_with(MODULE_PREFIX) && name.ends_with(suffix)
-        })
-    };
-    Some((named(".js")?, named("_bg.wasm")?))
+    let name = |f: &'_ FileRef| f.path.rsplit('/').next().unwrap_or("").to_string();
+    let app = &manifest.files.app;
+    app.iter().find_map(|glue| {
+        let stem = name(glue)
+            .strip_suffix(".js")
+            .filter(|s| s.starts_with(MODULE_PREFIX))?
+            .to_string();
+        let wasm = app.iter().find(|f| name(f) == format!("{stem}_bg.wasm"))?;
+        Some((glue, wasm))
+    })
 }
 
 /// `path` (relative to the page) as an absolute URL: a module imports relative to its own
@@ -117,28 +126,33 @@ pub async fn load_module(
     manifest: &Manifest,
     progress: impl Fn(u64) + 'static,
 ) -> Result<(JsValue, String), String> {
-    let (glue, wasm) = module_files(manifest).ok_or(
+    let (glue_file, wasm_file) = module_files(manifest).ok_or(
         "the release's web bundle has no encoder module (searchbar-encoder-*.js and _bg.wasm)",
     )?;
-    let (glue, wasm) = (absolute(&glue.path)?, absolute(&wasm.path)?);
+    let (glue, wasm) = (absolute(&glue_file.path)?, absolute(&wasm_file.path)?);
     let window = web_sys::window().ok_or("no window")?;
     let loader: Function = Reflect::get(&window, &"searchbarEncoder".into())
         .ok()
         .and_then(|f| f.dyn_into().ok())
         .ok_or("the page's shell has no searchbarEncoder loader (index.html)")?;
-    let progress = Closure::<dyn Fn(f64)>::new(move |n: f64| progress(n as u64));
+    // Kept for the page's life: the stream may still report bytes after this future is
+    // dropped (the other files of the dense stage failed first), and one small closure per
+    // page is cheaper than a call into a freed one.
+    let progress = Closure::<dyn Fn(f64)>::new(move |n: f64| progress(n as u64)).into_js_value();
+    let args = Array::of5(
+        &glue.clone().into(),
+        &glue_file.sha256.clone().into(),
+        &wasm.into(),
+        &wasm_file.sha256.clone().into(),
+        &progress,
+    );
+    // The loader names the file a failure is about.
     let started = loader
-        .call3(
-            &JsValue::UNDEFINED,
-            &glue.clone().into(),
-            &wasm.clone().into(),
-            progress.as_ref(),
-        )
-        .map_err(|e| format!("{glue}: {}", describe(&e)))?;
+        .apply(&JsValue::UNDEFINED, &args)
+        .map_err(|e| describe(&e))?;
     let exports = JsFuture::from(Promise::from(started))
         .await
-        .map_err(|e| format!("{wasm}: {}", describe(&e)))?;
-    drop(progress);
+        .map_err(|e| describe(&e))?;
     Ok((exports, glue))
 }
 
@@ -207,6 +221,7 @@ impl Encoder {
         fetched: &[Vec<u8>],
     ) -> Result<(), String> {
         let lengths: Vec<u32> = fetched.iter().map(|b| b.len() as u32).collect();
+        // One copy into the encoder's memory rather than one per span (most are a row or two).
         let bytes = fetched.concat();
         self.js
             .insert_token_rows(&request.url, &request.to_flat(), &lengths, &bytes)
@@ -219,14 +234,15 @@ impl Encoder {
         self.js.insert_token_file(bytes).map_err(|e| describe(&e))
     }
 
-    /// The token rows fetched so far, for the next visit.
-    pub fn saved_token_rows(&self) -> Option<Vec<u8>> {
-        self.js.saved_token_rows()
+    /// The token rows fetched so far, for the next visit (in JS memory: they go to the cache).
+    pub fn saved_token_rows(&self) -> Option<Uint8Array> {
+        self.js.saved_token_rows().ok().flatten()
     }
 
     /// Starts the matmul helper worker; resolves when it can take shares, fails with why not.
     pub async fn start_helper(&self) -> Result<(), String> {
-        JsFuture::from(self.js.start_helper(&self.glue))
+        let started = self.js.start_helper(&self.glue).map_err(|e| describe(&e))?;
+        JsFuture::from(started)
             .await
             .map(drop)
             .map_err(|e| describe(&e))
@@ -234,27 +250,28 @@ impl Encoder {
 
     /// Shares the encoder's matmuls with the worker [`Encoder::start_helper`] started.
     pub fn install_helper(&self) {
-        self.js.install_helper();
+        let _ = self.js.install_helper();
     }
 
     /// This query's matmuls are done: the helper worker may sleep.
     pub fn rest(&self) {
-        self.js.rest();
+        let _ = self.js.rest();
     }
 
     /// A query is coming: the helper worker should be spinning by its first matmul.
     pub fn wake(&self) {
-        self.js.wake();
+        let _ = self.js.wake();
     }
 
-    /// The encoder module's memory and the helper's state ([`crate::timing::publish`]).
-    pub fn stats(&self) -> Object {
-        self.js.stats()
+    /// The encoder module's memory and the helper's state ([`crate::timing::publish`]); `None`
+    /// once the module has failed.
+    pub fn stats(&self) -> Option<Object> {
+        self.js.stats().ok()
     }
 }
 
 thread_local! {
-    /// The attached encoder, for what runs outside the component: the box's keydown wakes the
+    /// The attached encoder, for what runs outside the app's update: the box's keydown wakes the
     /// helper, the timings read the module's memory and the helper's state.
     static CURRENT: std::cell::RefCell<Option<Encoder>> = const { std::cell::RefCell::new(None) };
 }
@@ -277,5 +294,5 @@ pub fn rest() {
 
 /// The encoder module's memory and the helper's state, once an encoder is attached.
 pub fn stats() -> Option<Object> {
-    CURRENT.with_borrow(|e| e.as_ref().map(Encoder::stats))
+    CURRENT.with_borrow(|e| e.as_ref().and_then(Encoder::stats))
 }

@@ -216,8 +216,8 @@ pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, Str
         .collect())
 }
 
-/// The word-embedding rows one query needs ([`Searcher::token_request`]), each span by one
-/// range request, all in flight at once; [`Searcher::insert_token_rows`] verifies every row.
+/// The word-embedding rows one query needs ([`Encoder::token_request`]), each span by one
+/// range request, all in flight at once; the encoder's module verifies every row.
 /// A host that ignores range requests sends the whole file instead, once.
 pub async fn fetch_tokens(request: &TokenRequest) -> Result<Fetched, String> {
     let ranges: Vec<_> = request.spans.iter().map(|s| s.bytes.clone()).collect();

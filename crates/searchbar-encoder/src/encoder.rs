@@ -495,6 +495,20 @@ impl Encoder {
         crate::kernels::helper::pack(&self.int8_matrices())
     }
 
+    /// [`Encoder::matmul_weights`]' length, and its bytes handed to `sink` a piece at a time
+    /// (a matrix's panels at most): a page copies them into a JS buffer for the worker without
+    /// their 11 MB ever being in its own memory, which never shrinks back.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn matmul_weights_len(&self) -> usize {
+        crate::kernels::helper::packed_len(&self.int8_matrices())
+    }
+
+    /// See [`Encoder::matmul_weights_len`].
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn write_matmul_weights(&self, sink: &mut dyn FnMut(&[u8])) {
+        crate::kernels::helper::pack_into(&self.int8_matrices(), sink)
+    }
+
     /// Splits this thread's int8 matmuls with `peer`, whose helper was built from
     /// [`Encoder::matmul_weights`], until [`crate::helper::uninstall`].
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -28,9 +28,9 @@ pub struct Artifacts {
     /// The token digests file, where the manifest lists token rows.
     pub token_digests: Vec<u8>,
     /// The whole token rows file, where it is at hand (the pipeline's disk). A page leaves it
-    /// `None` and fetches the rows of each query's tokens ([`Searcher::token_request`]).
+    /// `None` and fetches the rows of each query's tokens (`QueryEncoder::token_request`).
     pub token_rows: Option<Vec<u8>>,
-    /// Token rows a page kept from earlier visits ([`Searcher::saved_token_rows`]), each
+    /// Token rows a page kept from earlier visits (`QueryEncoder::saved_token_rows`), each
     /// checked against its digest; damaged ones are dropped, not an error (they are fetched
     /// again).
     pub saved_token_rows: Option<Vec<u8>>,

@@ -76,7 +76,7 @@ pub fn nginx_snippet() -> String {
          # gzip_static is nginx's own; for brotli add brotli_static with ngx_brotli.\n\
          # The pages and JSON without variants (loader, release page, manifest, pointer) are\n\
          # compressed as they are sent.\n\
-         gzip on;\ngzip_types application/json;\n\
+         gzip on;\ngzip_types application/json;\ngzip_vary on;\n\
          location ~ /\\. {{ return 404; }}\n\
          location = / {{\n    {common}add_header Cache-Control \"no-cache\" always;\n    try_files /{LOADER_NAME} =404;\n}}\n\
          location = /{LOADER_NAME} {{\n    {common}add_header Cache-Control \"no-cache\" always;\n}}\n\

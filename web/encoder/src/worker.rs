@@ -414,7 +414,15 @@ fn spawn(
 ) -> Result<(), String> {
     let js = |e: JsValue| format!("{e:?}");
     let sab = SharedArrayBuffer::new(BUFFER_BYTES);
-    let weights = Uint8Array::from(encoder.matmul_weights().as_slice());
+    // Copied out a matrix at a time: this module's memory never holds the packed weights
+    // whole (it would keep the 11 MB for good).
+    let weights = Uint8Array::new_with_length(encoder.matmul_weights_len() as u32);
+    let mut at = 0u32;
+    encoder.write_matmul_weights(&mut |part| {
+        let end = at + part.len() as u32;
+        weights.subarray(at, end).copy_from(part);
+        at = end;
+    });
     let bag = BlobPropertyBag::new();
     bag.set_type("text/javascript");
     let blob =

@@ -207,24 +207,42 @@ pub(crate) fn matmul(w: &Arc<Int8Matrix>, x: &[f32], m: usize, y: &mut [f32]) ->
 /// [`crate::Encoder::matmul_weights`]' format: a header, then per matrix `k`, `n` (u32), the
 /// k-pair panels, then the padded column scales and biases (f32), all little-endian.
 pub(crate) fn pack(matrices: &[Arc<Int8Matrix>]) -> Vec<u8> {
-    // Exactly: an int8 matrix in wasm also holds the portable kernel's panels, and the page's
-    // linear memory never shrinks back.
+    let mut out = Vec::with_capacity(packed_len(matrices));
+    pack_into(matrices, &mut |part| out.extend_from_slice(part));
+    out
+}
+
+/// How many bytes [`pack`] makes of `matrices`. Exactly: an int8 matrix in wasm also holds the
+/// portable kernel's panels, and the page's linear memory never shrinks back.
+pub(crate) fn packed_len(matrices: &[Arc<Int8Matrix>]) -> usize {
     let bytes = |d: Weights| 8 + d.pairs.len() + 4 * (d.scales.len() + d.biases.len());
-    let size = 16 + matrices.iter().map(|w| bytes(w.dot16())).sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(matrices.len() as u32).to_le_bytes());
+    16 + matrices.iter().map(|w| bytes(w.dot16())).sum::<usize>()
+}
+
+/// [`pack`]'s bytes handed to `sink` a piece at a time (a matrix's panels at most), so a page
+/// can copy them out of its memory without holding all of them there at once.
+pub(crate) fn pack_into(matrices: &[Arc<Int8Matrix>], sink: &mut dyn FnMut(&[u8])) {
+    let mut head = Vec::with_capacity(16);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&VERSION.to_le_bytes());
+    head.extend_from_slice(&(matrices.len() as u32).to_le_bytes());
+    sink(&head);
     for w in matrices {
         let d = w.dot16();
-        out.extend_from_slice(&(d.k as u32).to_le_bytes());
-        out.extend_from_slice(&(d.n as u32).to_le_bytes());
-        out.extend(d.pairs.iter().map(|&b| b as u8));
-        for v in d.scales.iter().chain(d.biases) {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        let mut dims = [0u8; 8];
+        dims[..4].copy_from_slice(&(d.k as u32).to_le_bytes());
+        dims[4..].copy_from_slice(&(d.n as u32).to_le_bytes());
+        sink(&dims);
+        let pairs: Vec<u8> = d.pairs.iter().map(|&b| b as u8).collect();
+        sink(&pairs);
+        let floats: Vec<u8> = d
+            .scales
+            .iter()
+            .chain(d.biases)
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        sink(&floats);
     }
-    out
 }
 
 /// One matrix as the helper holds it: [`Weights`]' fields, owned.
