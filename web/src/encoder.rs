@@ -44,7 +44,7 @@ extern "C" {
         bytes: &[u8],
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = insertTokenFile)]
-    fn insert_token_file(this: &PageEncoder, bytes: &[u8]) -> Result<(), JsValue>;
+    fn insert_token_file(this: &PageEncoder, bytes: &Uint8Array) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = savedTokenRows)]
     fn saved_token_rows(this: &PageEncoder) -> Result<Option<Uint8Array>, JsValue>;
     #[wasm_bindgen(method, catch, js_name = startHelper)]
@@ -230,7 +230,7 @@ impl Encoder {
 
     /// Takes the whole token rows file (a host without range requests sent it), checked by the
     /// encoder against the manifest.
-    pub fn insert_token_file(&self, bytes: &[u8]) -> Result<(), String> {
+    pub fn insert_token_file(&self, bytes: &Uint8Array) -> Result<(), String> {
         self.js.insert_token_file(bytes).map_err(|e| describe(&e))
     }
 

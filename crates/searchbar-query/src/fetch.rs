@@ -20,8 +20,9 @@ pub async fn fetch_ranges(url: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8
 pub enum Fetched {
     /// Each range's bytes, in order.
     Ranges(Vec<Vec<u8>>),
-    /// The whole file: the host ignores `Range`.
-    Whole(Vec<u8>),
+    /// The whole file: the host ignores `Range`. In JS memory: a page hands it to its encoder's
+    /// module, and its own memory, which never shrinks, need not hold megabytes for a moment.
+    Whole(js_sys::Uint8Array),
 }
 
 thread_local! {
@@ -45,18 +46,22 @@ pub async fn fetch_ranges_or_whole(url: &str, ranges: &[Range<u64>]) -> Result<F
         return Ok(Fetched::Whole(bytes));
     }
     RANGES_SERVED.with_borrow_mut(|s| s.insert(url.to_string()));
-    let mut parts = vec![bytes];
+    let mut parts = vec![bytes.to_vec()];
     parts.extend(fetch_ranges(url, rest).await?);
     Ok(Fetched::Ranges(parts))
 }
 
 async fn fetch_range(url: &str, range: Range<u64>) -> Result<Vec<u8>, String> {
-    Ok(get_range(url, range, false).await?.1)
+    Ok(get_range(url, range, false).await?.1.to_vec())
 }
 
 /// One range request: the response's status (206, or 200 where `whole` allows the whole file)
 /// and body. Any other status is an error, before the body is read.
-async fn get_range(url: &str, range: Range<u64>, whole: bool) -> Result<(u16, Vec<u8>), String> {
+async fn get_range(
+    url: &str,
+    range: Range<u64>,
+    whole: bool,
+) -> Result<(u16, js_sys::Uint8Array), String> {
     let fail = |e: JsValue| format!("{url}: {}", describe(&e));
     let headers = Headers::new().map_err(fail)?;
     let value = format!("bytes={}-{}", range.start, range.end.saturating_sub(1));
@@ -78,7 +83,7 @@ async fn get_range(url: &str, range: Range<u64>, whole: bool) -> Result<(u16, Ve
     let body = JsFuture::from(response.array_buffer().map_err(fail)?)
         .await
         .map_err(fail)?;
-    Ok((status, js_sys::Uint8Array::new(&body).to_vec()))
+    Ok((status, js_sys::Uint8Array::new(&body)))
 }
 
 /// A JS exception or rejection as text: an `Error`'s message, a string as it is.
