@@ -344,6 +344,44 @@ fn error_status(b: &Browser) -> serde_json::Value {
     .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(b)))
 }
 
+/// A release ranked by its encoder alone has no words-only stage: the page loads the encoder's
+/// module with its records (first module, then the second), ranks as the CLI does and fetches
+/// no lexical file.
+#[test]
+fn a_dense_release_loads_its_encoder_at_once_and_ranks_like_the_cli() {
+    require_web_bundle();
+    let p = Project::sample("[search]\nmode = \"dense\"\n");
+    p.ok(&["run", "--env", "stage"]);
+    let manifest = p.manifest("stage", &p.live("stage").unwrap());
+    assert_eq!(manifest["search"]["mode"], "dense");
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    open(&b, &format!("http://{addr}/"));
+    for (_, q) in sample_queries().into_iter().take(3) {
+        let got = search(&b, &q);
+        assert!(!got.is_empty(), "{q:?}");
+        assert_eq!(got, native(&p, &q), "{q:?}");
+    }
+    let fetched = b
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => e.name) \
+               .filter(n => /[/](lexical-|searchbar-encoder-)/.test(n)) \
+               .map(n => n.includes('/lexical-') ? 'lexical' : 'encoder module')",
+            json!([]),
+        )
+        .unwrap();
+    assert!(
+        fetched
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n == "encoder module")
+            && fetched != json!([]),
+        "{fetched}"
+    );
+    server.kill().unwrap();
+}
+
 /// The page shown now (its path), and its box's value, caret, whether it has focus and whether
 /// the app has taken it over.
 fn box_state(b: &Browser) -> (String, serde_json::Value) {
