@@ -14,7 +14,7 @@ step "format and lints"
 cargo fmt --all --check
 bash scripts/check-comment-width.sh
 cargo clippy -q --workspace --all-targets --locked -- -D warnings
-cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web -p searchbar-web-encoder --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -q -p searchbar-encoder -p searchbar-lexical -p searchbar-web-encoder --target wasm32-unknown-unknown --locked -- -D warnings
 # The page's first module alone, as trunk builds it: searchbar-query without its encoder, and
 # nothing of tract or the tokenizer in it (that is what keeps it small).
 cargo clippy -q -p searchbar-web --target wasm32-unknown-unknown --locked -- -D warnings

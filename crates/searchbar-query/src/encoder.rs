@@ -166,7 +166,7 @@ impl QueryEncoder {
     pub fn insert_token_rows(
         &mut self,
         request: &TokenRequest,
-        fetched: &[Vec<u8>],
+        fetched: &[impl AsRef<[u8]>],
     ) -> Result<(), QueryError> {
         let invalid = |message: String| QueryError::Invalid {
             file: request.url.clone(),
@@ -188,7 +188,7 @@ impl QueryEncoder {
                 first: span.first,
                 count: span.count,
             };
-            rows.insert_span(span, bytes)
+            rows.insert_span(span, bytes.as_ref())
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Ok(())

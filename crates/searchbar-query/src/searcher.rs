@@ -85,12 +85,12 @@ impl TokenRequest {
             )));
         }
         let whole = |v: f64, max: f64| (v >= 0.0 && v <= max && v.fract() == 0.0).then_some(v);
+        let u32_at = |v| whole(v, f64::from(u32::MAX)).map(|v| v as u32);
+        let u64_at = |v| whole(v, 2f64.powi(53)).map(|v| v as u64);
         let spans = flat
             .chunks_exact(4)
-            .map(|c| {
-                let u32_at = |v| whole(v, f64::from(u32::MAX)).map(|v| v as u32);
-                let u64_at = |v| whole(v, 2f64.powi(53)).map(|v| v as u64);
-                match (u32_at(c[0]), u32_at(c[1]), u64_at(c[2]), u64_at(c[3])) {
+            .map(
+                |c| match (u32_at(c[0]), u32_at(c[1]), u64_at(c[2]), u64_at(c[3])) {
                     (Some(first), Some(count), Some(start), Some(end)) if start <= end => {
                         Ok(TokenSpan {
                             first,
@@ -99,8 +99,8 @@ impl TokenRequest {
                         })
                     }
                     _ => Err(invalid(format!("not a span of token rows: {c:?}"))),
-                }
-            })
+                },
+            )
             .collect::<Result<_, _>>()?;
         Ok(Self {
             url: url.to_string(),
@@ -700,12 +700,6 @@ impl Searcher {
     #[cfg(feature = "encoder")]
     pub fn encoder(&self) -> Option<&QueryEncoder> {
         self.encoder.as_ref()
-    }
-
-    /// The query encoder, to keep the token rows it fetches.
-    #[cfg(feature = "encoder")]
-    pub fn encoder_mut(&mut self) -> Option<&mut QueryEncoder> {
-        self.encoder.as_mut()
     }
 
     #[cfg(feature = "encoder")]

@@ -108,10 +108,6 @@ impl PageEncoder {
         })
     }
 
-    pub fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
     /// The token rows `text` needs that are not at hand yet, four numbers a span
     /// ([`TokenRequest::to_flat`]); `undefined` when there are none to fetch.
     #[wasm_bindgen(js_name = tokenRequest)]
@@ -136,7 +132,7 @@ impl PageEncoder {
         for &n in lengths {
             let n = (n as usize).min(rest.len());
             let (part, tail) = rest.split_at(n);
-            parts.push(part.to_vec());
+            parts.push(part);
             rest = tail;
         }
         Ok(self.inner.insert_token_rows(&request, &parts)?)
