@@ -126,6 +126,17 @@ dist = "{dist}"
         }
     }
 
+    /// Adds `keys` (TOML lines) to the config's `[web]` table.
+    pub fn set_web(&self, keys: &str) {
+        let cfg = self.path().join("searchbar.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(
+            &cfg,
+            text.replacen("[web]\n", &format!("[web]\n{keys}\n"), 1),
+        )
+        .unwrap();
+    }
+
     /// The project with `vars` set for every command it runs.
     pub fn with_env(mut self, vars: Vec<(String, String)>) -> Self {
         self.env.extend(vars);
@@ -272,6 +283,22 @@ pub fn verify_served(target: &Path) -> Result<String, String> {
     Ok(id.to_string())
 }
 
+/// Every artifact of `m` ([`searchbar_release::Files::artifacts`]: its part tables' pages and
+/// parts too), the tables read through `read`.
+pub fn artifacts(
+    m: &searchbar_release::Manifest,
+    mut read: impl FnMut(&searchbar_release::FileRef) -> Result<Vec<u8>, String>,
+) -> Result<Vec<searchbar_release::FileRef>, String> {
+    m.files
+        .artifacts(&mut |f: &searchbar_release::FileRef| {
+            read(f).map_err(|message| searchbar_release::ReleaseError::Invalid {
+                file: f.path.clone(),
+                message,
+            })
+        })
+        .map_err(|e| e.to_string())
+}
+
 /// Verifies release `id` of `target` from disk: its manifest, every file it names (by hash), its
 /// page.
 pub fn verify_release(target: &Path, id: &str) -> Result<(), String> {
@@ -284,9 +311,11 @@ pub fn verify_release(target: &Path, id: &str) -> Result<(), String> {
     if m.release != id {
         return Err(format!("pointer says {id}, manifest says {}", m.release));
     }
-    for f in m.files.all() {
-        let bytes = std::fs::read(dir.join(&f.path)).map_err(|e| format!("{}: {e}", f.path))?;
-        f.verify(&bytes).map_err(|e| e.to_string())?;
+    let read = |f: &searchbar_release::FileRef| -> Result<Vec<u8>, String> {
+        std::fs::read(dir.join(&f.path)).map_err(|e| format!("{}: {e}", f.path))
+    };
+    for f in artifacts(&m, read)? {
+        f.verify(&read(&f)?).map_err(|e| e.to_string())?;
     }
     let page = std::fs::read(dir.join("index.html"))
         .map_err(|e| format!("release {id} has no page: {e}"))?;

@@ -271,9 +271,14 @@ pub struct WebConfig {
     /// trunk's output directory (the web bundle shipped in each release).
     pub dist: PathBuf,
     /// Documents per display-metadata shard. A page fetches the shards of the results it
-    /// shows: small shards keep that to a few KB per query (32 records are about 4 KB
-    /// with brotli), at the cost of one manifest entry each.
+    /// shows: eight records are about 1.3 KB with brotli, so ten results cost about 13 KB
+    /// (shards of 32: 47 KB on SciFact), at the cost of more files (named in a part table
+    /// beyond 256, so the manifest does not grow with them).
     pub docs_per_shard: usize,
+    /// Entries per part table page: a release with more document shards (or lexical
+    /// fragments) than this names them in a table a page reads by need, not in its manifest.
+    /// Unset: listed up to 256, else pages sized by the count (`searchbar_release::page_entries`).
+    pub parts_per_page: Option<usize>,
     /// Snippets are cut to this many characters.
     pub snippet_chars: usize,
 }
@@ -282,7 +287,8 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             dist: "dist".into(),
-            docs_per_shard: 32,
+            docs_per_shard: 8,
+            parts_per_page: None,
             snippet_chars: 280,
         }
     }
@@ -467,6 +473,14 @@ fn validate(c: &Config) -> Result<()> {
     }
     if c.web.docs_per_shard == 0 {
         bail!("web.docs_per_shard must be at least 1");
+    }
+    if let Some(n) = c.web.parts_per_page {
+        if !(1..=searchbar_release::MAX_PER_PAGE).contains(&n) {
+            bail!(
+                "web.parts_per_page = {n} must be 1 to {}",
+                searchbar_release::MAX_PER_PAGE
+            );
+        }
     }
     if c.deploy.targets.is_empty() {
         bail!("deploy.targets must name at least one target");

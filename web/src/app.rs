@@ -22,7 +22,7 @@ use searchbar_query::searchbar_lexical::{Matches, Outcome};
 use searchbar_query::{
     Dense, Hit, QueryError, QueryHit, RowRequest, Searcher, Stage, Terms, TokenRequest,
 };
-use searchbar_release::Manifest;
+use searchbar_release::{Manifest, Want};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -115,7 +115,7 @@ pub enum Msg {
     /// Lexical fragments fetched for search number `seq`.
     Fragments {
         seq: u64,
-        fetched: Result<Vec<(usize, Vec<u8>)>, String>,
+        fetched: Result<Vec<(Want, Vec<u8>)>, String>,
     },
     /// The document shards of search number `seq`'s results (`ranked` for `text`), fetched
     /// after `spent` milliseconds of searching.
@@ -124,7 +124,7 @@ pub enum Msg {
         text: String,
         spent: f64,
         ranked: Vec<(u32, f32)>,
-        fetched: Result<Vec<(usize, Vec<u8>)>, String>,
+        fetched: Result<Vec<(Want, Vec<u8>)>, String>,
     },
     Key(Key),
     Hover(usize),
@@ -574,10 +574,8 @@ impl App {
             match lexical.search(&self.query, searcher.depth(None)) {
                 Ok(Outcome::Done(matches)) => self.lexical = Some((self.query.clone(), matches)),
                 Ok(Outcome::Need(numbers)) => {
-                    let files = numbers
-                        .into_iter()
-                        .filter_map(|n| Some((n, lexical.file(n)?.clone())))
-                        .collect();
+                    // The fragments, or first the table pages that name them.
+                    let files = lexical.wanted(numbers);
                     let (link, seq) = (link.clone(), self.search_seq);
                     spawn_local(async move {
                         let fetched = loader::fetch_parts(files).await;
@@ -730,8 +728,8 @@ impl App {
     /// line, `false` where there is no searcher to keep them in.
     fn keep(
         &mut self,
-        fetched: Result<Vec<(usize, Vec<u8>)>, String>,
-        insert: fn(&mut Searcher, usize, &[u8]) -> Result<(), QueryError>,
+        fetched: Result<Vec<(Want, Vec<u8>)>, String>,
+        insert: fn(&mut Searcher, Want, &[u8]) -> Result<(), QueryError>,
     ) -> Option<bool> {
         let Some(searcher) = self.searcher.as_mut() else {
             return Some(false);

@@ -10,7 +10,7 @@
 //! that is not a secure context, some private modes) or fails, the page fetches as before.
 
 use js_sys::{Array, Uint8Array};
-use searchbar_release::{FileRef, Manifest};
+use searchbar_release::{FileRef, Manifest, PartList};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use wasm_bindgen::JsCast;
@@ -102,18 +102,28 @@ pub async fn store_saved(cache: Cache, key: String, bytes: Uint8Array) {
 }
 
 /// Deletes every entry that `manifest` does not name: files of releases this page no longer
-/// uses. (A page of another release, open in another tab, then fetches its files again.)
+/// uses. (A page of another release, open in another tab, then fetches its files again.) The
+/// parts of a paged list are named in table pages the page may not have read: every entry of
+/// their kind (`docs-…`) is kept, so unchanged shards and fragments stay across releases.
 pub async fn prune(cache: &Cache, manifest: &Manifest) {
     let Some(base) = web_sys::window().and_then(|w| w.location().href().ok()) else {
         return;
     };
-    let keep: HashSet<String> = manifest
-        .files
-        .fetched_whole()
+    let href = |path: &str| Url::new_with_base(path, &base).ok().map(|u| u.href());
+    let files = &manifest.files;
+    let keep: HashSet<String> = files
+        .named()
+        .filter(|f| !files.is_fetched_by_range(f))
         .map(|f| f.path.clone())
         .chain(saved_rows_key(manifest))
-        .filter_map(|path| Url::new_with_base(&path, &base).ok())
-        .map(|u| u.href())
+        .filter_map(|path| href(&path))
+        .collect();
+    let paged: Vec<String> = std::iter::once(&files.docs)
+        .chain(files.lexical.as_ref().map(|l| &l.fragments))
+        .filter_map(|list| match list {
+            PartList::Paged(table) => href(&table.prefix()),
+            PartList::Listed(_) => None,
+        })
         .collect();
     let Ok(keys) = JsFuture::from(cache.keys()).await else {
         return;
@@ -122,7 +132,8 @@ pub async fn prune(cache: &Cache, manifest: &Manifest) {
         let Ok(request) = key.dyn_into::<Request>() else {
             continue;
         };
-        if !keep.contains(&request.url()) {
+        let url = request.url();
+        if !keep.contains(&url) && !paged.iter().any(|p| url.starts_with(p.as_str())) {
             let _ = JsFuture::from(cache.delete_with_request(&request)).await;
         }
     }

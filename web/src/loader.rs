@@ -17,7 +17,7 @@ use js_sys::{Reflect, Uint8Array};
 use searchbar_query::fetch::{describe, Fetched};
 use searchbar_query::{Artifacts, Dense, RowRequest, Searcher, TokenRequest};
 use searchbar_release::{
-    FileRef, LexicalFiles, Manifest, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
+    FileRef, LexicalFiles, Manifest, Want, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -61,9 +61,16 @@ fn lexical(manifest: &Manifest) -> Option<&LexicalFiles> {
         .filter(|_| manifest.search.mode.uses_lexical())
 }
 
-/// What [`Searcher::records`] needs up front: the lexical root where the mode reads it.
+/// What [`Searcher::records`] needs up front: the lexical root where the mode reads it, and
+/// the roots of the part tables that name the document shards and lexical fragments, where
+/// they are paged.
 fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
-    lexical(manifest).map(|l| &l.root).into_iter()
+    let lexical = lexical(manifest);
+    lexical
+        .map(|l| &l.root)
+        .into_iter()
+        .chain(manifest.files.docs.root())
+        .chain(lexical.and_then(|l| l.fragments.root()))
 }
 
 /// What the dense half needs, where the mode reads a dense list: the index ([`Dense::load`]),
@@ -130,16 +137,24 @@ async fn fetch_file(
     Ok(bytes)
 }
 
-/// Downloads the records stage (the lexical root, where the mode reads one) into
+/// Downloads the records stage ([`record_files`]) into
 /// `artifacts`. Verification is left to [`Searcher::records`], which checks it against the
 /// manifest.
 pub async fn fetch_records(
     manifest: &Manifest,
     progress: impl Fn(usize, u64) + Clone,
 ) -> Result<Artifacts, String> {
-    let mut bytes = fetch_all(record_files(manifest), 0, progress).await?;
+    let files: Vec<&FileRef> = record_files(manifest).collect();
+    let bytes = fetch_all(files.iter().copied(), 0, progress).await?;
+    let bytes_of = |file: Option<&FileRef>| {
+        let at = files.iter().position(|f| Some(*f) == file)?;
+        Some(bytes[at].to_vec())
+    };
+    let lexical = lexical(manifest);
     Ok(Artifacts {
-        lexical_root: bytes.pop().map(|b| b.to_vec()),
+        lexical_root: bytes_of(lexical.map(|l| &l.root)),
+        docs_table: bytes_of(manifest.files.docs.root()),
+        lexical_table: bytes_of(lexical.and_then(|l| l.fragments.root())),
         ..Artifacts::default()
     })
 }
@@ -188,10 +203,10 @@ pub async fn fetch_dense(
     })
 }
 
-/// The lexical fragments or document shards a query needs (number, manifest entry), all in
-/// flight at once, kept across visits like the other files; [`Searcher::insert_fragment`]
+/// The lexical fragments or document shards a query needs, or their part table pages, all
+/// in flight at once, kept across visits like the other files; [`Searcher::insert_fragment`]
 /// and [`Searcher::insert_shard`] verify each.
-pub async fn fetch_parts(files: Vec<(usize, FileRef)>) -> Result<Vec<(usize, Vec<u8>)>, String> {
+pub async fn fetch_parts(files: Vec<(Want, FileRef)>) -> Result<Vec<(Want, Vec<u8>)>, String> {
     let cache = cache::open().await;
     let fetches = files.into_iter().map(|(n, file)| {
         let cache = cache.clone();

@@ -2,7 +2,9 @@ use crate::QueryError;
 use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
-use searchbar_release::{DocRecord, DocShards, FileRef, Manifest, SearchInfo};
+use searchbar_release::{
+    DocRecord, DocShards, FileRef, Manifest, PartList, Parts, SearchInfo, Want,
+};
 use std::ops::Range;
 
 #[cfg(feature = "encoder")]
@@ -14,17 +16,22 @@ pub struct Artifacts {
     pub encoder: Vec<u8>,
     pub tokenizer: Vec<u8>,
     pub index: Vec<u8>,
-    /// Document shards at hand (number, bytes): all of them on the pipeline's disk, none on
-    /// a page, which fetches those of the results it shows ([`Searcher::missing_shards`]).
-    pub docs: Vec<(usize, Vec<u8>)>,
+    /// The root of the document shards' part table, where they are paged.
+    pub docs_table: Option<Vec<u8>>,
+    /// Document shards (and table pages) at hand: all of them on the pipeline's disk
+    /// ([`searchbar_release::ReadParts`]), none on a page, which fetches those of the results
+    /// it shows ([`Searcher::missing_shards`]).
+    pub docs: Vec<(Want, Vec<u8>)>,
     /// The whole rows file of an index with external re-ranking rows, where it is at hand
     /// (the pipeline's disk). A page leaves it `None` and fetches records per query.
     pub rows: Option<Vec<u8>>,
     /// The lexical index's root, where the manifest lists one.
     pub lexical_root: Option<Vec<u8>>,
-    /// Lexical fragments at hand (number, bytes): all of them on the pipeline's disk, none
-    /// on a page, which fetches each when a query first needs it.
-    pub lexical_fragments: Vec<(usize, Vec<u8>)>,
+    /// The root of the lexical fragments' part table, where they are paged.
+    pub lexical_table: Option<Vec<u8>>,
+    /// Lexical fragments (and table pages) at hand: all of them on the pipeline's disk, none
+    /// on a page, which fetches each when a query first needs it ([`Lexical::wanted`]).
+    pub lexical_fragments: Vec<(Want, Vec<u8>)>,
     /// The token digests file, where the manifest lists token rows.
     pub token_digests: Vec<u8>,
     /// The whole token rows file, where it is at hand (the pipeline's disk). A page leaves it
@@ -143,14 +150,20 @@ pub struct QueryHit {
 pub struct Lexical {
     index: LexicalIndex,
     loaded: Loaded,
-    files: Vec<FileRef>,
+    files: Parts,
 }
 
 impl Lexical {
-    /// Opens the root (`root_file` names it in errors); `files` are the fragments' entries, in
-    /// the root's numbering.
-    pub fn new(root: &[u8], root_file: &str, files: Vec<FileRef>) -> Result<Self, QueryError> {
+    /// Opens the root (`root_file` names it in errors); `fragments` lists the fragments in the
+    /// root's numbering (`table_root`: their part table's root, where paged).
+    pub fn new(
+        root: &[u8],
+        root_file: &str,
+        fragments: &PartList,
+        table_root: Option<&[u8]>,
+    ) -> Result<Self, QueryError> {
         let index = LexicalIndex::from_root(root, root_file).map_err(lexical_error)?;
+        let files = Parts::new(fragments, table_root)?;
         if files.len() != index.fragments() {
             return Err(QueryError::Invalid {
                 file: root_file.to_string(),
@@ -168,16 +181,14 @@ impl Lexical {
         })
     }
 
-    /// Verifies fragment `number` against its entry, parses it and keeps it.
-    pub fn insert(&mut self, number: usize, bytes: &[u8]) -> Result<(), QueryError> {
-        let entry = self.files.get(number).ok_or_else(|| QueryError::Invalid {
-            file: "manifest.json".into(),
-            message: format!(
-                "lexical fragment {number} of {} does not exist",
-                self.files.len()
-            ),
-        })?;
-        entry.verify(bytes)?;
+    /// Keeps what [`Lexical::wanted`] asked for: a table page, or a fragment (verified
+    /// against its entry and parsed).
+    pub fn insert(&mut self, want: Want, bytes: &[u8]) -> Result<(), QueryError> {
+        let number = match want {
+            Want::Page(page) => return Ok(self.files.insert_page(page, bytes)?),
+            Want::Part(number) => number,
+        };
+        let entry = self.files.verify(number, bytes)?;
         let fragment = self
             .index
             .fragment(number, bytes, &entry.path)
@@ -193,9 +204,10 @@ impl Lexical {
             .map_err(lexical_error)
     }
 
-    /// The manifest entry of fragment `number`, to fetch it.
-    pub fn file(&self, number: usize) -> Option<&FileRef> {
-        self.files.get(number)
+    /// What to fetch for fragments `numbers` ([`Outcome::Need`]): each fragment, or first
+    /// the table page that names it (then search again).
+    pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<(Want, FileRef)> {
+        self.files.wanted(numbers)
     }
 
     pub fn index(&self) -> &LexicalIndex {
@@ -343,17 +355,26 @@ impl Searcher {
     /// a hybrid one to rank by words until [`Searcher::attach`] adds the dense half.
     pub fn records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, QueryError> {
         let files = &manifest.files;
-        let mut docs = DocShards::new(files, manifest.data.documents)?;
-        for (n, bytes) in &artifacts.docs {
-            docs.insert(*n, bytes)?;
+        let mut docs = DocShards::new(
+            files,
+            manifest.data.documents,
+            artifacts.docs_table.as_deref(),
+        )?;
+        for (want, bytes) in &artifacts.docs {
+            docs.insert(*want, bytes)?;
         }
         let lexical = match (&files.lexical, &artifacts.lexical_root) {
             (None, _) => None,
             (Some(l), Some(root)) => {
                 l.root.verify(root)?;
-                let mut lexical = Lexical::new(root, &l.root.path, l.fragments.clone())?;
-                for (n, bytes) in &artifacts.lexical_fragments {
-                    lexical.insert(*n, bytes)?;
+                let mut lexical = Lexical::new(
+                    root,
+                    &l.root.path,
+                    &l.fragments,
+                    artifacts.lexical_table.as_deref(),
+                )?;
+                for (want, bytes) in &artifacts.lexical_fragments {
+                    lexical.insert(*want, bytes)?;
                 }
                 Some(lexical)
             }
@@ -534,10 +555,10 @@ impl Searcher {
             .filter(|_| self.ranking.mode.uses_lexical())
     }
 
-    /// Keeps lexical fragment `number` (verified) for the queries that need it.
-    pub fn insert_fragment(&mut self, number: usize, bytes: &[u8]) -> Result<(), QueryError> {
+    /// Keeps a lexical fragment or table page (verified) for the queries that need it.
+    pub fn insert_fragment(&mut self, want: Want, bytes: &[u8]) -> Result<(), QueryError> {
         match &mut self.lexical {
-            Some(l) => l.insert(number, bytes),
+            Some(l) => l.insert(want, bytes),
             None => Err(QueryError::Invalid {
                 file: "manifest.json".into(),
                 message: "the release has no lexical index".into(),
@@ -554,9 +575,10 @@ impl Searcher {
         match l.search(text, self.depth(None))? {
             Outcome::Done(m) => Ok(Some(m)),
             Outcome::Need(n) => Err(QueryError::Invalid {
-                file: n
-                    .iter()
-                    .filter_map(|&i| l.file(i).map(|f| f.path.clone()))
+                file: l
+                    .wanted(n)
+                    .into_iter()
+                    .map(|(_, f)| f.path)
                     .collect::<Vec<_>>()
                     .join(", "),
                 message: "lexical fragment not loaded".into(),
@@ -586,15 +608,15 @@ impl Searcher {
         )
     }
 
-    /// The document shards to fetch before [`Searcher::hits`] can show `ranked` (number,
-    /// manifest entry): none where every shard is at hand.
-    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Vec<(usize, FileRef)> {
+    /// The document shards to fetch before [`Searcher::hits`] can show `ranked`, or first
+    /// their table pages (then ask again): none where every shard is at hand.
+    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Vec<(Want, FileRef)> {
         self.docs.missing(ranked.iter().map(|(doc, _)| *doc))
     }
 
-    /// Keeps document shard `number` (verified) for the results that need it.
-    pub fn insert_shard(&mut self, number: usize, bytes: &[u8]) -> Result<(), QueryError> {
-        Ok(self.docs.insert(number, bytes)?)
+    /// Keeps a document shard or table page (verified) for the results that need it.
+    pub fn insert_shard(&mut self, want: Want, bytes: &[u8]) -> Result<(), QueryError> {
+        Ok(self.docs.insert(want, bytes)?)
     }
 
     /// `ranked` with each document's record; a shard not at hand is an error naming its file.
@@ -788,12 +810,34 @@ mod tests {
         });
         let manifest = Manifest::from_json(manifest.to_string().as_bytes(), "m.json").unwrap();
         let artifacts = Artifacts {
-            docs: vec![(0, shard)],
+            docs: vec![(Want::Part(0), shard)],
             ..Default::default()
         };
         let e = Searcher::records(&manifest, &artifacts)
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.documents"), "{e}");
+
+        // Paged: a root of one page digest cannot stand for more than a page of shards.
+        let root = [7u8; 32];
+        let mut paged = manifest.clone();
+        paged.files.docs = PartList::Paged(searchbar_release::PartTable {
+            root: searchbar_release::FileRef {
+                path: "../../files/docs-table.bin".into(),
+                bytes: 32,
+                sha256: searchbar_release::sha256_hex(&root),
+            },
+            parts: usize::MAX,
+            per_page: 1 << 16,
+            name: "docs.json".into(),
+        });
+        let artifacts = Artifacts {
+            docs_table: Some(root.to_vec()),
+            ..Default::default()
+        };
+        let e = Searcher::records(&paged, &artifacts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("page digests"), "{e}");
     }
 }

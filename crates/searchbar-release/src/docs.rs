@@ -1,3 +1,4 @@
+use crate::table::{PartList, Parts, Want};
 use crate::{FileRef, Files, ReleaseError};
 use serde::{Deserialize, Serialize};
 
@@ -21,22 +22,28 @@ pub fn shard_docs(docs: &[DocRecord], per_shard: usize) -> Vec<Vec<u8>> {
 }
 
 /// A release's display records, shard by shard as they arrive: a page fetches only the shards
-/// of the results it shows ([`DocShards::missing`]); the pipeline and the CLI insert them all.
-/// Each shard is verified against its manifest entry and must hold exactly the documents its
-/// place says, so a record is never taken from the wrong shard.
+/// of the results it shows ([`DocShards::missing`]), and first their table pages where the
+/// shards are paged ([`crate::PartList`]); the pipeline and the CLI insert them all. Each shard
+/// is verified against its entry and must hold exactly the documents its place says, so a
+/// record is never taken from the wrong shard.
 #[derive(Debug, Clone)]
 pub struct DocShards {
     per_shard: usize,
     count: usize,
-    files: Vec<FileRef>,
+    parts: Parts,
     shards: Vec<Option<Vec<DocRecord>>>,
 }
 
 impl DocShards {
-    /// The shards `files` lists for `documents` records, none loaded yet. The counts come
-    /// from a file anyone could edit: they must agree with each other and with the listed
-    /// sizes (a record is never under two bytes of JSON) before anything is sized by them.
-    pub fn new(files: &Files, documents: usize) -> Result<Self, ReleaseError> {
+    /// The shards `files` lists for `documents` records, none loaded yet; `table_root` is the
+    /// bytes of their part table's root where they are paged. The counts come from a file
+    /// anyone could edit: they must agree with each other and with the listed sizes (a record
+    /// is never under two bytes of JSON) before anything is sized by them.
+    pub fn new(
+        files: &Files,
+        documents: usize,
+        table_root: Option<&[u8]>,
+    ) -> Result<Self, ReleaseError> {
         let invalid = |message: String| ReleaseError::Invalid {
             file: crate::MANIFEST_NAME.into(),
             message,
@@ -45,29 +52,28 @@ impl DocShards {
         if per_shard == 0 {
             return Err(invalid("files.docs_per_shard must be at least 1".into()));
         }
-        let listed: u64 = files
-            .docs
-            .iter()
-            .fold(0u64, |n, f| n.saturating_add(f.bytes));
-        if documents as u64 > listed / 2 {
-            return Err(invalid(format!(
-                "data.documents = {documents} cannot fit in the {listed} bytes of its \
-                 document shards"
-            )));
+        let parts = Parts::new(&files.docs, table_root)?;
+        if let Some(listed) = parts.listed_bytes() {
+            if documents as u64 > listed / 2 {
+                return Err(invalid(format!(
+                    "data.documents = {documents} cannot fit in the {listed} bytes of its \
+                     document shards"
+                )));
+            }
         }
-        if files.docs.len() != documents.div_ceil(per_shard) {
+        if parts.len() != documents.div_ceil(per_shard) {
             return Err(invalid(format!(
                 "{} document shards listed; {documents} documents in shards of {per_shard} \
                  make {}",
-                files.docs.len(),
+                parts.len(),
                 documents.div_ceil(per_shard)
             )));
         }
         Ok(Self {
             per_shard,
             count: documents,
-            files: files.docs.clone(),
-            shards: vec![None; files.docs.len()],
+            shards: vec![None; parts.len()],
+            parts,
         })
     }
 
@@ -76,7 +82,7 @@ impl DocShards {
         Self {
             per_shard: docs.len().max(1),
             count: docs.len(),
-            files: Vec::new(),
+            parts: Parts::new(&PartList::Listed(Vec::new()), None).expect("an empty list"),
             shards: vec![Some(docs)],
         }
     }
@@ -96,19 +102,14 @@ impl DocShards {
             .min(self.count.saturating_sub(number * self.per_shard))
     }
 
-    /// Verifies shard `number` against its entry, parses it and keeps it.
-    pub fn insert(&mut self, number: usize, bytes: &[u8]) -> Result<(), ReleaseError> {
-        let entry = self
-            .files
-            .get(number)
-            .ok_or_else(|| ReleaseError::Invalid {
-                file: crate::MANIFEST_NAME.into(),
-                message: format!(
-                    "document shard {number} of {} does not exist",
-                    self.files.len()
-                ),
-            })?;
-        entry.verify(bytes)?;
+    /// Keeps what [`DocShards::missing`] asked for: a table page, or a shard (verified
+    /// against its entry, parsed, and checked to hold the records of its place).
+    pub fn insert(&mut self, want: Want, bytes: &[u8]) -> Result<(), ReleaseError> {
+        let number = match want {
+            Want::Page(page) => return self.parts.insert_page(page, bytes),
+            Want::Part(number) => number,
+        };
+        let entry = self.parts.verify(number, bytes)?;
         let records: Vec<DocRecord> =
             serde_json::from_slice(bytes).map_err(|e| ReleaseError::Invalid {
                 file: entry.path.clone(),
@@ -130,20 +131,14 @@ impl DocShards {
         Ok(())
     }
 
-    /// The shards still to fetch (number, manifest entry) for the records of `docs`, each
-    /// once, in order.
-    pub fn missing(&self, docs: impl IntoIterator<Item = u32>) -> Vec<(usize, FileRef)> {
-        let mut numbers: Vec<usize> = docs
-            .into_iter()
-            .map(|d| d as usize / self.per_shard)
-            .filter(|&n| matches!(self.shards.get(n), Some(None)))
-            .collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        numbers
-            .into_iter()
-            .map(|n| (n, self.files[n].clone()))
-            .collect()
+    /// What to fetch for the records of `docs`, each file once, in order: the shards not at
+    /// hand, or first the table pages that name them (ask again once those are inserted).
+    pub fn missing(&self, docs: impl IntoIterator<Item = u32>) -> Vec<(Want, FileRef)> {
+        self.parts.wanted(
+            docs.into_iter()
+                .map(|d| d as usize / self.per_shard)
+                .filter(|&n| matches!(self.shards.get(n), Some(None))),
+        )
     }
 
     /// The record of document `doc`; an error naming its shard where that is not loaded.
@@ -152,7 +147,10 @@ impl DocShards {
         match self.shards.get(number) {
             Some(Some(records)) if at < records.len() => Ok(&records[at]),
             Some(None) => Err(ReleaseError::Invalid {
-                file: self.files[number].path.clone(),
+                file: self
+                    .parts
+                    .entry(number)
+                    .map_or_else(|| format!("document shard {number}"), |f| f.path),
                 message: "document shard not loaded".into(),
             }),
             _ => Err(ReleaseError::Invalid {
@@ -190,11 +188,13 @@ mod tests {
             encoder: entry("e", b""),
             tokenizer: entry("t", b""),
             index: entry("i", b""),
-            docs: shards
-                .iter()
-                .enumerate()
-                .map(|(i, s)| entry(&format!("docs-{i}.json"), s))
-                .collect(),
+            docs: PartList::Listed(
+                shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| entry(&format!("docs-{i}.json"), s))
+                    .collect(),
+            ),
             docs_per_shard: 2,
             app: Vec::new(),
             rows: None,
@@ -207,15 +207,15 @@ mod tests {
     #[test]
     fn records_come_from_the_shards_of_the_results_only() {
         let (files, shards) = release();
-        let mut docs = DocShards::new(&files, 5).unwrap();
+        let mut docs = DocShards::new(&files, 5, None).unwrap();
         assert_eq!(docs.len(), 5);
         let e = docs.get(3).unwrap_err().to_string();
         assert!(e.contains("docs-1.json") && e.contains("not loaded"), "{e}");
         // Documents 4, 1 and 0: shards 0 and 2, once each; shard 1 is never asked for.
-        let missing: Vec<usize> = docs.missing([4, 1, 0]).iter().map(|m| m.0).collect();
-        assert_eq!(missing, [0, 2]);
-        docs.insert(0, &shards[0]).unwrap();
-        docs.insert(2, &shards[2]).unwrap();
+        let missing: Vec<Want> = docs.missing([4, 1, 0]).iter().map(|m| m.0).collect();
+        assert_eq!(missing, [Want::Part(0), Want::Part(2)]);
+        docs.insert(Want::Part(0), &shards[0]).unwrap();
+        docs.insert(Want::Part(2), &shards[2]).unwrap();
         assert!(docs.missing([4, 1, 0]).is_empty());
         assert_eq!(docs.get(1).unwrap().id, "d1");
         assert_eq!(docs.get(4).unwrap().id, "d4");
@@ -227,17 +227,20 @@ mod tests {
     #[test]
     fn a_shard_that_does_not_fit_its_place_or_its_entry_is_refused() {
         let (files, shards) = release();
-        let mut docs = DocShards::new(&files, 5).unwrap();
+        let mut docs = DocShards::new(&files, 5, None).unwrap();
         // Shard 2's bytes offered as shard 0: its hash is not shard 0's.
-        assert!(docs.insert(0, &shards[2]).is_err());
-        assert!(docs.insert(7, &shards[0]).is_err());
+        assert!(docs.insert(Want::Part(0), &shards[2]).is_err());
+        assert!(docs.insert(Want::Part(7), &shards[0]).is_err());
         // An entry that lists the wrong number of records for its place.
         let mut odd = files.clone();
         let three = serde_json::to_vec(&[record(0), record(1), record(2)]).unwrap();
-        odd.docs[0].bytes = three.len() as u64;
-        odd.docs[0].sha256 = sha256_hex(&three);
-        let mut docs = DocShards::new(&odd, 5).unwrap();
-        let e = docs.insert(0, &three).unwrap_err().to_string();
+        let PartList::Listed(listed) = &mut odd.docs else {
+            unreachable!()
+        };
+        listed[0].bytes = three.len() as u64;
+        listed[0].sha256 = sha256_hex(&three);
+        let mut docs = DocShards::new(&odd, 5, None).unwrap();
+        let e = docs.insert(Want::Part(0), &three).unwrap_err().to_string();
         assert!(e.contains("3 records") && e.contains("holds 2"), "{e}");
     }
 
@@ -251,11 +254,59 @@ mod tests {
         ] {
             let mut f = files.clone();
             f.docs_per_shard = per_shard;
-            let e = DocShards::new(&f, documents).unwrap_err().to_string();
+            let e = DocShards::new(&f, documents, None).unwrap_err().to_string();
             assert!(e.contains(wanted), "{e}");
         }
         let whole = DocShards::whole((0..3).map(record).collect());
         assert_eq!(whole.get(2).unwrap().id, "d2");
         assert!(whole.missing(0..3).is_empty());
+    }
+
+    #[test]
+    fn paged_shards_come_after_their_table_page() {
+        let docs: Vec<DocRecord> = (0..9).map(record).collect();
+        let mut store = std::collections::BTreeMap::new();
+        let mut put = |name: &str, bytes: &[u8]| {
+            store.insert(name.to_string(), bytes.to_vec());
+            Ok(())
+        };
+        // Nine records in shards of two: five shards, in pages of two.
+        let list = crate::ReleaseWriter::new(&mut put)
+            .put_docs(&docs, 2, Some(2))
+            .unwrap();
+        let read = |f: &FileRef| store[crate::layout::artifact_name(&f.path).unwrap()].clone();
+        let (mut files, _) = release();
+        files.docs = list;
+        let root = read(files.docs.root().unwrap());
+        let e = DocShards::new(&files, 9, None).unwrap_err().to_string();
+        assert!(e.contains("root was not loaded"), "{e}");
+        let mut shards = DocShards::new(&files, 9, Some(&root)).unwrap();
+        // Documents 8 and 0: shards 4 and 0, in pages 2 and 0.
+        let first = shards.missing([8, 0]);
+        assert_eq!(
+            first.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [Want::Page(0), Want::Page(2)]
+        );
+        for (want, file) in &first {
+            shards.insert(*want, &read(file)).unwrap();
+        }
+        let then = shards.missing([8, 0]);
+        assert_eq!(
+            then.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [Want::Part(0), Want::Part(4)]
+        );
+        for (want, file) in &then {
+            shards.insert(*want, &read(file)).unwrap();
+        }
+        assert!(shards.missing([8, 0]).is_empty());
+        assert_eq!(shards.get(8).unwrap().id, "d8");
+        let e = shards.get(3).unwrap_err().to_string();
+        assert!(e.contains("docs-1-") && e.contains("not loaded"), "{e}");
+        // Shard 3's page (1) was never read: the error names the shard by number.
+        let e = shards.get(6).unwrap_err().to_string();
+        assert!(
+            e.contains("document shard 3") && e.contains("not loaded"),
+            "{e}"
+        );
     }
 }

@@ -17,6 +17,12 @@ pub enum ReleaseError {
     },
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
-    #[error("manifest format {found} is not supported (this build reads format {supported})")]
-    UnsupportedFormat { found: u32, supported: u32 },
+    #[error(
+        "manifest format {found} is not supported (this build reads formats {oldest} to {newest})"
+    )]
+    UnsupportedFormat {
+        found: u32,
+        oldest: u32,
+        newest: u32,
+    },
 }

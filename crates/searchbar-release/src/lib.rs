@@ -14,6 +14,7 @@ mod error;
 mod fusion;
 pub mod layout;
 mod manifest;
+mod table;
 mod writer;
 
 pub use docs::{shard_docs, DocRecord, DocShards};
@@ -27,4 +28,6 @@ pub use manifest::{
     content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, LexicalFiles, Manifest,
     ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, TokenFiles, MANIFEST_FORMAT,
 };
+pub use table::page_entries;
+pub use table::{PartList, PartTable, Parts, ReadParts, Want, LIST_UP_TO, MAX_PER_PAGE};
 pub use writer::{page_ref, snippet, ReleaseWriter};

@@ -1,11 +1,14 @@
 use crate::fusion::{Fusion, SearchMode};
 use crate::layout::{MANIFEST_NAME, RELEASES_DIR};
+use crate::table::PartList;
 use crate::ReleaseError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Version of the manifest layout; readers refuse other versions.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// Version of the manifest layout this build writes. Version 2 may page its document shards
+/// and lexical fragments ([`PartList::Paged`]); version 1 lists them all, and still reads.
+pub const MANIFEST_FORMAT: u32 = 2;
+const OLDEST_MANIFEST_FORMAT: u32 = 1;
 
 /// The live-release pointer: the one file a deploy replaces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,7 +75,7 @@ pub struct Files {
     pub tokenizer: FileRef,
     pub index: FileRef,
     /// Display metadata in shards of `docs_per_shard` documents, in index ordinal order.
-    pub docs: Vec<FileRef>,
+    pub docs: PartList,
     pub docs_per_shard: usize,
     /// The web bundle (JavaScript, WebAssembly, styles) the release's page loads.
     #[serde(default)]
@@ -108,23 +111,40 @@ pub struct TokenFiles {
 #[serde(deny_unknown_fields)]
 pub struct LexicalFiles {
     pub root: FileRef,
-    pub fragments: Vec<FileRef>,
+    pub fragments: PartList,
 }
 
 impl Files {
-    /// Every artifact, for copying, verifying and garbage collection.
-    pub fn all(&self) -> impl Iterator<Item = &FileRef> {
+    /// The files the manifest names itself: of a paged part list, only its table's root
+    /// ([`Files::artifacts`] has every file).
+    pub fn named(&self) -> impl Iterator<Item = &FileRef> {
         [&self.encoder, &self.tokenizer, &self.index]
             .into_iter()
-            .chain(self.docs.iter())
+            .chain(named_parts(&self.docs))
             .chain(self.app.iter())
             .chain(self.rows.iter())
             .chain(
                 self.lexical
                     .iter()
-                    .flat_map(|l| std::iter::once(&l.root).chain(l.fragments.iter())),
+                    .flat_map(|l| std::iter::once(&l.root).chain(named_parts(&l.fragments))),
             )
             .chain(self.tokens.iter().flat_map(|t| [&t.rows, &t.digests]))
+    }
+
+    /// Every artifact, for copying, verifying and garbage collection: the named files and the
+    /// pages and parts of each part table, whose root and pages are read through `read`
+    /// (bytes of an entry, from wherever the release is) and checked before they count.
+    pub fn artifacts<E: From<ReleaseError>>(
+        &self,
+        read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<FileRef>, E> {
+        let mut all: Vec<FileRef> = self.named().cloned().collect();
+        for list in std::iter::once(&self.docs).chain(self.lexical.as_ref().map(|l| &l.fragments)) {
+            if let Some(root) = list.root() {
+                all.extend(list.files(read)?.into_iter().filter(|f| f != root));
+            }
+        }
+        Ok(all)
     }
 
     /// The files a client reads by HTTP range: the re-ranking rows and the token rows. A host
@@ -135,11 +155,18 @@ impl Files {
             .chain(self.tokens.as_ref().map(|t| &t.rows))
     }
 
-    /// The files a client downloads whole: all but [`Files::fetched_by_range`].
-    pub fn fetched_whole(&self) -> impl Iterator<Item = &FileRef> {
-        let ranged: Vec<&str> = self.fetched_by_range().map(|f| f.path.as_str()).collect();
-        self.all()
-            .filter(move |f| !ranged.contains(&f.path.as_str()))
+    /// Whether a client reads `file` by HTTP range ([`Files::fetched_by_range`]); every other
+    /// artifact is downloaded whole.
+    pub fn is_fetched_by_range(&self, file: &FileRef) -> bool {
+        self.fetched_by_range().any(|f| f.path == file.path)
+    }
+}
+
+/// The files a part list names in the manifest: all its parts, or its table's root.
+fn named_parts(list: &PartList) -> Vec<&FileRef> {
+    match list {
+        PartList::Listed(files) => files.iter().collect(),
+        PartList::Paged(t) => vec![&t.root],
     }
 }
 
@@ -272,10 +299,11 @@ impl Manifest {
             message: e.to_string(),
         };
         let v: Version = serde_json::from_slice(bytes).map_err(invalid)?;
-        if v.format != MANIFEST_FORMAT {
+        if !(OLDEST_MANIFEST_FORMAT..=MANIFEST_FORMAT).contains(&v.format) {
             return Err(ReleaseError::UnsupportedFormat {
                 found: v.format,
-                supported: MANIFEST_FORMAT,
+                oldest: OLDEST_MANIFEST_FORMAT,
+                newest: MANIFEST_FORMAT,
             });
         }
         serde_json::from_slice(bytes).map_err(invalid)
@@ -340,8 +368,14 @@ mod tests {
 
     #[test]
     fn other_manifest_formats_are_refused() {
-        let e = Manifest::from_json(br#"{"format": 2}"#, "m.json").unwrap_err();
-        assert!(e.to_string().contains("format 2"), "{e}");
+        for format in [0, MANIFEST_FORMAT + 1] {
+            let e = Manifest::from_json(format!(r#"{{"format": {format}}}"#).as_bytes(), "m.json")
+                .unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("format {format} is not")),
+                "{e}"
+            );
+        }
         let e = Manifest::from_json(b"{", "m.json").unwrap_err();
         assert!(e.to_string().starts_with("m.json:"), "{e}");
     }

@@ -6,6 +6,7 @@
 use crate::docs::{shard_docs, DocRecord};
 use crate::layout::{FILES_PREFIX, PAGE_NAME};
 use crate::manifest::{content_name, sha256_hex, FileRef, Manifest};
+use crate::table::{page_entries, write_table, PartList, LIST_UP_TO};
 
 /// Names artifacts and records them for the manifest.
 pub struct ReleaseWriter<'a> {
@@ -42,17 +43,48 @@ impl<'a> ReleaseWriter<'a> {
         })
     }
 
-    /// Stores the document records as shards of `per_shard` (`docs-<i>-<hash>.json`).
+    /// Stores the document records as shards of `per_shard` (`docs-<i>-<hash>.json`), listed
+    /// or in a part table as [`ReleaseWriter::put_parts`] says.
     pub fn put_docs(
         &mut self,
         records: &[DocRecord],
         per_shard: usize,
-    ) -> std::io::Result<Vec<FileRef>> {
-        shard_docs(records, per_shard)
-            .iter()
+        per_page: Option<usize>,
+    ) -> std::io::Result<PartList> {
+        let shards = shard_docs(records, per_shard);
+        self.put_parts("docs.json", shards.iter().map(Vec::as_slice), per_page)
+    }
+
+    /// Stores numbered parts named after `name` (`lexical.bin`: `lexical-<i>-<hash>.bin`), and
+    /// names them in the manifest or in a part table: with `per_page`, listed where there are
+    /// at most that many, else in pages of that many; without, listed up to [`LIST_UP_TO`],
+    /// else in pages of [`page_entries`].
+    pub fn put_parts<'p>(
+        &mut self,
+        name: &str,
+        parts: impl Iterator<Item = &'p [u8]>,
+        per_page: Option<usize>,
+    ) -> std::io::Result<PartList> {
+        let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
+        let files = parts
             .enumerate()
-            .map(|(i, shard)| self.put(&format!("docs-{i}.json"), shard, true))
-            .collect()
+            .map(|(i, part)| {
+                let numbered = if ext.is_empty() {
+                    format!("{stem}-{i}")
+                } else {
+                    format!("{stem}-{i}.{ext}")
+                };
+                self.put(&numbered, part, true)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let (list_up_to, per_page) = match per_page {
+            Some(n) => (n.max(1), n.max(1)),
+            None => (LIST_UP_TO, page_entries(files.len())),
+        };
+        if files.len() <= list_up_to {
+            return Ok(PartList::Listed(files));
+        }
+        write_table(name, &files, per_page, self.sink).map(PartList::Paged)
     }
 }
 

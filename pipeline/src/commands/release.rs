@@ -6,7 +6,7 @@ use crate::stages::gate;
 use crate::stages::graph::Stage;
 use anyhow::{Context, Result};
 use searchbar_query::{Artifacts, Searcher};
-use searchbar_release::Manifest;
+use searchbar_release::{FileRef, Manifest, PartList, ReadParts};
 
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
@@ -139,6 +139,7 @@ pub fn promote(p: &ProjectArgs, args: &PromoteArgs) -> Result<()> {
         &format!("promote from {}", args.from),
         &admit,
     )?;
+    let verified = to.artifacts(&m)?.len();
     println!(
         "promote: {} now serves release {id} from {}{} (no rebuild; {} files verified)",
         args.to,
@@ -149,7 +150,7 @@ pub fn promote(p: &ProjectArgs, args: &PromoteArgs) -> Result<()> {
             ""
         },
         // The artifacts, the manifest and the page.
-        m.files.all().count() + 2
+        verified + 2
     );
     Ok(())
 }
@@ -237,23 +238,24 @@ pub fn serve(p: &ProjectArgs, args: &ServeArgs) -> Result<()> {
 /// verified against it; the records and the lexical index only where `threads` is `None`.
 fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Searcher> {
     let manifest = target.manifest(id)?;
-    let read = |f: &searchbar_release::FileRef| target.read_artifact(&f.path);
+    let read = |f: &FileRef| target.read_artifact(&f.path);
     let dense = |f| match threads {
         Some(_) => read(f),
         None => Ok(Vec::new()),
+    };
+    let parts = |list: &PartList| ReadParts::read(list, &mut |f: &FileRef| read(f));
+    let docs = parts(&manifest.files.docs)?;
+    let fragments = match &manifest.files.lexical {
+        Some(l) => parts(&l.fragments)?,
+        None => ReadParts::default(),
     };
     let artifacts = Artifacts {
         encoder: dense(&manifest.files.encoder)?,
         tokenizer: dense(&manifest.files.tokenizer)?,
         index: dense(&manifest.files.index)?,
         // Every shard at hand (a page fetches those of the results it shows).
-        docs: manifest
-            .files
-            .docs
-            .iter()
-            .enumerate()
-            .map(|(n, f)| Ok((n, read(f)?)))
-            .collect::<Result<_>>()?,
+        docs_table: docs.root,
+        docs: docs.files,
         // Read whole here; each query still takes only its candidates' records and verifies
         // them, as a page does with range requests.
         rows: manifest.files.rows.as_ref().map(dense).transpose()?,
@@ -264,13 +266,8 @@ fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Se
             .map(|l| read(&l.root))
             .transpose()?,
         // Every fragment at hand, each verified before a query reads it.
-        lexical_fragments: manifest
-            .files
-            .lexical
-            .iter()
-            .flat_map(|l| l.fragments.iter().enumerate())
-            .map(|(n, f)| Ok((n, read(f)?)))
-            .collect::<Result<_>>()?,
+        lexical_table: fragments.root,
+        lexical_fragments: fragments.files,
         token_digests: match &manifest.files.tokens {
             Some(t) => dense(&t.digests)?,
             None => Vec::new(),

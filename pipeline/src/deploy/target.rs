@@ -12,7 +12,9 @@ use crate::fault;
 use anyhow::{bail, Context, Result};
 use searchbar_release::layout::{self, LOADER_NAME};
 use searchbar_release::layout::{FILES_DIR, RELEASES_DIR};
-use searchbar_release::{Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME};
+use searchbar_release::{
+    FileRef, Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
@@ -269,6 +271,17 @@ impl Target {
             .with_context(|| format!("reading {}: not found", self.describe(&key)))
     }
 
+    /// Every artifact of `manifest` on this target ([`Files::artifacts`]): the files it names,
+    /// and the pages and parts of its part tables, whose root and pages are read from here
+    /// and checked.
+    ///
+    /// [`Files::artifacts`]: searchbar_release::Files::artifacts
+    pub fn artifacts(&self, manifest: &Manifest) -> Result<Vec<FileRef>> {
+        manifest
+            .files
+            .artifacts(&mut |f: &FileRef| self.read_artifact(&f.path))
+    }
+
     /// Checks that release `id` is complete: manifest readable, every artifact and the page
     /// present (as regular files, in a directory) with the right size and sha256, and every
     /// precompressed variant decoding to its artifact.
@@ -336,7 +349,7 @@ impl Target {
             }
             Ok(())
         };
-        for file in manifest.files.all() {
+        for file in &self.artifacts(&manifest)? {
             check(&artifact_key(&file.path)?, Some(file))?;
         }
         // Manifests from before the page was hashed name no page entry; every export since does.
@@ -469,7 +482,8 @@ impl Target {
         let files = layout::files_dir(root);
         fs::create_dir_all(&files)?;
         remove_temporaries(&files)?;
-        for file in manifest.files.all() {
+        let artifacts = source.artifacts(manifest)?;
+        for file in &artifacts {
             let dst = self.artifact_path(&file.path)?;
             if let Ok(existing) = fs::read(&dst) {
                 if file.verify(&existing).is_ok() {
@@ -484,7 +498,7 @@ impl Target {
         }
         // Then their compressed variants, each only once its artifact is in place. A variant
         // already here that does not decode to its artifact is replaced, like a corrupt file.
-        for file in manifest.files.all() {
+        for file in &artifacts {
             let (key, dst) = (artifact_key(&file.path)?, self.artifact_path(&file.path)?);
             if encoding::remove_bad_variants(&dst, file)? > 0 {
                 eprintln!("note: replacing corrupt variants of {}", dst.display());
@@ -547,7 +561,8 @@ impl Target {
             Ok(b.head(key)?
                 .is_some_and(|h| h.size == size && h.sha256.as_deref() == Some(sha256)))
         };
-        for file in manifest.files.all() {
+        let artifacts = source.artifacts(manifest)?;
+        for file in &artifacts {
             let key = artifact_key(&file.path)?;
             if !in_place(&key, file.bytes, &file.sha256)? {
                 copy_in(&key, None)?;
@@ -564,7 +579,7 @@ impl Target {
                 Place::Dir(_) => Ok(None),
             }
         };
-        for file in manifest.files.all() {
+        for file in &artifacts {
             let key = artifact_key(&file.path)?;
             for enc in source.variants(&key)? {
                 let at = variant_key(&key, enc);
@@ -754,7 +769,15 @@ impl Target {
         let mut referenced = BTreeSet::new();
         for m in &readable {
             if kept.contains(&m.release) {
-                for f in m.files.all() {
+                // A part table that cannot be read leaves what the release needs unknown.
+                let files = match self.artifacts(m) {
+                    Ok(files) => files,
+                    Err(e) => {
+                        unreadable.push(format!("{}: {e:#}", m.release));
+                        continue;
+                    }
+                };
+                for f in &files {
                     let name = artifact_name(&f.path)?;
                     referenced.extend(ENCODINGS.map(|e| format!("{name}.{}", e.ext())));
                     referenced.insert(name.to_string());

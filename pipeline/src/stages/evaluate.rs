@@ -10,8 +10,8 @@ use searchbar_index::qrels::{parse_qrels_tsv, parse_queries_jsonl, Qrels, Query}
 use searchbar_index::{Index, IndexKind};
 use searchbar_query::{query_encoder_config, Lexical, Searcher};
 use searchbar_release::{
-    rank, sha256_hex, DocRecord, FileRef, Fusion, ModeScores, Ranking, SearchInfo, SearchMode,
-    FUSION_DEPTH,
+    rank, sha256_hex, DocRecord, FileRef, Fusion, ModeScores, PartList, Ranking, SearchInfo,
+    SearchMode, Want, FUSION_DEPTH,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -212,19 +212,21 @@ fn candidate_searcher(
     let lexical = match super::train::read_lexical(ctx, info)? {
         Some((root, fragments)) => {
             let dir = super::train::lexical_dir(ctx);
-            let files = fragments
-                .iter()
-                .enumerate()
-                .map(|(n, f)| FileRef {
-                    path: dir.join(format!("{n}.bin")).display().to_string(),
-                    bytes: f.len() as u64,
-                    sha256: sha256_hex(f),
-                })
-                .collect();
+            let files = PartList::Listed(
+                fragments
+                    .iter()
+                    .enumerate()
+                    .map(|(n, f)| FileRef {
+                        path: dir.join(format!("{n}.bin")).display().to_string(),
+                        bytes: f.len() as u64,
+                        sha256: sha256_hex(f),
+                    })
+                    .collect(),
+            );
             let root_name = dir.join("root.bin").display().to_string();
-            let mut l = Lexical::new(&root, &root_name, files)?;
+            let mut l = Lexical::new(&root, &root_name, &files, None)?;
             for (n, f) in fragments.iter().enumerate() {
-                l.insert(n, f)?;
+                l.insert(Want::Part(n), f)?;
             }
             Some(l)
         }

@@ -7,8 +7,8 @@ use crate::deploy::fsutil::write_atomic;
 use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
 use searchbar_release::{
-    page_ref, sha256_hex, snippet, DataInfo, DocRecord, Files, LexicalFiles, Manifest, ModelInfo,
-    PipelineInfo, ReleaseWriter, TokenFiles, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
+    page_ref, sha256_hex, snippet, DataInfo, DocRecord, FileRef, Files, LexicalFiles, Manifest,
+    ModelInfo, PipelineInfo, ReleaseWriter, TokenFiles, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
 };
 use sha2::{Digest, Sha256};
 
@@ -125,7 +125,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             snippet: snippet(&d.snippet, c.web.snippet_chars),
         })
         .collect();
-    let docs = w.put_docs(&records, c.web.docs_per_shard)?;
+    let docs = w.put_docs(&records, c.web.docs_per_shard, c.web.parts_per_page)?;
 
     // The web bundle: trunk already hashes its file names; its page becomes the release page.
     let dist = ctx.project.path(&c.web.dist);
@@ -198,11 +198,11 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             lexical: match lexical {
                 Some((root, fragments)) => Some(LexicalFiles {
                     root: w.put("lexical-root.bin", &root, true)?,
-                    fragments: fragments
-                        .iter()
-                        .enumerate()
-                        .map(|(n, f)| w.put(&format!("lexical-{n}.bin"), f, true))
-                        .collect::<std::io::Result<_>>()?,
+                    fragments: w.put_parts(
+                        "lexical.bin",
+                        fragments.iter().map(Vec::as_slice),
+                        c.web.parts_per_page,
+                    )?,
                 }),
                 None => None,
             },
@@ -219,7 +219,14 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     // Precompressed variants beside every file a page downloads whole, for hosts that
     // answer by Accept-Encoding; the bundle's own come from build-web.sh where it made them.
     let mut compressed = 0u64;
-    for f in manifest.files.fetched_whole() {
+    let read = &mut |f: &FileRef| -> Result<Vec<u8>> {
+        Ok(std::fs::read(target.artifact_path(&f.path)?)?)
+    };
+    let artifacts = manifest.files.artifacts(read)?;
+    for f in artifacts
+        .iter()
+        .filter(|f| !manifest.files.is_fetched_by_range(f))
+    {
         let path = target.artifact_path(&f.path)?;
         let bytes = std::fs::read(&path)?;
         let prebuilt = manifest
@@ -250,8 +257,8 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     target.gc(3)?;
     println!(
         "export: release {id}: {} files, {} bytes; what a page downloads whole, {compressed} bytes with brotli (encoder {}, index {}, {} doc shard(s), {} app file(s){})",
-        manifest.files.all().count(),
-        manifest.files.all().map(|f| f.bytes).sum::<u64>(),
+        artifacts.len(),
+        artifacts.iter().map(|f| f.bytes).sum::<u64>(),
         manifest.files.encoder.bytes,
         manifest.files.index.bytes,
         manifest.files.docs.len(),

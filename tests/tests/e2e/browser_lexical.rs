@@ -8,6 +8,7 @@
 //! focus, and searched. A test binary of its own, so it never shares the machine with the
 //! timing-sensitive browser test.
 
+use searchbar_release::{FileRef, Manifest, PartList, ReleaseError};
 use searchbar_tests::page::{native, native_with, open, search, search_at, status, RESULTS_FOR};
 use searchbar_tests::webdriver::Browser;
 use searchbar_tests::{require_web_bundle, sample_queries, Project};
@@ -21,27 +22,32 @@ const PAGE_CACHE: &str = "searchbar-files-v1";
 fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs() {
     require_web_bundle();
     let p = Project::sample("[search]\nmode = \"lexical\"\n[lexical]\nfragment_bytes = 256\n");
-    // Document shards of 8: 22 for the catalog's 171 documents.
-    let cfg = p.path().join("searchbar.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("[web]\n", "[web]\ndocs_per_shard = 8\n")).unwrap();
+    // Document shards of 8 (the default): 22 for the 171 documents. Part table pages of 4: the
+    // shards and the fragments are named in tables, not in the manifest, and the page reads
+    // the pages of what its queries need.
+    p.set_web("parts_per_page = 4");
     let out = p.ok(&["run", "--env", "stage"]);
     assert!(out.contains("ships lexical ranking"), "{out}");
     let release = p.live("stage").unwrap();
-    let manifest = p.manifest("stage", &release);
-    assert_eq!(manifest["search"]["mode"], "lexical");
-    let lexical = &manifest["files"]["lexical"];
-    let names: Vec<String> = listed(&lexical["fragments"])
-        .iter()
-        .map(|p| p.rsplit('/').next().unwrap().to_string())
-        .collect();
-    let fragments = names.len();
-    let root = std::fs::read(
-        p.release_dir("stage", &release)
-            .join(lexical["root"]["path"].as_str().unwrap()),
+    let dir = p.release_dir("stage", &release);
+    let manifest = Manifest::from_json(
+        &std::fs::read(dir.join("manifest.json")).unwrap(),
+        "manifest.json",
     )
     .unwrap();
-    let index = searchbar_lexical::LexicalIndex::from_root(&root, "root").unwrap();
+    assert_eq!(manifest.search.mode.name(), "lexical");
+    let read = &mut |f: &FileRef| -> Result<Vec<u8>, ReleaseError> {
+        Ok(std::fs::read(dir.join(&f.path)).unwrap())
+    };
+    let name = |f: &FileRef| f.path.rsplit('/').next().unwrap().to_string();
+    let lexical = manifest.files.lexical.as_ref().unwrap();
+    assert!(matches!(lexical.fragments, PartList::Paged(_)));
+    assert!(matches!(manifest.files.docs, PartList::Paged(_)));
+    let fragment_files = lexical.fragments.parts(read).unwrap();
+    let names: Vec<String> = fragment_files.iter().map(name).collect();
+    let fragments = names.len();
+    let index =
+        searchbar_lexical::LexicalIndex::from_root(&read(&lexical.root).unwrap(), "root").unwrap();
     let first_block = index.root().first_block();
     assert!(
         first_block < fragments,
@@ -49,17 +55,13 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
     );
     // The word whose list has the most blocks (one a user would type: it analyses to itself).
     let analyzer = searchbar_lexical::Analyzer::new(&index.root().meta.analysis).unwrap();
-    let paths = lexical["fragments"].as_array().unwrap();
     let common = (0..index.root().dict.len())
-        .flat_map(|n| {
-            let path = p
-                .release_dir("stage", &release)
-                .join(paths[n]["path"].as_str().unwrap());
-            match index.fragment(n, &std::fs::read(path).unwrap(), "fragment") {
+        .flat_map(
+            |n| match index.fragment(n, &read(&fragment_files[n]).unwrap(), "fragment") {
                 Ok(searchbar_lexical::Fragment::Dict(entries)) => entries,
                 other => panic!("fragment {n}: {other:?}"),
-            }
-        })
+            },
+        )
         .filter(|e| analyzer.terms(&e.term).collect::<Vec<_>>() == [e.term.clone()])
         .max_by_key(|e| e.blocks.len())
         .unwrap();
@@ -70,18 +72,19 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
 
     // One query, put in the box at once (a paste: no half-typed text searched before it),
     // fetches the document shards of the results it shows, and only those.
-    let shards: Vec<(String, Vec<String>)> = manifest["files"]["docs"]
-        .as_array()
+    let shards: Vec<(String, Vec<String>)> = manifest
+        .files
+        .docs
+        .parts(read)
         .unwrap()
         .iter()
         .map(|f| {
-            let path = f["path"].as_str().unwrap();
-            let bytes = std::fs::read(p.release_dir("stage", &release).join(path)).unwrap();
-            let records: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+            let records: Vec<serde_json::Value> =
+                serde_json::from_slice(&read(f).unwrap()).unwrap();
             let ids = records
                 .iter()
                 .map(|r| r["id"].as_str().unwrap().to_string());
-            (path.rsplit('/').next().unwrap().to_string(), ids.collect())
+            (name(f), ids.collect())
         })
         .collect();
     assert_eq!(shards.len(), 22);
@@ -97,21 +100,47 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
         .unwrap();
     let shown: Vec<String> = serde_json::from_value(shown).unwrap();
     assert_eq!(shown, native(&p, &q));
-    let mut wanted: Vec<&str> = shards
-        .iter()
-        .filter(|(_, ids)| ids.iter().any(|id| shown.contains(id)))
-        .map(|(name, _)| name.as_str())
+    let wanted: Vec<usize> = (0..shards.len())
+        .filter(|&n| shards[n].1.iter().any(|id| shown.contains(id)))
         .collect();
-    wanted.sort_unstable();
-    let fetched = b
-        .eval(
+    let mut wanted_names: Vec<&str> = wanted.iter().map(|&n| shards[n].0.as_str()).collect();
+    wanted_names.sort_unstable();
+    let fetched_of = |pattern: &str| {
+        b.eval(
             "return [...new Set(performance.getEntriesByType('resource') \
-               .map(e => e.name.split('/').pop()).filter(n => /^docs-/.test(n)))].sort()",
-            json!([]),
+               .map(e => e.name.split('/').pop()) \
+               .filter(n => new RegExp(arguments[0]).test(n)))].sort()",
+            json!([pattern]),
         )
-        .unwrap();
-    assert_eq!(fetched, json!(wanted), "shards of {shown:?}");
+        .unwrap()
+    };
+    assert_eq!(
+        fetched_of("^docs-\\d+-"),
+        json!(wanted_names),
+        "shards of {shown:?}"
+    );
     assert!(wanted.len() < shards.len(), "{wanted:?}");
+    // Their table pages (4 shards a page), and no other.
+    let mut pages: Vec<String> = wanted
+        .iter()
+        .map(|n| format!("docs-page-{}-", n / 4))
+        .collect();
+    pages.dedup();
+    let fetched_pages = fetched_of("^docs-page-");
+    let fetched_pages: Vec<&str> = fetched_pages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(fetched_pages.len(), pages.len(), "{fetched_pages:?}");
+    for page in &pages {
+        assert!(
+            fetched_pages.iter().any(|f| f.starts_with(page.as_str())),
+            "{page}"
+        );
+    }
+    assert!(pages.len() < 22usize.div_ceil(4), "{pages:?}");
 
     let mut queries: Vec<String> = sample_queries().into_iter().take(4).map(|q| q.1).collect();
     queries.extend(["qua", "quadcoptre", "xyzzy"].map(String::from));
@@ -155,11 +184,13 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
     assert_eq!(heavy, json!([]), "a lexical release fetched its dense half");
     // Over the wire compressed (serve answers by Accept-Encoding from export's variants), and
     // still verified: the page checks each file's hash after the browser decoded it. Export
-    // writes no variant that saves under 5 %, as for most 256-byte fragments here.
+    // writes no variant that saves under 5 %, as for most 256-byte fragments here and for
+    // the part tables (sha256s).
     let plain = b
         .eval(
             "return performance.getEntriesByType('resource') \
                .filter(e => /\\.wasm$|docs-|lexical-/.test(e.name) && e.decodedBodySize >= 1024) \
+               .filter(e => !/-(table|page)-/.test(e.name)) \
                .filter(e => !(e.encodedBodySize > 0 && e.encodedBodySize < e.decodedBodySize)) \
                .map(e => [e.name, e.encodedBodySize, e.decodedBodySize])",
             json!([]),

@@ -1,7 +1,8 @@
 //! Deploys under crashes and load: SIGKILL at every step, clients during deploy and rollback,
 //! and the evaluation gate keeping a bad candidate away from prod.
 
-use searchbar_tests::{http_get, http_get_with, verify_release, verify_served, Project};
+use searchbar_release::FileRef;
+use searchbar_tests::{artifacts, http_get, http_get_with, verify_release, verify_served, Project};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,7 +92,14 @@ pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
     if let Some(f) = &m.page {
         f.verify(&page).map_err(|e| format!("page: {e}"))?;
     }
-    for f in m.files.all() {
+    let read = |f: &FileRef| {
+        let name = f.path.trim_start_matches("../../");
+        match http_get(addr, &format!("{base}/{name}"))? {
+            (200, _, body) => Ok(body),
+            (s, _, _) => Err(format!("{name}: HTTP {s}")),
+        }
+    };
+    for f in artifacts(&m, read)? {
         let name = f.path.trim_start_matches("../../");
         let (s, headers, body) = http_get(addr, &format!("{base}/{name}"))?;
         if s != 200 {
@@ -763,6 +771,9 @@ fn a_release_with_a_link_or_a_changed_page_does_not_deploy_and_gc_keeps_what_it_
 fn precompressed_variants_reach_only_clients_that_accept_them_and_are_verified_on_copy() {
     use std::io::Read;
     let p = Project::sample("");
+    // Shards and fragments in part tables (pages of four): their pages and parts get variants
+    // and are served and copied like every other file.
+    p.set_web("parts_per_page = 4");
     p.ok(&["run", "--env", "stage"]);
     let id = p.live("stage").unwrap();
     let stage = p.target("stage");
@@ -783,7 +794,11 @@ fn precompressed_variants_reach_only_clients_that_accept_them_and_are_verified_o
         h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
     let (mut raw_total, mut br_total) = (0u64, 0u64);
-    for f in m.files.fetched_whole() {
+    let on_disk = |f: &FileRef| {
+        std::fs::read(stage.join(f.path.trim_start_matches("../../"))).map_err(|e| e.to_string())
+    };
+    let every = artifacts(&m, on_disk).unwrap();
+    for f in every.iter().filter(|f| !m.files.is_fetched_by_range(f)) {
         let name = f.path.trim_start_matches("../../");
         let (s, h, body) = http_get_with(&addr, &format!("/{name}"), &[]).unwrap();
         assert_eq!(s, 200, "{name}");
@@ -828,10 +843,19 @@ fn precompressed_variants_reach_only_clients_that_accept_them_and_are_verified_o
     // What a page fetches first (document shards, the lexical root, the tokenizer, the bundle)
     // all have both variants.
     let lexical = m.files.lexical.as_ref().unwrap();
-    for f in m
-        .files
-        .docs
+    assert!(matches!(
+        m.files.docs,
+        searchbar_release::PartList::Paged(_)
+    ));
+    let shards: Vec<&FileRef> = every
         .iter()
+        .filter(|f| f.path.contains("/docs-") && !f.path.contains("-page-"))
+        .filter(|f| !f.path.contains("-table-"))
+        .collect();
+    assert_eq!(shards.len(), 22);
+    for f in shards
+        .iter()
+        .copied()
         .chain(&m.files.app)
         .chain([&lexical.root, &m.files.tokenizer])
     {
@@ -847,7 +871,7 @@ fn precompressed_variants_reach_only_clients_that_accept_them_and_are_verified_o
     assert!(br_total * 10 < raw_total * 9, "{br_total} of {raw_total}");
 
     // A range is of the bytes the manifest describes, whatever the client accepts.
-    let shard = &m.files.docs[0];
+    let shard = shards[0];
     let name = shard.path.trim_start_matches("../../");
     let (s, h, body) = http_get_with(
         &addr,

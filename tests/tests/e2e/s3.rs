@@ -3,9 +3,9 @@
 //! SIGKILL at every step, and clients reading the bucket while it flips.
 
 use super::deploy::{fetch_release, kill_at_every_point, load_during, two_releases_in, Site};
-use searchbar_release::Manifest;
+use searchbar_release::{FileRef, Manifest};
 use searchbar_tests::s3::{self, Bucket};
-use searchbar_tests::Project;
+use searchbar_tests::{artifacts, Project};
 
 /// A project over the sample catalog whose stage is `s3://<b1>/site` and whose prod is the
 /// whole of bucket `<b2>`.
@@ -58,7 +58,11 @@ impl BucketSite {
         if m.release != id {
             return Err(format!("{id}: manifest says {}", m.release));
         }
-        for f in m.files.all() {
+        let read = |f: &FileRef| {
+            let key = self.key(f.path.trim_start_matches("../../"));
+            self.bucket.get(&key).ok_or(format!("{key} missing"))
+        };
+        for f in artifacts(&m, read)? {
             let key = self.key(f.path.trim_start_matches("../../"));
             let tag = self.bucket.etag(&key).ok_or(format!("{key} missing"))?;
             if self.verified.borrow().contains(&(key.clone(), tag.clone())) {
@@ -150,6 +154,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[test]
 fn a_bucket_target_deploys_rolls_back_promotes_collects_garbage_and_sends_the_right_headers() {
     let (p, b1, b2) = bucket_project("[deploy]\nkeep = 2\n");
+    // Part tables of two entries: the shards and fragments are named in pages, which deploy,
+    // promote and gc read to find every file.
+    p.set_web("parts_per_page = 2");
     let (p, a, b) = two_releases_in(p);
     let stage = BucketSite::new(&b1, "site");
     assert_eq!(stage.served().unwrap(), a);
@@ -170,7 +177,7 @@ fn a_bucket_target_deploys_rolls_back_promotes_collects_garbage_and_sends_the_ri
     assert_eq!(header(&loader, "content-type"), Some("text/html"));
     let wasm = m
         .files
-        .all()
+        .named()
         .find(|f| f.path.ends_with(".wasm"))
         .expect("the release carries the web app's wasm");
     let key = format!("site/{}", wasm.path.trim_start_matches("../../"));
@@ -282,12 +289,15 @@ fn a_bucket_target_deploys_rolls_back_promotes_collects_garbage_and_sends_the_ri
     let named: std::collections::BTreeSet<String> = [&b, &c]
         .iter()
         .flat_map(|id| {
-            stage
-                .manifest(id)
+            let m = stage.manifest(id).unwrap();
+            let read = |f: &FileRef| {
+                let key = stage.key(f.path.trim_start_matches("../../"));
+                stage.bucket.get(&key).ok_or(format!("{key} missing"))
+            };
+            artifacts(&m, read)
                 .unwrap()
-                .files
-                .all()
-                .map(|f| f.path.clone())
+                .into_iter()
+                .map(|f| f.path)
                 .collect::<Vec<_>>()
         })
         .map(|p| p.trim_start_matches("../../files/").to_string())
