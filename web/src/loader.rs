@@ -17,7 +17,7 @@ use js_sys::{Reflect, Uint8Array};
 use searchbar_query::fetch::{describe, Fetched};
 use searchbar_query::{Artifacts, Dense, RowRequest, Searcher, TokenRequest};
 use searchbar_release::{
-    FileRef, LexicalFiles, Manifest, Want, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
+    Fetch, FileRef, LexicalFiles, Manifest, Want, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -203,16 +203,22 @@ pub async fn fetch_dense(
     })
 }
 
-/// The lexical fragments or document shards a query needs, or their part table pages, all
-/// in flight at once, kept across visits like the other files; [`Searcher::insert_fragment`]
-/// and [`Searcher::insert_shard`] verify each.
-pub async fn fetch_parts(files: Vec<(Want, FileRef)>) -> Result<Vec<(Want, Vec<u8>)>, String> {
+/// The lexical fragments or document shards a query needs, with the part table pages that
+/// name them where those are not at hand, all in flight at once and returned in the order
+/// asked (pages first); [`Searcher::insert_fragment`] and [`Searcher::insert_shard`] verify
+/// each. A file whose entry is known is kept across visits like the other files; a part that
+/// comes with its page is not known until the page is in, so it is left to the HTTP cache (its
+/// name, from its page's hash, never changes).
+pub async fn fetch_parts(files: Vec<Fetch>) -> Result<Vec<(Want, Vec<u8>)>, String> {
     let cache = cache::open().await;
-    let fetches = files.into_iter().map(|(n, file)| {
+    let fetches = files.into_iter().map(|f| {
         let cache = cache.clone();
         async move {
-            let bytes = fetch_file(cache, &file, |_| {}).await?;
-            Ok::<_, String>((n, bytes.to_vec()))
+            let bytes = match &f.entry {
+                Some(entry) => fetch_file(cache, entry, |_| {}).await?,
+                None => fetch_bytes(&f.path, RequestCache::Default, |_| {}).await?,
+            };
+            Ok::<_, String>((f.want, bytes.to_vec()))
         }
     });
     try_join_all(fetches).await

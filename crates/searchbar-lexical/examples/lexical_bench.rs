@@ -9,6 +9,10 @@
 //! writes the index (`root.bin`, `N.bin`) and the queries (`queries.json`) for the Chromium
 //! benchmark (tests/wasm_bench.rs, scripts/bench/lexical.sh).
 //!
+//! `--corpus DIR` writes the corpus instead, in BEIR's layout (`corpus.jsonl`, `queries.jsonl`,
+//! `qrels/test.tsv`: each query judges the first document holding both its words), for a
+//! release of it made by the pipeline (scripts/bench/million.sh), and stops.
+//!
 //! `scifact`: BEIR SciFact's documents (title, and title + text as the pipeline's template
 //! renders them) and its 300 judged test queries. `synthetic`: N documents of 20 to 80 words
 //! drawn from a Zipfian vocabulary of 200,000 made-up words (s = 1.0), titles of 5, and 200
@@ -30,11 +34,19 @@ fn main() {
         args.drain(i..i + 2);
         dir
     });
+    let corpus = args.iter().position(|a| a == "--corpus").map(|i| {
+        let dir = args.get(i + 1).expect("--corpus DIR").clone();
+        args.drain(i..i + 2);
+        dir
+    });
     let (docs, queries, judged) = match args.first().map(String::as_str) {
         Some("scifact") => scifact(args.get(1).expect("the SciFact directory")),
         Some("synthetic") => synthetic(args.get(1).map_or(1_000_000, |n| n.parse().unwrap())),
         _ => panic!("usage: lexical_bench scifact DIR | synthetic N"),
     };
+    if let Some(dir) = corpus {
+        return write_corpus(&dir, &docs, &queries);
+    }
     let mut cfg = BuildConfig {
         analysis: Analysis::default(),
         title_weight: 2.0,
@@ -295,4 +307,45 @@ fn synthetic(n: usize) -> Corpus {
         .collect();
     let queries = (0..200).map(|_| draw(2, &mut rng)).collect();
     (docs, queries, Vec::new())
+}
+
+/// The corpus in BEIR's layout, for the pipeline: documents `m<i>`, queries `q<i>`, each
+/// judging the first document that holds both of its words (a query no document answers is
+/// left out).
+fn write_corpus(dir: &str, docs: &[(String, String)], queries: &[String]) {
+    use std::io::Write;
+    std::fs::create_dir_all(format!("{dir}/qrels")).unwrap();
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(format!("{dir}/corpus.jsonl")).unwrap());
+    for (i, (title, text)) in docs.iter().enumerate() {
+        let line = serde_json::json!({"_id": format!("m{i}"), "title": title, "text": text});
+        writeln!(out, "{line}").unwrap();
+    }
+    out.flush().unwrap();
+    let words: Vec<HashSet<&str>> = docs
+        .iter()
+        .map(|(t, x)| t.split(' ').chain(x.split(' ')).collect())
+        .collect();
+    let mut qs =
+        std::io::BufWriter::new(std::fs::File::create(format!("{dir}/queries.jsonl")).unwrap());
+    let mut qrels =
+        std::io::BufWriter::new(std::fs::File::create(format!("{dir}/qrels/test.tsv")).unwrap());
+    writeln!(qrels, "query-id\tcorpus-id\tscore").unwrap();
+    for (i, q) in queries.iter().enumerate() {
+        let Some(doc) = words
+            .iter()
+            .position(|w| q.split(' ').all(|t| w.contains(t)))
+        else {
+            continue;
+        };
+        writeln!(
+            qs,
+            "{}",
+            serde_json::json!({"_id": format!("q{i}"), "text": q})
+        )
+        .unwrap();
+        writeln!(qrels, "q{i}\tm{doc}\t1").unwrap();
+    }
+    qs.flush().unwrap();
+    qrels.flush().unwrap();
 }

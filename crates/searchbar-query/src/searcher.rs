@@ -2,9 +2,7 @@ use crate::QueryError;
 use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
-use searchbar_release::{
-    DocRecord, DocShards, FileRef, Manifest, PartList, Parts, SearchInfo, Want,
-};
+use searchbar_release::{DocRecord, DocShards, Fetch, Manifest, PartList, Parts, SearchInfo, Want};
 use std::ops::Range;
 
 #[cfg(feature = "encoder")]
@@ -204,9 +202,9 @@ impl Lexical {
             .map_err(lexical_error)
     }
 
-    /// What to fetch for fragments `numbers` ([`Outcome::Need`]): each fragment, or first
-    /// the table page that names it (then search again).
-    pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<(Want, FileRef)> {
+    /// What to fetch for fragments `numbers` ([`Outcome::Need`]): each fragment, with the
+    /// table page that names it where that is not at hand (inserted first).
+    pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<Fetch> {
         self.files.wanted(numbers)
     }
 
@@ -578,7 +576,7 @@ impl Searcher {
                 file: l
                     .wanted(n)
                     .into_iter()
-                    .map(|(_, f)| f.path)
+                    .map(|f| f.path)
                     .collect::<Vec<_>>()
                     .join(", "),
                 message: "lexical fragment not loaded".into(),
@@ -608,9 +606,9 @@ impl Searcher {
         )
     }
 
-    /// The document shards to fetch before [`Searcher::hits`] can show `ranked`, or first
-    /// their table pages (then ask again): none where every shard is at hand.
-    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Vec<(Want, FileRef)> {
+    /// The document shards to fetch before [`Searcher::hits`] can show `ranked`, with the
+    /// table pages that name them where those are not at hand: none where every shard is.
+    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Vec<Fetch> {
         self.docs.missing(ranked.iter().map(|(doc, _)| *doc))
     }
 

@@ -1,5 +1,5 @@
-use crate::table::{PartList, Parts, Want};
-use crate::{FileRef, Files, ReleaseError};
+use crate::table::{Fetch, PartList, Parts, Want};
+use crate::{Files, ReleaseError};
 use serde::{Deserialize, Serialize};
 
 /// What a result shows for one document. Shards are JSON arrays of these, in index
@@ -131,9 +131,9 @@ impl DocShards {
         Ok(())
     }
 
-    /// What to fetch for the records of `docs`, each file once, in order: the shards not at
-    /// hand, or first the table pages that name them (ask again once those are inserted).
-    pub fn missing(&self, docs: impl IntoIterator<Item = u32>) -> Vec<(Want, FileRef)> {
+    /// What to fetch for the records of `docs`, each file once: the shards not at hand, and
+    /// the table pages that name them where those are not at hand either (inserted first).
+    pub fn missing(&self, docs: impl IntoIterator<Item = u32>) -> Vec<Fetch> {
         self.parts.wanted(
             docs.into_iter()
                 .map(|d| d as usize / self.per_shard)
@@ -179,7 +179,7 @@ mod tests {
     fn release() -> (Files, Vec<Vec<u8>>) {
         let docs: Vec<DocRecord> = (0..5).map(record).collect();
         let shards = shard_docs(&docs, 2);
-        let entry = |name: &str, bytes: &[u8]| FileRef {
+        let entry = |name: &str, bytes: &[u8]| crate::FileRef {
             path: format!("../../files/{name}"),
             bytes: bytes.len() as u64,
             sha256: sha256_hex(bytes),
@@ -212,7 +212,7 @@ mod tests {
         let e = docs.get(3).unwrap_err().to_string();
         assert!(e.contains("docs-1.json") && e.contains("not loaded"), "{e}");
         // Documents 4, 1 and 0: shards 0 and 2, once each; shard 1 is never asked for.
-        let missing: Vec<Want> = docs.missing([4, 1, 0]).iter().map(|m| m.0).collect();
+        let missing: Vec<Want> = docs.missing([4, 1, 0]).iter().map(|m| m.want).collect();
         assert_eq!(missing, [Want::Part(0), Want::Part(2)]);
         docs.insert(Want::Part(0), &shards[0]).unwrap();
         docs.insert(Want::Part(2), &shards[2]).unwrap();
@@ -274,29 +274,27 @@ mod tests {
         let list = crate::ReleaseWriter::new(&mut put)
             .put_docs(&docs, 2, Some(2))
             .unwrap();
-        let read = |f: &FileRef| store[crate::layout::artifact_name(&f.path).unwrap()].clone();
+        let read = |path: &str| store[crate::layout::artifact_name(path).unwrap()].clone();
         let (mut files, _) = release();
         files.docs = list;
-        let root = read(files.docs.root().unwrap());
+        let root = read(&files.docs.root().unwrap().path);
         let e = DocShards::new(&files, 9, None).unwrap_err().to_string();
         assert!(e.contains("root was not loaded"), "{e}");
         let mut shards = DocShards::new(&files, 9, Some(&root)).unwrap();
-        // Documents 8 and 0: shards 4 and 0, in pages 2 and 0.
+        // Documents 8 and 0: shards 4 and 0, with their pages 2 and 0, pages first.
         let first = shards.missing([8, 0]);
         assert_eq!(
-            first.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [Want::Page(0), Want::Page(2)]
+            first.iter().map(|m| m.want).collect::<Vec<_>>(),
+            [Want::Page(0), Want::Page(2), Want::Part(0), Want::Part(4)]
         );
-        for (want, file) in &first {
-            shards.insert(*want, &read(file)).unwrap();
-        }
-        let then = shards.missing([8, 0]);
-        assert_eq!(
-            then.iter().map(|m| m.0).collect::<Vec<_>>(),
-            [Want::Part(0), Want::Part(4)]
-        );
-        for (want, file) in &then {
-            shards.insert(*want, &read(file)).unwrap();
+        // A shard whose page is not in yet cannot be checked, so it is refused.
+        let e = shards
+            .insert(Want::Part(4), &read(&first[3].path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("table page is not loaded"), "{e}");
+        for f in &first {
+            shards.insert(f.want, &read(&f.path)).unwrap();
         }
         assert!(shards.missing([8, 0]).is_empty());
         assert_eq!(shards.get(8).unwrap().id, "d8");

@@ -29,5 +29,5 @@ pub use manifest::{
     ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, TokenFiles, MANIFEST_FORMAT,
 };
 pub use table::page_entries;
-pub use table::{PartList, PartTable, Parts, ReadParts, Want, LIST_UP_TO, MAX_PER_PAGE};
+pub use table::{Fetch, PartList, PartTable, Parts, ReadParts, Want, LIST_UP_TO, MAX_PER_PAGE};
 pub use writer::{page_ref, snippet, ReleaseWriter};

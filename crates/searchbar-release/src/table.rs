@@ -15,10 +15,14 @@
 //! page:  entries × (u32 bytes, [u8; 32] sha256)    parts p·per_page .. (p+1)·per_page
 //! ```
 //!
-//! Names follow the content addressing of every artifact ([`content_name`]): with the table's
-//! `name` `docs.json`, part `i` is `docs-<i>-<16 hex>.json`, page `p` is
-//! `docs-page-<p>-<16 hex>.bin` and the root is `docs-table-<16 hex>.bin`, all under
-//! [`FILES_PREFIX`]. So a table entry needs no path: it is made from the part's number and hash.
+//! Names follow the content addressing of every artifact ([`content_name`]), at the page's
+//! grain for the parts: with the table's `name` `docs.json`, page `p` is
+//! `docs-page-<p>-<16 hex of its sha256>.bin`, the root `docs-table-<16 hex>.bin`, and part `i`
+//! is `docs-<i>-<16 hex of its page's sha256>.json`, all under [`FILES_PREFIX`]. So a part's
+//! name is known from the root alone: a client fetches a part together with the page that
+//! names it, in one round trip, and checks the part once the page is in ([`Fetch`]). A part
+//! changes name when another part of its page changes; within an unchanged page it keeps its
+//! name, and its cache entries, across releases.
 
 use crate::layout::FILES_PREFIX;
 use crate::manifest::{content_name, sha256_hex};
@@ -88,7 +92,17 @@ pub struct PartTable {
     pub name: String,
 }
 
-/// One file to fetch for a part: the part itself, or first the table page that names it.
+/// One file to fetch for a part list ([`Parts::wanted`]): where it is, and its entry where
+/// known already. A part fetched with the page that names it has none yet: it is checked when
+/// inserted, after its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    pub want: Want,
+    pub path: String,
+    pub entry: Option<FileRef>,
+}
+
+/// What a fetched file is: a part, or a table page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Want {
     Part(usize),
@@ -234,11 +248,12 @@ fn digest_bytes(entries: impl Iterator<Item = (Option<u32>, String)>) -> Vec<u8>
     out
 }
 
-/// Writes a table for `parts` (bytes and sha256 of each, in order) named `name`: its pages and
-/// root through `put` (file name under `files/`, bytes), and returns the manifest entry.
+/// Writes a table named `name` for `parts` (their bytes, in order): each page, then the parts
+/// it names (named by the page's hash), then the root, through `put` (file name under
+/// `files/`, bytes); returns the manifest entry.
 pub(crate) fn write_table(
     name: &str,
-    parts: &[FileRef],
+    parts: &[&[u8]],
     per_page: usize,
     put: &mut dyn FnMut(&str, &[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<PartTable> {
@@ -253,39 +268,43 @@ pub(crate) fn write_table(
         per_page,
         name: name.to_string(),
     };
+    let (_, ext) = table.stem_ext();
+    let ext = ext.to_string();
+    let stored = |path: &str| -> String {
+        path.strip_prefix(FILES_PREFIX)
+            .expect("named under files")
+            .to_string()
+    };
     let mut pages = Vec::new();
     for (p, chunk) in parts.chunks(per_page).enumerate() {
-        let too_big = |f: &FileRef| {
-            std::io::Error::other(format!(
-                "{}: {} bytes do not fit a part table",
-                f.path, f.bytes
-            ))
-        };
         let entries = chunk
             .iter()
-            .map(|f| {
-                Ok((
-                    Some(u32::try_from(f.bytes).map_err(|_| too_big(f))?),
-                    f.sha256.clone(),
-                ))
+            .map(|part| {
+                let size = u32::try_from(part.len()).map_err(|_| {
+                    std::io::Error::other(format!(
+                        "{name}: a part of {} bytes does not fit a part table",
+                        part.len()
+                    ))
+                })?;
+                Ok((Some(size), sha256_hex(part)))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         let page = digest_bytes(entries.into_iter());
         let sha = sha256_hex(&page);
-        let path = table.named(&format!("page-{p}"), "bin", &sha);
         put(
-            path.strip_prefix(FILES_PREFIX).expect("named under files"),
+            &stored(&table.named(&format!("page-{p}"), "bin", &sha)),
             &page,
         )?;
+        for (i, part) in chunk.iter().enumerate() {
+            let number = p * per_page + i;
+            put(&stored(&table.named(&number.to_string(), &ext, &sha)), part)?;
+        }
         pages.push(sha);
     }
     let root = digest_bytes(pages.into_iter().map(|sha| (None, sha)));
     let sha = sha256_hex(&root);
     let path = table.named("table", "bin", &sha);
-    put(
-        path.strip_prefix(FILES_PREFIX).expect("named under files"),
-        &root,
-    )?;
+    put(&stored(&path), &root)?;
     table.root = FileRef {
         path,
         bytes: root.len() as u64,
@@ -411,9 +430,8 @@ impl Parts {
             PartList::Paged(table) => {
                 let page = self.pages.get(number / table.per_page)?.as_ref()?;
                 let (bytes, sha) = page.get(number % table.per_page)?;
-                let (_, ext) = table.stem_ext();
                 Some(FileRef {
-                    path: table.named(&number.to_string(), ext, sha),
+                    path: self.path(number)?,
                     bytes: u64::from(*bytes),
                     sha256: sha.clone(),
                 })
@@ -421,30 +439,53 @@ impl Parts {
         }
     }
 
-    /// What to fetch for parts `numbers`, each file once, in order: a part whose entry is
-    /// known, else its table page (then, once that is inserted, the part). Numbers past the
-    /// end are skipped.
-    pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<(Want, FileRef)> {
+    /// Part `number`'s path, known from the root alone where paged (its page's hash names it).
+    pub fn path(&self, number: usize) -> Option<String> {
+        match &self.list {
+            PartList::Listed(files) => files.get(number).map(|f| f.path.clone()),
+            PartList::Paged(table) if number < table.parts => {
+                let page = self.page_digests.get(number / table.per_page)?;
+                Some(table.named(&number.to_string(), table.stem_ext().1, page))
+            }
+            PartList::Paged(_) => None,
+        }
+    }
+
+    /// What to fetch for parts `numbers`, each file once: the table pages not at hand first,
+    /// then the parts, all in one round trip. Insert them in that order: a part whose page
+    /// came with it is checked once the page is in. Numbers past the end are skipped.
+    pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<Fetch> {
         // Numbers sorted as plain integers: a sort of `Want`s would add its own copy of the
         // sort to the page's first module.
         let (mut parts, mut pages) = (Vec::new(), Vec::new());
         for n in numbers.into_iter().filter(|&n| n < self.len()) {
-            match &self.list {
-                PartList::Paged(t) if self.entry(n).is_none() => pages.push(n / t.per_page),
-                _ => parts.push(n),
+            if let PartList::Paged(t) = &self.list {
+                if self.entry(n).is_none() {
+                    pages.push(n / t.per_page);
+                }
             }
+            parts.push(n);
         }
         for list in [&mut parts, &mut pages] {
             list.sort_unstable();
             list.dedup();
         }
-        let parts = parts
-            .into_iter()
-            .filter_map(|n| Some((Want::Part(n), self.entry(n)?)));
-        let pages = pages
-            .into_iter()
-            .filter_map(|p| Some((Want::Page(p), self.page_file(p)?)));
-        parts.chain(pages).collect()
+        let pages = pages.into_iter().filter_map(|p| {
+            let entry = self.page_file(p)?;
+            Some(Fetch {
+                want: Want::Page(p),
+                path: entry.path.clone(),
+                entry: Some(entry),
+            })
+        });
+        let parts = parts.into_iter().filter_map(|n| {
+            Some(Fetch {
+                want: Want::Part(n),
+                path: self.path(n)?,
+                entry: self.entry(n),
+            })
+        });
+        pages.chain(parts).collect()
     }
 
     /// Checks part `number`'s bytes against its entry (an error where it is not known yet)
@@ -538,33 +579,78 @@ mod tests {
     }
 
     #[test]
-    fn a_client_reads_the_pages_of_the_parts_it_wants() {
+    fn a_client_fetches_parts_with_the_pages_that_name_them() {
         let (list, parts, store) = table(10, 4);
-        let mut read = reader(&store);
-        let root = read(list.root().unwrap()).unwrap();
+        let read_path = |path: &str| store[crate::layout::artifact_name(path).unwrap()].clone();
+        let root = read_path(&list.root().unwrap().path);
         let mut p = Parts::new(&list, Some(&root)).unwrap();
         assert_eq!((p.len(), p.pages()), (10, 3));
+        // Pages first, then the parts: each part's path is known from the root alone.
         let want = p.wanted([9, 1, 2, 40]);
         assert_eq!(
-            want.iter().map(|w| w.0).collect::<Vec<_>>(),
-            [Want::Page(0), Want::Page(2)]
+            want.iter().map(|f| f.want).collect::<Vec<_>>(),
+            [
+                Want::Page(0),
+                Want::Page(2),
+                Want::Part(1),
+                Want::Part(2),
+                Want::Part(9)
+            ]
         );
+        assert!(want[2..].iter().all(|f| f.entry.is_none()));
         assert!(p.verify(9, &parts[9]).is_err());
-        for (w, f) in want {
-            let Want::Page(n) = w else { unreachable!() };
-            p.insert_page(n, &read(&f).unwrap()).unwrap();
+        for f in &want {
+            let bytes = read_path(&f.path);
+            match f.want {
+                Want::Page(n) => p.insert_page(n, &bytes).unwrap(),
+                Want::Part(n) => {
+                    let entry = p.verify(n, &bytes).unwrap();
+                    assert_eq!(entry.path, f.path);
+                    assert_eq!(bytes, parts[n]);
+                }
+            }
         }
-        let want = p.wanted([9, 1, 2]);
+        // Their pages at hand: the parts alone, with their entries.
+        let want = p.wanted([9, 1]);
         assert_eq!(
-            want.iter().map(|w| w.0).collect::<Vec<_>>(),
-            [Want::Part(1), Want::Part(2), Want::Part(9)]
+            want.iter().map(|f| f.want).collect::<Vec<_>>(),
+            [Want::Part(1), Want::Part(9)]
         );
-        for (w, f) in &want {
-            let Want::Part(n) = *w else { unreachable!() };
-            assert_eq!(p.verify(n, &read(f).unwrap()).unwrap(), *f);
-        }
+        assert!(want.iter().all(|f| f.entry.is_some()));
         // Part 5's page (1) is still missing.
-        assert_eq!(p.wanted([5]).first().map(|w| w.0), Some(Want::Page(1)));
+        assert_eq!(
+            p.wanted([5]).iter().map(|f| f.want).collect::<Vec<_>>(),
+            [Want::Page(1), Want::Part(5)]
+        );
+    }
+
+    #[test]
+    fn a_part_is_named_by_its_page_and_keeps_its_name_while_the_page_does() {
+        let (list, _, store) = table(10, 4);
+        let mut changed: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("part {i}").repeat(i + 1).into_bytes())
+            .collect();
+        changed[9] = b"another last part".to_vec();
+        let mut again = std::collections::BTreeMap::new();
+        let mut put = |name: &str, bytes: &[u8]| {
+            again.insert(name.to_string(), bytes.to_vec());
+            Ok(())
+        };
+        crate::ReleaseWriter::new(&mut put)
+            .put_parts("docs.json", changed.iter().map(Vec::as_slice), Some(4))
+            .unwrap();
+        let names = |s: &BTreeMap<String, Vec<u8>>, n: usize| -> String {
+            s.keys()
+                .find(|k| k.starts_with(&format!("docs-{n}-")))
+                .unwrap()
+                .clone()
+        };
+        // Pages 0 and 1 are the same: their parts keep their names; page 2's are renamed.
+        for n in 0..8 {
+            assert_eq!(names(&store, n), names(&again, n));
+        }
+        assert_ne!(names(&store, 8), names(&again, 8));
+        let _ = list;
     }
 
     #[test]

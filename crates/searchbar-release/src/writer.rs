@@ -65,8 +65,17 @@ impl<'a> ReleaseWriter<'a> {
         parts: impl Iterator<Item = &'p [u8]>,
         per_page: Option<usize>,
     ) -> std::io::Result<PartList> {
+        let parts: Vec<&[u8]> = parts.collect();
+        let (list_up_to, per_page) = match per_page {
+            Some(n) => (n.max(1), n.max(1)),
+            None => (LIST_UP_TO, page_entries(parts.len())),
+        };
+        if parts.len() > list_up_to {
+            return write_table(name, &parts, per_page, self.sink).map(PartList::Paged);
+        }
         let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
-        let files = parts
+        parts
+            .iter()
             .enumerate()
             .map(|(i, part)| {
                 let numbered = if ext.is_empty() {
@@ -76,15 +85,8 @@ impl<'a> ReleaseWriter<'a> {
                 };
                 self.put(&numbered, part, true)
             })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let (list_up_to, per_page) = match per_page {
-            Some(n) => (n.max(1), n.max(1)),
-            None => (LIST_UP_TO, page_entries(files.len())),
-        };
-        if files.len() <= list_up_to {
-            return Ok(PartList::Listed(files));
-        }
-        write_table(name, &files, per_page, self.sink).map(PartList::Paged)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map(PartList::Listed)
     }
 }
 

@@ -65,7 +65,9 @@ impl Encoding {
                         n if n <= 16 * MIB => 9,
                         _ => 5,
                     },
-                    lgwin: 22,
+                    // A window no larger than the file: the same output, without the
+                    // 4 MiB window's tables set up for every small shard and fragment.
+                    lgwin: (usize::BITS - (bytes.len() + 16).leading_zeros()).clamp(10, 22) as i32,
                     size_hint: bytes.len(),
                     ..Default::default()
                 };

@@ -699,9 +699,9 @@ const PAGE_BYTES: &str = "return performance.getEntriesByType('navigation') \
 /// The first-visit benchmark (BENCHMARKS.md, "First visit"; `scripts/bench/first-visit.sh`):
 /// the demo release served by `searchbar serve`, opened at its root in headless Chromium under
 /// DevTools network throttling, cold (a new browser profile) then warm (the same browser, a
-/// second visit); then, where `SEARCHBAR_FIRST_VISIT_SCIFACT` names a project whose `stage`
-/// target serves a SciFact release (the script makes one), the same for it with SciFact's first
-/// test queries. A measurement, not a check: ignored by the test suite.
+/// second visit); then, where `SEARCHBAR_FIRST_VISIT_SCIFACT` (or `_MILLION`) names a project
+/// whose `stage` target serves a SciFact release (or scripts/bench/million.sh's), the same for
+/// it with its first judged queries. A measurement, not a check: ignored by the test suite.
 #[test]
 #[ignore = "benchmark: scripts/bench/first-visit.sh"]
 fn first_visit() {
@@ -712,8 +712,24 @@ fn first_visit() {
     let queries: Vec<String> = sample_queries().into_iter().map(|(_, q)| q).collect();
     let mut rows = measure_first_visit("demo (sample catalog, hybrid)", &addr, &queries);
     server.kill().unwrap();
-    if let Some(dir) = std::env::var_os("SEARCHBAR_FIRST_VISIT_SCIFACT") {
-        let data = std::env::var("SEARCHBAR_SCIFACT").expect("SEARCHBAR_SCIFACT with the project");
+    // Projects the script made, each with its judged queries in BEIR's layout.
+    let extra = [
+        (
+            "SEARCHBAR_FIRST_VISIT_SCIFACT",
+            "SciFact (5,183 documents, hybrid)",
+            std::env::var("SEARCHBAR_SCIFACT").ok(),
+        ),
+        (
+            "SEARCHBAR_FIRST_VISIT_MILLION",
+            "synthetic (1,000,000 documents, hybrid)",
+            None,
+        ),
+    ];
+    for (var, catalog, data) in extra {
+        let Some(dir) = std::env::var_os(var) else {
+            continue;
+        };
+        let data = data.unwrap_or_else(|| dir.to_string_lossy().to_string());
         let judged: std::collections::HashSet<String> =
             std::fs::read_to_string(format!("{data}/qrels/test.tsv"))
                 .unwrap()
@@ -736,11 +752,7 @@ fn first_visit() {
             .spawn()
             .expect("searchbar serve starts");
         let addr = searchbar_tests::served_address(&mut server);
-        rows.extend(measure_first_visit(
-            "SciFact (5,183 documents, hybrid)",
-            &addr,
-            &queries,
-        ));
+        rows.extend(measure_first_visit(catalog, &addr, &queries));
         server.kill().unwrap();
     }
     let out_dir = searchbar_tests::repo_root().join("target/e2e");
