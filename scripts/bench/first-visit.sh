@@ -36,20 +36,8 @@ if [ -f "$data/corpus.jsonl" ]; then
   { scifact_documents_toml; cat <<TOML
 [index]
 kind = "flat"
-[search]
-mode = "hybrid"
-[web]
-dist = "$SEARCHBAR_WEB_DIST"
-[evaluation]
-queries = "$data/queries.jsonl"
-qrels = "$data/qrels/test.tsv"
-recall_queries = 20
-[gate]
-min_recall_at_10 = 0.0
-max_ndcg_drop = 1.0
-[deploy.targets]
-stage = "deploy/stage"
 TOML
+    first_visit_toml "$data/queries.jsonl" "$data/qrels/test.tsv" "$SEARCHBAR_WEB_DIST"
   } > "$work/searchbar.toml"
   (cd "$work" && "$sb" run --env stage | grep -E "^(export|deploy): ")
   export SEARCHBAR_FIRST_VISIT_SCIFACT="$work" SEARCHBAR_SCIFACT="$data"

@@ -33,20 +33,8 @@ kind = "ivfpq"
 nlist = 1024
 m = 48
 rerank_store = "external"
-[search]
-mode = "hybrid"
-[web]
-dist = "${SEARCHBAR_WEB_DIST:-$PWD/dist}"
-[evaluation]
-queries = "queries.jsonl"
-qrels = "qrels/test.tsv"
-recall_queries = 20
-[gate]
-min_recall_at_10 = 0.0
-max_ndcg_drop = 1.0
-[deploy.targets]
-stage = "deploy/stage"
 TOML
+    first_visit_toml queries.jsonl qrels/test.tsv "${SEARCHBAR_WEB_DIST:-$PWD/dist}"
   } > "$work/searchbar.toml"
 }
 # The cache is named by the model's fingerprint: embedding one document makes it.

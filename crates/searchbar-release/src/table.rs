@@ -154,19 +154,34 @@ impl PartList {
         &self,
         read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
     ) -> Result<(Vec<FileRef>, Vec<FileRef>), E> {
-        let table = match self {
-            Self::Listed(files) => return Ok((Vec::new(), files.clone())),
-            Self::Paged(t) => t,
-        };
-        let mut parts = Parts::new(self, Some(&read(&table.root)?))?;
-        let mut files = vec![table.root.clone()];
-        for page in 0..parts.pages() {
-            let entry = parts.page_file(page).expect("a page the root counts");
-            parts.insert_page(page, &read(&entry)?)?;
-            files.push(entry);
-        }
+        let (_, parts, pages) = self.read_table(read)?;
+        let files = self
+            .root()
+            .cloned()
+            .into_iter()
+            .chain(pages.into_iter().map(|(_, entry, _)| entry))
+            .collect();
         let entries = (0..parts.len()).filter_map(|n| parts.entry(n)).collect();
         Ok((files, entries))
+    }
+
+    /// Reads the table's root and every page through `read`, each checked: the root's bytes
+    /// (where paged), the parts with every page in, and each page (number, entry, bytes).
+    #[allow(clippy::type_complexity)]
+    fn read_table<E: From<ReleaseError>>(
+        &self,
+        read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
+    ) -> Result<(Option<Vec<u8>>, Parts, Vec<(usize, FileRef, Vec<u8>)>), E> {
+        let root = self.root().map(&mut *read).transpose()?;
+        let mut parts = Parts::new(self, root.as_deref())?;
+        let mut pages = Vec::new();
+        for page in 0..parts.pages() {
+            let entry = parts.page_file(page).expect("a page the root counts");
+            let bytes = read(&entry)?;
+            parts.insert_page(page, &bytes)?;
+            pages.push((page, entry, bytes));
+        }
+        Ok((root, parts, pages))
     }
 }
 
@@ -185,15 +200,11 @@ impl ReadParts {
         list: &PartList,
         read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
     ) -> Result<Self, E> {
-        let root = list.root().map(&mut *read).transpose()?;
-        let mut parts = Parts::new(list, root.as_deref())?;
-        let mut files = Vec::new();
-        for page in 0..parts.pages() {
-            let entry = parts.page_file(page).expect("a page the root counts");
-            let bytes = read(&entry)?;
-            parts.insert_page(page, &bytes)?;
-            files.push((Want::Page(page), bytes));
-        }
+        let (root, parts, pages) = list.read_table(read)?;
+        let mut files: Vec<(Want, Vec<u8>)> = pages
+            .into_iter()
+            .map(|(page, _, bytes)| (Want::Page(page), bytes))
+            .collect();
         for n in 0..parts.len() {
             let entry = parts.entry(n).expect("every page is read");
             files.push((Want::Part(n), read(&entry)?));
@@ -226,13 +237,18 @@ impl PartTable {
 
     /// `stem-<middle>.<ext>`, content-addressed by `sha256`.
     fn named(&self, middle: &str, ext: &str, sha256: &str) -> String {
-        let (stem, _) = self.stem_ext();
-        let plain = if ext.is_empty() {
-            format!("{stem}-{middle}")
-        } else {
-            format!("{stem}-{middle}.{ext}")
-        };
+        let plain = numbered(self.stem_ext().0, middle, ext);
         format!("{FILES_PREFIX}{}", content_name(&plain, sha256))
+    }
+}
+
+/// `stem-<middle>.<ext>` (no dot where `ext` is empty): the name of a numbered part or page
+/// before content addressing.
+pub(crate) fn numbered(stem: &str, middle: &str, ext: &str) -> String {
+    if ext.is_empty() {
+        format!("{stem}-{middle}")
+    } else {
+        format!("{stem}-{middle}.{ext}")
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::docs::{shard_docs, DocRecord};
 use crate::layout::{FILES_PREFIX, PAGE_NAME};
 use crate::manifest::{content_name, sha256_hex, FileRef, Manifest};
-use crate::table::{page_entries, write_table, PartList, LIST_UP_TO};
+use crate::table::{numbered, page_entries, write_table, PartList, LIST_UP_TO};
 
 /// Names artifacts and records them for the manifest.
 pub struct ReleaseWriter<'a> {
@@ -77,14 +77,7 @@ impl<'a> ReleaseWriter<'a> {
         parts
             .iter()
             .enumerate()
-            .map(|(i, part)| {
-                let numbered = if ext.is_empty() {
-                    format!("{stem}-{i}")
-                } else {
-                    format!("{stem}-{i}.{ext}")
-                };
-                self.put(&numbered, part, true)
-            })
+            .map(|(i, part)| self.put(&numbered(stem, &i.to_string(), ext), part, true))
             .collect::<std::io::Result<Vec<_>>>()
             .map(PartList::Listed)
     }
