@@ -79,6 +79,11 @@ pub struct IndexConfig {
     /// clients fetch from per query (the index keeps m + 12 bytes per document), `false`
     /// nowhere (a compact index of m + 4 bytes per document, searched with `search.rerank = 0`).
     pub rerank_store: RerankStore,
+    /// IVF-PQ: keep the inverted lists (m + 4 bytes per document, plus 8 for the row digest
+    /// with external rows) in a separate lists file that a page reads by HTTP range, the lists
+    /// each query probes; the index file then holds nothing per document (centroids, codebook
+    /// and a digest per list). Needs `rerank_store = "external"` or `false`.
+    pub lists_file: bool,
     /// Train on at most this many vectors; 0 = all.
     pub train_sample: usize,
     pub seed: u64,
@@ -93,6 +98,7 @@ impl Default for IndexConfig {
             m: 48,
             nbits: 8,
             rerank_store: RerankStore::Embedded,
+            lists_file: false,
             train_sample: 0,
             seed: 1234,
         }
@@ -456,6 +462,15 @@ fn validate(c: &Config) -> Result<()> {
              (it is {})",
             c.search.rerank
         );
+    }
+    if i.lists_file && i.rerank_store == RerankStore::Embedded {
+        bail!(
+            "index.lists_file = true needs the re-ranking vectors outside the index: set \
+             index.rerank_store = \"external\" (or false)"
+        );
+    }
+    if i.lists_file && i.kind == IndexKindConfig::Flat {
+        bail!("index.lists_file = true is for IVF-PQ indexes: set index.kind = \"ivfpq\"");
     }
     let g = &c.gate;
     for (key, v) in [

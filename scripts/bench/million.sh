@@ -30,11 +30,14 @@ config() {
   { scifact_documents_toml | sed "s|^path = \"corpus.jsonl\"|path = \"$1\"|"; cat <<TOML
 [index]
 kind = "ivfpq"
-nlist = 1024
-m = 48
+nlist = 4096
+m = 16
 rerank_store = "external"
+lists_file = true
+train_sample = 262144
 TOML
-    first_visit_toml queries.jsonl qrels/test.tsv "${SEARCHBAR_WEB_DIST:-$PWD/dist}"
+    first_visit_toml queries.jsonl qrels/test.tsv "${SEARCHBAR_WEB_DIST:-$PWD/dist}" |
+      sed 's/^mode = "hybrid"$/&\nnprobe = 8/'
   } > "$work/searchbar.toml"
 }
 # The cache is named by the model's fingerprint: embedding one document makes it.

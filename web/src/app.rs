@@ -105,6 +105,15 @@ pub enum Msg {
         request: Box<RowRequest>,
         records: Result<Vec<(u32, Vec<u8>)>, String>,
     },
+    /// The inverted lists fetched for search number `seq`: kept, then its search begins again.
+    Lists {
+        seq: u64,
+        text: String,
+        start: f64,
+        vector: Vec<f32>,
+        url: String,
+        lists: Result<Vec<(u32, Vec<u8>)>, String>,
+    },
     /// The word-embedding rows fetched for search number `seq` (or the whole file, from a host
     /// that ignores range requests).
     Tokens {
@@ -466,6 +475,32 @@ impl App {
                 self.hits_partial = false;
                 return self.finish(link, &text, start, result);
             }
+            Msg::Lists {
+                seq,
+                text,
+                start,
+                vector,
+                url,
+                lists,
+            } => {
+                let Some(searcher) = self.searcher.as_mut() else {
+                    return false;
+                };
+                // Kept even for an older search: verified lists serve the next ones too.
+                let kept = lists
+                    .map_err(|e| QueryError::Invalid {
+                        file: url,
+                        message: e,
+                    })
+                    .and_then(|lists| searcher.insert_lists(&lists));
+                if seq != self.search_seq {
+                    return false;
+                }
+                return match kept {
+                    Ok(()) => self.begin_dense(link, text, start, vector),
+                    Err(e) => self.finish(link, &text, start, Err(e)),
+                };
+            }
             Msg::Tokens {
                 seq,
                 request,
@@ -689,12 +724,18 @@ impl App {
         self.search_vector(link, job.text, job.start, vector)
     }
 
-    /// Searches the index with an embedded query. An index that keeps its re-ranking rows on
-    /// the server first fetches its candidates' records (range requests), without blocking.
+    /// Searches the index with an embedded query. An index that keeps its inverted lists or its
+    /// re-ranking rows on the server first fetches the lists the query probes, then its
+    /// candidates' records (range requests), without blocking.
     fn search_vector(&mut self, link: &Link, text: String, start: f64, vector: Vec<f32>) -> bool {
         self.last_embed_ms = timing::now() - start;
         // The helper worker's part is over: its core is the browser's again.
         encoder::rest();
+        self.begin_dense(link, text, start, vector)
+    }
+
+    /// The dense search of an embedded query, from its start or again once its lists are in.
+    fn begin_dense(&mut self, link: &Link, text: String, start: f64, vector: Vec<f32>) -> bool {
         let Some(searcher) = &self.searcher else {
             return false;
         };
@@ -704,10 +745,25 @@ impl App {
                 self.hits_partial = false;
                 self.finish(link, &text, start, Ok(ranked))
             }
+            Ok(Stage::NeedLists(request)) => {
+                let (link, seq) = (link.clone(), self.search_seq);
+                spawn_local(async move {
+                    let lists = loader::fetch_numbered(&request.url, &request.ranges).await;
+                    link.send_message(Msg::Lists {
+                        seq,
+                        text,
+                        start,
+                        vector,
+                        url: request.url,
+                        lists,
+                    });
+                });
+                false
+            }
             Ok(Stage::NeedRows(request)) => {
                 let (link, seq) = (link.clone(), self.search_seq);
                 spawn_local(async move {
-                    let records = loader::fetch_rows(&request).await;
+                    let records = loader::fetch_numbered(&request.url, &request.ranges).await;
                     link.send_message(Msg::Rows {
                         seq,
                         text,

@@ -20,6 +20,11 @@ use web_sys::{Cache, Request, Response, Url};
 /// The cache's name. A change in how entries are stored takes a new name.
 const NAME: &str = "searchbar-files-v1";
 
+/// The most entries of paged kinds (document shards, lexical fragments and their table pages)
+/// the cache keeps: a few megabytes. They are kept across releases, so without a bound a page
+/// opened over many releases of a large catalog would keep every part it ever fetched.
+const KEPT_PARTS: usize = 2_000;
+
 thread_local! {
     /// The cache once opened: every download and every query's fragments use the same one.
     static OPENED: RefCell<Option<Cache>> = const { RefCell::new(None) };
@@ -103,8 +108,10 @@ pub async fn store_saved(cache: Cache, key: String, bytes: Uint8Array) {
 
 /// Deletes every entry that `manifest` does not name: files of releases this page no longer
 /// uses. (A page of another release, open in another tab, then fetches its files again.) The
-/// parts of a paged list are named in table pages the page may not have read: every entry of
-/// their kind (`docs-…`) is kept, so unchanged shards and fragments stay across releases.
+/// parts of a paged list are named in table pages the page may not have read: entries of their
+/// kind (`docs-…`) are kept, so unchanged shards and fragments stay across releases, up to
+/// [`KEPT_PARTS`] of them, the most recently stored (the Cache API lists keys in the order they
+/// were stored).
 pub async fn prune(cache: &Cache, manifest: &Manifest) {
     let Some(base) = web_sys::window().and_then(|w| w.location().href().ok()) else {
         return;
@@ -128,14 +135,24 @@ pub async fn prune(cache: &Cache, manifest: &Manifest) {
     let Ok(keys) = JsFuture::from(cache.keys()).await else {
         return;
     };
+    let mut parts = Vec::new();
     for key in Array::from(&keys).iter() {
         let Ok(request) = key.dyn_into::<Request>() else {
             continue;
         };
         let url = request.url();
-        if !keep.contains(&url) && !paged.iter().any(|p| url.starts_with(p.as_str())) {
+        if keep.contains(&url) {
+            continue;
+        }
+        if paged.iter().any(|p| url.starts_with(p.as_str())) {
+            parts.push(request);
+        } else {
             let _ = JsFuture::from(cache.delete_with_request(&request)).await;
         }
+    }
+    let over = parts.len().saturating_sub(KEPT_PARTS);
+    for request in &parts[..over] {
+        let _ = JsFuture::from(cache.delete_with_request(request)).await;
     }
 }
 

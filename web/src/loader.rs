@@ -15,10 +15,9 @@ use crate::encoder::{self, Encoder, EncoderFiles};
 use futures::future::try_join_all;
 use js_sys::{Reflect, Uint8Array};
 use searchbar_query::fetch::{describe, Fetched};
-use searchbar_query::{Artifacts, Dense, RowRequest, Searcher, TokenRequest};
-use searchbar_release::{
-    Fetch, FileRef, LexicalFiles, Manifest, Want, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT,
-};
+use searchbar_query::{Artifacts, Dense, Searcher, TokenRequest};
+use searchbar_release::{Fetch, FileRef, Manifest, Want, MANIFEST_NAME, POINTER_NAME, TARGET_ROOT};
+use std::ops::Range;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Cache, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
@@ -40,7 +39,8 @@ impl Download {
         let module = encoder::module_files(manifest)
             .map(|(_, wasm)| wasm)
             .filter(|_| manifest.search.mode.uses_dense());
-        record_files(manifest)
+        manifest
+            .record_files()
             .chain(dense_files(manifest))
             .chain(module)
             .map(|f| Download {
@@ -50,27 +50,6 @@ impl Download {
             })
             .collect()
     }
-}
-
-/// The lexical index, where the mode reads it.
-fn lexical(manifest: &Manifest) -> Option<&LexicalFiles> {
-    manifest
-        .files
-        .lexical
-        .as_ref()
-        .filter(|_| manifest.search.mode.uses_lexical())
-}
-
-/// What [`Searcher::records`] needs up front: the lexical root where the mode reads it, and
-/// the roots of the part tables that name the document shards and lexical fragments, where
-/// they are paged.
-fn record_files(manifest: &Manifest) -> impl Iterator<Item = &FileRef> {
-    let lexical = lexical(manifest);
-    lexical
-        .map(|l| &l.root)
-        .into_iter()
-        .chain(manifest.files.docs.root())
-        .chain(lexical.and_then(|l| l.fragments.root()))
 }
 
 /// What the dense half needs, where the mode reads a dense list: the index ([`Dense::load`]),
@@ -137,20 +116,20 @@ async fn fetch_file(
     Ok(bytes)
 }
 
-/// Downloads the records stage ([`record_files`]) into
+/// Downloads the records stage ([`Manifest::record_files`]) into
 /// `artifacts`. Verification is left to [`Searcher::records`], which checks it against the
 /// manifest.
 pub async fn fetch_records(
     manifest: &Manifest,
     progress: impl Fn(usize, u64) + Clone,
 ) -> Result<Artifacts, String> {
-    let files: Vec<&FileRef> = record_files(manifest).collect();
+    let files: Vec<&FileRef> = manifest.record_files().collect();
     let bytes = fetch_all(files.iter().copied(), 0, progress).await?;
     let bytes_of = |file: Option<&FileRef>| {
         let at = files.iter().position(|f| Some(*f) == file)?;
         Some(bytes[at].to_vec())
     };
-    let lexical = lexical(manifest);
+    let lexical = manifest.lexical();
     Ok(Artifacts {
         lexical_root: bytes_of(lexical.map(|l| &l.root)),
         docs_table: bytes_of(manifest.files.docs.root()),
@@ -169,13 +148,13 @@ pub struct DenseParts {
 }
 
 /// Downloads the dense stage: the index, the encoder's files and its module (compiled as it
-/// streams in), all at once. An index with external rows fetches its candidates' records per
-/// query ([`fetch_rows`]).
+/// streams in), all at once. An index with external rows or lists fetches its candidates' records
+/// and its probed lists per query ([`fetch_numbered`]).
 pub async fn fetch_dense(
     manifest: &Manifest,
     progress: impl Fn(usize, u64) + Clone + 'static,
 ) -> Result<DenseParts, String> {
-    let first = record_files(manifest).count();
+    let first = manifest.record_files().count();
     let module_at = first + dense_files(manifest).count();
     let module_progress = progress.clone();
     let files = fetch_all(dense_files(manifest), first, progress);
@@ -224,17 +203,16 @@ pub async fn fetch_parts(files: Vec<Fetch>) -> Result<Vec<(Want, Vec<u8>)>, Stri
     try_join_all(fetches).await
 }
 
-/// The re-ranking records one query needs ([`searchbar_query::fetch::fetch_ranges`]);
-/// [`Searcher::complete`] verifies every record.
-pub async fn fetch_rows(request: &RowRequest) -> Result<Vec<(u32, Vec<u8>)>, String> {
-    let ranges: Vec<_> = request.ranges.iter().map(|(_, r)| r.clone()).collect();
-    let records = searchbar_query::fetch::fetch_ranges(&request.url, &ranges).await?;
-    Ok(request
-        .ranges
-        .iter()
-        .map(|(doc, _)| *doc)
-        .zip(records)
-        .collect())
+/// The numbered byte ranges of `url` one query needs ([`searchbar_query::fetch::fetch_ranges`]):
+/// the re-ranking records of a `RowRequest` (verified by [`Searcher::complete`]) or the
+/// inverted lists of a `ListRequest` (verified by [`Searcher::insert_lists`]).
+pub async fn fetch_numbered(
+    url: &str,
+    numbered: &[(u32, Range<u64>)],
+) -> Result<Vec<(u32, Vec<u8>)>, String> {
+    let ranges: Vec<_> = numbered.iter().map(|(_, r)| r.clone()).collect();
+    let records = searchbar_query::fetch::fetch_ranges(url, &ranges).await?;
+    Ok(numbered.iter().map(|(n, _)| *n).zip(records).collect())
 }
 
 /// The word-embedding rows one query needs ([`Encoder::token_request`]), each span by one

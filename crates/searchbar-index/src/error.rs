@@ -164,15 +164,21 @@ pub enum SearchError {
     /// [`Index::rerank`](crate::Index::rerank), or attach the whole file.
     #[error("this index re-ranks with a separate rows file: attach it, or fetch the candidates' rows and call rerank")]
     RowsNotAttached,
+    /// The index keeps its lists in a lists file, and a list the search probes was neither
+    /// attached nor fetched ([`Index::missing_lists`](crate::Index::missing_lists)).
+    #[error("inverted list {0} is not loaded: fetch it from the lists file first")]
+    MissingList(u32),
     /// A row [`Index::rerank`](crate::Index::rerank) needs was not given.
     #[error("no re-ranking row was given for candidate doc {0}")]
     MissingRow(u32),
-    /// A candidate's record in the rows file is missing or does not match.
-    #[error("rows file: {0}")]
+    /// A candidate's record in the rows file, or a probed list in the lists file, is
+    /// missing or does not match.
+    #[error("{0}")]
     Row(#[from] RowError),
 }
 
-/// A re-ranking row (or a whole rows file) does not belong to the index.
+/// A re-ranking row or an inverted list (or a whole rows or lists file) does not belong to
+/// the index.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RowError {
     /// The index ships its int8 vectors itself (or none): it has no rows file.
@@ -200,6 +206,39 @@ pub enum RowError {
     /// a corrupt, stale or foreign rows file.
     #[error("row of doc {0} does not match the index's digest (corrupt or from another release)")]
     DigestMismatch(u32),
+    /// A record was given for a doc that is not among the candidates.
+    #[error("doc {0} is not a candidate of this search")]
+    NotACandidate(u32),
+    /// The row digests are in the index's lists file, not attached: rows are verified against
+    /// the candidates that named them (`Candidates::insert_row`).
+    #[error("this index's row digests are in its lists file: verify rows with the candidates")]
+    DigestsInLists,
+    /// The index keeps its lists inside its own file.
+    #[error("this index has no separate lists file")]
+    NoListsFile,
+    /// The list number is not a list of the index.
+    #[error("list {list} is out of range ({nlist} lists)")]
+    ListOutOfRange {
+        /// List asked for.
+        list: u32,
+        /// Lists in the index.
+        nlist: usize,
+    },
+    /// The list's digest differs from the one the index holds for it: a corrupt, stale or
+    /// foreign lists file.
+    #[error("list {0} does not match the index's digest (corrupt or from another release)")]
+    ListDigestMismatch(u32),
+    /// A list that matches its digest names a doc or a code the index cannot have.
+    #[error("list {list}: {reason}")]
+    InvalidList {
+        /// The list.
+        list: u32,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A whole lists file breaks an invariant (a doc in two lists).
+    #[error("lists file: {0}")]
+    InvalidLists(String),
 }
 
 /// A BEIR judgment or query file could not be parsed.

@@ -13,9 +13,10 @@
 
 use crate::error::FormatError;
 use crate::flat::{validate_scales, FlatInt8, Int8Store};
-use crate::ivfpq::IvfPq;
+use crate::ivfpq::{IvfPq, ListsFile};
+use crate::lists::LIST_DIGEST_LEN;
 use crate::pq::PqCodebook;
-use crate::rows::ROW_DIGEST_LEN;
+use crate::rows;
 use crate::{Index, MAX_DIM};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,10 +25,11 @@ use std::fmt;
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"SBINDEX\0";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Oldest version this build reads. Version 1 is version 2 without compact
 /// IVF-PQ files (its IVF-PQ files always carry the int8 sections), version 2
-/// is version 3 without row digests, so the same reader handles all three.
+/// is version 3 without row digests, version 3 is version 4 without lists
+/// files, so the same reader handles all four.
 pub const MIN_READ_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
 pub const ALIGN: u64 = 16;
@@ -64,10 +66,12 @@ pub enum SectionKind {
     ListCodes = 7,
     /// `n * 8` bytes: digest of each doc's record in the separate rows file.
     RowDigests = 8,
+    /// `nlist * 8` bytes: digest of each list's record in the separate lists file.
+    ListDigests = 9,
 }
 
 impl SectionKind {
-    const ALL: [SectionKind; 8] = [
+    const ALL: [SectionKind; 9] = [
         Self::Int8Codes,
         Self::Int8Scales,
         Self::CoarseCentroids,
@@ -76,6 +80,7 @@ impl SectionKind {
         Self::ListIds,
         Self::ListCodes,
         Self::RowDigests,
+        Self::ListDigests,
     ];
 
     fn from_code(code: u32) -> Option<Self> {
@@ -93,6 +98,7 @@ impl SectionKind {
             Self::ListIds => "list_ids",
             Self::ListCodes => "list_codes",
             Self::RowDigests => "row_digests",
+            Self::ListDigests => "list_digests",
         }
     }
 }
@@ -113,13 +119,22 @@ enum Params {
         nbits: u32,
         by_residual: bool,
     },
+    /// IVF-PQ with its lists in a lists file (version 4).
+    IvfPqLists {
+        nlist: u32,
+        m: u32,
+        nbits: u32,
+        by_residual: bool,
+        /// Whether each list entry carries its row's digest (external rows).
+        row_digests: bool,
+    },
 }
 
 impl Params {
     fn kind_code(&self) -> u32 {
         match self {
             Params::FlatInt8 => KIND_FLAT_INT8,
-            Params::IvfPq { .. } => KIND_IVF_PQ,
+            Params::IvfPq { .. } | Params::IvfPqLists { .. } => KIND_IVF_PQ,
         }
     }
 }
@@ -162,6 +177,10 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+fn offsets_bytes(v: &[usize]) -> Vec<u8> {
+    v.iter().flat_map(|&o| (o as u64).to_le_bytes()).collect()
+}
+
 fn i8_bytes(v: &[i8]) -> Vec<u8> {
     v.iter().map(|&x| x as u8).collect()
 }
@@ -169,6 +188,27 @@ fn i8_bytes(v: &[i8]) -> Vec<u8> {
 pub(crate) fn write(index: &Index) -> Vec<u8> {
     let (kind, params, store, mut sections) = match index {
         Index::FlatInt8(f) => (KIND_FLAT_INT8, Params::FlatInt8, Some(&f.store), Vec::new()),
+        Index::IvfPq(ivf) if ivf.lists_file.is_some() => {
+            let file = ivf.lists_file.as_ref();
+            let params = Params::IvfPqLists {
+                nlist: ivf.nlist() as u32,
+                m: ivf.pq.m as u32,
+                nbits: ivf.pq.nbits,
+                by_residual: ivf.by_residual,
+                row_digests: file.is_some_and(|f| f.row_digests),
+            };
+            // The root: nothing per doc; the lists (with the row digests) are in their file.
+            let sections = vec![
+                (SectionKind::CoarseCentroids, f32_bytes(&ivf.centroids)),
+                (SectionKind::PqCentroids, f32_bytes(&ivf.pq.centroids)),
+                (SectionKind::ListOffsets, offsets_bytes(&ivf.offsets)),
+                (
+                    SectionKind::ListDigests,
+                    file.map(|f| f.digests.concat()).unwrap_or_default(),
+                ),
+            ];
+            (KIND_IVF_PQ, params, None, sections)
+        }
         Index::IvfPq(ivf) => {
             let params = Params::IvfPq {
                 nlist: ivf.nlist() as u32,
@@ -179,13 +219,7 @@ pub(crate) fn write(index: &Index) -> Vec<u8> {
             let sections = vec![
                 (SectionKind::CoarseCentroids, f32_bytes(&ivf.centroids)),
                 (SectionKind::PqCentroids, f32_bytes(&ivf.pq.centroids)),
-                (
-                    SectionKind::ListOffsets,
-                    ivf.offsets
-                        .iter()
-                        .flat_map(|&o| (o as u64).to_le_bytes())
-                        .collect(),
-                ),
+                (SectionKind::ListOffsets, offsets_bytes(&ivf.offsets)),
                 (
                     SectionKind::ListIds,
                     ivf.ids.iter().flat_map(|x| x.to_le_bytes()).collect(),
@@ -567,45 +601,91 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
             m,
             nbits,
             by_residual,
+        } => read_ivf(bytes, &parsed, (nlist, m, nbits, by_residual), None)?,
+        Params::IvfPqLists {
+            nlist,
+            m,
+            nbits,
+            by_residual,
+            row_digests,
         } => {
-            if nlist == 0 {
-                return Err(FormatError::InvalidField {
-                    field: "nlist",
-                    value: 0,
-                    reason: "must be >= 1",
-                });
+            if h.version < 4 {
+                return Err(FormatError::BadMetadata(format!(
+                    "lists in a lists file need format version 4, the file says {}",
+                    h.version
+                )));
             }
-            if m == 0 || m > h.dim || !h.dim.is_multiple_of(m) {
-                return Err(FormatError::InvalidField {
-                    field: "m",
-                    value: m.into(),
-                    reason: "must divide dim",
-                });
-            }
-            if !(1..=8).contains(&nbits) {
-                return Err(FormatError::InvalidField {
-                    field: "nbits",
-                    value: nbits.into(),
-                    reason: "must be in 1..=8",
-                });
-            }
-            let required = [
+            read_ivf(
+                bytes,
+                &parsed,
+                (nlist, m, nbits, by_residual),
+                Some(row_digests),
+            )?
+        }
+    };
+    Ok(index)
+}
+
+/// An IVF-PQ file: `params` is (nlist, m, nbits, by_residual); `lists` is `None` for lists
+/// inside the file, else whether the lists file's entries carry row digests (a root).
+fn read_ivf(
+    bytes: &[u8],
+    parsed: &Parsed,
+    (nlist, m, nbits, by_residual): (u32, u32, u32, bool),
+    lists: Option<bool>,
+) -> Result<Index, FormatError> {
+    use SectionKind::*;
+    let h = parsed.header;
+    let file_len = bytes.len() as u64;
+    let (dim, n) = (u64::from(h.dim), h.n_docs);
+    check_ivf_params(&h, nlist, m, nbits)?;
+    let sections = match lists {
+        Some(_) => locate(
+            bytes,
+            parsed,
+            &[CoarseCentroids, PqCentroids, ListOffsets, ListDigests],
+            &[],
+        )?,
+        // The int8 re-ranking store: both sections, or neither (compact, or external with
+        // row digests from version 3 on).
+        None => locate(
+            bytes,
+            parsed,
+            &[
                 CoarseCentroids,
                 PqCentroids,
                 ListOffsets,
                 ListIds,
                 ListCodes,
-            ];
-            // The int8 re-ranking store: both sections, or neither (compact,
-            // or external with row digests from version 3 on).
-            let optional: &[SectionKind] = if h.version >= 3 {
+            ],
+            if h.version >= 3 {
                 &[Int8Codes, Int8Scales, RowDigests]
             } else {
                 &[Int8Codes, Int8Scales]
-            };
-            let sections = locate(bytes, &parsed, &required, optional)?;
-            let has_store = sections.has(Int8Codes);
-            let external = sections.has(RowDigests);
+            },
+        )?,
+    };
+    let nlist_dim = bounded_mul("nlist", nlist.into(), dim, file_len)?;
+    check_len(
+        &sections,
+        CoarseCentroids,
+        bounded_mul("nlist", nlist_dim, 4, file_len)?,
+    )?;
+    // m * ksub * dsub = ksub * dim floats.
+    check_len(&sections, PqCentroids, (1u64 << nbits) * dim * 4)?;
+    let offsets_len = bounded_mul("nlist", u64::from(nlist) + 1, 8, file_len)?;
+    check_len(&sections, ListOffsets, offsets_len)?;
+    let has_store = sections.has(Int8Codes);
+    let external = sections.has(RowDigests);
+    // Entries in the lists: in the file, counted by its ids; in a lists file, every doc (the
+    // root's offsets say so, checked by `validate`).
+    let total = match lists {
+        Some(_) => {
+            let digests_len = bounded_mul("nlist", nlist.into(), LIST_DIGEST_LEN as u64, file_len)?;
+            check_len(&sections, ListDigests, digests_len)?;
+            n
+        }
+        None => {
             if external && has_store {
                 return Err(FormatError::UnexpectedSection(RowDigests));
             }
@@ -624,19 +704,17 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                 }));
             }
             if has_store {
-                check_len(&sections, Int8Codes, codes_len()?)?;
-                check_len(&sections, Int8Scales, scales_len()?)?;
+                check_len(
+                    &sections,
+                    Int8Codes,
+                    bounded_mul("n_docs", n, dim, file_len)?,
+                )?;
+                check_len(
+                    &sections,
+                    Int8Scales,
+                    bounded_mul("n_docs", n, 4, file_len)?,
+                )?;
             }
-            let nlist_dim = bounded_mul("nlist", nlist.into(), dim, file_len)?;
-            check_len(
-                &sections,
-                CoarseCentroids,
-                bounded_mul("nlist", nlist_dim, 4, file_len)?,
-            )?;
-            // m * ksub * dsub = ksub * dim floats.
-            check_len(&sections, PqCentroids, (1u64 << nbits) * dim * 4)?;
-            let offsets_len = bounded_mul("nlist", u64::from(nlist) + 1, 8, file_len)?;
-            check_len(&sections, ListOffsets, offsets_len)?;
             let ids_len = sections.get(ListIds).len() as u64;
             if !ids_len.is_multiple_of(4) {
                 return Err(invalid(ListIds, "length is not a multiple of 4"));
@@ -654,56 +732,80 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                 ListCodes,
                 bounded_mul("list entries", total, m.into(), file_len)?,
             )?;
-            verify_checksums(&parsed, &sections)?;
-
-            let store = has_store
-                .then(|| read_store(&sections, h.dim as usize))
-                .transpose()?;
-            let pq = PqCodebook::new(
-                h.dim as usize,
-                m as usize,
-                nbits,
-                to_f32(sections.get(PqCentroids)),
-            )
-            .map_err(|e| invalid(PqCentroids, e.to_string()))?;
-            let offsets = sections
-                .get(ListOffsets)
-                .chunks_exact(8)
-                .map(|c| {
-                    let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-                    // Offsets beyond the entry count are rejected by `validate`;
-                    // clamp here so the cast is lossless on 32-bit targets too.
-                    usize::try_from(v.min(total + 1)).unwrap_or(usize::MAX)
-                })
-                .collect();
-            let ivf = IvfPq {
-                dim: h.dim as usize,
-                centroids: to_f32(sections.get(CoarseCentroids)),
-                pq,
-                by_residual,
-                offsets,
-                ids: to_u32(sections.get(ListIds)),
-                codes: sections.get(ListCodes).to_vec(),
-                // n_docs <= u32::MAX was checked above.
-                n_docs: usize::try_from(n).unwrap_or(usize::MAX),
-                store,
-                digests: external.then(|| {
-                    sections
-                        .get(RowDigests)
-                        .chunks_exact(ROW_DIGEST_LEN)
-                        .map(|c| {
-                            let mut d = [0u8; ROW_DIGEST_LEN];
-                            d.copy_from_slice(c);
-                            d
-                        })
-                        .collect()
-                }),
-            };
-            ivf.validate().map_err(|(s, r)| invalid(s, r))?;
-            Index::IvfPq(ivf)
+            total
         }
     };
-    Ok(index)
+    verify_checksums(parsed, &sections)?;
+    let store = has_store
+        .then(|| read_store(&sections, h.dim as usize))
+        .transpose()?;
+    let pq = PqCodebook::new(
+        h.dim as usize,
+        m as usize,
+        nbits,
+        to_f32(sections.get(PqCentroids)),
+    )
+    .map_err(|e| invalid(PqCentroids, e.to_string()))?;
+    let ivf = IvfPq {
+        dim: h.dim as usize,
+        centroids: to_f32(sections.get(CoarseCentroids)),
+        pq,
+        by_residual,
+        offsets: read_offsets(sections.get(ListOffsets), total),
+        // Empty in a root: nothing is allocated from its doc count until the lists come.
+        ids: to_u32(sections.get(ListIds)),
+        codes: sections.get(ListCodes).to_vec(),
+        // n_docs <= u32::MAX was checked by the caller.
+        n_docs: usize::try_from(n).unwrap_or(usize::MAX),
+        store,
+        digests: match lists {
+            Some(row_digests) => row_digests.then(Vec::new),
+            None => external.then(|| rows::digests(sections.get(RowDigests))),
+        },
+        lists_file: lists.map(|row_digests| ListsFile {
+            digests: rows::digests(sections.get(ListDigests)),
+            attached: false,
+            row_digests,
+        }),
+    };
+    ivf.validate().map_err(|(s, r)| invalid(s, r))?;
+    Ok(Index::IvfPq(ivf))
+}
+
+fn check_ivf_params(h: &Header, nlist: u32, m: u32, nbits: u32) -> Result<(), FormatError> {
+    if nlist == 0 {
+        return Err(FormatError::InvalidField {
+            field: "nlist",
+            value: 0,
+            reason: "must be >= 1",
+        });
+    }
+    if m == 0 || m > h.dim || !h.dim.is_multiple_of(m) {
+        return Err(FormatError::InvalidField {
+            field: "m",
+            value: m.into(),
+            reason: "must divide dim",
+        });
+    }
+    if !(1..=8).contains(&nbits) {
+        return Err(FormatError::InvalidField {
+            field: "nbits",
+            value: nbits.into(),
+            reason: "must be in 1..=8",
+        });
+    }
+    Ok(())
+}
+
+/// The list offsets, each clamped to `total + 1`: offsets beyond the entry count are rejected
+/// by `validate`, and the clamp keeps the cast lossless on 32-bit targets too.
+fn read_offsets(b: &[u8], total: u64) -> Vec<usize> {
+    b.chunks_exact(8)
+        .map(|c| {
+            let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            usize::try_from(v.min(total + 1)).unwrap_or(usize::MAX)
+        })
+        .collect()
 }
 
 fn read_store(sections: &Sections<'_>, dim: usize) -> Result<Int8Store, FormatError> {

@@ -11,6 +11,7 @@ use crate::filter::AllowList;
 use crate::flat::{check_dim, Int8Store};
 use crate::format::SectionKind;
 use crate::kernels::{dot_f32, lut_sum};
+use crate::lists::{self, Digest, FetchedLists, Shape};
 use crate::pq::PqCodebook;
 use crate::rows::{self, FetchedRows, RowSource, ROW_DIGEST_LEN};
 use crate::topk::{Hit, TopK};
@@ -51,7 +52,23 @@ pub struct IvfPq {
     pub(crate) store: Option<Int8Store>,
     /// External re-ranking rows: the digest of each doc's record in the rows
     /// file (see [`crate::rows`]). When set, the store is never serialized.
+    /// Empty while the lists are in a lists file that is not attached: the
+    /// digests are in the lists' entries then.
     pub(crate) digests: Option<Vec<[u8; ROW_DIGEST_LEN]>>,
+    /// Lists kept in a separate lists file (see [`crate::lists`]); `ids` and
+    /// `codes` are empty until it is attached.
+    pub(crate) lists_file: Option<ListsFile>,
+}
+
+/// An IVF-PQ index's lists file, as its root knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListsFile {
+    /// Each list's digest.
+    pub(crate) digests: Vec<Digest>,
+    /// Whether the lists are in memory (`ids`, `codes` and the row digests).
+    pub(crate) attached: bool,
+    /// Whether each entry carries its row's digest (external re-ranking rows).
+    pub(crate) row_digests: bool,
 }
 
 /// How an IVF-PQ index re-ranks.
@@ -117,6 +134,7 @@ impl IvfPq {
             n_docs: store.len(),
             store: Some(store),
             digests: None,
+            lists_file: None,
         };
         index
             .validate()
@@ -191,8 +209,10 @@ impl IvfPq {
                 );
             }
         }
+        let in_memory = self.lists_in_memory();
         if let Some(digests) = &self.digests {
-            if digests.len() != self.n_docs {
+            let want = if in_memory { self.n_docs } else { 0 };
+            if digests.len() != want {
                 return err(
                     RowDigests,
                     format!("{} row digests for {} docs", digests.len(), self.n_docs),
@@ -220,6 +240,34 @@ impl IvfPq {
                 ListOffsets,
                 "offsets must start at 0 and not decrease".into(),
             );
+        }
+        if let Some(file) = &self.lists_file {
+            if file.digests.len() != nlist {
+                return err(
+                    ListDigests,
+                    format!("{} list digests for {nlist} lists", file.digests.len()),
+                );
+            }
+            if self.store.is_some() && self.digests.is_none() {
+                return err(
+                    ListDigests,
+                    "a lists file beside int8 vectors in the index".into(),
+                );
+            }
+        }
+        if !in_memory {
+            // The lists are in their file: the root's offsets must account for every doc,
+            // and what a fetched list holds is checked when it comes (`lists::decode`).
+            if self.offsets[nlist] != self.n_docs || !self.ids.is_empty() {
+                return err(
+                    ListOffsets,
+                    format!(
+                        "last offset {} != {} docs",
+                        self.offsets[nlist], self.n_docs
+                    ),
+                );
+            }
+            return Ok(());
         }
         if self.offsets[nlist] != self.ids.len() {
             return err(
@@ -321,10 +369,14 @@ impl IvfPq {
 
     /// Drops the int8 re-ranking store: the index keeps only coarse
     /// centroids, the codebook and the lists (`m + 4` bytes per doc), and
-    /// searches with `rerank = 0` only.
+    /// searches with `rerank = 0` only. Lists in memory leave their lists
+    /// file (split again with [`IvfPq::into_split`]).
     pub fn into_compact(mut self) -> Self {
         self.store = None;
         self.digests = None;
+        if self.lists_in_memory() {
+            self.lists_file = None;
+        }
         self
     }
 
@@ -332,7 +384,8 @@ impl IvfPq {
     /// index keeps an 8-byte digest per doc (`m + 12` bytes per doc) and
     /// re-ranks with rows fetched per query ([`crate::Index::rerank`]) or with
     /// the whole file attached ([`IvfPq::attach_rows`]). Errors on an index
-    /// without vectors (compact, or external and not attached).
+    /// without vectors (compact, or external and not attached). Lists in
+    /// memory leave their lists file (split again with [`IvfPq::into_split`]).
     pub fn into_external(mut self) -> Result<(Self, Vec<u8>), BuildError> {
         let Some(store) = self.store.take() else {
             return Err(BuildError::Invalid(
@@ -341,7 +394,180 @@ impl IvfPq {
         };
         let (file, digests) = rows::encode(&store);
         self.digests = Some(digests);
+        self.lists_file = None;
         Ok((self, file))
+    }
+
+    /// Moves the inverted lists out into a lists file, returned alongside:
+    /// the index file keeps the centroids, the codebook, the list offsets and
+    /// an 8-byte digest per list (nothing per doc: with external rows each
+    /// entry carries its row's digest), and a client fetches the lists a
+    /// query probes ([`crate::Index::missing_lists`]). The lists stay in
+    /// memory here. Errors on an index with its int8 vectors inside (they
+    /// would ship whole with the root: use external rows or none) and on one
+    /// whose lists are not in memory.
+    pub fn into_split(mut self) -> Result<(Self, Vec<u8>), BuildError> {
+        if !self.lists_in_memory() {
+            return Err(BuildError::Invalid(
+                "this index's lists are in a lists file that is not attached".into(),
+            ));
+        }
+        if self.rerank_rows() == RerankRows::Embedded {
+            return Err(BuildError::Invalid(
+                "a lists file needs the re-ranking rows outside the index (external) or none"
+                    .into(),
+            ));
+        }
+        let (file, digests) = lists::encode(
+            &self.offsets,
+            &self.ids,
+            &self.codes,
+            self.pq.m,
+            self.digests.as_deref(),
+        );
+        self.lists_file = Some(ListsFile {
+            digests,
+            attached: true,
+            row_digests: self.digests.is_some(),
+        });
+        Ok((self, file))
+    }
+
+    /// Whether the lists are in memory: always, unless they are in a lists
+    /// file that is not attached.
+    pub fn lists_in_memory(&self) -> bool {
+        self.lists_file.as_ref().is_none_or(|f| f.attached)
+    }
+
+    /// Whether the lists are kept in a separate lists file (attached or not).
+    pub fn has_lists_file(&self) -> bool {
+        self.lists_file.is_some()
+    }
+
+    fn shape(&self, file: &ListsFile) -> Shape {
+        Shape {
+            m: self.pq.m,
+            row_digests: file.row_digests,
+            n_docs: self.n_docs,
+            ksub: self.pq.ksub(),
+        }
+    }
+
+    /// Loads a whole lists file (e.g. on the pipeline side) after checking
+    /// its length and every list's digest; searches then run in memory.
+    pub fn attach_lists(&mut self, file: &[u8]) -> Result<(), RowError> {
+        let lists_file = self.lists_file.as_ref().ok_or(RowError::NoListsFile)?;
+        let shape = self.shape(lists_file);
+        let entry = lists::entry_len(shape.m, shape.row_digests) as u64;
+        let expected = (self.n_docs as u64).saturating_mul(entry);
+        if file.len() as u64 != expected {
+            return Err(RowError::Length {
+                what: "lists file".into(),
+                expected,
+                got: file.len() as u64,
+            });
+        }
+        let mut ids = Vec::with_capacity(self.n_docs);
+        let mut codes = Vec::with_capacity(self.n_docs * shape.m);
+        let mut rows = shape
+            .row_digests
+            .then(|| vec![[0u8; ROW_DIGEST_LEN]; self.n_docs]);
+        for (l, want) in (0u32..).zip(&lists_file.digests) {
+            let range = self.list_range(l).ok_or(RowError::NoListsFile)?;
+            let list = lists::decode(
+                shape,
+                l,
+                self.offsets[l as usize + 1] - self.offsets[l as usize],
+                want,
+                &file[range.start as usize..range.end as usize],
+            )?;
+            if let Some(rows) = &mut rows {
+                for (&id, d) in list.ids.iter().zip(&list.rows) {
+                    rows[id as usize] = *d;
+                }
+            }
+            ids.extend(list.ids);
+            codes.extend(list.codes);
+        }
+        let mut attached = self.clone();
+        attached.ids = ids;
+        attached.codes = codes;
+        if attached.digests.is_some() {
+            attached.digests = rows;
+        }
+        if let Some(f) = &mut attached.lists_file {
+            f.attached = true;
+        }
+        attached
+            .validate()
+            .map_err(|(_, reason)| RowError::InvalidLists(reason))?;
+        *self = attached;
+        Ok(())
+    }
+
+    /// Byte range of list `l` in the lists file, for a range request; `None`
+    /// unless the index has a lists file and `l` is a list.
+    pub fn list_range(&self, l: u32) -> Option<std::ops::Range<u64>> {
+        let file = self.lists_file.as_ref()?;
+        let entry = lists::entry_len(self.pq.m, file.row_digests) as u64;
+        let start = *self.offsets.get(l as usize)? as u64;
+        let end = *self.offsets.get(l as usize + 1)? as u64;
+        Some(start * entry..end * entry)
+    }
+
+    /// Verifies `record` (list `l`, fetched from the lists file) against the
+    /// root's digest and adds it to `lists`.
+    pub fn insert_list(
+        &self,
+        lists: &mut FetchedLists,
+        l: u32,
+        record: &[u8],
+    ) -> Result<(), RowError> {
+        let file = self.lists_file.as_ref().ok_or(RowError::NoListsFile)?;
+        let want = file
+            .digests
+            .get(l as usize)
+            .ok_or(RowError::ListOutOfRange {
+                list: l,
+                nlist: self.nlist(),
+            })?;
+        let count = self.offsets[l as usize + 1] - self.offsets[l as usize];
+        let list = lists::decode(self.shape(file), l, count, want, record)?;
+        lists.lists.insert(l, list);
+        Ok(())
+    }
+
+    /// The lists a search for `query` probes that are neither in memory nor
+    /// in `have`, best first: what a client fetches before
+    /// [`IvfPq::candidates_in`].
+    pub fn missing_lists(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        have: &FetchedLists,
+    ) -> Result<Vec<u32>, SearchError> {
+        check_query(self.dim, query)?;
+        if self.lists_in_memory() || self.n_docs == 0 {
+            return Ok(Vec::new());
+        }
+        // An empty list has nothing to fetch (and no byte range to ask for).
+        let empty = |l: u32| self.offsets[l as usize] == self.offsets[l as usize + 1];
+        Ok(self
+            .probes(query, params)
+            .into_iter()
+            .map(|p| p.doc)
+            .filter(|&l| !have.contains(l) && !empty(l))
+            .collect())
+    }
+
+    /// The `nprobe` lists with the highest `<q, c_l>`, best first.
+    fn probes(&self, query: &[f32], params: &SearchParams) -> Vec<Hit> {
+        let nprobe = params.nprobe.clamp(1, self.nlist());
+        let mut coarse = TopK::new(nprobe);
+        for (l, c) in (0u32..).zip(self.centroids.chunks_exact(self.dim)) {
+            coarse.push(l, dot_f32(query, c));
+        }
+        coarse.into_sorted()
     }
 
     /// The index with its re-ranking vectors kept where `store` says, and the rows file when
@@ -371,12 +597,13 @@ impl IvfPq {
     /// Byte range of `doc`'s record in the rows file, for a range request;
     /// `None` unless the index is external and `doc` is in range.
     pub fn row_range(&self, doc: u32) -> Option<std::ops::Range<u64>> {
-        let digests = self.digests.as_ref()?;
-        ((doc as usize) < digests.len()).then(|| rows::record_range(self.dim, doc))
+        self.digests.as_ref()?;
+        ((doc as usize) < self.n_docs).then(|| rows::record_range(self.dim, doc))
     }
 
     /// Verifies `record` (fetched from the rows file) against `doc`'s digest
-    /// and adds it to `rows`.
+    /// and adds it to `rows`. With the lists in an unattached lists file the
+    /// digests are in the lists: verify with [`Candidates::insert_row`].
     pub fn insert_row(
         &self,
         rows: &mut FetchedRows,
@@ -384,13 +611,19 @@ impl IvfPq {
         record: &[u8],
     ) -> Result<(), RowError> {
         let digests = self.digests.as_ref().ok_or(RowError::NotExternal)?;
+        if !self.lists_in_memory() {
+            return Err(RowError::DigestsInLists);
+        }
         let row = rows::decode(self.dim, digests, doc, record)?;
         rows.rows.insert(doc, row);
         Ok(())
     }
 
-    /// Ids and codes of list `l`, or `None` when out of range.
+    /// Ids and codes of list `l`, or `None` when out of range or not in memory.
     pub fn list(&self, l: usize) -> Option<(&[u32], &[u8])> {
+        if !self.lists_in_memory() {
+            return None;
+        }
         let (start, end) = (*self.offsets.get(l)?, *self.offsets.get(l + 1)?);
         let m = self.pq.m;
         Some((&self.ids[start..end], &self.codes[start * m..end * m]))
@@ -419,13 +652,27 @@ impl IvfPq {
     }
 
     /// The first stage of [`IvfPq::search`]: the `max(k, rerank)` best docs
-    /// by PQ score, and whether they still need re-ranking.
+    /// by PQ score, and whether they still need re-ranking. Lists in an
+    /// unattached lists file must be fetched first: [`IvfPq::candidates_in`].
     pub fn candidates(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
         filter: Option<&AllowList>,
+    ) -> Result<Candidates, SearchError> {
+        self.candidates_in(query, k, params, filter, &FetchedLists::new())
+    }
+
+    /// [`IvfPq::candidates`] with the lists in memory, or else those in
+    /// `fetched` (a probed list in neither is [`SearchError::MissingList`]).
+    pub fn candidates_in(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&AllowList>,
+        fetched: &FetchedLists,
     ) -> Result<Candidates, SearchError> {
         check_query(self.dim, query)?;
         // Decided before scanning, so a compact index fails fast.
@@ -436,31 +683,65 @@ impl IvfPq {
         if k == 0 || n == 0 {
             return Ok(Candidates::done(Vec::new(), k));
         }
-        let nlist = self.nlist();
-        let nprobe = params.nprobe.clamp(1, nlist);
-        let mut coarse = TopK::new(nprobe);
-        for (l, c) in (0u32..).zip(self.centroids.chunks_exact(self.dim)) {
-            coarse.push(l, dot_f32(query, c));
-        }
+        let in_memory = self.lists_in_memory();
         let mut lut = Vec::new();
         self.pq.ip_lut(query, &mut lut);
-        let cap = k.max(params.rerank).min(n);
+        let probes = self.probes(query, params);
+        // No more candidates than entries scanned: with the lists in their file the doc count
+        // is not bounded by the root's size, so neither may the allocation be.
+        let scanned: usize = probes
+            .iter()
+            .map(|p| self.offsets[p.doc as usize + 1] - self.offsets[p.doc as usize])
+            .sum();
+        let cap = k.max(params.rerank).min(n).min(scanned);
         let mut top = TopK::new(cap);
-        for probe in coarse.into_sorted() {
+        for probe in probes {
             let base = if self.by_residual { probe.score } else { 0.0 };
-            let l = probe.doc as usize;
-            let (start, end) = (self.offsets[l], self.offsets[l + 1]);
-            let ids = &self.ids[start..end];
-            let codes = &self.codes[start * self.pq.m..end * self.pq.m];
+            let (ids, codes) = if in_memory {
+                let l = probe.doc as usize;
+                let (start, end) = (self.offsets[l], self.offsets[l + 1]);
+                (
+                    &self.ids[start..end],
+                    &self.codes[start * self.pq.m..end * self.pq.m],
+                )
+            } else if self.offsets[probe.doc as usize] == self.offsets[probe.doc as usize + 1] {
+                continue;
+            } else {
+                let list = fetched
+                    .lists
+                    .get(&probe.doc)
+                    .ok_or(SearchError::MissingList(probe.doc))?;
+                (&list.ids[..], &list.codes[..])
+            };
             match filter {
                 Some(allow) => scan_list(&mut top, &lut, base, ids, codes, |d| allow.contains(d)),
                 None => scan_list(&mut top, &lut, base, ids, codes, |_| true),
             }
         }
+        let hits = top.into_sorted();
+        let needs_rows = params.rerank > 0;
+        // The row digests the second stage checks fetched records against: the index's own,
+        // or, with the lists in their file, those of the entries that named the candidates.
+        let row_digests = match (&self.digests, needs_rows) {
+            (Some(digests), true) => {
+                let mut docs: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+                docs.sort_unstable();
+                if in_memory {
+                    docs.into_iter()
+                        .filter_map(|doc| Some((doc, *digests.get(doc as usize)?)))
+                        .collect()
+                } else {
+                    fetched.row_digests(&docs)
+                }
+            }
+            _ => Vec::new(),
+        };
         Ok(Candidates {
-            hits: top.into_sorted(),
+            hits,
             k,
-            needs_rows: params.rerank > 0,
+            needs_rows,
+            dim: self.dim,
+            row_digests,
         })
     }
 }
@@ -471,6 +752,9 @@ pub struct Candidates {
     pub(crate) hits: Vec<Hit>,
     pub(crate) k: usize,
     pub(crate) needs_rows: bool,
+    pub(crate) dim: usize,
+    /// With external rows, each candidate's row digest, by doc ascending.
+    pub(crate) row_digests: Vec<(u32, Digest)>,
 }
 
 impl Candidates {
@@ -480,6 +764,8 @@ impl Candidates {
             hits,
             k,
             needs_rows: false,
+            dim: 0,
+            row_digests: Vec::new(),
         }
     }
 
@@ -502,6 +788,24 @@ impl Candidates {
         let mut docs: Vec<u32> = self.hits.iter().map(|h| h.doc).collect();
         docs.sort_unstable();
         docs
+    }
+
+    /// Verifies a record fetched from the rows file against the digest the
+    /// index gave candidate `doc`, and adds it to `rows`: how a client that
+    /// fetched the lists checks the rows (the index holds no row digests).
+    pub fn insert_row(
+        &self,
+        rows: &mut FetchedRows,
+        doc: u32,
+        record: &[u8],
+    ) -> Result<(), RowError> {
+        let i = self
+            .row_digests
+            .binary_search_by_key(&doc, |(d, _)| *d)
+            .map_err(|_| RowError::NotACandidate(doc))?;
+        let row = rows::decode_with(self.dim, &self.row_digests[i].1, doc, record)?;
+        rows.rows.insert(doc, row);
+        Ok(())
     }
 
     /// The top `k` by first-stage score (no re-ranking).

@@ -26,6 +26,7 @@ mod flat;
 pub mod format;
 mod ivfpq;
 mod kernels;
+pub mod lists;
 pub mod metrics;
 mod pq;
 pub mod qrels;
@@ -39,6 +40,7 @@ pub use filter::AllowList;
 pub use flat::{FlatInt8, Int8Store};
 pub use format::SectionKind;
 pub use ivfpq::{Candidates, InvertedList, IvfPq, RerankRows, RerankStore};
+pub use lists::FetchedLists;
 pub use pq::PqCodebook;
 pub use rows::{FetchedRows, Row, RowSource};
 pub use topk::Hit;
@@ -182,15 +184,88 @@ impl Index {
         params: &SearchParams,
         filter: Option<&AllowList>,
     ) -> Result<Candidates, SearchError> {
+        self.candidates_in(query, k, params, filter, &FetchedLists::new())
+    }
+
+    /// [`Index::candidates`] for an index whose lists are in a lists file
+    /// that is not attached: the lists it probes come from `fetched` (each
+    /// verified by [`Index::insert_list`]; see [`Index::missing_lists`]).
+    pub fn candidates_in(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&AllowList>,
+        fetched: &FetchedLists,
+    ) -> Result<Candidates, SearchError> {
         match self {
             Index::FlatInt8(f) => Ok(Candidates::done(f.search(query, k, params, filter)?, k)),
-            Index::IvfPq(i) => i.candidates(query, k, params, filter),
+            Index::IvfPq(i) => i.candidates_in(query, k, params, filter, fetched),
+        }
+    }
+
+    /// The lists a search for `query` would probe that are neither in memory
+    /// nor in `have`, best first, each with its byte range in the lists file
+    /// (for HTTP range requests): empty for an index that keeps its lists in
+    /// its own file, or whose lists file is attached.
+    pub fn missing_lists(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        have: &FetchedLists,
+    ) -> Result<Vec<(u32, std::ops::Range<u64>)>, SearchError> {
+        match self {
+            Index::FlatInt8(f) => {
+                check_query(f.store.dim, query)?;
+                Ok(Vec::new())
+            }
+            Index::IvfPq(i) => Ok(i
+                .missing_lists(query, params, have)?
+                .into_iter()
+                .filter_map(|l| Some((l, i.list_range(l)?)))
+                .collect()),
+        }
+    }
+
+    /// Verifies list `l`, fetched from the lists file, against the index's
+    /// digest for it and adds it to `lists`.
+    pub fn insert_list(
+        &self,
+        lists: &mut FetchedLists,
+        l: u32,
+        record: &[u8],
+    ) -> Result<(), RowError> {
+        match self {
+            Index::FlatInt8(_) => Err(RowError::NoListsFile),
+            Index::IvfPq(i) => i.insert_list(lists, l, record),
+        }
+    }
+
+    /// Whether this index keeps its inverted lists in a separate lists file.
+    pub fn has_lists_file(&self) -> bool {
+        matches!(self, Index::IvfPq(i) if i.has_lists_file())
+    }
+
+    /// Whether every list a search reads is in memory (no lists file, or
+    /// one attached with [`Index::attach_lists`]).
+    pub fn lists_in_memory(&self) -> bool {
+        match self {
+            Index::FlatInt8(_) => true,
+            Index::IvfPq(i) => i.lists_in_memory(),
+        }
+    }
+
+    /// Loads a whole lists file after checking its length and every list.
+    pub fn attach_lists(&mut self, file: &[u8]) -> Result<(), RowError> {
+        match self {
+            Index::FlatInt8(_) => Err(RowError::NoListsFile),
+            Index::IvfPq(i) => i.attach_lists(file),
         }
     }
 
     /// Second stage: re-scores `candidates` with the int8 vectors in memory
     /// when the index has them, else with `fetched` (records of the rows
-    /// file, each verified by [`Index::insert_row`]); keeps the best `k`.
+    /// file, each verified by [`Candidates::insert_row`]); keeps the best `k`.
     /// [`Index::search`] is exactly these two stages with the rows in memory.
     pub fn rerank(
         &self,
@@ -224,7 +299,7 @@ impl Index {
                     .row_range(doc)
                     .and_then(|r| rows_file.get(r.start as usize..r.end as usize))
                     .ok_or(SearchError::MissingRow(doc))?;
-                self.insert_row(&mut fetched, doc, record)?;
+                candidates.insert_row(&mut fetched, doc, record)?;
             }
         }
         self.rerank(query, candidates, &fetched)

@@ -66,6 +66,17 @@ pub(crate) fn digest(record: &[u8]) -> [u8; ROW_DIGEST_LEN] {
     d
 }
 
+/// Digests laid end to end (a section of the index file, or a list's entries) as an array.
+pub(crate) fn digests(b: &[u8]) -> Vec<[u8; ROW_DIGEST_LEN]> {
+    b.chunks_exact(ROW_DIGEST_LEN)
+        .map(|c| {
+            let mut d = [0u8; ROW_DIGEST_LEN];
+            d.copy_from_slice(c);
+            d
+        })
+        .collect()
+}
+
 /// The rows file of `store` and the digest of each of its records.
 pub(crate) fn encode(store: &Int8Store) -> (Vec<u8>, Vec<[u8; ROW_DIGEST_LEN]>) {
     let mut file = Vec::with_capacity(store.len() * record_len(store.dim));
@@ -90,6 +101,16 @@ pub(crate) fn decode(
         doc,
         n: digests.len(),
     })?;
+    decode_with(dim, want, doc, record)
+}
+
+/// Checks one record of `doc` against the digest `want` and decodes it.
+pub(crate) fn decode_with(
+    dim: usize,
+    want: &[u8; ROW_DIGEST_LEN],
+    doc: u32,
+    record: &[u8],
+) -> Result<(f32, Vec<i8>), RowError> {
     if record.len() != record_len(dim) {
         return Err(RowError::Length {
             what: format!("row of doc {doc}"),

@@ -22,6 +22,7 @@ fn seeds() -> &'static [Vec<u8>] {
             fx.ivfpq(4, 2, 4, true).to_bytes(),
             fx.ivfpq(3, 4, 8, false).to_bytes(),
             external(fx.ivfpq(4, 4, 8, true)).to_bytes(),
+            split(fx.ivfpq(4, 2, 4, true)).to_bytes(),
         ]
     })
 }
@@ -35,9 +36,20 @@ fn external(index: Index) -> Index {
     }
 }
 
+/// The same index with external rows and its lists in a lists file (a root:
+/// the lists file itself is not needed to load it).
+fn split(index: Index) -> Index {
+    match external(index) {
+        Index::IvfPq(i) => i.into_split().unwrap().0.into(),
+        flat => flat,
+    }
+}
+
 /// Loading must not panic; a loaded index must search without panicking
 /// (one with a separate rows file: its first stage, and every candidate
-/// must have a row range).
+/// must have a row range; one with a lists file: every list it would fetch
+/// has a range, and an empty list where one is empty is accepted or refused
+/// without a panic).
 fn load_and_search(bytes: &[u8]) {
     if let Ok(index) = Index::from_bytes(bytes) {
         let query = vec![0.25f32; index.dim()];
@@ -45,6 +57,18 @@ fn load_and_search(bytes: &[u8]) {
             nprobe: usize::MAX,
             rerank: 16,
         };
+        if !index.lists_in_memory() {
+            let mut have = searchbar_index::FetchedLists::new();
+            let missing = index
+                .missing_lists(&query, &params, &have)
+                .expect("valid query");
+            for (l, range) in missing {
+                assert!(range.start <= range.end);
+                let _ = index.insert_list(&mut have, l, &[]);
+            }
+            let _ = index.candidates_in(&query, 10, &params, None, &have);
+            return;
+        }
         let (hits, cap) = match index.search(&query, 10, &params, None) {
             Err(SearchError::RowsNotAttached) => {
                 let c = index

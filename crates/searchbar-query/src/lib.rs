@@ -23,5 +23,6 @@ pub use markup::{escape_into, option_id, rows_html};
 pub use searchbar_index::Hit;
 pub use searchbar_lexical;
 pub use searcher::{
-    Artifacts, Dense, Lexical, QueryHit, RowRequest, Searcher, Stage, TokenRequest, TokenSpan,
+    Artifacts, Dense, Lexical, ListRequest, QueryHit, RowRequest, Searcher, Stage, TokenRequest,
+    TokenSpan,
 };

@@ -1,5 +1,5 @@
 use crate::QueryError;
-use searchbar_index::{Candidates, FetchedRows, Hit, Index, SearchParams};
+use searchbar_index::{Candidates, FetchedLists, FetchedRows, Hit, Index, SearchParams};
 use searchbar_lexical::{LexicalIndex, Loaded, Matches, Outcome};
 use searchbar_release::{rank, Ranking, SearchMode, FUSION_DEPTH};
 use searchbar_release::{DocRecord, DocShards, Fetch, Manifest, PartList, Parts, SearchInfo, Want};
@@ -23,6 +23,10 @@ pub struct Artifacts {
     /// The whole rows file of an index with external re-ranking rows, where it is at hand
     /// (the pipeline's disk). A page leaves it `None` and fetches records per query.
     pub rows: Option<Vec<u8>>,
+    /// The whole lists file of an index that keeps its inverted lists apart, where it is at
+    /// hand (the pipeline's disk). A page leaves it `None` and fetches the lists each query
+    /// probes.
+    pub lists: Option<Vec<u8>>,
     /// The lexical index's root, where the manifest lists one.
     pub lexical_root: Option<Vec<u8>>,
     /// The root of the lexical fragments' part table, where they are paged.
@@ -125,14 +129,30 @@ pub struct RowRequest {
     pub ranges: Vec<(u32, Range<u64>)>,
 }
 
+/// The inverted lists a search probes that are not at hand: one range request per list, all
+/// from [`ListRequest::url`]; the searcher keeps them ([`Searcher::insert_lists`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRequest {
+    /// The lists file, relative to the release page (as in the manifest).
+    pub url: String,
+    /// Each list's number and byte range in the lists file.
+    pub ranges: Vec<(u32, Range<u64>)>,
+}
+
 /// [`Searcher::begin`]'s outcome.
 #[derive(Debug)]
 pub enum Stage {
     /// The dense list: documents and scores, for [`Searcher::results`].
     Done(Vec<Hit>),
+    /// Fetch these lists, keep them ([`Searcher::insert_lists`]), then begin again.
+    NeedLists(ListRequest),
     /// Fetch these records, then call [`Searcher::complete`].
     NeedRows(RowRequest),
 }
+
+/// How many list entries a page keeps across queries before it starts over: about 5 MB of
+/// lists at 28 bytes an entry, which nearby queries share.
+const KEPT_LIST_ENTRIES: usize = 200_000;
 
 /// One ranked result.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,6 +256,10 @@ pub struct Dense {
     /// The rows file of an index with external rows, when loaded whole, and its manifest path.
     rows: Option<Vec<u8>>,
     rows_url: Option<String>,
+    /// The lists file's manifest path, where the index keeps its lists apart and they are not
+    /// attached, and the lists fetched so far.
+    lists_url: Option<String>,
+    lists: FetchedLists,
 }
 
 impl Dense {
@@ -278,9 +302,39 @@ impl Dense {
                 })
             }
         }
+        let mut index = index;
+        // And a lists file exactly when the index keeps its lists apart.
+        match (&files.lists, index.has_lists_file()) {
+            (Some(entry), true) => {
+                if let Some(lists) = &artifacts.lists {
+                    entry.verify(lists)?;
+                    index.attach_lists(lists).map_err(|e| QueryError::Invalid {
+                        file: entry.path.clone(),
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+            (None, false) => {}
+            (None, true) => {
+                return Err(QueryError::Invalid {
+                    file: files.index.path.clone(),
+                    message: "the index keeps its lists in a separate file the manifest does \
+                              not list"
+                        .into(),
+                })
+            }
+            (Some(entry), false) => {
+                return Err(QueryError::Invalid {
+                    file: entry.path.clone(),
+                    message: "the manifest lists a lists file for an index that has none".into(),
+                })
+            }
+        }
         let rows = artifacts.rows.clone().filter(|_| external);
         let rows_url = files.rows.as_ref().map(|f| f.path.clone());
-        Ok(Self::from_parts(index, (rows, rows_url), &manifest.search))
+        let mut dense = Self::from_parts(index, (rows, rows_url), &manifest.search);
+        dense.lists_url = files.lists.as_ref().map(|f| f.path.clone());
+        Ok(dense)
     }
 
     /// Assembles the vector half from parts already verified. `rows`: the rows file when
@@ -298,6 +352,8 @@ impl Dense {
             },
             rows: rows.0,
             rows_url: rows.1,
+            lists_url: None,
+            lists: FetchedLists::new(),
         }
     }
 }
@@ -669,18 +725,29 @@ impl Searcher {
         })
     }
 
-    /// Starts a dense search whose re-ranking rows may have to be fetched: either the dense
-    /// list (`k`, default [`Searcher::depth`]) for [`Searcher::results`], or the records to
-    /// fetch for [`Searcher::complete`]. Both stages are the index's own
-    /// ([`Index::candidates`], [`Index::rerank`]), as in [`Searcher::search`].
+    /// Starts a dense search whose inverted lists or re-ranking rows may have to be fetched:
+    /// either the dense list (`k`, default [`Searcher::depth`]) for [`Searcher::results`], the
+    /// lists to fetch and keep ([`Searcher::insert_lists`]) before beginning again, or the
+    /// records to fetch for [`Searcher::complete`]. Both stages are the index's own
+    /// ([`Index::candidates_in`], [`Index::rerank`]), as in [`Searcher::search`].
     pub fn begin(&self, vector: &[f32], k: Option<usize>) -> Result<Stage, QueryError> {
         let k = k.unwrap_or_else(|| self.depth(None));
         let d = self.dense()?;
-        // With the rows file at hand (or the vectors inside the index) nothing is fetched.
-        if d.rows.is_some() || d.index.store().is_some() {
+        // With the lists in memory and the rows file at hand (or the vectors inside the index)
+        // nothing is fetched.
+        if d.index.lists_in_memory() && (d.rows.is_some() || d.index.store().is_some()) {
             return Ok(Stage::Done(self.search(vector, Some(k))?));
         }
-        let candidates = d.index.candidates(vector, k, &d.params, None)?;
+        let missing = d.index.missing_lists(vector, &d.params, &d.lists)?;
+        if !missing.is_empty() {
+            return Ok(Stage::NeedLists(ListRequest {
+                url: d.lists_url.clone().unwrap_or_default(),
+                ranges: missing,
+            }));
+        }
+        let candidates = d
+            .index
+            .candidates_in(vector, k, &d.params, None, &d.lists)?;
         if !candidates.needs_rows() {
             let hits = d.index.rerank(vector, candidates, &FetchedRows::new())?;
             return Ok(Stage::Done(hits));
@@ -709,11 +776,36 @@ impl Searcher {
         let d = self.dense()?;
         let mut fetched = FetchedRows::new();
         for (doc, bytes) in records {
-            d.index
+            request
+                .candidates
                 .insert_row(&mut fetched, *doc, bytes)
                 .map_err(searchbar_index::SearchError::from)?;
         }
         Ok(d.index.rerank(vector, request.candidates, &fetched)?)
+    }
+
+    /// Keeps the fetched lists of a [`ListRequest`] (list number, bytes), each verified
+    /// against the index before it counts, for this query and the next ones (up to
+    /// [`KEPT_LIST_ENTRIES`] entries; then the searcher starts over).
+    pub fn insert_lists(&mut self, lists: &[(u32, Vec<u8>)]) -> Result<(), QueryError> {
+        let Some(d) = self.dense.as_mut() else {
+            return Err(QueryError::Invalid {
+                file: "manifest.json".into(),
+                message: "the vector index is not loaded yet".into(),
+            });
+        };
+        if d.lists.entries() > KEPT_LIST_ENTRIES {
+            d.lists.clear();
+        }
+        for (l, bytes) in lists {
+            d.index
+                .insert_list(&mut d.lists, *l, bytes)
+                .map_err(|e| QueryError::Invalid {
+                    file: d.lists_url.clone().unwrap_or_default(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
     }
 
     /// The query encoder, once attached.

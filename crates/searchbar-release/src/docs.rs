@@ -198,6 +198,7 @@ mod tests {
             docs_per_shard: 2,
             app: Vec::new(),
             rows: None,
+            lists: None,
             tokens: None,
             lexical: None,
         };

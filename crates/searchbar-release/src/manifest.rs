@@ -84,6 +84,10 @@ pub struct Files {
     /// page: each query fetches its candidates' records with range requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<FileRef>,
+    /// `lists_file = true`: the index's inverted lists. Never downloaded whole by a page: each
+    /// query fetches the lists it probes with range requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lists: Option<FileRef>,
     /// The lexical index (docs/lexical-format.md): fetched whole by the pipeline, by fragment
     /// as a page's queries need them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +127,7 @@ impl Files {
             .chain(named_parts(&self.docs))
             .chain(self.app.iter())
             .chain(self.rows.iter())
+            .chain(self.lists.iter())
             .chain(
                 self.lexical
                     .iter()
@@ -147,11 +152,12 @@ impl Files {
         Ok(all)
     }
 
-    /// The files a client reads by HTTP range: the re-ranking rows and the token rows. A host
-    /// must serve them as they are (never from a compressed variant).
+    /// The files a client reads by HTTP range: the re-ranking rows, the inverted lists and the
+    /// token rows. A host must serve them as they are (never from a compressed variant).
     pub fn fetched_by_range(&self) -> impl Iterator<Item = &FileRef> {
         self.rows
             .iter()
+            .chain(self.lists.iter())
             .chain(self.tokens.as_ref().map(|t| &t.rows))
     }
 
@@ -313,6 +319,27 @@ impl Manifest {
         let mut out = serde_json::to_vec_pretty(self).expect("manifest serializes");
         out.push(b'\n');
         out
+    }
+
+    /// The lexical index, where the search mode reads it.
+    pub fn lexical(&self) -> Option<&LexicalFiles> {
+        self.files
+            .lexical
+            .as_ref()
+            .filter(|_| self.search.mode.uses_lexical())
+    }
+
+    /// What a page downloads before it can search words: the lexical root where the mode
+    /// reads it, and the roots of the part tables that name the document shards and lexical
+    /// fragments, where they are paged. The release page asks for them as it opens, beside
+    /// its own module (`<link rel=preload>`, written by export).
+    pub fn record_files(&self) -> impl Iterator<Item = &FileRef> {
+        let lexical = self.lexical();
+        lexical
+            .map(|l| &l.root)
+            .into_iter()
+            .chain(self.files.docs.root())
+            .chain(lexical.and_then(|l| l.fragments.root()))
     }
 }
 

@@ -259,6 +259,8 @@ fn load_searcher(target: &Target, id: &str, threads: Option<usize>) -> Result<Se
         // Read whole here; each query still takes only its candidates' records and verifies
         // them, as a page does with range requests.
         rows: manifest.files.rows.as_ref().map(dense).transpose()?,
+        // Likewise the lists: every list checked as a page checks the ones it fetches.
+        lists: manifest.files.lists.as_ref().map(dense).transpose()?,
         lexical_root: manifest
             .files
             .lexical

@@ -258,9 +258,16 @@ fn candidate_searcher(
         floor: None,
     };
     let rows = super::train::read_rows(ctx, info)?;
+    let mut index = Index::from_bytes(index)?;
+    // The whole lists file, each list checked as a page checks the ones it fetches.
+    if let Some(lists) = super::train::read_lists(ctx, info)? {
+        index
+            .attach_lists(&lists)
+            .context("the candidate's lists file")?;
+    }
     Ok(Searcher::from_parts(
         encoder,
-        Index::from_bytes(index)?,
+        index,
         (rows, None),
         lexical,
         docs,

@@ -86,6 +86,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         );
     }
     let rows = super::train::read_rows(ctx, &info)?;
+    let lists = super::train::read_lists(ctx, &info)?;
     // A release carries the lexical index only where its ranking reads it.
     let lexical = if report.search.mode.uses_lexical() {
         let l = super::train::read_lexical(ctx, &info)?;
@@ -195,6 +196,7 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
             docs_per_shard: c.web.docs_per_shard,
             app,
             rows: rows.map(|r| w.put("rows.bin", &r, true)).transpose()?,
+            lists: lists.map(|l| w.put("lists.bin", &l, true)).transpose()?,
             lexical: match lexical {
                 Some((root, fragments)) => Some(LexicalFiles {
                     root: w.put("lexical-root.bin", &root, true)?,
@@ -214,8 +216,10 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
                 _ => None,
             },
         },
-        page: Some(page_ref(&page)),
+        page: None,
     };
+    let page = with_preloads(page, &manifest);
+    manifest.page = Some(page_ref(&page));
     // Precompressed variants beside every file a page downloads whole, for hosts that
     // answer by Accept-Encoding; the bundle's own come from build-web.sh where it made them.
     let mut compressed = 0u64;
@@ -266,6 +270,9 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         manifest.files.rows.as_ref().map_or(String::new(), |r| format!(
             ", rows file {} fetched per query",
             r.bytes
+        )) + &manifest.files.lists.as_ref().map_or(String::new(), |l| format!(
+            ", lists file {} fetched per query",
+            l.bytes
         )) + &manifest.files.lexical.as_ref().map_or(String::new(), |l| format!(
             ", lexical root {} + {} fragments fetched per query",
             l.root.bytes,
@@ -276,4 +283,29 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
         ))
     );
     Ok(id)
+}
+
+/// The release page with a `<link rel=preload>` for the manifest and each file a page reads
+/// before it can search words ([`Manifest::record_files`]), just before `</head>`: the browser
+/// fetches them while the page's module downloads, instead of one round trip after another
+/// once it runs. `crossorigin` makes each preload match the app's `fetch` (CORS mode, same-origin
+/// credentials), so nothing is downloaded twice. A page without `</head>` is left as it is.
+fn with_preloads(page: Vec<u8>, manifest: &Manifest) -> Vec<u8> {
+    let Some(at) = page.windows(7).position(|w| w == b"</head>") else {
+        return page;
+    };
+    let mut links = String::new();
+    let paths =
+        std::iter::once(MANIFEST_NAME).chain(manifest.record_files().map(|f| f.path.as_str()));
+    for path in paths {
+        // Names are the pipeline's own (content-addressed), escaped all the same.
+        links.push_str("<link rel=\"preload\" href=\"");
+        searchbar_query::escape_into(&mut links, path);
+        links.push_str("\" as=\"fetch\" crossorigin>\n");
+    }
+    let mut out = Vec::with_capacity(page.len() + links.len());
+    out.extend_from_slice(&page[..at]);
+    out.extend_from_slice(links.as_bytes());
+    out.extend_from_slice(&page[at..]);
+    out
 }

@@ -19,21 +19,46 @@ pub fn rows_path(ctx: &Ctx) -> PathBuf {
     ctx.ws.join("candidate").join("rows.bin")
 }
 
+/// The separate lists file of an index with `lists_file = true`.
+pub fn lists_path(ctx: &Ctx) -> PathBuf {
+    ctx.ws.join("candidate").join("lists.bin")
+}
+
 /// The candidate's rows file, if its index has one; checked against what training recorded.
 pub fn read_rows(ctx: &Ctx, info: &TrainInfo) -> Result<Option<Vec<u8>>> {
-    let Some(want) = &info.rows_sha256 else {
+    read_side_file(rows_path(ctx), info.rows_sha256.as_ref())
+}
+
+/// The candidate's lists file, if its index has one; checked against what training recorded.
+pub fn read_lists(ctx: &Ctx, info: &TrainInfo) -> Result<Option<Vec<u8>>> {
+    read_side_file(lists_path(ctx), info.lists_sha256.as_ref())
+}
+
+fn read_side_file(p: PathBuf, want: Option<&String>) -> Result<Option<Vec<u8>>> {
+    let Some(want) = want else {
         return Ok(None);
     };
-    let p = rows_path(ctx);
-    let rows = std::fs::read(&p)
+    let bytes = std::fs::read(&p)
         .with_context(|| format!("reading {} (run `searchbar train`)", p.display()))?;
-    if &searchbar_release::sha256_hex(&rows) != want {
+    if &searchbar_release::sha256_hex(&bytes) != want {
         bail!(
             "{} changed after training: run `searchbar train` again",
             p.display()
         );
     }
-    Ok(Some(rows))
+    Ok(Some(bytes))
+}
+
+/// Writes a side file of the index, or removes one an earlier build left.
+fn write_side_file(p: PathBuf, bytes: Option<&[u8]>) -> Result<()> {
+    match bytes {
+        Some(bytes) => write_atomic(&p, bytes)?,
+        None => match std::fs::remove_file(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        },
+    }
+    Ok(())
 }
 
 pub fn info_path(ctx: &Ctx) -> PathBuf {
@@ -57,6 +82,11 @@ pub struct TrainInfo {
     pub rows_bytes: Option<usize>,
     #[serde(default)]
     pub rows_sha256: Option<String>,
+    /// `lists_file = true`: the separate lists file.
+    #[serde(default)]
+    pub lists_bytes: Option<usize>,
+    #[serde(default)]
+    pub lists_sha256: Option<String>,
     /// The lexical index built beside it.
     #[serde(default)]
     pub lexical: Option<LexicalInfo>,
@@ -174,12 +204,20 @@ pub fn nlist_for(cfg: &IndexConfig, n: usize) -> usize {
     auto.min(n / 39).max(1)
 }
 
-/// The index, the rows file of an external one, and what was trained.
+/// An index's files beside its own: the re-ranking rows and the inverted lists, where they
+/// are kept apart.
+#[derive(Debug, Default)]
+pub struct SideFiles {
+    pub rows: Option<Vec<u8>>,
+    pub lists: Option<Vec<u8>>,
+}
+
+/// The index, its side files, and what was trained.
 pub fn build(
     cfg: &IndexConfig,
     dim: usize,
     vectors: &[f32],
-) -> Result<(Index, Option<Vec<u8>>, TrainInfo)> {
+) -> Result<(Index, SideFiles, TrainInfo)> {
     let n = vectors.len() / dim.max(1);
     if n == 0 {
         bail!("no documents to index");
@@ -190,7 +228,7 @@ pub fn build(
         IndexKindConfig::Ivfpq => true,
         IndexKindConfig::Auto => n > cfg.flat_max_docs,
     };
-    let (index, rows, nlist) = if ivfpq {
+    let (index, side, nlist) = if ivfpq {
         if !dim.is_multiple_of(cfg.m) {
             bail!(
                 "index.m = {} does not divide the embedding dimension {dim}",
@@ -208,9 +246,19 @@ pub fn build(
         };
         let idx = train_ivfpq(dim, vectors, &params).context("training IVF-PQ with FAISS")?;
         let (idx, rows) = idx.with_rerank_store(cfg.rerank_store)?;
-        (Index::from(idx), rows, Some(nlist))
+        let (idx, lists) = if cfg.lists_file {
+            let (idx, lists) = idx.into_split()?;
+            (idx, Some(lists))
+        } else {
+            (idx, None)
+        };
+        (Index::from(idx), SideFiles { rows, lists }, Some(nlist))
     } else {
-        (Index::from(FlatInt8::build(dim, vectors)?), None, None)
+        (
+            Index::from(FlatInt8::build(dim, vectors)?),
+            SideFiles::default(),
+            None,
+        )
     };
     let bytes = index.to_bytes();
     let info = TrainInfo {
@@ -223,28 +271,25 @@ pub fn build(
         bytes: bytes.len(),
         seconds: started.elapsed().as_secs_f64(),
         sha256: searchbar_release::sha256_hex(&bytes),
-        rows_bytes: rows.as_ref().map(Vec::len),
-        rows_sha256: rows.as_deref().map(searchbar_release::sha256_hex),
+        rows_bytes: side.rows.as_ref().map(Vec::len),
+        rows_sha256: side.rows.as_deref().map(searchbar_release::sha256_hex),
+        lists_bytes: side.lists.as_ref().map(Vec::len),
+        lists_sha256: side.lists.as_deref().map(searchbar_release::sha256_hex),
         lexical: None,
     };
-    Ok((index, rows, info))
+    Ok((index, side, info))
 }
 
 pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
     let snapshot = super::ingest::require_current(ctx)?;
     let (dim, vectors) = super::embed::vectors(ctx, &snapshot)?;
-    let (index, rows, mut info) = build(&ctx.config().index, dim, &vectors)?;
+    let (index, side, mut info) = build(&ctx.config().index, dim, &vectors)?;
     let (lexical, lexical_info) = build_lexical(ctx, &snapshot)?;
     write_lexical(ctx, &lexical)?;
     info.lexical = Some(lexical_info);
-    // The rows file first: an index is never on disk without the rows it names.
-    match &rows {
-        Some(rows) => write_atomic(&rows_path(ctx), rows)?,
-        None => match std::fs::remove_file(rows_path(ctx)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        },
-    }
+    // The side files first: an index is never on disk without the rows and lists it names.
+    write_side_file(rows_path(ctx), side.rows.as_deref())?;
+    write_side_file(lists_path(ctx), side.lists.as_deref())?;
     write_atomic(&index_path(ctx), &index.to_bytes())?;
     write_atomic(&info_path(ctx), &serde_json::to_vec_pretty(&info)?)?;
     println!(
@@ -261,6 +306,8 @@ pub fn execute(ctx: &Ctx) -> Result<TrainInfo> {
         info.bytes as f64 / info.documents as f64,
         info.rows_bytes.map_or(String::new(), |b| format!(
             "; re-ranking rows in a separate file of {b} bytes, fetched per query"
+        )) + &info.lists_bytes.map_or(String::new(), |b| format!(
+            "; inverted lists in a separate file of {b} bytes, fetched per query"
         ))
     );
     if let Some(l) = &info.lexical {

@@ -182,6 +182,27 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
         )
         .unwrap();
     assert_eq!(heavy, json!([]), "a lexical release fetched its dense half");
+    // The manifest and the roots were asked for by the release page as it opened (its
+    // preloads), beside its module, and each crossed the network once: the app's fetches took
+    // the preloaded responses.
+    let early = b
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .filter(e => /manifest\\.json$|lexical-root-|-table-/.test(e.name)) \
+               .map(e => [e.name.split('/').pop().split('-')[0], e.initiatorType]).sort()",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(
+        early,
+        json!([
+            ["docs", "link"],
+            ["lexical", "link"],
+            ["lexical", "link"],
+            ["manifest.json", "link"]
+        ]),
+        "fetched once each, by the page's preloads"
+    );
     // Over the wire compressed (serve answers by Accept-Encoding from export's variants), and
     // still verified: the page checks each file's hash after the browser decoded it. Export
     // writes no variant that saves under 5 %, as for most 256-byte fragments here and for
@@ -197,6 +218,36 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
         )
         .unwrap();
     assert_eq!(plain, json!([]), "sent uncompressed");
+
+    // Parts of paged kinds stay in the page's cache across releases, up to 2,000, the most
+    // recently stored: 2,100 stand-ins stored after this visit's files, then a new visit
+    // prunes the oldest.
+    let stored = b
+        .eval(
+            "return caches.open(arguments[0]).then(async c => { \
+               for (let i = 0; i < 2100; i++) await c.put( \
+                 new URL('../../files/docs-standin-' + i + '.json', location.href).href, \
+                 new Response('x')); \
+               return (await c.keys()).length; })",
+            json!([PAGE_CACHE]),
+        )
+        .unwrap();
+    assert!(stored.as_u64().unwrap() > 2100, "{stored}");
+    open(&b, &format!("http://{addr}/"));
+    let standins = b
+        .wait_for(
+            "return caches.open(arguments[0]).then(c => c.keys()).then(ks => { \
+               const s = ks.map(r => r.url.split('/').pop()) \
+                 .filter(n => n.startsWith('docs-standin-')); \
+               return s.length <= 2000 ? s : null; })",
+            json!([PAGE_CACHE]),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    let standins: Vec<String> = serde_json::from_value(standins).unwrap();
+    assert!(standins.contains(&"docs-standin-2099.json".to_string()));
+    assert!(!standins.contains(&"docs-standin-0.json".to_string()));
+    assert!(standins.len() > 1900, "{} kept", standins.len());
     server.kill().unwrap();
 }
 

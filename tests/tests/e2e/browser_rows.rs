@@ -1,11 +1,13 @@
-//! A release whose IVF-PQ index keeps its re-ranking vectors in a separate rows file: the page
-//! downloads only the compact index, fetches each query's candidates' records with HTTP range
-//! requests from `searchbar serve`, verifies each against the index and ranks exactly like the
-//! CLI (which reads the same records from disk). The encoder's word embeddings come the same
-//! way: the rows of each query's tokens, each checked against its digest. Served without the
-//! cross-origin isolation headers, as a static host that cannot set them, so the page runs on
-//! one core (no matmul helper worker): the browser test covers the worker. A test binary of its
-//! own, so it never shares the machine with the timing-sensitive browser test.
+//! A release whose IVF-PQ index keeps its re-ranking vectors in a separate rows file and its
+//! inverted lists in a lists file: the page downloads only the index's root (centroids,
+//! codebook, a digest per list), fetches the lists each query probes and then its candidates'
+//! records with HTTP range requests from `searchbar serve`, verifies each against the index
+//! and ranks exactly like the CLI (which reads the same files from disk). The encoder's word
+//! embeddings come the same way: the rows of each query's tokens, each checked against its
+//! digest. Served without the cross-origin isolation headers, as a static host that cannot set
+//! them, so the page runs on one core (no matmul helper worker): the browser test covers the
+//! worker. A test binary of its own, so it never shares the machine with the timing-sensitive
+//! browser test.
 
 use searchbar_tests::page::{native, open, search};
 use searchbar_tests::webdriver::Browser;
@@ -13,17 +15,26 @@ use searchbar_tests::{require_web_bundle, sample_queries, Project};
 use serde_json::json;
 
 #[test]
-fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
+fn external_rows_and_lists_are_fetched_by_range_and_rank_like_the_cli() {
     require_web_bundle();
     let p = Project::sample(
-        "[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nrerank_store = \"external\"\n",
+        "[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nrerank_store = \"external\"\n\
+         lists_file = true\n",
     );
     p.ok(&["run", "--env", "stage"]);
     let release = p.live("stage").unwrap();
-    let rows = p.manifest("stage", &release)["files"]["rows"]["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let files = &p.manifest("stage", &release)["files"];
+    let rows = files["rows"]["path"].as_str().unwrap().to_string();
+    let lists = files["lists"]["path"].as_str().unwrap().to_string();
+    let lists_bytes = files["lists"]["bytes"].as_u64().unwrap();
+    // 171 documents: ids, codes (48 bytes) and row digests in the lists file; nothing per
+    // document in the index.
+    assert_eq!(lists_bytes, 171 * (4 + 48 + 8));
+    assert!(
+        files["index"]["bytes"].as_u64().unwrap() < 40_000,
+        "{}",
+        files["index"]
+    );
     let (mut server, addr) = p.serve_with("stage", &["--no-isolation"]);
     let b = Browser::start().unwrap();
     open(&b, &format!("http://{addr}/"));
@@ -49,20 +60,7 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
     );
 
     // The rows file was only ever read a record at a time.
-    let name = rows.rsplit('/').next().unwrap();
-    let sizes = b
-        .eval(
-            "return performance.getEntriesByType('resource') \
-               .filter(e => e.name.includes(arguments[0])).map(e => e.encodedBodySize);",
-            json!([name]),
-        )
-        .unwrap();
-    let sizes: Vec<u64> = sizes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_u64().unwrap())
-        .collect();
+    let sizes = encoded_sizes(&b, rows.rsplit('/').next().unwrap());
     assert!(
         sizes.len() >= 100,
         "{} range requests for {} queries",
@@ -74,19 +72,23 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
         "records of 388 bytes (0 when served from the HTTP cache): {sizes:?}"
     );
 
+    // Each list was read once, by range, and kept for the queries after it.
+    let sizes = encoded_sizes(&b, lists.rsplit('/').next().unwrap());
+    assert!(
+        !sizes.is_empty() && sizes.len() <= 4,
+        "at most one request per list: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|s| s % 60 == 0) && sizes.iter().sum::<u64>() <= lists_bytes,
+        "whole entries of 60 bytes: {sizes:?}"
+    );
+
     // The encoder's word embeddings too: only the rows of the queries' tokens, by range, while
     // the browser ranked exactly as the CLI, which holds the whole table.
     let tokens = &p.manifest("stage", &release)["files"]["tokens"];
     let token_file = tokens["rows"]["path"].as_str().unwrap().rsplit('/').next();
     let token_bytes = tokens["rows"]["bytes"].as_u64().unwrap();
-    let spans = b
-        .eval(
-            "return performance.getEntriesByType('resource') \
-               .filter(e => e.name.includes(arguments[0])).map(e => e.encodedBodySize);",
-            json!([token_file.unwrap()]),
-        )
-        .unwrap();
-    let spans: Vec<u64> = serde_json::from_value(spans).unwrap();
+    let spans = encoded_sizes(&b, token_file.unwrap());
     let fetched: u64 = spans.iter().sum();
     assert!(!spans.is_empty(), "no token rows fetched");
     assert!(
@@ -116,6 +118,18 @@ fn external_rows_are_fetched_by_range_and_rank_like_the_cli() {
         "{failed}"
     );
     server.kill().unwrap();
+}
+
+/// The bytes received for each request of a file whose name contains `name`, in order.
+fn encoded_sizes(b: &Browser, name: &str) -> Vec<u64> {
+    let sizes = b
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .filter(e => e.name.includes(arguments[0])).map(e => e.encodedBodySize);",
+            json!([name]),
+        )
+        .unwrap();
+    serde_json::from_value(sizes).unwrap()
 }
 
 /// A static host that ignores range requests (Python's `http.server` answers every GET with the

@@ -277,21 +277,7 @@ fn external_rows_ship_beside_the_index_and_every_record_is_verified() {
     // Re-ranking with the fetched rows makes the shipped index as good as exact search here.
     let recall = manifest["evaluation"]["recall_at_10"].as_f64().unwrap();
     assert!(recall >= 0.95, "recall@10 {recall}");
-    let query = |p: &Project| {
-        let out = p.run(&[
-            "query",
-            "--env",
-            "stage",
-            "--json",
-            "monitor air quality at home",
-        ]);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
-    let (ok, stdout, stderr) = query(&p);
+    let (ok, stdout, stderr) = air_quality(&p);
     assert!(ok, "{stderr}");
     let hits: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(hits["results"].as_array().unwrap().len(), 10, "{hits}");
@@ -301,14 +287,14 @@ fn external_rows_ship_beside_the_index_and_every_record_is_verified() {
     let mut bad = rows.clone();
     bad[5 * 388 + 10] ^= 0x40;
     std::fs::write(file("rows"), &bad).unwrap();
-    let (ok, _, stderr) = query(&p);
+    let (ok, _, stderr) = air_quality(&p);
     assert!(!ok);
     assert!(
         stderr.contains("rows-") && stderr.contains("sha256"),
         "{stderr}"
     );
     std::fs::write(file("rows"), &rows).unwrap();
-    let (ok, again, _) = query(&p);
+    let (ok, again, _) = air_quality(&p);
     assert!(ok && again == stdout);
 
     // Promotion carries the rows file along.
@@ -316,6 +302,82 @@ fn external_rows_ship_beside_the_index_and_every_record_is_verified() {
     let prod = p.live("prod").unwrap();
     searchbar_tests::verify_served(&p.target("prod")).unwrap();
     assert!(p.manifest("prod", &prod)["files"]["rows"].is_object());
+}
+
+/// `searchbar query --env stage --json` of one sample query: success, stdout, stderr.
+fn air_quality(p: &Project) -> (bool, String, String) {
+    let out = p.run(&[
+        "query",
+        "--env",
+        "stage",
+        "--json",
+        "monitor air quality at home",
+    ]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `index.lists_file`: the inverted lists go to a lists file beside the rows file, the index
+/// file keeps nothing per document, the CLI ranks exactly as with the lists inside the index,
+/// and a damaged list is refused by name.
+#[test]
+fn a_lists_file_ships_beside_the_index_and_ranks_as_the_lists_inside_it() {
+    let p = Project::sample("[index]\nkind = \"ivfpq\"\nnlist = 4\nnbits = 4\nlists_file = true\n");
+    let out = p.run(&["status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("index.lists_file") && stderr.contains("rerank_store"),
+        "{stderr}"
+    );
+    p.append_config("rerank_store = \"external\"\n");
+    let out = p.ok(&["run", "--env", "stage"]);
+    assert!(out.contains("inverted lists in a separate file"), "{out}");
+    let release = p.live("stage").unwrap();
+    let manifest = p.manifest("stage", &release);
+    let dir = p.release_dir("stage", &release);
+    let file = |role: &str| dir.join(manifest["files"][role]["path"].as_str().unwrap());
+    let index = searchbar_index::Index::from_bytes(&std::fs::read(file("index")).unwrap()).unwrap();
+    let lists = std::fs::read(file("lists")).unwrap();
+    assert!(index.has_lists_file() && !index.lists_in_memory());
+    assert_eq!(lists.len(), index.len() * (4 + 48 + 8));
+    let (ok, split, stderr) = air_quality(&p);
+    assert!(ok, "{stderr}");
+
+    // A damaged list is refused by name; restored, the release answers as before.
+    let mut bad = lists.clone();
+    bad[7] ^= 0x40;
+    std::fs::write(file("lists"), &bad).unwrap();
+    let (ok, _, stderr) = air_quality(&p);
+    assert!(!ok);
+    assert!(
+        stderr.contains("lists-") && stderr.contains("sha256"),
+        "{stderr}"
+    );
+    std::fs::write(file("lists"), &lists).unwrap();
+    assert_eq!(air_quality(&p).1, split);
+    p.ok(&["promote", "--from", "stage", "--to", "prod"]);
+    searchbar_tests::verify_served(&p.target("prod")).unwrap();
+
+    // The same training with the lists inside the index: the same results.
+    let config = std::fs::read_to_string(p.path().join("searchbar.toml")).unwrap();
+    std::fs::write(
+        p.path().join("searchbar.toml"),
+        config.replace("lists_file = true\n", ""),
+    )
+    .unwrap();
+    p.ok(&["run", "--env", "stage"]);
+    let inside = p.live("stage").unwrap();
+    assert_ne!(inside, release);
+    assert!(p.manifest("stage", &inside)["files"]["lists"].is_null());
+    let (ok, together, stderr) = air_quality(&p);
+    assert!(ok, "{stderr}");
+    let results =
+        |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["results"].clone();
+    assert_eq!(results(&together), results(&split));
 }
 
 /// Ingest killed at every step of writing the workspace snapshot: every later `status` and
