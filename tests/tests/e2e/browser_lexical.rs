@@ -251,6 +251,73 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
     server.kill().unwrap();
 }
 
+/// A hybrid page waits for its first words-only results before it downloads its encoder, so the
+/// megabytes never share the link with them, but not for ever: when no words-only result has
+/// come 1.5 s after the words became searchable (here, every lexical fragment is blocked, so
+/// none ever comes), it starts the encoder anyway.
+#[test]
+fn a_hybrid_page_whose_words_never_answer_starts_its_encoder_after_1_5_s() {
+    require_web_bundle();
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let release = p.live("stage").unwrap();
+    let manifest = p.manifest("stage", &release);
+    let name = |role: &str| {
+        let path = manifest["files"][role]["path"].as_str().unwrap();
+        path.rsplit('/').next().unwrap().to_string()
+    };
+    let (encoder, root) = (
+        name("encoder"),
+        manifest["files"]["lexical"]["root"]["path"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string(),
+    );
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    b.cdp("Network.enable", json!({})).unwrap();
+    // The fragments (`lexical-<n>-…`), not the root (`lexical-root-…`).
+    let blocked: Vec<String> = (0..10).map(|d| format!("*lexical-{d}*")).collect();
+    b.cdp("Network.setBlockedURLs", json!({ "urls": blocked }))
+        .unwrap();
+    // The box holds a query when the page opens (as the loader hands it over), so the page
+    // searches by words first instead of starting the encoder at once.
+    b.goto(&format!("http://{addr}/current.json")).unwrap();
+    b.eval(
+        "sessionStorage.setItem('searchbar:box', JSON.stringify( \
+           {value: 'air quality', start: 11, end: 11, direction: 'none', focused: true}))",
+        json!([]),
+    )
+    .unwrap();
+    b.goto(&format!("http://{addr}/releases/{release}/index.html"))
+        .unwrap();
+    let times = b
+        .wait_for(
+            "const at = n => performance.getEntriesByType('resource') \
+               .find(e => e.name.endsWith('/' + n)); \
+             const [e, r] = [at(arguments[0]), at(arguments[1])]; \
+             return e && r ? [r.responseEnd, e.startTime] : null",
+            json!([encoder, root]),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+    let (words_at, encoder_at) = (times[0].as_f64().unwrap(), times[1].as_f64().unwrap());
+    assert!(
+        encoder_at - words_at >= 1_400.0,
+        "encoder requested {:.0} ms after the lexical root came",
+        encoder_at - words_at
+    );
+    assert!(
+        encoder_at - words_at < 10_000.0,
+        "encoder requested {:.0} ms after the lexical root came",
+        encoder_at - words_at
+    );
+    server.kill().unwrap();
+}
+
 #[test]
 fn a_hybrid_page_answers_by_words_while_its_encoder_loads_then_ranks_again_in_place() {
     require_web_bundle();
