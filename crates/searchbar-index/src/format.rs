@@ -177,10 +177,6 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn offsets_bytes(v: &[usize]) -> Vec<u8> {
-    v.iter().flat_map(|&o| (o as u64).to_le_bytes()).collect()
-}
-
 fn i8_bytes(v: &[i8]) -> Vec<u8> {
     v.iter().map(|&x| x as u8).collect()
 }
@@ -188,52 +184,58 @@ fn i8_bytes(v: &[i8]) -> Vec<u8> {
 pub(crate) fn write(index: &Index) -> Vec<u8> {
     let (kind, params, store, mut sections) = match index {
         Index::FlatInt8(f) => (KIND_FLAT_INT8, Params::FlatInt8, Some(&f.store), Vec::new()),
-        Index::IvfPq(ivf) if ivf.lists_file.is_some() => {
-            let file = ivf.lists_file.as_ref();
-            let params = Params::IvfPqLists {
-                nlist: ivf.nlist() as u32,
-                m: ivf.pq.m as u32,
-                nbits: ivf.pq.nbits,
-                by_residual: ivf.by_residual,
-                row_digests: file.is_some_and(|f| f.row_digests),
-            };
-            // The root: nothing per doc; the lists (with the row digests) are in their file.
-            let sections = vec![
-                (SectionKind::CoarseCentroids, f32_bytes(&ivf.centroids)),
-                (SectionKind::PqCentroids, f32_bytes(&ivf.pq.centroids)),
-                (SectionKind::ListOffsets, offsets_bytes(&ivf.offsets)),
-                (
-                    SectionKind::ListDigests,
-                    file.map(|f| f.digests.concat()).unwrap_or_default(),
-                ),
-            ];
-            (KIND_IVF_PQ, params, None, sections)
-        }
         Index::IvfPq(ivf) => {
-            let params = Params::IvfPq {
-                nlist: ivf.nlist() as u32,
-                m: ivf.pq.m as u32,
-                nbits: ivf.pq.nbits,
-                by_residual: ivf.by_residual,
-            };
-            let sections = vec![
+            let (nlist, m, nbits, by_residual) = (
+                ivf.nlist() as u32,
+                ivf.pq.m as u32,
+                ivf.pq.nbits,
+                ivf.by_residual,
+            );
+            let mut sections = vec![
                 (SectionKind::CoarseCentroids, f32_bytes(&ivf.centroids)),
                 (SectionKind::PqCentroids, f32_bytes(&ivf.pq.centroids)),
-                (SectionKind::ListOffsets, offsets_bytes(&ivf.offsets)),
                 (
-                    SectionKind::ListIds,
-                    ivf.ids.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    SectionKind::ListOffsets,
+                    ivf.offsets
+                        .iter()
+                        .flat_map(|&o| (o as u64).to_le_bytes())
+                        .collect(),
                 ),
-                (SectionKind::ListCodes, ivf.codes.clone()),
             ];
-            match &ivf.digests {
-                // External rows: the digests ship, the (attached) store never does.
-                Some(d) => {
-                    let mut sections = sections;
-                    sections.push((SectionKind::RowDigests, d.concat()));
+            match &ivf.lists_file {
+                // A root: nothing per doc; the lists (with the row digests) are in their file.
+                Some(file) => {
+                    sections.push((SectionKind::ListDigests, file.digests.concat()));
+                    let params = Params::IvfPqLists {
+                        nlist,
+                        m,
+                        nbits,
+                        by_residual,
+                        row_digests: file.row_digests,
+                    };
                     (KIND_IVF_PQ, params, None, sections)
                 }
-                None => (KIND_IVF_PQ, params, ivf.store.as_ref(), sections),
+                None => {
+                    sections.push((
+                        SectionKind::ListIds,
+                        ivf.ids.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    ));
+                    sections.push((SectionKind::ListCodes, ivf.codes.clone()));
+                    let params = Params::IvfPq {
+                        nlist,
+                        m,
+                        nbits,
+                        by_residual,
+                    };
+                    match &ivf.digests {
+                        // External rows: the digests ship, the (attached) store never does.
+                        Some(d) => {
+                            sections.push((SectionKind::RowDigests, d.concat()));
+                            (KIND_IVF_PQ, params, None, sections)
+                        }
+                        None => (KIND_IVF_PQ, params, ivf.store.as_ref(), sections),
+                    }
+                }
             }
         }
     };

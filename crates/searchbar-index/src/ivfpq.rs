@@ -477,7 +477,7 @@ impl IvfPq {
             let list = lists::decode(
                 shape,
                 l,
-                self.offsets[l as usize + 1] - self.offsets[l as usize],
+                self.list_len(l),
                 want,
                 &file[range.start as usize..range.end as usize],
             )?;
@@ -489,20 +489,23 @@ impl IvfPq {
             ids.extend(list.ids);
             codes.extend(list.codes);
         }
-        let mut attached = self.clone();
-        attached.ids = ids;
-        attached.codes = codes;
-        if attached.digests.is_some() {
-            attached.digests = rows;
+        // In place; put back as it was if the whole is invalid (a doc in two lists).
+        let rows = if self.digests.is_some() { rows } else { None };
+        let before = std::mem::replace(&mut self.digests, rows);
+        (self.ids, self.codes) = (ids, codes);
+        self.set_attached(true);
+        if let Err((_, reason)) = self.validate() {
+            (self.ids, self.codes, self.digests) = (Vec::new(), Vec::new(), before);
+            self.set_attached(false);
+            return Err(RowError::InvalidLists(reason));
         }
-        if let Some(f) = &mut attached.lists_file {
-            f.attached = true;
-        }
-        attached
-            .validate()
-            .map_err(|(_, reason)| RowError::InvalidLists(reason))?;
-        *self = attached;
         Ok(())
+    }
+
+    fn set_attached(&mut self, attached: bool) {
+        if let Some(f) = &mut self.lists_file {
+            f.attached = attached;
+        }
     }
 
     /// Byte range of list `l` in the lists file, for a range request; `None`
@@ -531,8 +534,7 @@ impl IvfPq {
                 list: l,
                 nlist: self.nlist(),
             })?;
-        let count = self.offsets[l as usize + 1] - self.offsets[l as usize];
-        let list = lists::decode(self.shape(file), l, count, want, record)?;
+        let list = lists::decode(self.shape(file), l, self.list_len(l), want, record)?;
         lists.lists.insert(l, list);
         Ok(())
     }
@@ -551,13 +553,18 @@ impl IvfPq {
             return Ok(Vec::new());
         }
         // An empty list has nothing to fetch (and no byte range to ask for).
-        let empty = |l: u32| self.offsets[l as usize] == self.offsets[l as usize + 1];
         Ok(self
             .probes(query, params)
             .into_iter()
             .map(|p| p.doc)
-            .filter(|&l| !have.contains(l) && !empty(l))
+            .filter(|&l| !have.contains(l) && self.list_len(l) > 0)
             .collect())
+    }
+
+    /// Entries in list `l` (a list of the index: callers pass probed or
+    /// checked list numbers).
+    fn list_len(&self, l: u32) -> usize {
+        self.offsets[l as usize + 1] - self.offsets[l as usize]
     }
 
     /// The `nprobe` lists with the highest `<q, c_l>`, best first.
@@ -689,13 +696,10 @@ impl IvfPq {
         let probes = self.probes(query, params);
         // No more candidates than entries scanned: with the lists in their file the doc count
         // is not bounded by the root's size, so neither may the allocation be.
-        let scanned: usize = probes
-            .iter()
-            .map(|p| self.offsets[p.doc as usize + 1] - self.offsets[p.doc as usize])
-            .sum();
+        let scanned: usize = probes.iter().map(|p| self.list_len(p.doc)).sum();
         let cap = k.max(params.rerank).min(n).min(scanned);
         let mut top = TopK::new(cap);
-        for probe in probes {
+        for probe in &probes {
             let base = if self.by_residual { probe.score } else { 0.0 };
             let (ids, codes) = if in_memory {
                 let l = probe.doc as usize;
@@ -704,7 +708,7 @@ impl IvfPq {
                     &self.ids[start..end],
                     &self.codes[start * self.pq.m..end * self.pq.m],
                 )
-            } else if self.offsets[probe.doc as usize] == self.offsets[probe.doc as usize + 1] {
+            } else if self.list_len(probe.doc) == 0 {
                 continue;
             } else {
                 let list = fetched
@@ -721,7 +725,8 @@ impl IvfPq {
         let hits = top.into_sorted();
         let needs_rows = params.rerank > 0;
         // The row digests the second stage checks fetched records against: the index's own,
-        // or, with the lists in their file, those of the entries that named the candidates.
+        // or, with the lists in their file, those of the entries that named the candidates (in
+        // the lists just probed).
         let row_digests = match (&self.digests, needs_rows) {
             (Some(digests), true) => {
                 let mut docs: Vec<u32> = hits.iter().map(|h| h.doc).collect();
@@ -731,7 +736,7 @@ impl IvfPq {
                         .filter_map(|doc| Some((doc, *digests.get(doc as usize)?)))
                         .collect()
                 } else {
-                    fetched.row_digests(&docs)
+                    fetched.row_digests(probes.iter().map(|p| p.doc), &docs)
                 }
             }
             _ => Vec::new(),

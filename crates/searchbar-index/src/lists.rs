@@ -162,10 +162,15 @@ impl FetchedLists {
         self.lists.values().map(|l| l.ids.len()).sum()
     }
 
-    /// The row digest of each doc of `docs` (ascending) found in the held lists, by doc.
-    pub(crate) fn row_digests(&self, docs: &[u32]) -> Vec<(u32, Digest)> {
+    /// The row digest of each doc of `docs` (ascending) found in `lists` of those held, by
+    /// doc: a search's candidates come from the lists it probed, not from every list kept.
+    pub(crate) fn row_digests(
+        &self,
+        lists: impl Iterator<Item = u32>,
+        docs: &[u32],
+    ) -> Vec<(u32, Digest)> {
         let mut found = Vec::with_capacity(docs.len());
-        for list in self.lists.values() {
+        for list in lists.filter_map(|l| self.lists.get(&l)) {
             for (id, d) in list.ids.iter().zip(&list.rows) {
                 if docs.binary_search(id).is_ok() {
                     found.push((*id, *d));

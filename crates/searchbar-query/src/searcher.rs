@@ -268,7 +268,7 @@ impl Dense {
     pub fn load(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, QueryError> {
         let files = &manifest.files;
         files.index.verify(&artifacts.index)?;
-        let index = Index::from_bytes(&artifacts.index).map_err(|e| QueryError::Invalid {
+        let mut index = Index::from_bytes(&artifacts.index).map_err(|e| QueryError::Invalid {
             file: files.index.path.clone(),
             message: e.to_string(),
         })?;
@@ -302,7 +302,6 @@ impl Dense {
                 })
             }
         }
-        let mut index = index;
         // And a lists file exactly when the index keeps its lists apart.
         match (&files.lists, index.has_lists_file()) {
             (Some(entry), true) => {
