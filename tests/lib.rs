@@ -452,17 +452,43 @@ pub struct Served {
     _shell: std::process::Child,
 }
 
-/// The `host:port` a starting `searchbar serve` prints in its first line, read from the
-/// process's piped standard output.
+/// The `host:port` a starting `searchbar serve` prints in its first line (`http://` or, with
+/// `--tls-cert`, `https://`), read from the process's piped standard output.
 pub fn served_address(process: &mut std::process::Child) -> String {
     use std::io::BufRead;
     let mut line = String::new();
     std::io::BufReader::new(process.stdout.take().expect("piped stdout"))
         .read_line(&mut line)
         .expect("serve prints its URL");
-    line.split("http://")
+    line.split("://")
         .nth(1)
         .and_then(|s| s.split('/').next())
         .unwrap_or_else(|| panic!("serve printed {line:?}, not its URL"))
         .to_string()
+}
+
+/// A self-signed certificate for 127.0.0.1, made by `openssl` in `dir` (P-256, valid for two
+/// days): its PEM file, its key's PEM file, and the base64 sha256 of its public key, which
+/// Chromium's `--ignore-certificate-errors-spki-list` takes to trust it as if a CA had signed
+/// it (so that, unlike a certificate error let through, its files are cached as any site's).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let script = r#"set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "$2" -out "$1" 2>/dev/null
+openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
+  openssl dgst -sha256 -binary | openssl base64 -A"#;
+    let out = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(&cert)
+        .arg(&key)
+        .output()
+        .expect("sh runs openssl (apt package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spki = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    (cert, key, spki)
 }

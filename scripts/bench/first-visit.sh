@@ -4,8 +4,11 @@
 # SEARCHBAR_FIRST_VISIT_MILLION=1) opened at its root in headless Chromium under DevTools
 # throttling (9 Mbit/s / 40 ms and Lighthouse's mobile 1.6 Mbit/s / 150 ms), cold then warm:
 # time to the box, to the app, to the first and to the hybrid results, and the bytes before
-# each. Writes target/e2e/first-visit.json and prints a table. Needs the model (`searchbar
-# model fetch`) and chromium + chromium-driver.
+# each. Each over HTTP/1.1 (`searchbar serve` as a plain host) and HTTP/2 (`serve --tls-cert`
+# with a self-signed certificate the browser is told to trust: as a CDN serves);
+# SEARCHBAR_FIRST_VISIT_TRANSPORTS=http1 (or h2) measures one. Writes
+# target/e2e/first-visit.json and prints a table. Needs the model (`searchbar model fetch`),
+# chromium + chromium-driver and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/scifact-documents.sh
@@ -54,10 +57,10 @@ import json
 rows = json.load(open("target/e2e/first-visit.json"))
 s = lambda v: "—" if v is None else f"{v:.2f} s"
 b = lambda v: "—" if v is None else f"{int(v):,}"
-print("| catalog | profile | visit | box | app | first result | hybrid results | bytes before first result | bytes before hybrid | later query, max | total bytes |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| catalog | transport | profile | visit | box | app | first result | hybrid results | bytes before first result | bytes before hybrid | later query, max | total bytes |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['catalog'].split(' (')[0]} | {r['profile']} | {r['visit']} | {s(r['box_s'])} | {s(r['app_s'])} | {s(r['first_result_s'])} | "
+    print(f"| {r['catalog'].split(' (')[0]} | {r['transport']} | {r['profile']} | {r['visit']} | {s(r['box_s'])} | {s(r['app_s'])} | {s(r['first_result_s'])} | "
           f"{s(r['complete_s'])} | {b(r['bytes_before_first_result'])} | {b(r['bytes_before_complete'])} | "
           f"{b(r['bytes_per_later_query_max'])} | {b(r['total_bytes'])} |")
 PY

@@ -75,7 +75,8 @@ pub fn nginx_snippet() -> String {
          # this target's directory, with nginx's mime.types (wasm as application/wasm).\n\
          # gzip_static is nginx's own; for brotli add brotli_static with ngx_brotli.\n\
          # The pages and JSON without variants (loader, release page, manifest, pointer) are\n\
-         # compressed as they are sent.\n\
+         # compressed as they are sent. Serve it over HTTPS with HTTP/2 (`http2 on;`): a query\n\
+         # fetches many small files at once, which HTTP/1.1 sends six at a time.\n\
          gzip on;\ngzip_types application/json;\ngzip_vary on;\n\
          location ~ /\\. {{ return 404; }}\n\
          location = / {{\n    {common}add_header Cache-Control \"no-cache\" always;\n    try_files /{LOADER_NAME} =404;\n}}\n\

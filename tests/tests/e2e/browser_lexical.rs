@@ -757,6 +757,84 @@ fn a_second_visit_reads_verified_files_from_the_page_cache_and_fetches_a_corrupt
     server.kill().unwrap();
 }
 
+/// `searchbar serve --tls-cert/--tls-key`: HTTPS, and HTTP/2 to a browser, as a CDN serves, so
+/// that a query's many small files travel over one connection at once. A missing key file, or
+/// one that is not the certificate's, is refused by name before anything listens. Served so,
+/// the page ranks as the CLI does, every file it fetches comes over HTTP/2, and a second visit
+/// takes the first module from the HTTP cache (a certificate error let through would keep it
+/// from being cached at all: the browser trusts this one by its key instead).
+#[test]
+fn a_release_served_over_https_reaches_the_page_over_http2() {
+    require_web_bundle();
+    let p = Project::sample("[search]\nmode = \"lexical\"\n");
+    p.set_web("parts_per_page = 4");
+    p.ok(&["run", "--env", "stage"]);
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key, spki) = searchbar_tests::self_signed_cert(certs.path());
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_key, _) = searchbar_tests::self_signed_cert(other.path());
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let missing = certs.path().join("missing.pem");
+    for (cert_arg, key_arg, named) in [
+        (path(&cert), path(&missing), path(&missing)),
+        (path(&missing), path(&key), path(&missing)),
+        (path(&cert), path(&other_key), path(&cert)),
+    ] {
+        let out = p.run(&[
+            "serve",
+            "--env",
+            "stage",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert_arg,
+            "--tls-key",
+            &key_arg,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cert_arg} {key_arg}: {err}");
+        assert!(err.contains(&named), "{cert_arg} {key_arg}: {err}");
+    }
+    let out = p.run(&["serve", "--env", "stage", "--tls-cert", &path(&cert)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--tls-key"), "{err}");
+
+    let (mut server, addr) = p.serve_with(
+        "stage",
+        &["--tls-cert", &path(&cert), "--tls-key", &path(&key)],
+    );
+    let trust = format!("--ignore-certificate-errors-spki-list={spki}");
+    let b = Browser::start_with(&[&trust]).unwrap();
+    let url = format!("https://{addr}/");
+    open(&b, &url);
+    let q = sample_queries()[0].1.clone();
+    assert_eq!(search(&b, &q), native(&p, &q));
+    const PROTOCOLS: &str = "return performance.getEntriesByType('navigation') \
+        .concat(performance.getEntriesByType('resource')) \
+        .map(e => [e.name.split('/').pop(), e.nextHopProtocol, e.transferSize])";
+    let fetched = b.eval(PROTOCOLS, json!([])).unwrap();
+    let fetched = fetched.as_array().unwrap();
+    assert!(fetched.len() > 5, "{fetched:?}");
+    for f in fetched {
+        assert_eq!(f[1], "h2", "{fetched:?}");
+    }
+    // The second visit: the first module (content-addressed, immutable) from the HTTP cache.
+    open(&b, &url);
+    assert_eq!(search(&b, &q), native(&p, &q));
+    let fetched = b.eval(PROTOCOLS, json!([])).unwrap();
+    let wasm: Vec<&serde_json::Value> = fetched
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f[0].as_str().is_some_and(|n| n.ends_with(".wasm")))
+        .collect();
+    assert!(!wasm.is_empty(), "{fetched}");
+    for f in wasm {
+        assert_eq!(f[2], 0, "not from the cache: {f}");
+    }
+    server.kill().unwrap();
+}
+
 /// Records a visit's milestones in `sessionStorage["searchbar:bench"]`, run in every document
 /// before its own scripts (`Page.addScriptToEvaluateOnNewDocument`). On the root loader page:
 /// the visit's start (its navigation), the box's first paint, and the query typed into the box
@@ -793,10 +871,15 @@ const FIRST_VISIT_PROBE: &str = r##"(() => {
     if (rec[k] != null) return;
     rec[k] = at || now();
     rec[k + "Bytes"] = (rec.loaderBytes || 0) + bytes();
-    // What the release page had received by then: file name, bytes, when it ended (ms).
+    // What the release page had received by then: file name, bytes, when the page asked for
+    // it, when its request went out (later where it waited for a connection) and when it
+    // ended (ms from `releaseOrigin`): the gaps between one file's end and the next's start
+    // are the page's own work.
+    rec.releaseOrigin = performance.timeOrigin;
     rec[k + "Files"] = performance.getEntriesByType("navigation")
       .concat(performance.getEntriesByType("resource"))
-      .map((e) => [e.name.split("/").pop(), e.transferSize, Math.round(e.responseEnd)]);
+      .map((e) => [e.name.split("/").pop(), e.transferSize, Math.round(e.startTime),
+                   Math.round(e.requestStart), Math.round(e.responseEnd)]);
     save();
   };
   onPaint((e) => mark("releaseBox", performance.timeOrigin + e.startTime));
@@ -826,10 +909,19 @@ fn first_visit() {
     require_web_bundle();
     let p = Project::sample("");
     p.ok(&["run", "--env", "stage"]);
-    let (mut server, addr) = p.serve("stage");
     let queries: Vec<String> = sample_queries().into_iter().map(|(_, q)| q).collect();
-    let mut rows = measure_first_visit("demo (sample catalog, hybrid)", &addr, &queries);
-    server.kill().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let tls = searchbar_tests::self_signed_cert(certs.path());
+    let transports =
+        std::env::var("SEARCHBAR_FIRST_VISIT_TRANSPORTS").unwrap_or_else(|_| "http1,h2".into());
+    let transports: Vec<&str> = transports.split(',').collect();
+    let mut rows = measure_catalog(
+        "demo (sample catalog, hybrid)",
+        p.path(),
+        &queries,
+        &transports,
+        &tls,
+    );
     // Projects the script made, each with its judged queries in BEIR's layout.
     let extra = [
         (
@@ -863,24 +955,78 @@ fn first_visit() {
             .map(|q| q["text"].as_str().unwrap().to_string())
             .take(4)
             .collect();
-        let mut server = std::process::Command::new(searchbar_tests::searchbar_bin())
-            .current_dir(&dir)
-            .args(["serve", "--env", "stage", "--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("searchbar serve starts");
-        let addr = searchbar_tests::served_address(&mut server);
-        rows.extend(measure_first_visit(catalog, &addr, &queries));
-        server.kill().unwrap();
+        let dir = std::path::PathBuf::from(dir);
+        rows.extend(measure_catalog(catalog, &dir, &queries, &transports, &tls));
     }
     let out_dir = searchbar_tests::repo_root().join("target/e2e");
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("first-visit.json"), json!(rows).to_string()).unwrap();
 }
 
-/// [`first_visit`] for the release served at `addr`: `queries[0]` put in the box at once,
-/// the next three searched after it (bytes per later query).
-fn measure_first_visit(catalog: &str, addr: &str, queries: &[String]) -> Vec<serde_json::Value> {
+/// [`first_visit`] for the project in `dir`, its `stage` target served by `searchbar serve`
+/// over each of `transports`: `http1` (plain HTTP: HTTP/1.1, six connections at a time, as a
+/// host without TLS) and `h2` (HTTPS with `tls`'s self-signed certificate, which the browser
+/// trusts by its key: HTTP/2, as a CDN serves).
+fn measure_catalog(
+    catalog: &str,
+    dir: &std::path::Path,
+    queries: &[String],
+    transports: &[&str],
+    tls: &(std::path::PathBuf, std::path::PathBuf, String),
+) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    for &transport in transports {
+        let (cert, key, spki) = tls;
+        let mut args = vec![
+            "serve".to_string(),
+            "--env".into(),
+            "stage".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        let (scheme, trust) = match transport {
+            "http1" => ("http", None),
+            "h2" => {
+                args.extend([
+                    "--tls-cert".to_string(),
+                    cert.display().to_string(),
+                    "--tls-key".into(),
+                    key.display().to_string(),
+                ]);
+                (
+                    "https",
+                    Some(format!("--ignore-certificate-errors-spki-list={spki}")),
+                )
+            }
+            other => panic!("SEARCHBAR_FIRST_VISIT_TRANSPORTS: {other:?} is not http1 or h2"),
+        };
+        let mut server = std::process::Command::new(searchbar_tests::searchbar_bin())
+            .current_dir(dir)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("searchbar serve starts");
+        let addr = searchbar_tests::served_address(&mut server);
+        let url = format!("{scheme}://{addr}/");
+        let mut measured = measure_first_visit(catalog, &url, trust.as_deref(), queries);
+        for row in &mut measured {
+            row["transport"] = json!(transport);
+        }
+        rows.extend(measured);
+        server.kill().unwrap();
+    }
+    rows
+}
+
+/// [`first_visit`] for the release served at `url` (its root; `trust`: the browser switch
+/// that trusts its certificate, where HTTPS): `queries[0]` put in the box at once, the next
+/// three searched after it (bytes per later query).
+fn measure_first_visit(
+    catalog: &str,
+    url: &str,
+    trust: Option<&str>,
+    queries: &[String],
+) -> Vec<serde_json::Value> {
     let first = &queries[0];
     let later = &queries[1..4];
     // (name, download and upload in bytes per second, latency in ms): DevTools' figures for
@@ -892,7 +1038,7 @@ fn measure_first_visit(catalog: &str, addr: &str, queries: &[String]) -> Vec<ser
     let probe = FIRST_VISIT_PROBE.replace("__QUERY__", &json!(first).to_string());
     let mut rows = Vec::new();
     for (profile, down, up, latency) in profiles {
-        let b = Browser::start().unwrap();
+        let b = Browser::start_with(trust.as_slice()).unwrap();
         b.cdp("Network.enable", json!({})).unwrap();
         b.cdp(
             "Network.emulateNetworkConditions",
@@ -906,7 +1052,7 @@ fn measure_first_visit(catalog: &str, addr: &str, queries: &[String]) -> Vec<ser
         )
         .unwrap();
         for visit in ["cold", "warm"] {
-            b.goto(&format!("http://{addr}/")).unwrap();
+            b.goto(url).unwrap();
             let rec = b
                 .wait_for(
                     "const r = JSON.parse(sessionStorage.getItem('searchbar:bench') || 'null'); \
@@ -941,6 +1087,7 @@ fn measure_first_visit(catalog: &str, addr: &str, queries: &[String]) -> Vec<ser
                 "complete_s": secs("complete"),
                 "bytes_before_first_result": rec["firstBytes"],
                 "files_before_first_result": rec["firstFiles"],
+                "release_page_s": secs("releaseOrigin"),
                 "bytes_before_complete": rec["completeBytes"],
                 "bytes_per_later_query_max": per_query.iter().copied().fold(0.0, f64::max),
                 "total_bytes": total,
