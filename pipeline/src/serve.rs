@@ -169,8 +169,12 @@ async fn serve_tls(
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
-                // Out of descriptors, say: the next accept may succeed.
-                Err(_) => continue,
+                // Out of descriptors, say: a later accept may succeed, once connections close.
+                // Not at once: until then every accept fails, and the loop would spin.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
             },
         };
         let _ = tcp.set_nodelay(true);

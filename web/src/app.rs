@@ -153,6 +153,10 @@ pub struct App {
     shown_any: bool,
     /// Starts it if the first results are slow to show (a query that fails, a slow shard).
     dense_fallback: Option<Timeout>,
+    /// Whether `current.json` has been asked for: not before the first results (or the
+    /// encoder's download), so that over HTTP/1.1 it holds none of the six connections their
+    /// files need.
+    live_checked: bool,
     /// The query encoder, once the dense half is attached.
     encoder: Option<Encoder>,
     /// What the box holds.
@@ -229,6 +233,7 @@ impl App {
             manifest_bytes: Rc::default(),
             searcher: None,
             dense_started: false,
+            live_checked: false,
             shown_any: false,
             dense_fallback: None,
             encoder: None,
@@ -317,7 +322,9 @@ impl App {
                 self.poll = Some(Interval::new(POLL_MS, move || {
                     poller.send_message(Msg::CheckLive)
                 }));
-                link.send_message(Msg::CheckLive);
+                if self.dense_started {
+                    self.check_live_once(link);
+                }
             }
             Msg::Progress(i, loaded) => match &mut self.phase {
                 Phase::Downloading(list) if i < list.len() => list[i].loaded = loaded,
@@ -347,6 +354,7 @@ impl App {
             }
             Msg::StartDense => {
                 self.dense_fallback = None;
+                self.check_live_once(link);
                 if self.dense_started {
                     return false;
                 }
@@ -577,6 +585,14 @@ impl App {
             }
         }
         true
+    }
+
+    /// Asks whether a newer release is live, the first time only (then every [`POLL_MS`]).
+    fn check_live_once(&mut self, link: &Link) {
+        if !self.live_checked {
+            self.live_checked = true;
+            link.send_message(Msg::CheckLive);
+        }
     }
 
     /// Searches the box's text now (the throttle decided when). A short text is embedded in

@@ -173,5 +173,5 @@ async fn matches(file: &FileRef, bytes: &Uint8Array) -> bool {
     let Ok(digest) = JsFuture::from(digest).await else {
         return false;
     };
-    hex::encode(Uint8Array::new(&digest).to_vec()) == file.sha256
+    file.matches_sha256(&hex::encode(Uint8Array::new(&digest).to_vec()))
 }

@@ -908,17 +908,18 @@ mod tests {
         assert!(e.contains("data.documents"), "{e}");
 
         // Paged: a root of one page digest cannot stand for more than a page of shards.
-        let root = [7u8; 32];
+        let root = [7u8; 16];
         let mut paged = manifest.clone();
         paged.files.docs = PartList::Paged(searchbar_release::PartTable {
             root: searchbar_release::FileRef {
                 path: "../../files/docs-table.bin".into(),
-                bytes: 32,
+                bytes: 16,
                 sha256: searchbar_release::sha256_hex(&root),
             },
             parts: usize::MAX,
             per_page: 1 << 16,
             name: "docs.json".into(),
+            digest: searchbar_release::SHORT_SHA256,
         });
         let artifacts = Artifacts {
             docs_table: Some(root.to_vec()),

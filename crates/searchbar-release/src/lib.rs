@@ -25,8 +25,9 @@ pub use layout::{
     TARGET_ROOT,
 };
 pub use manifest::{
-    content_name, sha256_hex, DataInfo, Evaluation, FileRef, Files, LexicalFiles, Manifest,
-    ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, TokenFiles, MANIFEST_FORMAT,
+    content_name, sha256_hex, sha256_matches, DataInfo, Evaluation, FileRef, Files, LexicalFiles,
+    Manifest, ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, TokenFiles,
+    MANIFEST_FORMAT, SHORT_SHA256,
 };
 pub use table::page_entries;
 pub use table::{Fetch, PartList, PartTable, Parts, ReadParts, Want, LIST_UP_TO, MAX_PER_PAGE};

@@ -42,6 +42,7 @@ impl Pointer {
 pub struct FileRef {
     pub path: String,
     pub bytes: u64,
+    /// Lower-case hex: the whole sha256, or (a part table's entries) its first 16 bytes.
     pub sha256: String,
 }
 
@@ -56,7 +57,7 @@ impl FileRef {
             });
         }
         let actual = sha256_hex(bytes);
-        if actual != self.sha256 {
+        if !self.matches_sha256(&actual) {
             return Err(ReleaseError::HashMismatch {
                 file: self.path.clone(),
                 expected: self.sha256.clone(),
@@ -65,7 +66,23 @@ impl FileRef {
         }
         Ok(())
     }
+
+    /// Whether `whole` (a sha256 in lower-case hex) is this entry's ([`sha256_matches`]).
+    pub fn matches_sha256(&self, whole: &str) -> bool {
+        sha256_matches(&self.sha256, whole)
+    }
 }
+
+/// Whether `whole` (a sha256 in lower-case hex) is the one an entry's `sha256` names: equal to
+/// it, or where the entry holds the first [`SHORT_SHA256`] bytes of one (a part table's),
+/// starting with them. Shorter is never taken: an empty or short entry matches nothing.
+pub fn sha256_matches(entry: &str, whole: &str) -> bool {
+    whole.len() == 64 && entry.len() >= 2 * SHORT_SHA256 && whole.starts_with(entry)
+}
+
+/// The bytes of sha256 a part table keeps for each page and part: 128 bits, beyond any search
+/// for other bytes with the same digest, at half the bytes a query reads of a table.
+pub const SHORT_SHA256: usize = 16;
 
 /// Everything a client downloads, by role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

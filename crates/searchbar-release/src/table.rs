@@ -3,16 +3,18 @@
 //!
 //! A kind with at most one page of parts is listed in the manifest ([`PartList::Listed`]). A
 //! larger one is a table ([`PartList::Paged`]): the manifest names its root, the root holds
-//! each page's sha256, and a page holds its parts' sizes and sha256s. A page reads the root
+//! each page's digest, and a page holds its parts' sizes and digests. A page reads the root
 //! with the manifest and then only the pages of the parts its queries need, so what it
-//! downloads up front grows by 32 bytes per page, not by a manifest entry per part. Every file
-//! is checked against the full sha256 its parent names, as if the manifest listed it.
+//! downloads up front grows by 16 bytes per page, not by a manifest entry per part. Every file
+//! is checked against the digest its parent names, as if the manifest listed it.
 //!
-//! Layout (little-endian, no header: the parent's sha256 says what the bytes must be):
+//! A digest is the first [`SHORT_SHA256`] bytes of the file's sha256 (`digest = 16` in the
+//! manifest entry); tables written before that keep whole ones (no `digest`: 32), and read as
+//! they did. Layout (little-endian, no header: the parent's digest says what the bytes must be):
 //!
 //! ```text
-//! root:  pages × [u8; 32]              sha256 of page 0, 1, ...
-//! page:  entries × (u32 bytes, [u8; 32] sha256)    parts p·per_page .. (p+1)·per_page
+//! root:  pages × [u8; digest]                  of page 0, 1, ...
+//! page:  entries × (u32 bytes, [u8; digest])   parts p·per_page .. (p+1)·per_page
 //! ```
 //!
 //! Names follow the content addressing of every artifact ([`content_name`]), at the page's
@@ -25,7 +27,7 @@
 //! name, and its cache entries, across releases.
 
 use crate::layout::FILES_PREFIX;
-use crate::manifest::{content_name, sha256_hex};
+use crate::manifest::{content_name, sha256_hex, SHORT_SHA256};
 use crate::{FileRef, ReleaseError};
 use serde::{Deserialize, Serialize};
 
@@ -33,18 +35,26 @@ use serde::{Deserialize, Serialize};
 /// small release a listing costs fewer bytes than a query's pages, and no round trip.
 pub const LIST_UP_TO: usize = 256;
 
-/// How many parts of `parts` a page holds, where the writer chooses ([`LIST_UP_TO`]): what a
-/// first query reads of a table is its root (32 bytes a page) and about ten pages (36 bytes a
-/// part each), least when both are equal, at √(parts · 32 / 360) parts a page. A million
-/// documents in shards of 8 make pages of 105 shards (3.8 KB) and a root of 38 KB.
+/// How many parts of `parts` a page holds, where the writer chooses ([`LIST_UP_TO`]). What a
+/// visit reads of a table is its root (16 bytes a page) and about ten pages a query (20 bytes
+/// a part each); for a visit of four queries that is least at √(parts · 16 / 800) parts a page.
+/// A million documents in shards of 8 make pages of 50 shards (1 KB) and a root of 40 KB.
 pub fn page_entries(parts: usize) -> usize {
-    let balanced = ((parts as f64) * (DIGEST_LEN as f64) / (10.0 * ENTRY_LEN as f64)).sqrt();
+    const PAGES_A_VISIT: f64 = 4.0 * 10.0;
+    let balanced = ((parts as f64) * (SHORT_SHA256 as f64)
+        / (PAGES_A_VISIT * entry_len(SHORT_SHA256) as f64))
+        .sqrt();
     (balanced.round() as usize).clamp(8, MAX_PER_PAGE)
 }
 /// The most parts a page may hold.
 pub const MAX_PER_PAGE: usize = 1 << 16;
-const DIGEST_LEN: usize = 32;
-const ENTRY_LEN: usize = 4 + DIGEST_LEN;
+/// The digest of a table written before short ones: a whole sha256.
+const WHOLE_SHA256: usize = 32;
+
+/// A page entry's bytes: a part's size and digest.
+fn entry_len(digest: usize) -> usize {
+    4 + digest
+}
 
 /// The parts of one kind, in their numbering: listed in the manifest (a JSON array), or in a
 /// table (an object).
@@ -90,6 +100,14 @@ pub struct PartTable {
     pub per_page: usize,
     /// The parts' name before content addressing (`docs.json`: `docs-<i>-<hash>.json`).
     pub name: String,
+    /// Bytes of sha256 in the root and pages: [`SHORT_SHA256`], or 32 in a table written
+    /// without this field.
+    #[serde(default = "whole_sha256")]
+    pub digest: usize,
+}
+
+fn whole_sha256() -> usize {
+    WHOLE_SHA256
 }
 
 /// One file to fetch for a part list ([`Parts::wanted`]): where it is, and its entry where
@@ -252,14 +270,16 @@ pub(crate) fn numbered(stem: &str, middle: &str, ext: &str) -> String {
     }
 }
 
-/// Encodes a table's page digests (the root) or one page's entries.
-fn digest_bytes(entries: impl Iterator<Item = (Option<u32>, String)>) -> Vec<u8> {
+/// Encodes a table's page digests (the root) or one page's entries: each sha256 (hex) cut to
+/// its first `digest` bytes.
+fn digest_bytes(entries: impl Iterator<Item = (Option<u32>, String)>, digest: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for (bytes, sha256) in entries {
         if let Some(b) = bytes {
             out.extend_from_slice(&b.to_le_bytes());
         }
-        out.extend_from_slice(&hex::decode(&sha256).expect("sha256 hex from sha256_hex"));
+        let whole = hex::decode(&sha256).expect("sha256 hex from sha256_hex");
+        out.extend_from_slice(&whole[..digest]);
     }
     out
 }
@@ -273,6 +293,17 @@ pub(crate) fn write_table(
     per_page: usize,
     put: &mut dyn FnMut(&str, &[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<PartTable> {
+    write_table_with(name, parts, per_page, SHORT_SHA256, put)
+}
+
+/// [`write_table`] with digests of `digest` bytes (the tests write whole ones, as before).
+fn write_table_with(
+    name: &str,
+    parts: &[&[u8]],
+    per_page: usize,
+    digest: usize,
+    put: &mut dyn FnMut(&str, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<PartTable> {
     let per_page = per_page.max(1);
     let mut table = PartTable {
         root: FileRef {
@@ -283,6 +314,7 @@ pub(crate) fn write_table(
         parts: parts.len(),
         per_page,
         name: name.to_string(),
+        digest,
     };
     let (_, ext) = table.stem_ext();
     let ext = ext.to_string();
@@ -305,7 +337,7 @@ pub(crate) fn write_table(
                 Ok((Some(size), sha256_hex(part)))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        let page = digest_bytes(entries.into_iter());
+        let page = digest_bytes(entries.into_iter(), table.digest);
         let sha = sha256_hex(&page);
         put(
             &stored(&table.named(&format!("page-{p}"), "bin", &sha)),
@@ -317,7 +349,7 @@ pub(crate) fn write_table(
         }
         pages.push(sha);
     }
-    let root = digest_bytes(pages.into_iter().map(|sha| (None, sha)));
+    let root = digest_bytes(pages.into_iter().map(|sha| (None, sha)), table.digest);
     let sha = sha256_hex(&root);
     let path = table.named("table", "bin", &sha);
     put(&stored(&path), &root)?;
@@ -376,20 +408,27 @@ impl Parts {
                 message: "the part table's root was not loaded".into(),
             });
         };
+        if ![SHORT_SHA256, WHOLE_SHA256].contains(&table.digest) {
+            return Err(invalid(format!(
+                "{}: digest = {} must be {SHORT_SHA256} or {WHOLE_SHA256}",
+                table.name, table.digest
+            )));
+        }
         table.root.verify(root)?;
-        if table.pages().checked_mul(DIGEST_LEN) != Some(root.len()) {
+        if table.pages().checked_mul(table.digest) != Some(root.len()) {
             return Err(ReleaseError::Invalid {
                 file: table.root.path.clone(),
                 message: format!(
-                    "{} bytes; {} parts in pages of {} need {} page digests of {DIGEST_LEN} bytes",
+                    "{} bytes; {} parts in pages of {} need {} page digests of {} bytes",
                     root.len(),
                     table.parts,
                     table.per_page,
-                    table.pages()
+                    table.pages(),
+                    table.digest
                 ),
             });
         }
-        parts.page_digests = root.chunks_exact(DIGEST_LEN).map(hex::encode).collect();
+        parts.page_digests = root.chunks_exact(table.digest).map(hex::encode).collect();
         parts.pages = vec![None; table.pages()];
         Ok(parts)
     }
@@ -415,7 +454,7 @@ impl Parts {
         let sha = self.page_digests.get(page)?;
         Some(FileRef {
             path: table.named(&format!("page-{page}"), "bin", sha),
-            bytes: (table.entries(page) * ENTRY_LEN) as u64,
+            bytes: (table.entries(page) * entry_len(table.digest)) as u64,
             sha256: sha.clone(),
         })
     }
@@ -427,9 +466,12 @@ impl Parts {
             message: format!("table page {page} of {} does not exist", self.pages()),
         })?;
         entry.verify(bytes)?;
+        let PartList::Paged(table) = &self.list else {
+            unreachable!("a page file is a paged list's")
+        };
         self.pages[page] = Some(
             bytes
-                .chunks_exact(ENTRY_LEN)
+                .chunks_exact(entry_len(table.digest))
                 .map(|e| {
                     let size = u32::from_le_bytes(e[..4].try_into().expect("4 bytes"));
                     (size, hex::encode(&e[4..]))
@@ -722,8 +764,8 @@ mod tests {
     #[test]
     fn the_writer_sizes_pages_by_the_count_where_not_told() {
         assert_eq!(page_entries(100), 8);
-        assert_eq!(page_entries(31_250), 53);
-        assert_eq!(page_entries(125_000), 105);
+        assert_eq!(page_entries(31_250), 25);
+        assert_eq!(page_entries(125_000), 50);
         assert_eq!(page_entries(usize::MAX), MAX_PER_PAGE);
         let mut put = |_: &str, _: &[u8]| Ok(());
         let parts = vec![vec![1u8]; LIST_UP_TO + 1];
@@ -739,6 +781,75 @@ mod tests {
             panic!("{paged:?}")
         };
         assert_eq!((t.parts, t.per_page), (LIST_UP_TO + 1, 8));
+    }
+
+    #[test]
+    fn a_table_keeps_sixteen_bytes_of_each_sha256() {
+        let (list, parts, store) = table(10, 4);
+        let PartList::Paged(t) = &list else {
+            panic!("{list:?}")
+        };
+        assert_eq!(t.digest, SHORT_SHA256);
+        let mut read = reader(&store);
+        let root = read(&t.root).unwrap();
+        // Three pages of 16 bytes; a page of four entries of 4 + 16 bytes.
+        assert_eq!(root.len(), 3 * 16);
+        let mut p = Parts::new(&list, Some(&root)).unwrap();
+        let page = p.page_file(0).unwrap();
+        assert_eq!(page.bytes, 4 * 20);
+        assert_eq!(page.sha256.len(), 32);
+        p.insert_page(0, &read(&page).unwrap()).unwrap();
+        let entry = p.verify(3, &parts[3]).unwrap();
+        assert_eq!(entry.sha256, sha256_hex(&parts[3])[..32]);
+        assert!(entry.matches_sha256(&sha256_hex(&parts[3])));
+        assert!(!entry.matches_sha256(&sha256_hex(&parts[2])));
+        // The manifest says how long its digests are; none other than 16 or 32 is read.
+        let json = serde_json::to_value(&list).unwrap();
+        assert_eq!(json["digest"], 16);
+        let mut odd = t.clone();
+        odd.digest = 8;
+        let e = Parts::new(&PartList::Paged(odd), Some(&root))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digest = 8"), "{e}");
+    }
+
+    #[test]
+    fn a_table_of_whole_sha256s_written_before_reads_as_it_did() {
+        let parts: Vec<Vec<u8>> = (0..10).map(|i| format!("part {i}").into_bytes()).collect();
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let mut store = BTreeMap::new();
+        let t = write_table_with("docs.json", &slices, 4, 32, &mut |name, bytes| {
+            store.insert(name.to_string(), bytes.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        // As such a manifest says it: no `digest`.
+        let mut json = serde_json::to_value(PartList::Paged(t)).unwrap();
+        json.as_object_mut().unwrap().remove("digest");
+        let list: PartList = serde_json::from_value(json).unwrap();
+        let PartList::Paged(t) = &list else {
+            panic!("{list:?}")
+        };
+        assert_eq!(t.digest, 32);
+        let files = list.files(&mut reader(&store)).unwrap();
+        assert_eq!(files.len(), store.len());
+        for f in &files {
+            assert_eq!(f.sha256.len(), 64);
+            f.verify(&store[crate::layout::artifact_name(&f.path).unwrap()])
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_short_sha256_matches_only_the_whole_one_it_starts() {
+        let whole = sha256_hex(b"x");
+        assert!(crate::sha256_matches(&whole, &whole));
+        assert!(crate::sha256_matches(&whole[..32], &whole));
+        assert!(!crate::sha256_matches(&whole[..31], &whole));
+        assert!(!crate::sha256_matches("", &whole));
+        assert!(!crate::sha256_matches(&whole[..32], &whole[..32]));
+        assert!(!crate::sha256_matches(&sha256_hex(b"y")[..32], &whole));
     }
 
     #[test]

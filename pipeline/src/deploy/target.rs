@@ -321,7 +321,7 @@ impl Target {
                         return Ok(());
                     };
                     match head.sha256 {
-                        Some(sha) if head.size == entry.bytes && sha == entry.sha256 => {}
+                        Some(sha) if head.size == entry.bytes && entry.matches_sha256(&sha) => {}
                         Some(sha) => bail!(
                             "{}: {} bytes with sha256 {sha}, the manifest says {} bytes with \
                              sha256 {} ({})",
@@ -557,9 +557,13 @@ impl Target {
                 }
             }
         };
+        // `sha256` may be a part table's short one: the object's whole one starts with it.
         let in_place = |key: &str, size: u64, sha256: &str| -> Result<bool> {
-            Ok(b.head(key)?
-                .is_some_and(|h| h.size == size && h.sha256.as_deref() == Some(sha256)))
+            Ok(b.head(key)?.is_some_and(|h| {
+                h.size == size
+                    && h.sha256
+                        .is_some_and(|whole| searchbar_release::sha256_matches(sha256, &whole))
+            }))
         };
         let artifacts = source.artifacts(manifest)?;
         for file in &artifacts {

@@ -283,17 +283,9 @@ fn a_hybrid_page_whose_words_never_answer_starts_its_encoder_after_1_5_s() {
     let blocked: Vec<String> = (0..10).map(|d| format!("*lexical-{d}*")).collect();
     b.cdp("Network.setBlockedURLs", json!({ "urls": blocked }))
         .unwrap();
-    // The box holds a query when the page opens (as the loader hands it over), so the page
-    // searches by words first instead of starting the encoder at once.
-    b.goto(&format!("http://{addr}/current.json")).unwrap();
-    b.eval(
-        "sessionStorage.setItem('searchbar:box', JSON.stringify( \
-           {value: 'air quality', start: 11, end: 11, direction: 'none', focused: true}))",
-        json!([]),
-    )
-    .unwrap();
-    b.goto(&format!("http://{addr}/releases/{release}/index.html"))
-        .unwrap();
+    // The box holds a query when the page opens, so the page searches by words first instead
+    // of starting the encoder at once.
+    open_release_with_query(&b, &addr, &release, "air quality");
     let times = b
         .wait_for(
             "const at = n => performance.getEntriesByType('resource') \
@@ -314,6 +306,71 @@ fn a_hybrid_page_whose_words_never_answer_starts_its_encoder_after_1_5_s() {
         encoder_at - words_at < 10_000.0,
         "encoder requested {:.0} ms after the lexical root came",
         encoder_at - words_at
+    );
+    server.kill().unwrap();
+}
+
+/// Opens release `release`'s page with `text` in its box, focused, caret at the end: as the
+/// loader hands a box over (`searchbar:box` in the session's storage, set from the same origin).
+fn open_release_with_query(b: &Browser, addr: &str, release: &str, text: &str) {
+    b.goto(&format!("http://{addr}/current.json")).unwrap();
+    b.eval(
+        "const n = arguments[0].length; sessionStorage.setItem('searchbar:box', JSON.stringify( \
+           {value: arguments[0], start: n, end: n, direction: 'none', focused: true}))",
+        json!([text]),
+    )
+    .unwrap();
+    b.goto(&format!("http://{addr}/releases/{release}/index.html"))
+        .unwrap();
+}
+
+/// A page of a release that is no longer live says a newer one is (its footer links to the root),
+/// and asks `current.json` only once its first results have come: asked with its manifest, it
+/// would hold one of HTTP/1.1's six connections while the first query's files wait.
+#[test]
+fn an_older_release_page_says_a_newer_one_is_live_once_its_first_results_are_shown() {
+    require_web_bundle();
+    let p = Project::sample("");
+    p.ok(&["run", "--env", "stage"]);
+    let older = p.live("stage").unwrap();
+    p.sqlite()
+        .execute(
+            "UPDATE projects SET title = title || ' (2nd edition)' WHERE rowid = 10",
+            [],
+        )
+        .unwrap();
+    p.ok(&["run", "--env", "stage"]);
+    let newer = p.live("stage").unwrap();
+    assert_ne!(older, newer);
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    open_release_with_query(&b, &addr, &older, "air quality");
+    let said = b
+        .wait_for(
+            "const a = document.querySelector('#newer'); return a ? a.dataset.release : null",
+            json!([]),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+    assert_eq!(said, json!(newer));
+    // When it was asked for, against when the first result's document shards had come.
+    let times = b
+        .eval(
+            "const r = performance.getEntriesByType('resource'); \
+             const live = r.filter(e => e.name.endsWith('/current.json')); \
+             const shards = r.filter(e => /\\/docs-[0-9]+-/.test(e.name)); \
+             return [live.map(e => e.startTime), \
+                     Math.min(...shards.map(e => e.responseEnd))]",
+            json!([]),
+        )
+        .unwrap();
+    let asked: Vec<f64> = serde_json::from_value(times[0].clone()).unwrap();
+    let first_shard = times[1].as_f64().unwrap();
+    assert_eq!(asked.len(), 1, "current.json asked {} times", asked.len());
+    assert!(
+        asked[0] >= first_shard,
+        "current.json asked at {:.0} ms, before the first shard came at {first_shard:.0} ms",
+        asked[0]
     );
     server.kill().unwrap();
 }
@@ -963,6 +1020,13 @@ fn first_visit() {
     std::fs::write(out_dir.join("first-visit.json"), json!(rows).to_string()).unwrap();
 }
 
+/// How many resources the page shown now has fetched.
+const RESOURCE_COUNT: &str = "return performance.getEntriesByType('resource').length;";
+
+/// The resources fetched since the first `arguments[0]`: name and bytes over the wire.
+const RESOURCES_SINCE: &str = "return performance.getEntriesByType('resource') \
+    .slice(arguments[0]).map(e => [e.name.split('/').pop(), e.transferSize]);";
+
 /// [`first_visit`] for the project in `dir`, its `stage` target served by `searchbar serve`
 /// over each of `transports`: `http1` (plain HTTP: HTTP/1.1, six connections at a time, as a
 /// host without TLS) and `h2` (HTTPS with `tls`'s self-signed certificate, which the browser
@@ -1069,11 +1133,16 @@ fn measure_first_visit(
                     .map(|t| (t - rec["start"].as_f64().unwrap()) / 1000.0)
             };
             let loader = rec["loaderBytes"].as_f64().unwrap_or(0.0);
-            let mut per_query = Vec::new();
+            // Each later query's bytes, and the files of the one that took most (name, bytes).
+            let (mut per_query, mut largest) = (Vec::new(), json!([]));
             for q in later {
                 let before = b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
+                let seen = b.eval(RESOURCE_COUNT, json!([])).unwrap();
                 search(&b, q);
                 let after = b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
+                if per_query.iter().all(|&n| after - before > n) {
+                    largest = b.eval(RESOURCES_SINCE, json!([seen])).unwrap();
+                }
                 per_query.push(after - before);
             }
             let total = loader + b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
@@ -1090,6 +1159,7 @@ fn measure_first_visit(
                 "release_page_s": secs("releaseOrigin"),
                 "bytes_before_complete": rec["completeBytes"],
                 "bytes_per_later_query_max": per_query.iter().copied().fold(0.0, f64::max),
+                "files_of_largest_later_query": largest,
                 "total_bytes": total,
             });
             println!("{row}");
