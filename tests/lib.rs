@@ -280,7 +280,38 @@ pub fn verify_served(target: &Path) -> Result<String, String> {
     .map_err(|e| format!("pointer: {e}"))?;
     let id = p["release"].as_str().ok_or("pointer without release")?;
     verify_release(target, id)?;
+    let root = root_on_disk(target)?;
+    if root != id {
+        verify_release(target, &root).map_err(|e| format!("the root page's {root}: {e}"))?;
+    }
     Ok(id.to_string())
+}
+
+/// The release `target`'s root page opens ([`root_page_release`]), from disk.
+pub fn root_on_disk(target: &Path) -> Result<String, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    root_page_release(&read(&target.join("index.html"))?, |id| {
+        read(&target.join("releases").join(id).join("index.html"))
+    })
+}
+
+/// The release a target's root page (`root`) opens, named by its `<base>`. `page_of(id)` reads
+/// `releases/<id>/index.html`, which the root page must be as `layout::root_page` makes it.
+pub fn root_page_release(
+    root: &[u8],
+    page_of: impl FnOnce(&str) -> Result<Vec<u8>, String>,
+) -> Result<String, String> {
+    let text = String::from_utf8_lossy(root);
+    let id = text
+        .split_once("<base href=\"releases/")
+        .and_then(|(_, rest)| rest.split_once("/\">"))
+        .map(|(id, _)| id.to_string())
+        .ok_or("the root page names no release")?;
+    let page = page_of(&id).map_err(|e| format!("the root page's release {id}: {e}"))?;
+    if root != searchbar_release::layout::root_page(&page, &id) {
+        return Err(format!("the root page is not release {id}'s page"));
+    }
+    Ok(id)
 }
 
 /// Every artifact of `m` ([`searchbar_release::Files::artifacts`]: its part tables' pages and

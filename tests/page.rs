@@ -16,7 +16,7 @@ pub const RESULTS_FOR: &str = "const r = document.querySelector('#results'); \
       ? Array.from(r.querySelectorAll('li.result')).map(li => li.dataset.id) : null;";
 
 /// Opens the page at `url`, waits for the app to take the search box over (the box itself is
-/// there from the first paint, on the root loader page too) and starts recording uncaught
+/// there from the first paint) and starts recording uncaught
 /// errors (a trap in the wasm module shows up there; [`status`] reports them on failure).
 pub fn open(b: &Browser, url: &str) {
     b.goto(url).unwrap();

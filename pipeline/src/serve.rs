@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
-/// The top-level entries of a target that are released: the loader page, the pointer, the
+/// The top-level entries of a target that are released: the root page, the pointer, the
 /// artifacts and the releases. Locks, admission records and anything else placed there by hand
 /// are not for the web.
 const PUBLIC: [&str; 5] = {
@@ -89,7 +89,7 @@ async fn headers(root: Arc<PathBuf>, isolated: bool, mut req: Request, next: Nex
 }
 
 /// Whether a response is compressed as it is sent: the pages and the JSON beside them (the
-/// loader, the release page, its manifest, the pointer), which a release writes once and which
+/// root page, the release page, its manifest, the pointer), which a release writes once and which
 /// are small; as a CDN does for text. Content-addressed files come with precompressed variants
 /// (sent as they are, `Content-Encoding` set) or are not worth compressing.
 fn compress_on_the_fly(

@@ -147,16 +147,14 @@ pub struct App {
     manifest: Option<Rc<Manifest>>,
     manifest_bytes: Rc<Vec<u8>>,
     searcher: Option<Searcher>,
-    /// Whether the dense half is being downloaded (or needs none).
+    /// Whether the dense half is being downloaded (or needs none). `current.json` is first
+    /// asked for when it turns true, after the first results (or the encoder's download), so
+    /// that over HTTP/1.1 it holds none of the six connections their files need.
     dense_started: bool,
     /// Whether results (words-only ones, on a hybrid page) have been shown for a text.
     shown_any: bool,
     /// Starts it if the first results are slow to show (a query that fails, a slow shard).
     dense_fallback: Option<Timeout>,
-    /// Whether `current.json` has been asked for: not before the first results (or the
-    /// encoder's download), so that over HTTP/1.1 it holds none of the six connections their
-    /// files need.
-    live_checked: bool,
     /// The query encoder, once the dense half is attached.
     encoder: Option<Encoder>,
     /// What the box holds.
@@ -233,7 +231,6 @@ impl App {
             manifest_bytes: Rc::default(),
             searcher: None,
             dense_started: false,
-            live_checked: false,
             shown_any: false,
             dense_fallback: None,
             encoder: None,
@@ -323,7 +320,7 @@ impl App {
                     poller.send_message(Msg::CheckLive)
                 }));
                 if self.dense_started {
-                    self.check_live_once(link);
+                    link.send_message(Msg::CheckLive);
                 }
             }
             Msg::Progress(i, loaded) => match &mut self.phase {
@@ -354,11 +351,11 @@ impl App {
             }
             Msg::StartDense => {
                 self.dense_fallback = None;
-                self.check_live_once(link);
                 if self.dense_started {
                     return false;
                 }
                 self.dense_started = true;
+                link.send_message(Msg::CheckLive);
                 let (Some(manifest), Some(searcher)) = (&self.manifest, &self.searcher) else {
                     return false;
                 };
@@ -585,14 +582,6 @@ impl App {
             }
         }
         true
-    }
-
-    /// Asks whether a newer release is live, the first time only (then every [`POLL_MS`]).
-    fn check_live_once(&mut self, link: &Link) {
-        if !self.live_checked {
-            self.live_checked = true;
-            link.send_message(Msg::CheckLive);
-        }
     }
 
     /// Searches the box's text now (the throttle decided when). A short text is embedded in

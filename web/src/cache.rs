@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, Request, Response, Url};
+use web_sys::{Cache, Request, Response};
 
 /// The cache's name. A change in how entries are stored takes a new name.
 const NAME: &str = "searchbar-files-v1";
@@ -113,10 +113,7 @@ pub async fn store_saved(cache: Cache, key: String, bytes: Uint8Array) {
 /// [`KEPT_PARTS`] of them, the most recently stored (the Cache API lists keys in the order they
 /// were stored).
 pub async fn prune(cache: &Cache, manifest: &Manifest) {
-    let Some(base) = web_sys::window().and_then(|w| w.location().href().ok()) else {
-        return;
-    };
-    let href = |path: &str| Url::new_with_base(path, &base).ok().map(|u| u.href());
+    let href = |path: &str| crate::loader::absolute(path).ok();
     let files = &manifest.files;
     let keep: HashSet<String> = files
         .named()

@@ -108,18 +108,6 @@ pub fn module_files(manifest: &Manifest) -> Option<(&FileRef, &FileRef)> {
     })
 }
 
-/// `path` (relative to the page) as an absolute URL: a module imports relative to its own
-/// URL, not the page's.
-fn absolute(path: &str) -> Result<String, String> {
-    let base = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten())
-        .ok_or("the page has no base URL")?;
-    web_sys::Url::new_with_base(path, &base)
-        .map(|u| u.href())
-        .map_err(|e| format!("{path}: {}", describe(&e)))
-}
-
 /// Imports the encoder module and compiles its wasm as it streams in, reporting the bytes
 /// received; resolves to the module's exports.
 pub async fn load_module(
@@ -129,7 +117,10 @@ pub async fn load_module(
     let (glue_file, wasm_file) = module_files(manifest).ok_or(
         "the release's web bundle has no encoder module (searchbar-encoder-*.js and _bg.wasm)",
     )?;
-    let (glue, wasm) = (absolute(&glue_file.path)?, absolute(&wasm_file.path)?);
+    let (glue, wasm) = (
+        crate::loader::absolute(&glue_file.path)?,
+        crate::loader::absolute(&wasm_file.path)?,
+    );
     let window = web_sys::window().ok_or("no window")?;
     let loader: Function = Reflect::get(&window, &"searchbarEncoder".into())
         .ok()

@@ -8,8 +8,10 @@
 //! it. Lexical fragments and document shards come per query, only those its
 //! words and its shown results need ([`fetch_parts`]).
 //!
-//! URLs are relative to the page, which is `<target>/releases/<id>/`: the manifest next to it is
-//! this page's own release, so a deploy that swaps `current.json` never mixes two releases.
+//! URLs are relative to the release's directory, `<target>/releases/<id>/`: the page's own URL
+//! there, or the `<base>` of the same page at the target's root (searchbar-release's
+//! `layout::root_page`). The manifest next to it is this page's own release, so a deploy that
+//! swaps `current.json` never mixes two releases.
 
 use crate::encoder::{self, Encoder, EncoderFiles};
 use futures::future::try_join_all;
@@ -23,6 +25,18 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Cache, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
 
 use crate::cache;
+
+/// `path` as an absolute URL, resolved as the page's fetches and the Cache API resolve it:
+/// against the document's base URL, which is the release's directory on the root page too.
+pub fn absolute(path: &str) -> Result<String, String> {
+    let base = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .ok_or("the page has no base URL")?;
+    web_sys::Url::new_with_base(path, &base)
+        .map(|u| u.href())
+        .map_err(|e| format!("{path}: {}", describe(&e)))
+}
 
 /// One artifact being downloaded.
 #[derive(Debug, Clone, PartialEq)]

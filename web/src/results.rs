@@ -131,9 +131,9 @@ fn link(url: &str) -> Option<String> {
     safe
 }
 
-/// `url` resolved against the page, if it is an http(s) link (no `javascript:` and the like).
+/// `url` resolved as the page's links resolve (against its base URL, the release's directory),
+/// if it is an http(s) link (no `javascript:` and the like).
 pub fn safe_url(url: &str) -> Option<String> {
-    let base = web_sys::window()?.location().href().ok()?;
-    let parsed = web_sys::Url::new_with_base(url, &base).ok()?;
+    let parsed = web_sys::Url::new(&crate::loader::absolute(url).ok()?).ok()?;
     matches!(parsed.protocol().as_str(), "http:" | "https:").then(|| parsed.href())
 }

@@ -21,8 +21,7 @@ pub use docs::{shard_docs, DocRecord, DocShards};
 pub use error::ReleaseError;
 pub use fusion::{rank, Fusion, Ranking, SearchMode, FUSION_DEPTH, RRF_K};
 pub use layout::{
-    FILES_DIR, FILES_PREFIX, LOADER_NAME, MANIFEST_NAME, PAGE_NAME, POINTER_NAME, RELEASES_DIR,
-    TARGET_ROOT,
+    FILES_DIR, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME, RELEASES_DIR, TARGET_ROOT,
 };
 pub use manifest::{
     content_name, sha256_hex, sha256_matches, DataInfo, Evaluation, FileRef, Files, LexicalFiles,

@@ -2,10 +2,10 @@
 //! object-store targets (as per-object metadata) and the header files for static hosts
 //! (`_headers`, an nginx snippet) all follow.
 
-use searchbar_release::layout::{FILES_DIR, LOADER_NAME, POINTER_NAME, RELEASES_DIR};
+use searchbar_release::layout::{FILES_DIR, POINTER_NAME, RELEASES_DIR, ROOT_PAGE_NAME};
 
 /// Immutable for content-addressed files and release directories; always revalidated for
-/// the pointer and the loader page, which change at every deploy. `path` is the URL path
+/// the pointer and the root page, which change at every deploy. `path` is the URL path
 /// below the target's root, with or without its leading `/`.
 pub fn cache_control(path: &str) -> &'static str {
     // Called for every request `searchbar serve` answers: compares the first segment, with no
@@ -51,7 +51,11 @@ pub fn headers_file() -> String {
         .map(|(k, v)| format!("  {}: {v}\n", title_case(k)))
         .collect();
     out += &format!("/*\n  X-Content-Type-Options: nosniff\n{isolation}");
-    for path in ["/", &format!("/{LOADER_NAME}"), &format!("/{POINTER_NAME}")] {
+    for path in [
+        "/",
+        &format!("/{ROOT_PAGE_NAME}"),
+        &format!("/{POINTER_NAME}"),
+    ] {
         out += &format!("\n{path}\n  Cache-Control: {}\n", cache_control(path));
     }
     for dir in [FILES_DIR, RELEASES_DIR] {
@@ -74,13 +78,13 @@ pub fn nginx_snippet() -> String {
         "# Written by searchbar at every deploy. Include it in a `server` block whose `root` is\n\
          # this target's directory, with nginx's mime.types (wasm as application/wasm).\n\
          # gzip_static is nginx's own; for brotli add brotli_static with ngx_brotli.\n\
-         # The pages and JSON without variants (loader, release page, manifest, pointer) are\n\
+         # The pages and JSON without variants (root page, release page, manifest, pointer) are\n\
          # compressed as they are sent. Serve it over HTTPS with HTTP/2 (`http2 on;`): a query\n\
          # fetches many small files at once, which HTTP/1.1 sends six at a time.\n\
          gzip on;\ngzip_types application/json;\ngzip_vary on;\n\
          location ~ /\\. {{ return 404; }}\n\
-         location = / {{\n    {common}add_header Cache-Control \"no-cache\" always;\n    try_files /{LOADER_NAME} =404;\n}}\n\
-         location = /{LOADER_NAME} {{\n    {common}add_header Cache-Control \"no-cache\" always;\n}}\n\
+         location = / {{\n    {common}add_header Cache-Control \"no-cache\" always;\n    try_files /{ROOT_PAGE_NAME} =404;\n}}\n\
+         location = /{ROOT_PAGE_NAME} {{\n    {common}add_header Cache-Control \"no-cache\" always;\n}}\n\
          location = /{POINTER_NAME} {{\n    {common}add_header Cache-Control \"no-cache\" always;\n}}\n\
          location ~ ^/({FILES_DIR}|{RELEASES_DIR})/ {{\n    {common}add_header Cache-Control \"{IMMUTABLE}\" always;\n    \
          add_header Vary Accept-Encoding always;\n    gzip_static on;\n}}\n\

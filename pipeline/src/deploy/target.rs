@@ -10,7 +10,7 @@ use super::headers::{headers_file, nginx_snippet, HEADERS_FILE, NGINX_FILE};
 use super::lock::DeployLock;
 use crate::fault;
 use anyhow::{bail, Context, Result};
-use searchbar_release::layout::{self, LOADER_NAME};
+use searchbar_release::layout::{self, ROOT_PAGE_NAME};
 use searchbar_release::layout::{FILES_DIR, RELEASES_DIR};
 use searchbar_release::{
     FileRef, Manifest, Pointer, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME,
@@ -19,34 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 /// How many past live releases the pointer remembers for rollback.
 const HISTORY_LEN: usize = 20;
-
-/// The stable page at a target's root: it reads the pointer and opens the live release's own
-/// page, so a page, once open, keeps using the release it came from. It shows the release
-/// page's box (the web app's shell and stylesheet, from the sources the web bundle is built
-/// from) so the box is there at first paint, and hands what was typed into it to the release
-/// page.
-static LOADER_HTML: LazyLock<String> = LazyLock::new(|| {
-    loader_html(
-        include_str!("loader.html"),
-        include_str!("../../../index.html"),
-        include_str!("../../../web/style.css"),
-    )
-});
-
-/// `template` with the stylesheet and the part of `page` between its shell markers in place.
-fn loader_html(template: &str, page: &str, style: &str) -> String {
-    let shell = page
-        .split_once("<!-- shell -->")
-        .and_then(|(_, rest)| rest.split_once("<!-- /shell -->"))
-        .map_or("", |(shell, _)| shell.trim());
-    template
-        .replacen("/*style*/", style.trim(), 1)
-        .replacen("<!--shell-->", shell, 1)
-}
 
 /// Why a release was let onto a target: the gate's verdict against the release that was live
 /// there, or an explicit `--force`. Kept per target in `admissions/<id>.json` (beside the
@@ -619,17 +594,17 @@ impl Target {
         self.verify(id).map(drop)
     }
 
-    /// Makes `id` live with one atomic pointer write. The loader page, and on a directory the
-    /// header rules for static hosts, are brought up to date first.
+    /// Makes `id` live with one atomic pointer write, then makes the root page its page. On a
+    /// directory the header rules for static hosts are brought up to date first.
     fn flip(&self, id: &str, history: Vec<String>) -> Result<()> {
-        let mut stable = vec![(LOADER_NAME, LOADER_HTML.clone())];
         if matches!(self.place, Place::Dir(_)) {
-            stable.push((HEADERS_FILE, headers_file()));
-            stable.push((NGINX_FILE, nginx_snippet()));
-        }
-        for (key, text) in stable {
-            if self.read(key)?.as_deref() != Some(text.as_bytes()) {
-                self.write(key, text.as_bytes())?;
+            for (key, text) in [
+                (HEADERS_FILE, headers_file()),
+                (NGINX_FILE, nginx_snippet()),
+            ] {
+                if self.read(key)?.as_deref() != Some(text.as_bytes()) {
+                    self.write(key, text.as_bytes())?;
+                }
             }
         }
         let pointer = Pointer::for_release(id, crate::clock::now_rfc3339(), history);
@@ -638,6 +613,24 @@ impl Target {
         fault::point("flip: before pointer write");
         self.write(POINTER_NAME, &bytes)?;
         fault::point("flip: pointer written");
+        self.write_root_page(id)?;
+        fault::point("flip: root page written");
+        Ok(())
+    }
+
+    /// Makes the root page release `id`'s page ([`layout::root_page`]) unless it is already.
+    /// It follows the pointer: written after it, so the root never shows a release before the
+    /// pointer names it. A command killed between the two leaves the root on the release live
+    /// before, which gc keeps; the next deploy, rollback, promote or gc puts it right.
+    fn write_root_page(&self, id: &str) -> Result<()> {
+        let key = release_key(id, PAGE_NAME);
+        let page = self
+            .read(&key)?
+            .with_context(|| format!("{} is missing", self.describe(&key)))?;
+        let root = layout::root_page(&page, id);
+        if self.read(ROOT_PAGE_NAME)?.as_deref() != Some(root.as_slice()) {
+            self.write(ROOT_PAGE_NAME, &root)?;
+        }
         Ok(())
     }
 
@@ -747,6 +740,11 @@ impl Target {
             Place::Bucket(b) => self.remove_incomplete_releases(b)?,
         }
         let pointer = self.pointer()?;
+        // Before anything is deleted: a root page left on an older release by a killed command
+        // must not name a release about to go.
+        if let Some(p) = &pointer {
+            self.write_root_page(&p.release)?;
+        }
         let entries = self.entries()?;
         let mut unreadable = Vec::new();
         let mut readable = Vec::new();
@@ -912,26 +910,5 @@ pub fn resolve_path(base: &Path, p: &Path) -> PathBuf {
         p.to_path_buf()
     } else {
         base.join(p)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_loader_shows_the_release_pages_box_and_style() {
-        let loader = LOADER_HTML.as_str();
-        for part in [
-            r#"<input id="q""#,
-            r#"<div id="app">"#,
-            "#q:focus",
-            "current.json",
-        ] {
-            assert!(loader.contains(part), "loader lacks {part:?}:\n{loader}");
-        }
-        assert!(!loader.contains("/*style*/") && !loader.contains("<!--shell-->"));
-        assert!(!loader.contains("<!-- shell -->") && !loader.contains("data-trunk"));
-        assert_eq!(loader_html("a<!--shell-->b", "no markers", ""), "ab");
     }
 }

@@ -3,10 +3,9 @@
 //! exactly as `searchbar query` does, fetches only the lexical fragments its queries need (postings
 //! blocks among them), not the whole index, and never the encoder. A hybrid release: the page
 //! answers by words while its encoder downloads (as `searchbar query --words-only` does), then
-//! ranks the same text again in place. The box is there before the app: what is typed into it on
-//! the root loader page and on the release page before the wasm arrives is kept, with its caret and
-//! focus, and searched. A test binary of its own, so it never shares the machine with the
-//! timing-sensitive browser test.
+//! ranks the same text again in place. The box is there before the app: what is typed into it
+//! before the wasm arrives is kept, with its caret and focus, and searched. A test binary of its
+//! own, so it never shares the machine with the timing-sensitive browser test.
 
 use searchbar_release::{FileRef, Manifest, PartList, ReleaseError};
 use searchbar_tests::page::{native, native_with, open, search, search_at, status, RESULTS_FOR};
@@ -310,18 +309,28 @@ fn a_hybrid_page_whose_words_never_answer_starts_its_encoder_after_1_5_s() {
     server.kill().unwrap();
 }
 
-/// Opens release `release`'s page with `text` in its box, focused, caret at the end: as the
-/// loader hands a box over (`searchbar:box` in the session's storage, set from the same origin).
+/// Opens release `release`'s own page with `text` in its box, focused, caret at the end: put
+/// there as soon as the box exists, before the page's scripts run (as a user who pastes it at
+/// once), so the app finds it when it takes the box over.
 fn open_release_with_query(b: &Browser, addr: &str, release: &str, text: &str) {
-    b.goto(&format!("http://{addr}/current.json")).unwrap();
-    b.eval(
-        "const n = arguments[0].length; sessionStorage.setItem('searchbar:box', JSON.stringify( \
-           {value: arguments[0], start: n, end: n, direction: 'none', focused: true}))",
-        json!([text]),
-    )
-    .unwrap();
+    let script = "(() => { const text = __TEXT__; const o = new MutationObserver(() => { \
+        const q = document.getElementById('q'); if (!q) return; o.disconnect(); \
+        q.value = text; q.setSelectionRange(text.length, text.length); q.focus(); }); \
+        o.observe(document, { subtree: true, childList: true }); })();"
+        .replace("__TEXT__", &json!(text).to_string());
+    let added = b
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        )
+        .unwrap();
     b.goto(&format!("http://{addr}/releases/{release}/index.html"))
         .unwrap();
+    b.cdp(
+        "Page.removeScriptToEvaluateOnNewDocument",
+        json!({ "identifier": added["identifier"] }),
+    )
+    .unwrap();
 }
 
 /// A page of a release that is no longer live says a newer one is (its footer links to the root),
@@ -609,8 +618,8 @@ fn text_typed_before_the_app_arrives_keeps_its_caret_and_focus_and_is_searched()
     p.ok(&["run", "--env", "stage"]);
     let (mut server, addr) = p.serve("stage");
     let b = Browser::start().unwrap();
-    // Slow enough that the loader page lives for a round trip of its own (current.json), and
-    // the release page shows its box seconds before the wasm (about 2.3 MB compressed) is here.
+    // Slow enough that the root page (the live release's) shows its box seconds before the
+    // app's wasm is here.
     b.cdp("Network.enable", json!({})).unwrap();
     b.cdp("Network.setCacheDisabled", json!({"cacheDisabled": true}))
         .unwrap();
@@ -621,7 +630,7 @@ fn text_typed_before_the_app_arrives_keeps_its_caret_and_focus_and_is_searched()
     )
     .unwrap();
     b.goto(&format!("http://{addr}/")).unwrap();
-    // On the root loader page: a click in the box, a word, the caret put back before it.
+    // On the root page, before its app: a click in the box, a word, the caret put back before it.
     // Typed through DevTools' text input, which goes to whatever has focus, as keys do.
     b.eval("document.querySelector('#q').focus()", json!([]))
         .unwrap();
@@ -635,21 +644,13 @@ fn text_typed_before_the_app_arrives_keeps_its_caret_and_focus_and_is_searched()
     assert_eq!(
         box_state(&b),
         ("/".to_string(), json!(["quality", 0, true, false])),
-        "the loader page, with the word typed (the release page opened too soon to type there?)"
+        "the root page, with the word typed (did the app take the box over too soon to test?)"
     );
-    // The release page, before its app: the same box, text, caret and focus.
-    b.wait_for(
-        "return location.pathname.includes('/releases/') && document.querySelector('#q')",
-        json!([]),
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    assert_eq!(box_state(&b).1, json!(["quality", 0, true, false]));
     b.cdp("Input.insertText", json!({"text": "air "})).unwrap();
     assert_eq!(
-        box_state(&b).1,
-        json!(["air quality", 4, true, false]),
-        "typed on the release page before its app took the box over"
+        box_state(&b),
+        ("/".to_string(), json!(["air quality", 4, true, false])),
+        "typed at the caret before the app took the box over"
     );
     // The app takes the box over as it is, and searches what it holds.
     b.wait_for(
@@ -893,54 +894,48 @@ fn a_release_served_over_https_reaches_the_page_over_http2() {
 }
 
 /// Records a visit's milestones in `sessionStorage["searchbar:bench"]`, run in every document
-/// before its own scripts (`Page.addScriptToEvaluateOnNewDocument`). On the root loader page:
-/// the visit's start (its navigation), the box's first paint, and the query typed into the box
-/// at once (as a user who pastes it; the loader hands it to the release page); at pagehide,
-/// the bytes the loader page took. On the release page: when the app took the box over, when
-/// the query's first results showed (`first`) and when they were ranked as the release says
-/// (`complete`), each with the bytes over the wire so far (Resource Timing's `transferSize`:
-/// headers and body as received, compressed).
+/// before its own scripts (`Page.addScriptToEvaluateOnNewDocument`): the visit's start (its
+/// navigation), the box's first paint, the query typed into the box as soon as the box exists
+/// (as a user who pastes it), when the app took the box over, when the query's first results
+/// showed (`first`) and when they were ranked as the release says (`complete`), each with the
+/// bytes over the wire so far (Resource Timing's `transferSize`: headers and body as received,
+/// compressed).
 const FIRST_VISIT_PROBE: &str = r##"(() => {
   const QUERY = __QUERY__, KEY = "searchbar:bench";
   const now = () => performance.timeOrigin + performance.now();
   const bytes = () => performance.getEntriesByType("navigation")
     .concat(performance.getEntriesByType("resource"))
     .reduce((n, e) => n + e.transferSize, 0);
-  const onPaint = (f) => new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (e.name === "first-contentful-paint") f(e);
-  }).observe({ type: "paint", buffered: true });
-  if (!location.pathname.includes("/releases/")) {
-    const rec = { start: performance.timeOrigin };
-    const save = () => sessionStorage.setItem(KEY, JSON.stringify(rec));
-    save();
-    onPaint((e) => { rec.box = performance.timeOrigin + e.startTime; save(); });
-    document.addEventListener("DOMContentLoaded", () => {
-      const q = document.getElementById("q");
-      if (q) { q.value = QUERY; q.setSelectionRange(QUERY.length, QUERY.length); }
-    });
-    addEventListener("pagehide", () => { rec.loaderBytes = bytes(); save(); });
-    return;
-  }
-  const rec = JSON.parse(sessionStorage.getItem(KEY) || "null");
-  if (!rec) return;
+  const rec = { start: performance.timeOrigin };
   const save = () => sessionStorage.setItem(KEY, JSON.stringify(rec));
+  save();
   const mark = (k, at) => {
     if (rec[k] != null) return;
     rec[k] = at || now();
-    rec[k + "Bytes"] = (rec.loaderBytes || 0) + bytes();
-    // What the release page had received by then: file name, bytes, when the page asked for
-    // it, when its request went out (later where it waited for a connection) and when it
-    // ended (ms from `releaseOrigin`): the gaps between one file's end and the next's start
-    // are the page's own work.
-    rec.releaseOrigin = performance.timeOrigin;
+    rec[k + "Bytes"] = bytes();
+    // What the page had received by then: file name, bytes, when the page asked for it, when
+    // its request went out (later where it waited for a connection) and when it ended (ms
+    // from the navigation): the gaps between one file's end and the next's start are the
+    // page's own work.
     rec[k + "Files"] = performance.getEntriesByType("navigation")
       .concat(performance.getEntriesByType("resource"))
       .map((e) => [e.name.split("/").pop(), e.transferSize, Math.round(e.startTime),
                    Math.round(e.requestStart), Math.round(e.responseEnd)]);
     save();
   };
-  onPaint((e) => mark("releaseBox", performance.timeOrigin + e.startTime));
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.name === "first-contentful-paint") mark("box", performance.timeOrigin + e.startTime);
+    }
+  }).observe({ type: "paint", buffered: true });
+  let typed = false;
   new MutationObserver(() => {
+    const q = document.getElementById("q");
+    if (q && !typed) {
+      typed = true;
+      q.value = QUERY;
+      q.setSelectionRange(QUERY.length, QUERY.length);
+    }
     if (document.querySelector("#q[data-app]")) mark("app");
     const r = document.getElementById("results");
     if (!r || r.dataset.query !== QUERY || !r.querySelector("li.result")) return;
@@ -1132,7 +1127,6 @@ fn measure_first_visit(
                     .as_f64()
                     .map(|t| (t - rec["start"].as_f64().unwrap()) / 1000.0)
             };
-            let loader = rec["loaderBytes"].as_f64().unwrap_or(0.0);
             // Each later query's bytes, and the files of the one that took most (name, bytes).
             let (mut per_query, mut largest) = (Vec::new(), json!([]));
             for q in later {
@@ -1145,7 +1139,7 @@ fn measure_first_visit(
                 }
                 per_query.push(after - before);
             }
-            let total = loader + b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
+            let total = b.eval(PAGE_BYTES, json!([])).unwrap().as_f64().unwrap();
             let row = json!({
                 "catalog": catalog,
                 "profile": profile,
@@ -1156,7 +1150,6 @@ fn measure_first_visit(
                 "complete_s": secs("complete"),
                 "bytes_before_first_result": rec["firstBytes"],
                 "files_before_first_result": rec["firstFiles"],
-                "release_page_s": secs("releaseOrigin"),
                 "bytes_before_complete": rec["completeBytes"],
                 "bytes_per_later_query_max": per_query.iter().copied().fold(0.0, f64::max),
                 "files_of_largest_later_query": largest,

@@ -2,7 +2,10 @@
 //! and the evaluation gate keeping a bad candidate away from prod.
 
 use searchbar_release::FileRef;
-use searchbar_tests::{artifacts, http_get, http_get_with, verify_release, verify_served, Project};
+use searchbar_tests::{
+    artifacts, http_get, http_get_with, root_on_disk, root_page_release, verify_release,
+    verify_served, Project,
+};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,8 +71,10 @@ fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
 }
 
 /// One client round: the pointer, its manifest, and every file the manifest names, each
-/// verified against the manifest, from the target served at `http://{addr}{base}/`. Returns
-/// the release seen.
+/// verified against the manifest, from the target served at `http://{addr}{base}/`; then the
+/// root page, which must be a release's own page based in its directory, that release verified
+/// too where it is not the pointer's (a command killed between the two writes). Returns the
+/// release the pointer names.
 pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
     let (s, _, body) = http_get(addr, &format!("{base}/current.json"))?;
     if s != 200 {
@@ -77,6 +82,27 @@ pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
     }
     let ptr: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let id = ptr["release"].as_str().ok_or("no release")?.to_string();
+    verify_release_at(addr, base, &id)?;
+    let root = root_release(addr, base)?;
+    if root != id {
+        verify_release_at(addr, base, &root).map_err(|e| format!("the root page's {root}: {e}"))?;
+    }
+    Ok(id)
+}
+
+/// The release the root page served at `http://{addr}{base}/` opens.
+fn root_release(addr: &str, base: &str) -> Result<String, String> {
+    let get = |path: &str| match http_get(addr, &format!("{base}/{path}"))? {
+        (200, _, body) => Ok(body),
+        (s, _, _) => Err(format!("{path}: HTTP {s}")),
+    };
+    root_page_release(&get("index.html")?, |id| {
+        get(&format!("releases/{id}/index.html"))
+    })
+}
+
+/// Release `id`'s manifest, page and every file its manifest names, each verified.
+fn verify_release_at(addr: &str, base: &str, id: &str) -> Result<(), String> {
     let (s, _, body) = http_get(addr, &format!("{base}/releases/{id}/manifest.json"))?;
     if s != 200 {
         return Err(format!("manifest of {id}: HTTP {s}"));
@@ -115,7 +141,7 @@ pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
         f.verify(&body)
             .map_err(|e| format!("mixed or corrupt: {e}"))?;
     }
-    Ok(id)
+    Ok(())
 }
 
 /// A deploy target as the fault tests see it: its state can be saved and put back, and what it
@@ -125,8 +151,11 @@ pub(crate) trait Site {
     fn save(&self);
     /// Puts back the state [`Site::save`] remembered.
     fn restore(&self);
-    /// Verifies what a client gets (the pointer, its manifest, every file); the live release.
+    /// Verifies what a client gets (the pointer, its manifest, every file, the root page and
+    /// the release it opens); the live release.
     fn served(&self) -> Result<String, String>;
+    /// The release the root page opens.
+    fn root(&self) -> Result<String, String>;
     /// Verifies, whole, every release the target keeps (`at`: the kill point, for messages).
     fn verify_kept(&self, at: usize);
     /// What a finished command must not leave behind: temporaries, half-copied releases.
@@ -163,6 +192,10 @@ impl Site for DirSite {
 
     fn served(&self) -> Result<String, String> {
         verify_served(&self.path)
+    }
+
+    fn root(&self) -> Result<String, String> {
+        root_on_disk(&self.path)
     }
 
     fn verify_kept(&self, at: usize) {
@@ -274,12 +307,22 @@ pub(crate) fn kill_at_every_point(
         }
         p.ok(args);
         assert_eq!(target.served().unwrap(), new, "{args:?} point {at}: rerun");
+        assert_eq!(
+            target.root().unwrap(),
+            new,
+            "{args:?} point {at}: root page"
+        );
         let leftovers = target.leftovers();
         assert!(leftovers.is_empty(), "{args:?} point {at}: {leftovers:?}");
     }
     restore();
     p.ok(args);
     assert_eq!(target.served().unwrap(), new, "{args:?} ran through");
+    assert_eq!(
+        target.root().unwrap(),
+        new,
+        "{args:?} ran through: root page"
+    );
     println!(
         "{args:?}: killed at {} of its {} fault points",
         points.len(),

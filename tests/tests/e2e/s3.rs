@@ -5,7 +5,7 @@
 use super::deploy::{fetch_release, kill_at_every_point, load_during, two_releases_in, Site};
 use searchbar_release::{FileRef, Manifest};
 use searchbar_tests::s3::{self, Bucket};
-use searchbar_tests::{artifacts, Project};
+use searchbar_tests::{artifacts, root_page_release, Project};
 
 /// A project over the sample catalog whose stage is `s3://<b1>/site` and whose prod is the
 /// whole of bucket `<b2>`.
@@ -124,7 +124,22 @@ impl Site for BucketSite {
         let p: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
         let id = p["release"].as_str().ok_or("pointer without release")?;
         self.verify_release(id)?;
+        let root = self.root()?;
+        if root != id {
+            self.verify_release(&root)
+                .map_err(|e| format!("the root page's {root}: {e}"))?;
+        }
         Ok(id.to_string())
+    }
+
+    fn root(&self) -> Result<String, String> {
+        let get = |path: &str| {
+            let key = self.key(path);
+            self.bucket.get(&key).ok_or(format!("no {key}"))
+        };
+        root_page_release(&get("index.html")?, |id| {
+            get(&format!("releases/{id}/index.html"))
+        })
     }
 
     fn verify_kept(&self, at: usize) {
