@@ -113,22 +113,27 @@ pub async fn store_saved(cache: Cache, key: String, bytes: Uint8Array) {
 /// [`KEPT_PARTS`] of them, the most recently stored (the Cache API lists keys in the order they
 /// were stored).
 pub async fn prune(cache: &Cache, manifest: &Manifest) {
-    let href = |path: &str| crate::loader::absolute(path).ok();
+    let href = crate::loader::absolute;
     let files = &manifest.files;
-    let keep: HashSet<String> = files
+    let keep: Result<HashSet<String>, String> = files
         .named()
         .filter(|f| !files.is_fetched_by_range(f))
         .map(|f| f.path.clone())
         .chain(saved_rows_key(manifest))
-        .filter_map(|path| href(&path))
+        .map(|path| href(&path))
         .collect();
-    let paged: Vec<String> = std::iter::once(&files.docs)
+    let paged: Result<Vec<String>, String> = std::iter::once(&files.docs)
         .chain(files.lexical.as_ref().map(|l| &l.fragments))
         .filter_map(|list| match list {
-            PartList::Paged(table) => href(&table.prefix()),
+            PartList::Paged(table) => Some(href(&table.prefix())),
             PartList::Listed(_) => None,
         })
         .collect();
+    // A name that cannot be resolved would leave its entry out of what is kept: then nothing
+    // is deleted.
+    let (Ok(keep), Ok(paged)) = (keep, paged) else {
+        return;
+    };
     let Ok(keys) = JsFuture::from(cache.keys()).await else {
         return;
     };
