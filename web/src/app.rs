@@ -81,6 +81,12 @@ pub enum Msg {
     BuildingModel,
     /// The records and the lexical index: words can be searched.
     Records(Box<Searcher>),
+    /// Ask for the root of the document shards' part table, where they are paged: once the
+    /// records are in, after the first query's files where one is waiting (over HTTP/1.1 it
+    /// would hold one of the six connections they need; results are ranked before it is).
+    FetchShardTable,
+    /// That root, come.
+    ShardTable(Result<Vec<u8>, String>),
     /// Start downloading the dense half (idempotent): once the first words-only results are
     /// shown, so the encoder's megabytes never share the link with them.
     StartDense,
@@ -141,6 +147,15 @@ pub enum Msg {
     Live(Option<String>),
 }
 
+/// Search number `seq`'s ranking of `text`, after `spent` milliseconds of searching.
+#[derive(Debug)]
+struct Ranked {
+    seq: u64,
+    text: String,
+    spent: f64,
+    ranked: Vec<(u32, f32)>,
+}
+
 #[derive(Debug)]
 pub struct App {
     phase: Phase,
@@ -190,6 +205,11 @@ pub struct App {
     /// The lexical matches of the text being searched, fused with its dense list when that
     /// arrives.
     lexical: Option<(String, Matches)>,
+    /// A search ranked before the shards' table root came, finished when it comes
+    /// ([`Msg::ShardTable`]).
+    awaiting_table: Option<Ranked>,
+    /// Why the shards' table root could not be had, once it could not: every search says it.
+    table_failed: Option<String>,
     poll: Option<Interval>,
     newer: Option<String>,
     /// The status line, what it and the footer last showed, the listbox and the footer.
@@ -251,6 +271,8 @@ impl App {
             last_embed_ms: 0.0,
             search_seq: 0,
             lexical: None,
+            awaiting_table: None,
+            table_failed: None,
             poll: None,
             newer: None,
             status,
@@ -340,14 +362,46 @@ impl App {
                 // Whatever was typed while loading gets its answer now (by words, where the
                 // encoder is still on its way); the encoder follows once it is shown.
                 if self.query.trim().is_empty() {
+                    link.send_message(Msg::FetchShardTable);
                     link.send_message(Msg::StartDense);
                 } else {
                     link.send_message(Msg::Search);
+                    link.send_message(Msg::FetchShardTable);
                     let link = link.clone();
                     self.dense_fallback = Some(Timeout::new(DENSE_FALLBACK_MS, move || {
                         link.send_message(Msg::StartDense)
                     }));
                 }
+            }
+            Msg::FetchShardTable => {
+                let root = self.manifest.as_ref().and_then(|m| m.shard_table_root());
+                if let Some(root) = root.cloned() {
+                    let link = link.clone();
+                    spawn_local(async move {
+                        link.send_message(Msg::ShardTable(loader::fetch_one(&root).await));
+                    });
+                }
+                return false;
+            }
+            Msg::ShardTable(root) => {
+                let Some(searcher) = &mut self.searcher else {
+                    return false;
+                };
+                // As any file the records need: without it no result can be shown.
+                let inserted =
+                    root.and_then(|r| searcher.insert_docs_table(&r).map_err(|e| e.to_string()));
+                if let Err(e) = inserted {
+                    self.awaiting_table = None;
+                    self.query_error = Some(format!("Search failed: {e}"));
+                    self.table_failed = Some(e);
+                    return true;
+                }
+                return match self.awaiting_table.take() {
+                    Some(r) if r.seq == self.search_seq => {
+                        self.finish(link, &r.text, timing::now() - r.spent, Ok(r.ranked))
+                    }
+                    _ => false,
+                };
             }
             Msg::StartDense => {
                 self.dense_fallback = None;
@@ -833,8 +887,25 @@ impl App {
     ) -> bool {
         let now = timing::now();
         let result = match (result, &self.searcher) {
+            (Ok(ranked), Some(searcher)) if searcher.awaits_docs_table() => {
+                if let Some(e) = &self.table_failed {
+                    self.query_error = Some(format!("Search failed: {e}"));
+                    return true;
+                }
+                // Its shards are named by the table root asked for as the page started.
+                self.awaiting_table = Some(Ranked {
+                    seq: self.search_seq,
+                    text: query.to_string(),
+                    spent: now - start,
+                    ranked,
+                });
+                return false;
+            }
             (Ok(ranked), Some(searcher)) => {
-                let missing = searcher.missing_shards(&ranked);
+                let missing = match searcher.missing_shards(&ranked) {
+                    Ok(missing) => missing,
+                    Err(e) => return self.finish(link, query, start, Err(e)),
+                };
                 if !missing.is_empty() {
                     let (link, seq) = (link.clone(), self.search_seq);
                     let (text, spent) = (query.to_string(), now - start);

@@ -29,13 +29,16 @@ use crate::cache;
 /// `path` as an absolute URL, resolved as the page's fetches and the Cache API resolve it:
 /// against the document's base URL, which is the release's directory on the root page too.
 pub fn absolute(path: &str) -> Result<String, String> {
+    resolve(path).map(|u| u.href())
+}
+
+/// [`absolute`], parsed.
+pub fn resolve(path: &str) -> Result<web_sys::Url, String> {
     let base = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.base_uri().ok().flatten())
         .ok_or("the page has no base URL")?;
-    web_sys::Url::new_with_base(path, &base)
-        .map(|u| u.href())
-        .map_err(|e| format!("{path}: {}", describe(&e)))
+    web_sys::Url::new_with_base(path, &base).map_err(|e| format!("{path}: {}", describe(&e)))
 }
 
 /// One artifact being downloaded.
@@ -108,6 +111,13 @@ async fn fetch_all<'a>(
     try_join_all(fetches).await
 }
 
+/// One file of the release's manifest ([`fetch_file`]), for the page to verify
+/// ([`Manifest::shard_table_root`]).
+pub async fn fetch_one(file: &FileRef) -> Result<Vec<u8>, String> {
+    let cache = cache::open().await;
+    Ok(fetch_file(cache, file, |_| {}).await?.to_vec())
+}
+
 /// One content-addressed file: the page's verified copy where it has one ([`cache`]), else
 /// from the network (the HTTP cache may serve it as is: it never changes), then kept. In JS
 /// memory: the encoder's files go to the encoder's module without passing through this one.
@@ -146,7 +156,6 @@ pub async fn fetch_records(
     let lexical = manifest.lexical();
     Ok(Artifacts {
         lexical_root: bytes_of(lexical.map(|l| &l.root)),
-        docs_table: bytes_of(manifest.files.docs.root()),
         lexical_table: bytes_of(lexical.and_then(|l| l.fragments.root())),
         ..Artifacts::default()
     })

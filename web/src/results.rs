@@ -134,6 +134,6 @@ fn link(url: &str) -> Option<String> {
 /// `url` resolved as the page's links resolve (against its base URL, the release's directory),
 /// if it is an http(s) link (no `javascript:` and the like).
 pub fn safe_url(url: &str) -> Option<String> {
-    let parsed = web_sys::Url::new(&crate::loader::absolute(url).ok()?).ok()?;
+    let parsed = crate::loader::resolve(url).ok()?;
     matches!(parsed.protocol().as_str(), "http:" | "https:").then(|| parsed.href())
 }

@@ -14,7 +14,8 @@ pub struct Artifacts {
     pub encoder: Vec<u8>,
     pub tokenizer: Vec<u8>,
     pub index: Vec<u8>,
-    /// The root of the document shards' part table, where they are paged.
+    /// The root of the document shards' part table, where they are paged. A page leaves it
+    /// `None` and hands it over once it comes ([`Searcher::insert_docs_table`]).
     pub docs_table: Option<Vec<u8>>,
     /// Document shards (and table pages) at hand: all of them on the pipeline's disk
     /// ([`searchbar_release::ReadParts`]), none on a page, which fetches those of the results
@@ -408,11 +409,12 @@ impl Searcher {
     /// a hybrid one to rank by words until [`Searcher::attach`] adds the dense half.
     pub fn records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Self, QueryError> {
         let files = &manifest.files;
-        let mut docs = DocShards::new(
-            files,
-            manifest.data.documents,
-            artifacts.docs_table.as_deref(),
-        )?;
+        // Without it, the shards' table root is left to come (a page asks for it as it starts,
+        // so it does not share the link with the files words are searched with).
+        let mut docs = DocShards::awaiting_table_root(files, manifest.data.documents)?;
+        if let Some(root) = &artifacts.docs_table {
+            docs.insert_table_root(root)?;
+        }
         for (want, bytes) in &artifacts.docs {
             docs.insert(*want, bytes)?;
         }
@@ -662,9 +664,28 @@ impl Searcher {
     }
 
     /// The document shards to fetch before [`Searcher::hits`] can show `ranked`, with the
-    /// table pages that name them where those are not at hand: none where every shard is.
-    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Vec<Fetch> {
-        self.docs.missing(ranked.iter().map(|(doc, _)| *doc))
+    /// table pages that name them where those are not at hand: none where every shard is. An
+    /// error while their table's root has yet to come ([`Searcher::awaits_docs_table`]).
+    pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Result<Vec<Fetch>, QueryError> {
+        if let Some(root) = self.docs.awaited_table_root() {
+            return Err(QueryError::Invalid {
+                file: root.path.clone(),
+                message: "the document shards' table root is not loaded yet".into(),
+            });
+        }
+        Ok(self.docs.missing(ranked.iter().map(|(doc, _)| *doc)))
+    }
+
+    /// Whether the document shards' part table root has yet to come: the records were loaded
+    /// without it ([`Artifacts::docs_table`] empty), and [`Searcher::insert_docs_table`] is
+    /// still to be called.
+    pub fn awaits_docs_table(&self) -> bool {
+        self.docs.awaited_table_root().is_some()
+    }
+
+    /// Checks and keeps the document shards' part table root.
+    pub fn insert_docs_table(&mut self, root: &[u8]) -> Result<(), QueryError> {
+        Ok(self.docs.insert_table_root(root)?)
     }
 
     /// Keeps a document shard or table page (verified) for the results that need it.
@@ -929,5 +950,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("page digests"), "{e}");
+        // Nor when the root comes after the records (a page's order): nothing is sized by the
+        // count before the root is in, and no shard is named.
+        let mut s = Searcher::records(&paged, &Artifacts::default()).unwrap();
+        assert!(s.awaits_docs_table());
+        let e = s.missing_shards(&[(0, 1.0)]).unwrap_err().to_string();
+        assert!(
+            e.contains("docs-table.bin") && e.contains("not loaded yet"),
+            "{e}"
+        );
+        let e = s.insert_docs_table(&root).unwrap_err().to_string();
+        assert!(e.contains("page digests"), "{e}");
+        assert!(s.awaits_docs_table());
     }
 }

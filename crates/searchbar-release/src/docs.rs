@@ -1,5 +1,5 @@
 use crate::table::{Fetch, PartList, Parts, Want};
-use crate::{Files, ReleaseError};
+use crate::{FileRef, Files, ReleaseError};
 use serde::{Deserialize, Serialize};
 
 /// What a result shows for one document. Shards are JSON arrays of these, in index
@@ -44,6 +44,17 @@ impl DocShards {
         documents: usize,
         table_root: Option<&[u8]>,
     ) -> Result<Self, ReleaseError> {
+        Self::with_parts(files, documents, Parts::new(&files.docs, table_root)?)
+    }
+
+    /// [`DocShards::new`], the part table's root to come where paged
+    /// ([`DocShards::insert_table_root`]): a page can rank before it is in, and needs it only
+    /// to name the shards of its results.
+    pub fn awaiting_table_root(files: &Files, documents: usize) -> Result<Self, ReleaseError> {
+        Self::with_parts(files, documents, Parts::awaiting_root(&files.docs)?)
+    }
+
+    fn with_parts(files: &Files, documents: usize, parts: Parts) -> Result<Self, ReleaseError> {
         let invalid = |message: String| ReleaseError::Invalid {
             file: crate::MANIFEST_NAME.into(),
             message,
@@ -52,7 +63,6 @@ impl DocShards {
         if per_shard == 0 {
             return Err(invalid("files.docs_per_shard must be at least 1".into()));
         }
-        let parts = Parts::new(&files.docs, table_root)?;
         if let Some(listed) = parts.listed_bytes() {
             if documents as u64 > listed / 2 {
                 return Err(invalid(format!(
@@ -69,10 +79,16 @@ impl DocShards {
                 documents.div_ceil(per_shard)
             )));
         }
+        // A paged list's count is bounded by its root's length, so nothing is sized by it
+        // before the root is in.
+        let shards = match parts.awaited_root() {
+            Some(_) => Vec::new(),
+            None => vec![None; parts.len()],
+        };
         Ok(Self {
             per_shard,
             count: documents,
-            shards: vec![None; parts.len()],
+            shards,
             parts,
         })
     }
@@ -85,6 +101,19 @@ impl DocShards {
             parts: Parts::new(&PartList::Listed(Vec::new()), None).expect("an empty list"),
             shards: vec![Some(docs)],
         }
+    }
+
+    /// The shards' part table root while it has yet to come
+    /// ([`DocShards::awaiting_table_root`]): until it does, [`DocShards::missing`] names nothing.
+    pub fn awaited_table_root(&self) -> Option<&FileRef> {
+        self.parts.awaited_root()
+    }
+
+    /// Checks and keeps the shards' part table root.
+    pub fn insert_table_root(&mut self, root: &[u8]) -> Result<(), ReleaseError> {
+        self.parts.insert_root(root)?;
+        self.shards.resize(self.parts.len(), None);
+        Ok(())
     }
 
     /// How many documents the release has (loaded or not).
@@ -281,7 +310,14 @@ mod tests {
         let root = read(&files.docs.root().unwrap().path);
         let e = DocShards::new(&files, 9, None).unwrap_err().to_string();
         assert!(e.contains("root was not loaded"), "{e}");
+        // Or left to come: nothing is named before it, everything as above once it is in.
+        let mut later = DocShards::awaiting_table_root(&files, 9).unwrap();
+        assert_eq!(later.awaited_table_root(), files.docs.root());
+        assert!(later.missing([8, 0]).is_empty());
+        later.insert_table_root(&root).unwrap();
+        assert_eq!(later.awaited_table_root(), None);
         let mut shards = DocShards::new(&files, 9, Some(&root)).unwrap();
+        assert_eq!(later.missing([8, 0]), shards.missing([8, 0]));
         // Documents 8 and 0: shards 4 and 0, with their pages 2 and 0, pages first.
         let first = shards.missing([8, 0]);
         assert_eq!(

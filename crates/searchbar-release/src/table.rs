@@ -374,7 +374,23 @@ pub struct Parts {
 impl Parts {
     /// The parts `list` names; `root` is the table's root where paged (checked here).
     pub fn new(list: &PartList, root: Option<&[u8]>) -> Result<Self, ReleaseError> {
-        let mut parts = Self {
+        let mut parts = Self::awaiting_root(list)?;
+        if let PartList::Paged(table) = list {
+            let Some(root) = root else {
+                return Err(ReleaseError::Invalid {
+                    file: table.root.path.clone(),
+                    message: "the part table's root was not loaded".into(),
+                });
+            };
+            parts.insert_root(root)?;
+        }
+        Ok(parts)
+    }
+
+    /// The parts `list` names, a paged list's root to come ([`Parts::insert_root`]): until it
+    /// does, no part has a path ([`Parts::awaited_root`]).
+    pub fn awaiting_root(list: &PartList) -> Result<Self, ReleaseError> {
+        let parts = Self {
             list: list.clone(),
             page_digests: Vec::new(),
             pages: Vec::new(),
@@ -402,19 +418,36 @@ impl Parts {
                 table.name, table.per_page
             )));
         }
-        let Some(root) = root else {
-            return Err(ReleaseError::Invalid {
-                file: table.root.path.clone(),
-                message: "the part table's root was not loaded".into(),
-            });
-        };
         if ![SHORT_SHA256, WHOLE_SHA256].contains(&table.digest) {
             return Err(invalid(format!(
                 "{}: digest = {} must be {SHORT_SHA256} or {WHOLE_SHA256}",
                 table.name, table.digest
             )));
         }
+        Ok(parts)
+    }
+
+    /// A paged list's root while it has yet to come ([`Parts::awaiting_root`]).
+    pub fn awaited_root(&self) -> Option<&FileRef> {
+        match &self.list {
+            PartList::Paged(t) if t.parts > 0 && self.page_digests.is_empty() => Some(&t.root),
+            _ => None,
+        }
+    }
+
+    /// Checks a paged list's root and keeps its page digests (a listed list has none: an
+    /// error). Once in, the same root again changes nothing.
+    pub fn insert_root(&mut self, root: &[u8]) -> Result<(), ReleaseError> {
+        let PartList::Paged(table) = &self.list else {
+            return Err(ReleaseError::Invalid {
+                file: crate::MANIFEST_NAME.into(),
+                message: "a listed part list has no table root".into(),
+            });
+        };
         table.root.verify(root)?;
+        if !self.page_digests.is_empty() {
+            return Ok(());
+        }
         if table.pages().checked_mul(table.digest) != Some(root.len()) {
             return Err(ReleaseError::Invalid {
                 file: table.root.path.clone(),
@@ -428,9 +461,9 @@ impl Parts {
                 ),
             });
         }
-        parts.page_digests = root.chunks_exact(table.digest).map(hex::encode).collect();
-        parts.pages = vec![None; table.pages()];
-        Ok(parts)
+        self.page_digests = root.chunks_exact(table.digest).map(hex::encode).collect();
+        self.pages = vec![None; table.pages()];
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -680,6 +713,38 @@ mod tests {
             p.wanted([5]).iter().map(|f| f.want).collect::<Vec<_>>(),
             [Want::Page(1), Want::Part(5)]
         );
+    }
+
+    #[test]
+    fn a_root_that_comes_later_is_checked_before_any_part_is_named() {
+        let (list, _, store) = table(10, 4);
+        let root = store[crate::layout::artifact_name(&list.root().unwrap().path).unwrap()].clone();
+        let mut p = Parts::awaiting_root(&list).unwrap();
+        assert_eq!(p.awaited_root(), list.root());
+        assert_eq!(p.len(), 10);
+        // Nothing can be named without the root's page digests.
+        assert!(p.wanted([0, 9]).is_empty());
+        assert_eq!(p.path(0), None);
+        // Another table's root is refused and leaves it waiting.
+        let (other, _, other_store) = table(12, 4);
+        let wrong =
+            &other_store[crate::layout::artifact_name(&other.root().unwrap().path).unwrap()];
+        let e = p.insert_root(wrong).unwrap_err().to_string();
+        assert!(e.contains("sha256"), "{e}");
+        assert!(p.awaited_root().is_some());
+        p.insert_root(&root).unwrap();
+        assert_eq!(p.awaited_root(), None);
+        // Then as if it had come with the list, and the same root again changes nothing.
+        let whole = Parts::new(&list, Some(&root)).unwrap();
+        assert_eq!(p.wanted([0, 9]), whole.wanted([0, 9]));
+        p.insert_root(&root).unwrap();
+        assert_eq!(p.pages(), 3);
+        // A listed list awaits nothing and takes no root.
+        let (listed, _, _) = table(3, 4);
+        assert!(matches!(listed, PartList::Listed(_)));
+        let mut l = Parts::awaiting_root(&listed).unwrap();
+        assert_eq!(l.awaited_root(), None);
+        assert!(l.insert_root(&root).is_err());
     }
 
     #[test]

@@ -286,7 +286,8 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
 }
 
 /// The release page with a `<link rel=preload>` for the manifest and each file a page reads
-/// before it can search words ([`Manifest::record_files`]), just before `</head>`: the browser
+/// before it can search words ([`Manifest::record_files`]; not the shards' table root, which
+/// the page asks for once its module runs), just before `</head>`: the browser
 /// fetches them while the page's module downloads, instead of one round trip after another
 /// once it runs. `crossorigin` makes each preload match the app's `fetch` (CORS mode, same-origin
 /// credentials), so nothing is downloaded twice. A page without `</head>` is left as it is.

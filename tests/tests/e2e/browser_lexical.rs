@@ -181,9 +181,10 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
         )
         .unwrap();
     assert_eq!(heavy, json!([]), "a lexical release fetched its dense half");
-    // The manifest and the roots were asked for by the release page as it opened (its
+    // The manifest and the lexical roots were asked for by the release page as it opened (its
     // preloads), beside its module, and each crossed the network once: the app's fetches took
-    // the preloaded responses.
+    // the preloaded responses. The shards' table root, needed only once a query is ranked,
+    // was asked for by the app as it started, once.
     let early = b
         .eval(
             "return performance.getEntriesByType('resource') \
@@ -195,12 +196,12 @@ fn a_lexical_release_ranks_like_the_cli_and_fetches_only_the_fragments_it_needs(
     assert_eq!(
         early,
         json!([
-            ["docs", "link"],
+            ["docs", "fetch"],
             ["lexical", "link"],
             ["lexical", "link"],
             ["manifest.json", "link"]
         ]),
-        "fetched once each, by the page's preloads"
+        "fetched once each, by the page's preloads and the app"
     );
     // Over the wire compressed (serve answers by Accept-Encoding from export's variants), and
     // still verified: the page checks each file's hash after the browser decoded it. Export
@@ -331,6 +332,81 @@ fn open_release_with_query(b: &Browser, addr: &str, release: &str, text: &str) {
         json!({ "identifier": added["identifier"] }),
     )
     .unwrap();
+}
+
+/// The root of the shards' part table is not preloaded: the app asks for it as it starts, and
+/// a query ranked before it comes is shown once it does (held back here by a `fetch` that
+/// waits for the test), as the CLI ranks it. A root that does not match the manifest is
+/// refused, and the search says so instead of waiting for ever.
+#[test]
+fn a_query_ranked_before_the_shards_table_root_comes_is_shown_when_it_comes() {
+    require_web_bundle();
+    let p = Project::sample("[search]\nmode = \"lexical\"\n");
+    p.set_web("parts_per_page = 4");
+    p.ok(&["run", "--env", "stage"]);
+    let release = p.live("stage").unwrap();
+    let (mut server, addr) = p.serve("stage");
+    let q = sample_queries()[0].1.clone();
+    // `__MODE__`: "hold" keeps the root's response until `__releaseTable()`; "corrupt" answers
+    // it with other bytes.
+    let gate = "(() => { const real = window.fetch; let release; \
+        const gate = new Promise((r) => { release = r; }); \
+        window.__releaseTable = () => release(); window.__tableAsked = null; \
+        window.fetch = function (input, init) { \
+          const url = typeof input === 'string' ? input : input.url; \
+          if (!/docs-table-/.test(url)) return real.call(this, input, init); \
+          window.__tableAsked = performance.now(); \
+          if (__MODE__ === 'corrupt') return Promise.resolve(new Response(new Uint8Array(16))); \
+          return gate.then(() => real.call(this, input, init)); }; })();";
+    let shown_words = "const r = document.querySelector('#results'); \
+        return r ? r.querySelectorAll('li.result').length : 0";
+    for mode in ["hold", "corrupt"] {
+        let b = Browser::start().unwrap();
+        b.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": gate.replace("__MODE__", &json!(mode).to_string()) }),
+        )
+        .unwrap();
+        open_release_with_query(&b, &addr, &release, &q);
+        // Ranked: the table root asked for, the query's fragments in, the app's box.
+        b.wait_for(
+            "return window.__tableAsked !== null && !!document.querySelector('#q[data-app]') \
+               && performance.getEntriesByType('resource') \
+                    .some(e => /lexical-\\d+-/.test(e.name) && e.responseEnd > 0) || null",
+            json!([]),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{mode}: {e}; status: {:?}", status(&b)));
+        if mode == "corrupt" {
+            let said = b
+                .wait_for(
+                    "const s = document.querySelector('#status'); \
+                     return s && s.textContent.includes('Search failed') ? s.textContent : null",
+                    json!([]),
+                    Duration::from_secs(30),
+                )
+                .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+            assert!(said.as_str().unwrap().contains("docs-table-"), "{said}");
+            assert_eq!(b.eval(shown_words, json!([])).unwrap(), json!(0));
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(1_000));
+        assert_eq!(
+            b.eval(shown_words, json!([])).unwrap(),
+            json!(0),
+            "shown before the shards' table root came; status: {:?}",
+            status(&b)
+        );
+        b.eval("window.__releaseTable()", json!([])).unwrap();
+        let shown = b
+            .wait_for(RESULTS_FOR, json!([q, "complete"]), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}; status: {:?}", status(&b)));
+        let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+        assert_eq!(shown, native(&p, &q));
+        // Later queries need it no more.
+        assert_eq!(search(&b, "air quality"), native(&p, "air quality"));
+    }
+    server.kill().unwrap();
 }
 
 /// A page of a release that is no longer live says a newer one is (its footer links to the root),
