@@ -271,18 +271,30 @@ dist = "{dist}"
     }
 }
 
-/// Verifies from disk what a client of `target` gets: the pointer, its manifest, every file.
-/// Returns the live release id.
+/// Verifies from disk what a client of `target` gets: the pointer, its manifest, every file,
+/// and the root page ([`served_release`]). Returns the live release id.
 pub fn verify_served(target: &Path) -> Result<String, String> {
-    let p: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(target.join("current.json")).map_err(|e| format!("pointer: {e}"))?,
-    )
-    .map_err(|e| format!("pointer: {e}"))?;
+    let read = |p: &str| std::fs::read(target.join(p)).map_err(|e| format!("{p}: {e}"));
+    served_release(read, |id| verify_release(target, id))
+}
+
+/// The release a target serves, checked as a visitor meets it: the pointer's release verified
+/// whole, and the root page some release's own page ([`root_page_release`]), that release
+/// verified whole too where it is not the pointer's (a command killed between the two
+/// writes). `read` reads a file by its path under the target; `verify` checks a release.
+pub fn served_release(
+    read: impl Fn(&str) -> Result<Vec<u8>, String>,
+    verify: impl Fn(&str) -> Result<(), String>,
+) -> Result<String, String> {
+    let p: serde_json::Value =
+        serde_json::from_slice(&read("current.json")?).map_err(|e| format!("current.json: {e}"))?;
     let id = p["release"].as_str().ok_or("pointer without release")?;
-    verify_release(target, id)?;
-    let root = root_on_disk(target)?;
+    verify(id)?;
+    let root = root_page_release(&read("index.html")?, |id| {
+        read(&format!("releases/{id}/index.html"))
+    })?;
     if root != id {
-        verify_release(target, &root).map_err(|e| format!("the root page's {root}: {e}"))?;
+        verify(&root).map_err(|e| format!("the root page's {root}: {e}"))?;
     }
     Ok(id.to_string())
 }

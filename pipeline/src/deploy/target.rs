@@ -677,7 +677,7 @@ impl Target {
         let start = history.len().saturating_sub(HISTORY_LEN);
         self.flip(id, history[start..].to_vec())?;
         // The release is live: a failure to tidy up is worth a warning, not a failed deploy.
-        if let Err(e) = self.gc_locked(keep) {
+        if let Err(e) = self.gc_locked(keep, Some(id)) {
             eprintln!(
                 "warning: {id} is live on {}, but gc failed: {e:#}",
                 self.name
@@ -722,13 +722,14 @@ impl Target {
     /// then artifacts no kept release names. Takes the target's lock.
     pub fn gc(&self, keep: usize) -> Result<()> {
         let _lock = self.lock(&format!("gc {}", self.name))?;
-        self.gc_locked(keep)
+        self.gc_locked(keep, None)
     }
 
     /// [`Target::gc`] for a caller that holds the lock. A release it cannot read is kept, and
     /// then no artifact is deleted at all: what that release names is unknown, and a file it
-    /// needs must never go.
-    fn gc_locked(&self, keep: usize) -> Result<()> {
+    /// needs must never go. `root_on`: the release whose page the caller has just made the
+    /// root page under the same lock (a deploy's flip), which need not be read back again.
+    fn gc_locked(&self, keep: usize, root_on: Option<&str>) -> Result<()> {
         let keep = keep.max(2);
         match &self.place {
             Place::Dir(root) => {
@@ -742,7 +743,10 @@ impl Target {
         let pointer = self.pointer()?;
         // Before anything is deleted: a root page left on an older release by a killed command
         // must not name a release about to go.
-        if let Some(p) = &pointer {
+        if let Some(p) = pointer
+            .as_ref()
+            .filter(|p| Some(p.release.as_str()) != root_on)
+        {
             self.write_root_page(&p.release)?;
         }
         let entries = self.entries()?;

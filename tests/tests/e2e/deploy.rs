@@ -3,7 +3,7 @@
 
 use searchbar_release::FileRef;
 use searchbar_tests::{
-    artifacts, http_get, http_get_with, root_on_disk, root_page_release, verify_release,
+    artifacts, http_get, http_get_with, root_on_disk, served_release, verify_release,
     verify_served, Project,
 };
 use std::os::unix::process::ExitStatusExt;
@@ -76,32 +76,13 @@ fn sigkill_at_every_deploy_step_never_breaks_the_live_release() {
 /// too where it is not the pointer's (a command killed between the two writes). Returns the
 /// release the pointer names.
 pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
-    let (s, _, body) = http_get(addr, &format!("{base}/current.json"))?;
-    if s != 200 {
-        return Err(format!("pointer HTTP {s}"));
-    }
-    let ptr: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    let id = ptr["release"].as_str().ok_or("no release")?.to_string();
-    verify_release_at(addr, base, &id)?;
-    let root = root_release(addr, base)?;
-    if root != id {
-        verify_release_at(addr, base, &root).map_err(|e| format!("the root page's {root}: {e}"))?;
-    }
-    Ok(id)
-}
-
-/// The release the root page served at `http://{addr}{base}/` opens.
-fn root_release(addr: &str, base: &str) -> Result<String, String> {
     let get = |path: &str| match http_get(addr, &format!("{base}/{path}"))? {
         (200, _, body) => Ok(body),
         (s, _, _) => Err(format!("{path}: HTTP {s}")),
     };
-    root_page_release(&get("index.html")?, |id| {
-        get(&format!("releases/{id}/index.html"))
-    })
+    served_release(get, |id| verify_release_at(addr, base, id))
 }
 
-/// Release `id`'s manifest, page and every file its manifest names, each verified.
 fn verify_release_at(addr: &str, base: &str, id: &str) -> Result<(), String> {
     let (s, _, body) = http_get(addr, &format!("{base}/releases/{id}/manifest.json"))?;
     if s != 200 {

@@ -5,7 +5,7 @@
 use super::deploy::{fetch_release, kill_at_every_point, load_during, two_releases_in, Site};
 use searchbar_release::{FileRef, Manifest};
 use searchbar_tests::s3::{self, Bucket};
-use searchbar_tests::{artifacts, root_page_release, Project};
+use searchbar_tests::{artifacts, root_page_release, served_release, Project};
 
 /// A project over the sample catalog whose stage is `s3://<b1>/site` and whose prod is the
 /// whole of bucket `<b2>`.
@@ -113,23 +113,13 @@ impl Site for BucketSite {
     }
 
     fn served(&self) -> Result<String, String> {
-        let key = self.key("current.json");
-        let bytes = self.bucket.get(&key).ok_or_else(|| {
-            format!(
-                "no pointer at {key} in {:?}: {:?}",
-                self.bucket,
-                self.bucket.keys("")
-            )
-        })?;
-        let p: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        let id = p["release"].as_str().ok_or("pointer without release")?;
-        self.verify_release(id)?;
-        let root = self.root()?;
-        if root != id {
-            self.verify_release(&root)
-                .map_err(|e| format!("the root page's {root}: {e}"))?;
-        }
-        Ok(id.to_string())
+        let get = |path: &str| {
+            let key = self.key(path);
+            self.bucket
+                .get(&key)
+                .ok_or_else(|| format!("no {key} in {:?}: {:?}", self.bucket, self.bucket.keys("")))
+        };
+        served_release(get, |id| self.verify_release(id))
     }
 
     fn root(&self) -> Result<String, String> {
