@@ -290,9 +290,7 @@ pub fn served_release(
         serde_json::from_slice(&read("current.json")?).map_err(|e| format!("current.json: {e}"))?;
     let id = p["release"].as_str().ok_or("pointer without release")?;
     verify(id)?;
-    let root = root_page_release(&read("index.html")?, |id| {
-        read(&format!("releases/{id}/index.html"))
-    })?;
+    let root = root_release(&read)?;
     if root != id {
         verify(&root).map_err(|e| format!("the root page's {root}: {e}"))?;
     }
@@ -301,9 +299,17 @@ pub fn served_release(
 
 /// The release `target`'s root page opens ([`root_page_release`]), from disk.
 pub fn root_on_disk(target: &Path) -> Result<String, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    root_page_release(&read(&target.join("index.html"))?, |id| {
-        read(&target.join("releases").join(id).join("index.html"))
+    root_release(&|p: &str| {
+        let path = target.join(p);
+        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+    })
+}
+
+/// The release a target's root page opens ([`root_page_release`]), its files read by their
+/// paths under the target through `read`.
+pub fn root_release(read: &impl Fn(&str) -> Result<Vec<u8>, String>) -> Result<String, String> {
+    root_page_release(&read("index.html")?, |id| {
+        read(&format!("releases/{id}/index.html"))
     })
 }
 

@@ -83,6 +83,7 @@ pub(crate) fn fetch_release(addr: &str, base: &str) -> Result<String, String> {
     served_release(get, |id| verify_release_at(addr, base, id))
 }
 
+/// Release `id`'s manifest, page and every file its manifest names, each verified.
 fn verify_release_at(addr: &str, base: &str, id: &str) -> Result<(), String> {
     let (s, _, body) = http_get(addr, &format!("{base}/releases/{id}/manifest.json"))?;
     if s != 200 {

@@ -5,7 +5,7 @@
 use super::deploy::{fetch_release, kill_at_every_point, load_during, two_releases_in, Site};
 use searchbar_release::{FileRef, Manifest};
 use searchbar_tests::s3::{self, Bucket};
-use searchbar_tests::{artifacts, root_page_release, served_release, Project};
+use searchbar_tests::{artifacts, root_release, served_release, Project};
 
 /// A project over the sample catalog whose stage is `s3://<b1>/site` and whose prod is the
 /// whole of bucket `<b2>`.
@@ -45,6 +45,14 @@ impl BucketSite {
         } else {
             format!("{}/{key}", self.prefix)
         }
+    }
+
+    /// The object at `path` under the site's prefix.
+    fn object(&self, path: &str) -> Result<Vec<u8>, String> {
+        let key = self.key(path);
+        self.bucket
+            .get(&key)
+            .ok_or_else(|| format!("no {key} in {:?}: {:?}", self.bucket, self.bucket.keys("")))
     }
 
     fn manifest(&self, id: &str) -> Result<Manifest, String> {
@@ -113,23 +121,11 @@ impl Site for BucketSite {
     }
 
     fn served(&self) -> Result<String, String> {
-        let get = |path: &str| {
-            let key = self.key(path);
-            self.bucket
-                .get(&key)
-                .ok_or_else(|| format!("no {key} in {:?}: {:?}", self.bucket, self.bucket.keys("")))
-        };
-        served_release(get, |id| self.verify_release(id))
+        served_release(|path| self.object(path), |id| self.verify_release(id))
     }
 
     fn root(&self) -> Result<String, String> {
-        let get = |path: &str| {
-            let key = self.key(path);
-            self.bucket.get(&key).ok_or(format!("no {key}"))
-        };
-        root_page_release(&get("index.html")?, |id| {
-            get(&format!("releases/{id}/index.html"))
-        })
+        root_release(&|path: &str| self.object(path))
     }
 
     fn verify_kept(&self, at: usize) {
