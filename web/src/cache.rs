@@ -2,7 +2,9 @@
 //!
 //! Every file a page downloads whole is content-addressed (its name carries its hash), so a
 //! copy stays right for as long as a release names it: a second visit, or a new release that
-//! keeps the same encoder, reads it from here instead of the network. The HTTP cache would
+//! keeps the same encoder, reads it from here instead of the network. The roots and the part
+//! table pages are not kept here (`loader::Kept`: small, on the first result's path, and the
+//! HTTP cache keeps them by name as well). The HTTP cache would
 //! often do the same, but it may drop a 23 MB encoder whenever it likes and never says whether
 //! what it returns is intact. A copy read back is checked against the manifest (size and
 //! sha256, by the browser's own `crypto.subtle`), and one that does not match is deleted and
@@ -20,8 +22,8 @@ use web_sys::{Cache, Request, Response};
 /// The cache's name. A change in how entries are stored takes a new name.
 const NAME: &str = "searchbar-files-v1";
 
-/// The most entries of paged kinds (document shards, lexical fragments and their table pages)
-/// the cache keeps: a few megabytes. They are kept across releases, so without a bound a page
+/// The most entries of paged kinds (document shards and lexical fragments) the cache keeps: a
+/// few megabytes. They are kept across releases, so without a bound a page
 /// opened over many releases of a large catalog would keep every part it ever fetched.
 const KEPT_PARTS: usize = 2_000;
 
