@@ -6,7 +6,7 @@
 //! lengths, no floating point that could differ between the pipeline and the page.
 
 use crate::analyze::{Analysis, Analyzer};
-use crate::format::{Block, BlockRef, Entry, Fragment, Meta, Root, Segment, TypoEntry};
+use crate::format::{Block, BlockRef, DictChunks, Entry, Fragment, Meta, Root, Segment, TypoEntry};
 use crate::LexicalError;
 use std::collections::HashMap;
 
@@ -253,11 +253,11 @@ pub fn build<'a>(
             max_score: max_score as f32,
             budget: cfg.budget,
         },
-        dict: dict_chunks
-            .iter()
-            .map(|c| (c[0].term.clone(), c[0].ordinal))
-            .collect(),
-        typo: typo_chunks.iter().map(|c| c[0].key.clone()).collect(),
+        dict: DictChunks {
+            keys: dict_chunks.iter().map(|c| c[0].term.as_str()).collect(),
+            ordinals: dict_chunks.iter().map(|c| c[0].ordinal).collect(),
+        },
+        typo: typo_chunks.iter().map(|c| c[0].key.as_str()).collect(),
         terms: terms.len() as u32,
         blocks: blocks.len() as u32,
     };

@@ -16,7 +16,8 @@ pub use analyze::{
 };
 pub use build::{build, BuildConfig, Built, DEFAULT_BUDGET};
 pub use format::{
-    Block, BlockRef, Entry, Fragment, Meta, Root, Segment, TypoEntry, FORMAT_VERSION,
+    Block, BlockRef, DictChunks, Entry, Fragment, Keys, Meta, Root, Segment, TypoEntry,
+    FORMAT_VERSION,
 };
 pub use search::{
     typo_keys, within_one_edit, Hit, LexicalIndex, Loaded, Matches, Outcome, MIN_PREFIX_CHARS,

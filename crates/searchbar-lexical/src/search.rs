@@ -152,7 +152,8 @@ impl LexicalIndex {
     fn dict_for(&self, term: &str) -> Option<usize> {
         self.root
             .dict
-            .partition_point(|(first, _)| first.as_str() <= term)
+            .keys
+            .partition_point(|first| first <= term)
             .checked_sub(1)
     }
 
@@ -161,7 +162,7 @@ impl LexicalIndex {
         let mut end = start + 1;
         while end < self.root.dict.len()
             && end - start < MAX_PREFIX_FRAGMENTS
-            && self.root.dict[end].0.starts_with(prefix)
+            && self.root.dict.keys.get(end).starts_with(prefix)
         {
             end += 1;
         }
@@ -171,7 +172,7 @@ impl LexicalIndex {
     fn typo_for(&self, key: &str) -> Option<usize> {
         self.root
             .typo
-            .partition_point(|first| first.as_str() <= key)
+            .partition_point(|first| first <= key)
             .checked_sub(1)
             .map(|j| self.root.dict.len() + j)
     }
@@ -179,7 +180,8 @@ impl LexicalIndex {
     fn dict_of_ordinal(&self, ordinal: u32) -> Option<usize> {
         self.root
             .dict
-            .partition_point(|(_, o)| *o <= ordinal)
+            .ordinals
+            .partition_point(|o| *o <= ordinal)
             .checked_sub(1)
     }
 
@@ -288,7 +290,7 @@ impl LexicalIndex {
                 .into_iter()
                 .filter_map(|o| {
                     let n = self.dict_of_ordinal(o)?;
-                    let start = self.root.dict[n].1;
+                    let start = self.root.dict.ordinals[n];
                     dict(n).get((o - start) as usize)
                 })
                 .filter(|e| within_one_edit(term, &e.term))
