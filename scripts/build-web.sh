@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the web app into dist/: the page and its first wasm module with trunk (index.html for
-# releases/<id>/, the hashed bundle for files/), then the encoder's module (web/encoder) beside
-# them; precompresses both (.br, .gz) and prints the raw, gzip and brotli sizes. Never downloads: tools come from
-# scripts/install.sh (trunk, wasm-bindgen-cli and wasm-opt at pinned versions).
+# releases/<id>/, the hashed bundle for files/), then the encoder's module (web/encoder) and
+# the stemmer modules (web/stem) beside them; precompresses them all (.br, .gz) and prints the
+# raw, gzip and brotli sizes. Never downloads: tools come from scripts/install.sh (trunk,
+# wasm-bindgen-cli and wasm-opt at pinned versions).
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -40,6 +41,19 @@ wasm-opt -O3 "${opt_params[@]}" -o "$out/opt.wasm" "$out/searchbar-encoder_bg.wa
 hash=$(cat "$out/opt.wasm" "$out/searchbar-encoder.js" | sha256sum | cut -c1-16)
 cp "$out/searchbar-encoder.js" "dist/searchbar-encoder-$hash.js"
 cp "$out/opt.wasm" "dist/searchbar-encoder-${hash}_bg.wasm"
+
+# The stemmer modules (web/stem), one a language, each built with its language's feature
+# alone so that the linker leaves the other algorithms out; export puts the release's own in
+# the release, and the page loads it beside its first module.
+log "stemmer modules (searchbar-web-stem)"
+for lang in $(sed -n '/^\[features\]/,$p' web/stem/Cargo.toml | awk '/ = \[\]$/{print $1}'); do
+  cargo build -q --profile web-page --target wasm32-unknown-unknown -p searchbar-web-stem \
+    --features "$lang" --locked --offline
+  wasm-opt -Oz "${opt_params[@]}" --strip-debug --strip-producers -o "$out/stem.wasm" \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/web-page/searchbar_web_stem.wasm"
+  hash=$(sha256sum < "$out/stem.wasm" | cut -c1-16)
+  cp "$out/stem.wasm" "dist/searchbar-stem-$lang-$hash.wasm"
+done
 
 # The bundle's precompressed variants, at the strongest settings once here rather than at every
 # export (brotli 11 takes about 25 s for the wasm); export checks that each decodes to its file.

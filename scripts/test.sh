@@ -23,6 +23,14 @@ if cargo tree -q -p searchbar-web --target wasm32-unknown-unknown -e normal --pr
   echo "the page's first module depends on the encoder (above)" >&2
   exit 1
 fi
+# Nor a stemmer: the release's own comes as a module of its own (web/stem), which is linted
+# as build-web.sh builds it, for one language.
+if cargo tree -q -p searchbar-web --target wasm32-unknown-unknown -e normal --prefix none --locked |
+  grep -E '^rust-stemmers ' >&2; then
+  echo "the page's first module links the stemmers (above)" >&2
+  exit 1
+fi
+cargo clippy -q -p searchbar-web-stem --features english --target wasm32-unknown-unknown --locked -- -D warnings
 # The index's and the lexical index's tests too: keeps their Chromium search benchmarks
 # (tests/wasm_bench.rs) compiling.
 cargo clippy -q -p searchbar-index -p searchbar-lexical --target wasm32-unknown-unknown --tests --locked -- -D warnings

@@ -1150,8 +1150,10 @@ async fn load(link: Link) {
     };
     link.send_message(Msg::Manifest(manifest.clone(), manifest_bytes.clone()));
     // A dense release's records stage holds no file: it is at hand at once.
-    let records = loader::fetch_records(&manifest, progress(&link)).await;
-    let searcher = records.and_then(|a| loader::open_records(&manifest, &a));
+    let searcher = match loader::fetch_records(&manifest, progress(&link)).await {
+        Ok(records) => loader::open_records(&manifest, records).await,
+        Err(e) => Err(e),
+    };
     match searcher {
         Ok(s) => link.send_message(Msg::Records(Box::new(s))),
         Err(e) => return link.send_message(Msg::Failed(e)),

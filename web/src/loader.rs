@@ -156,13 +156,20 @@ async fn fetch_file(
     Ok(bytes)
 }
 
-/// Downloads the records stage ([`Manifest::record_files`]) into
-/// `artifacts`. Verification is left to [`Searcher::records`], which checks it against the
-/// manifest.
+/// The records stage, downloaded ([`fetch_records`]).
+#[derive(Debug)]
+pub struct Records {
+    artifacts: Artifacts,
+    /// The stemmer module's bytes, where the release has one ([`Manifest::stemmer`]).
+    stemmer: Option<Vec<u8>>,
+}
+
+/// Downloads the records stage ([`Manifest::record_files`]). Verification is left to
+/// [`open_records`].
 pub async fn fetch_records(
     manifest: &Manifest,
     progress: impl Fn(usize, u64) + Clone,
-) -> Result<Artifacts, String> {
+) -> Result<Records, String> {
     let files: Vec<&FileRef> = manifest.record_files().collect();
     let bytes = fetch_all(files.iter().copied(), 0, progress, Kept::No).await?;
     let bytes_of = |file: Option<&FileRef>| {
@@ -170,10 +177,13 @@ pub async fn fetch_records(
         Some(bytes[at].to_vec())
     };
     let lexical = manifest.lexical();
-    Ok(Artifacts {
-        lexical_root: bytes_of(lexical.map(|l| &l.root)),
-        lexical_table: bytes_of(lexical.and_then(|l| l.fragments.root())),
-        ..Artifacts::default()
+    Ok(Records {
+        artifacts: Artifacts {
+            lexical_root: bytes_of(lexical.map(|l| &l.root)),
+            lexical_table: bytes_of(lexical.and_then(|l| l.fragments.root())),
+            ..Artifacts::default()
+        },
+        stemmer: bytes_of(manifest.stemmer().map(|(f, _)| f)),
     })
 }
 
@@ -272,9 +282,13 @@ pub fn save_tokens(manifest: &Manifest, encoder: &Encoder) {
     });
 }
 
-/// Verifies and opens the records stage.
-pub fn open_records(manifest: &Manifest, artifacts: &Artifacts) -> Result<Searcher, String> {
-    Searcher::records(manifest, artifacts).map_err(|e| e.to_string())
+/// Verifies and opens the records stage: the stemmer module first, which the lexical index
+/// analyses words with ([`crate::stem`]).
+pub async fn open_records(manifest: &Manifest, records: Records) -> Result<Searcher, String> {
+    if let (Some((file, language)), Some(bytes)) = (manifest.stemmer(), &records.stemmer) {
+        crate::stem::install(file, language, bytes).await?;
+    }
+    Searcher::records(manifest, &records.artifacts).map_err(|e| e.to_string())
 }
 
 /// Verifies and builds the dense half: the index here, the encoder in its module (which blocks

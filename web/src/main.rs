@@ -1,6 +1,7 @@
 //! The searchbar web app: a page that loads its release and searches it in WASM.
 //! This is the page's first module (the box, lexical and vector search, fusion, the rows); the
-//! query encoder is a second one (web/encoder), loaded once words are searchable.
+//! query encoder is a second one (web/encoder), loaded once words are searchable, and the
+//! release language's stemmer a third (web/stem), loaded beside this one.
 
 mod app;
 mod cache;
@@ -10,6 +11,7 @@ mod link;
 mod loader;
 mod results;
 mod status;
+mod stem;
 mod timing;
 
 fn main() {

@@ -3,6 +3,7 @@
 //! analyses exactly as the pipeline did).
 
 use crate::LexicalError;
+#[cfg(feature = "snowball")]
 use rust_stemmers::{Algorithm, Stemmer};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::char::is_combining_mark;
@@ -22,30 +23,113 @@ pub const ENGLISH_STOP_WORDS: &[&str] = &[
 ];
 
 /// The languages with a Snowball stemmer (the `rust-stemmers` set), by their config name.
-const LANGUAGES: &[(&str, Algorithm)] = &[
-    ("arabic", Algorithm::Arabic),
-    ("danish", Algorithm::Danish),
-    ("dutch", Algorithm::Dutch),
-    ("english", Algorithm::English),
-    ("finnish", Algorithm::Finnish),
-    ("french", Algorithm::French),
-    ("german", Algorithm::German),
-    ("greek", Algorithm::Greek),
-    ("hungarian", Algorithm::Hungarian),
-    ("italian", Algorithm::Italian),
-    ("norwegian", Algorithm::Norwegian),
-    ("portuguese", Algorithm::Portuguese),
-    ("romanian", Algorithm::Romanian),
-    ("russian", Algorithm::Russian),
-    ("spanish", Algorithm::Spanish),
-    ("swedish", Algorithm::Swedish),
-    ("tamil", Algorithm::Tamil),
-    ("turkish", Algorithm::Turkish),
+const LANGUAGES: &[&str] = &[
+    "arabic",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hungarian",
+    "italian",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+];
+
+/// [`LANGUAGES`]' algorithms, in the same order.
+#[cfg(feature = "snowball")]
+const ALGORITHMS: [Algorithm; 18] = [
+    Algorithm::Arabic,
+    Algorithm::Danish,
+    Algorithm::Dutch,
+    Algorithm::English,
+    Algorithm::Finnish,
+    Algorithm::French,
+    Algorithm::German,
+    Algorithm::Greek,
+    Algorithm::Hungarian,
+    Algorithm::Italian,
+    Algorithm::Norwegian,
+    Algorithm::Portuguese,
+    Algorithm::Romanian,
+    Algorithm::Russian,
+    Algorithm::Spanish,
+    Algorithm::Swedish,
+    Algorithm::Tamil,
+    Algorithm::Turkish,
 ];
 
 /// The language names [`Analysis::language`] accepts, for error messages and docs.
 pub fn languages() -> impl Iterator<Item = &'static str> {
-    LANGUAGES.iter().map(|(n, _)| *n)
+    LANGUAGES.iter().copied()
+}
+
+/// A stemmer supplied at run time ([`use_stemmer`]): the language it stems and the function.
+static SUPPLIED: std::sync::OnceLock<(String, StemFn)> = std::sync::OnceLock::new();
+
+/// A supplied stemmer: a word (lower case) to its stem.
+type StemFn = fn(&str) -> String;
+
+/// Supplies `language`'s stemmer to every [`Analyzer`] of this program, where none is linked
+/// in (no `snowball` feature: the page's first module installs the one its release needs
+/// before it opens the lexical index; with it, the linked one is used). Once: a second call
+/// for another language is an error.
+pub fn use_stemmer(language: &str, stem: StemFn) -> Result<(), LexicalError> {
+    let (have, _) = SUPPLIED.get_or_init(|| (language.to_string(), stem));
+    if have != language {
+        return Err(LexicalError::Config(format!(
+            "a {have} stemmer is in use; a {language} one cannot replace it"
+        )));
+    }
+    Ok(())
+}
+
+/// A language's stemmer: linked in, or supplied ([`use_stemmer`]).
+enum Stem {
+    #[cfg(feature = "snowball")]
+    Linked(Stemmer),
+    #[cfg(not(feature = "snowball"))]
+    Supplied(StemFn),
+}
+
+impl Stem {
+    fn of(language: &str) -> Result<Self, LexicalError> {
+        let Some(at) = LANGUAGES.iter().position(|n| *n == language) else {
+            return Err(LexicalError::Config(format!(
+                "language {language:?} has no stemmer; use one of {} or \"none\"",
+                LANGUAGES.join(", ")
+            )));
+        };
+        #[cfg(feature = "snowball")]
+        return Ok(Self::Linked(Stemmer::create(ALGORITHMS[at])));
+        #[cfg(not(feature = "snowball"))]
+        {
+            let _ = at;
+            match SUPPLIED.get() {
+                Some((have, stem)) if have == language => Ok(Self::Supplied(*stem)),
+                _ => Err(LexicalError::Config(format!(
+                    "the {language} stemmer is not loaded"
+                ))),
+            }
+        }
+    }
+
+    fn stem(&self, word: &str) -> String {
+        match self {
+            #[cfg(feature = "snowball")]
+            Self::Linked(s) => s.stem(word).into_owned(),
+            #[cfg(not(feature = "snowball"))]
+            Self::Supplied(stem) => stem(word),
+        }
+    }
 }
 
 /// How text is analysed. Stored in the index root.
@@ -79,7 +163,7 @@ pub struct Word {
 
 /// An analyser built from [`Analysis`].
 pub struct Analyzer {
-    stemmer: Option<Stemmer>,
+    stemmer: Option<Stem>,
     stop: std::collections::HashSet<String>,
 }
 
@@ -97,18 +181,7 @@ impl Analyzer {
         let stemmer = if a.language == "none" {
             None
         } else {
-            let alg = LANGUAGES
-                .iter()
-                .find(|(n, _)| *n == a.language)
-                .map(|(_, alg)| *alg)
-                .ok_or_else(|| {
-                    LexicalError::Config(format!(
-                        "language {:?} has no stemmer; use one of {} or \"none\"",
-                        a.language,
-                        languages().collect::<Vec<_>>().join(", ")
-                    ))
-                })?;
-            Some(Stemmer::create(alg))
+            Some(Stem::of(&a.language)?)
         };
         Ok(Self {
             stemmer,

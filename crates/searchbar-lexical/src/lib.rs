@@ -12,7 +12,8 @@ mod format;
 mod search;
 
 pub use analyze::{
-    ends_in_word, fold, languages, Analysis, Analyzer, Word, ENGLISH_STOP_WORDS, MAX_TERM_CHARS,
+    ends_in_word, fold, languages, use_stemmer, Analysis, Analyzer, Word, ENGLISH_STOP_WORDS,
+    MAX_TERM_CHARS,
 };
 pub use build::{build, BuildConfig, Built, DEFAULT_BUDGET};
 pub use format::{

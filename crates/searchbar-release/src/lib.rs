@@ -24,9 +24,9 @@ pub use layout::{
     FILES_DIR, FILES_PREFIX, MANIFEST_NAME, PAGE_NAME, POINTER_NAME, RELEASES_DIR, TARGET_ROOT,
 };
 pub use manifest::{
-    content_name, sha256_hex, sha256_matches, DataInfo, Evaluation, FileRef, Files, LexicalFiles,
-    Manifest, ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo, TokenFiles,
-    MANIFEST_FORMAT, SHORT_SHA256,
+    content_name, sha256_hex, sha256_matches, stemmer_language, DataInfo, Evaluation, FileRef,
+    Files, LexicalFiles, Manifest, ModeScores, ModelInfo, PipelineInfo, Pointer, SearchInfo,
+    TokenFiles, MANIFEST_FORMAT, SHORT_SHA256, STEMMER_PREFIX,
 };
 pub use table::page_entries;
 pub use table::{Fetch, PartList, PartTable, Parts, ReadParts, Want, LIST_UP_TO, MAX_PER_PAGE};

@@ -349,8 +349,9 @@ impl Manifest {
     }
 
     /// What a page downloads before it can search words: the lexical root where the mode
-    /// reads it, and the root of the part table that names the lexical fragments, where they
-    /// are paged. The release page asks for them as it opens, beside its own module
+    /// reads it, the root of the part table that names the lexical fragments, where they
+    /// are paged, and the stemmer module of the index's language ([`Manifest::stemmer`]).
+    /// The release page asks for them as it opens, beside its own module
     /// (`<link rel=preload>`, written by export).
     pub fn record_files(&self) -> impl Iterator<Item = &FileRef> {
         let lexical = self.lexical();
@@ -358,6 +359,18 @@ impl Manifest {
             .map(|l| &l.root)
             .into_iter()
             .chain(lexical.and_then(|l| l.fragments.root()))
+            .chain(self.stemmer().map(|(f, _)| f))
+    }
+
+    /// The stemmer module among the page's files, and its language, where the mode reads the
+    /// lexical index: the page analyses words with it ([`stemmer_language`]). A release
+    /// whose index does not stem (`language = "none"`) carries none.
+    pub fn stemmer(&self) -> Option<(&FileRef, &str)> {
+        self.lexical()?;
+        self.files.app.iter().find_map(|f| {
+            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+            Some((f, stemmer_language(name)?))
+        })
     }
 
     /// The root of the part table that names the document shards, where they are paged: a
@@ -367,6 +380,20 @@ impl Manifest {
     pub fn shard_table_root(&self) -> Option<&FileRef> {
         self.files.docs.root()
     }
+}
+
+/// What the page's stemmer modules are named in a web bundle: `searchbar-stem-<language>-<16
+/// hex>.wasm` (scripts/build-web.sh builds one a language, web/stem). Export puts the
+/// lexical index's own in the release, and no other.
+pub const STEMMER_PREFIX: &str = "searchbar-stem-";
+
+/// The language of the stemmer module file `name` ([`STEMMER_PREFIX`]); `None` where `name`
+/// is not one.
+pub fn stemmer_language(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(STEMMER_PREFIX)?.strip_suffix(".wasm")?;
+    let (language, hash) = rest.rsplit_once('-')?;
+    (!language.is_empty() && hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(language)
 }
 
 /// Lower-case hex sha256.
@@ -387,6 +414,23 @@ pub fn content_name(name: &str, sha256: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stemmer_module_is_known_by_its_name() {
+        assert_eq!(
+            stemmer_language("searchbar-stem-french-0123456789abcdef.wasm"),
+            Some("french")
+        );
+        for other in [
+            "searchbar-stem-french-0123456789abcdef.wasm.br",
+            "searchbar-stem-french.wasm",
+            "searchbar-stem--0123456789abcdef.wasm",
+            "searchbar-stem-french-0123456789abcdeg.wasm",
+            "searchbar-web-0123456789abcdef_bg.wasm",
+        ] {
+            assert_eq!(stemmer_language(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn content_names_keep_the_extension() {

@@ -7,8 +7,9 @@ use crate::deploy::fsutil::write_atomic;
 use crate::deploy::Target;
 use anyhow::{bail, Context, Result};
 use searchbar_release::{
-    page_ref, sha256_hex, snippet, DataInfo, DocRecord, FileRef, Files, LexicalFiles, Manifest,
-    ModelInfo, PipelineInfo, ReleaseWriter, TokenFiles, MANIFEST_FORMAT, MANIFEST_NAME, PAGE_NAME,
+    page_ref, sha256_hex, snippet, stemmer_language, DataInfo, DocRecord, FileRef, Files,
+    LexicalFiles, Manifest, ModelInfo, PipelineInfo, ReleaseWriter, TokenFiles, MANIFEST_FORMAT,
+    MANIFEST_NAME, PAGE_NAME, STEMMER_PREFIX,
 };
 use sha2::{Digest, Sha256};
 
@@ -129,6 +130,14 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
     let docs = w.put_docs(&records, c.web.docs_per_shard, c.web.parts_per_page)?;
 
     // The web bundle: trunk already hashes its file names; its page becomes the release page.
+    // Of its stemmer modules (one a language), the release carries its lexical index's own.
+    let stemmer = match &lexical {
+        Some((root, _)) => {
+            let index = searchbar_lexical::LexicalIndex::from_root(root, "lexical-root.bin")?;
+            Some(index.root().meta.analysis.language.clone()).filter(|l| l != "none")
+        }
+        None => None,
+    };
     let dist = ctx.project.path(&c.web.dist);
     let mut app = Vec::new();
     let page = if dist.join("index.html").is_file() {
@@ -145,8 +154,21 @@ pub fn execute(ctx: &Ctx) -> Result<String> {
                     && !ENCODINGS
                         .iter()
                         .any(|e| name.ends_with(&format!(".{}", e.ext())))
+                    && stemmer_language(&name).is_none_or(|l| Some(l) == stemmer.as_deref())
             })
             .collect();
+        if let Some(language) = &stemmer {
+            if !names.iter().any(|p| {
+                stemmer_language(&p.file_name().unwrap_or_default().to_string_lossy()).is_some()
+            }) {
+                bail!(
+                    "the web bundle at {} has no stemmer module for {language} \
+                     ({STEMMER_PREFIX}{language}-*.wasm), which the page needs to analyse \
+                     words as the lexical index did: build it again with scripts/build-web.sh",
+                    dist.display()
+                );
+            }
+        }
         names.sort();
         for p in names {
             let name = p

@@ -585,29 +585,108 @@ fn a_hybrid_page_answers_by_words_while_its_encoder_loads_then_ranks_again_in_pl
         .into_iter()
         .find(|p| p.contains("searchbar-encoder-") && p.ends_with("_bg.wasm"))
         .expect("the encoder's module is among the page's files");
-    let on_disk = p.target("stage").join(&wasm);
-    let mut bytes = std::fs::read(&on_disk).unwrap();
-    bytes[1000] ^= 1;
-    for ext in ["", ".br", ".gz"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", on_disk.display()));
-    }
-    std::fs::write(&on_disk, &bytes).unwrap();
+    change_one_byte(&p.target("stage").join(&wasm), 1000);
     b.cdp("Network.setBlockedURLs", json!({"urls": []}))
         .unwrap();
     b.eval(&format!("return caches.delete('{PAGE_CACHE}')"), json!([]))
         .unwrap();
     open(&b, &format!("http://{addr}/"));
-    let st = error_status(&b);
-    let name = wasm.rsplit('/').next().unwrap();
-    assert!(
-        st.as_str().unwrap().contains(name) && st.as_str().unwrap().contains("sha256"),
-        "{st}"
-    );
+    assert_refused(&b, &wasm);
     assert_eq!(
         search_at(&b, "qua", "words"),
         native_with(&p, "qua", &["--words-only"])
     );
     server.kill().unwrap();
+}
+
+/// The page links no stemmer: a release carries its index language's module (web/stem), the
+/// page loads it beside its first module, and analyses words with it exactly as the pipeline
+/// did. A module whose bytes are not the manifest's is refused, naming it.
+#[test]
+fn a_release_in_another_language_carries_its_stemmer_and_ranks_like_the_cli() {
+    require_web_bundle();
+    let p = Project::sample("[search]\nmode = \"lexical\"\n[lexical]\nlanguage = \"french\"\n");
+    p.ok(&["run", "--env", "stage"]);
+    let manifest = p.manifest("stage", &p.live("stage").unwrap());
+    let app = listed(&manifest["files"]["app"]);
+    let stemmers: Vec<&str> = app
+        .iter()
+        .filter_map(|f| searchbar_release::stemmer_language(f.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(stemmers, ["french"], "{app:?}");
+    let module = app
+        .iter()
+        .find(|f| f.contains("searchbar-stem-french-"))
+        .unwrap()
+        .clone();
+    let page = std::fs::read_to_string(p.target("stage").join("index.html")).unwrap();
+    assert!(
+        page.contains(&format!("<link rel=\"preload\" href=\"../../{module}\"")),
+        "{page}"
+    );
+
+    // Queries whose words French stemming changes (so that a page analysing them any other
+    // way would rank them otherwise).
+    let french = searchbar_lexical::Analyzer::new(&searchbar_lexical::Analysis {
+        language: "french".into(),
+        stop_words: vec![],
+    })
+    .unwrap();
+    let queries: Vec<String> = sample_queries()
+        .into_iter()
+        .map(|(_, q)| q)
+        .filter(|q| french.words(q).iter().any(|w| w.term != w.folded))
+        .take(3)
+        .collect();
+    assert_eq!(queries.len(), 3);
+    let (mut server, addr) = p.serve("stage");
+    let b = Browser::start().unwrap();
+    open(&b, &format!("http://{addr}/"));
+    for q in &queries {
+        let got = search(&b, q);
+        assert!(!got.is_empty(), "{q:?}");
+        assert_eq!(got, native(&p, q), "{q:?}");
+    }
+    let fetched = b
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => e.name) \
+               .filter(n => n.includes('/searchbar-stem-')).length",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(
+        fetched,
+        json!(1),
+        "the preload and the app's fetch are one download"
+    );
+
+    // One byte changed (served raw: its variants go): refused before it runs, by name.
+    change_one_byte(&p.target("stage").join(&module), 100);
+    let b = Browser::start().unwrap();
+    open(&b, &format!("http://{addr}/"));
+    assert_refused(&b, &module);
+    server.kill().unwrap();
+}
+
+/// Changes byte `at` of a served file, which is then served raw: its compressed variants go
+/// (in a file of its own: the export area shares the old one).
+fn change_one_byte(on_disk: &std::path::Path, at: usize) {
+    let mut bytes = std::fs::read(on_disk).unwrap();
+    bytes[at] ^= 1;
+    for ext in ["", ".br", ".gz"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", on_disk.display()));
+    }
+    std::fs::write(on_disk, &bytes).unwrap();
+}
+
+/// The status line says that the file at `path` did not match its sha256, by its name.
+fn assert_refused(b: &Browser, path: &str) {
+    let st = error_status(b);
+    let name = path.rsplit('/').next().unwrap();
+    assert!(
+        st.as_str().unwrap().contains(name) && st.as_str().unwrap().contains("sha256"),
+        "{st}"
+    );
 }
 
 /// The paths of a manifest's list of files, relative to the target (`files/...`).
