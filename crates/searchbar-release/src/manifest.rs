@@ -368,7 +368,7 @@ impl Manifest {
     pub fn stemmer(&self) -> Option<(&FileRef, &str)> {
         self.lexical()?;
         self.files.app.iter().find_map(|f| {
-            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+            let name = crate::layout::artifact_name(&f.path)?;
             Some((f, stemmer_language(name)?))
         })
     }

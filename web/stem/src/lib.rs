@@ -168,6 +168,53 @@ mod tests {
         }
     }
 
+    /// Each language's algorithm here is the one the index's analyzer uses for it: the two
+    /// tables are written apart (a module's must name its algorithm literally), so every
+    /// language stems a list of words in several scripts as the pipeline does.
+    #[test]
+    fn every_language_stems_as_the_pipeline_does() {
+        let words = [
+            "running",
+            "nations",
+            "chevaux",
+            "continuellement",
+            "bücher",
+            "häuser",
+            "книгами",
+            "καλημέρες",
+            "kitaplarımız",
+            "boekentassen",
+            "cantando",
+            "libros",
+            "ajattelemme",
+            "gyerekeknek",
+            "كتابات",
+            "படிக்கிறார்கள்",
+            "lærerne",
+            "flickorna",
+            "cărților",
+        ];
+        for (at, language) in LANGUAGES.iter().enumerate() {
+            let analyzer = Analyzer::new(&Analysis {
+                language: language.to_string(),
+                stop_words: vec![],
+            })
+            .unwrap();
+            for word in words {
+                let analysed = analyzer.words(word);
+                let [one] = analysed.as_slice() else {
+                    continue;
+                };
+                let stem = through_exports(ALGORITHMS[at], word.as_bytes()).unwrap();
+                assert_eq!(
+                    searchbar_lexical::fold(&stem),
+                    one.term,
+                    "{language}: {word}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bytes_that_are_not_utf8_are_refused() {
         assert_eq!(through_exports(Algorithm::English, &[0xff, 0xfe]), None);
