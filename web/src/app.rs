@@ -666,7 +666,7 @@ impl App {
             match lexical.search(&self.query, searcher.depth(None)) {
                 Ok(Outcome::Done(matches)) => self.lexical = Some((self.query.clone(), matches)),
                 Ok(Outcome::Need(numbers)) => {
-                    // The fragments, with the table pages that name them where needed.
+                    // The fragments (and the pages that name them, in an older table).
                     let files = lexical.wanted(numbers);
                     let (link, seq) = (link.clone(), self.search_seq);
                     spawn_local(async move {

@@ -231,13 +231,13 @@ pub async fn fetch_dense(
     })
 }
 
-/// The lexical fragments or document shards a query needs, with the part table pages that
-/// name them where those are not at hand, all in flight at once and returned in the order
-/// asked (pages first); [`Searcher::insert_fragment`] and [`Searcher::insert_shard`] verify
-/// each. A part whose entry is known is kept across visits like the other files; a part that
-/// comes with its page is not known until the page is in, so it is left to the HTTP cache (its
-/// name, from its page's hash, never changes), as are the pages ([`Kept`]). Nothing else waits
-/// for the page's cache to answer.
+/// The lexical fragments or document shards a query needs (with, in a part table without
+/// proofs, the pages that name them where those are not at hand), all in flight at once and
+/// returned in the order asked (pages first); [`Searcher::insert_fragment`] and
+/// [`Searcher::insert_shard`] verify each. A part whose entry is known is kept across visits
+/// like the other files; one checked by its path to its page's tree root, or fetched with its
+/// page, has no entry here, so it is left to the HTTP cache (its name, from its page's hash,
+/// never changes), as are the pages ([`Kept`]). Nothing else waits for the page's cache.
 pub async fn fetch_parts(files: Vec<Fetch>) -> Result<Vec<(Want, Vec<u8>)>, String> {
     let fetches = files.into_iter().map(|f| async move {
         let bytes = match (&f.entry, f.want) {

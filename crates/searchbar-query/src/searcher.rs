@@ -207,10 +207,10 @@ impl Lexical {
             Want::Page(page) => return Ok(self.files.insert_page(page, bytes)?),
             Want::Part(number) => number,
         };
-        let entry = self.files.verify(number, bytes)?;
+        let (path, bytes) = self.files.verify(number, bytes)?;
         let fragment = self
             .index
-            .fragment(number, bytes, &entry.path)
+            .fragment(number, bytes, &path)
             .map_err(lexical_error)?;
         self.loaded.insert(number, fragment);
         Ok(())
@@ -223,8 +223,8 @@ impl Lexical {
             .map_err(lexical_error)
     }
 
-    /// What to fetch for fragments `numbers` ([`Outcome::Need`]): each fragment, with the
-    /// table page that names it where that is not at hand (inserted first).
+    /// What to fetch for fragments `numbers` ([`Outcome::Need`]): each fragment, with (in a
+    /// table without proofs) the page that names it where that is not at hand (inserted first).
     pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<Fetch> {
         self.files.wanted(numbers)
     }
@@ -663,8 +663,8 @@ impl Searcher {
         )
     }
 
-    /// The document shards to fetch before [`Searcher::hits`] can show `ranked`, with the
-    /// table pages that name them where those are not at hand: none where every shard is. An
+    /// The document shards to fetch before [`Searcher::hits`] can show `ranked` (with, in a
+    /// table without proofs, the pages that name them): none where every shard is. An
     /// error while their table's root has yet to come ([`Searcher::awaits_docs_table`]).
     pub fn missing_shards(&self, ranked: &[(u32, f32)]) -> Result<Vec<Fetch>, QueryError> {
         if let Some(root) = self.docs.awaited_table_root() {
@@ -941,6 +941,7 @@ mod tests {
             per_page: 1 << 16,
             name: "docs.json".into(),
             digest: searchbar_release::SHORT_SHA256,
+            proofs: false,
         });
         let artifacts = Artifacts {
             docs_table: Some(root.to_vec()),

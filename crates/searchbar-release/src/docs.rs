@@ -23,9 +23,10 @@ pub fn shard_docs(docs: &[DocRecord], per_shard: usize) -> Vec<Vec<u8>> {
 
 /// A release's display records, shard by shard as they arrive: a page fetches only the shards
 /// of the results it shows ([`DocShards::missing`]), and first their table pages where the
-/// shards are paged ([`crate::PartList`]); the pipeline and the CLI insert them all. Each shard
-/// is verified against its entry and must hold exactly the documents its place says, so a
-/// record is never taken from the wrong shard.
+/// shards are paged in a table without proofs ([`crate::PartList`]); the pipeline and the CLI
+/// insert them all. Each shard is verified (against its entry, or its path to its page's tree
+/// root) and must hold exactly the documents its place says, so a record is never taken from
+/// the wrong shard.
 #[derive(Debug, Clone)]
 pub struct DocShards {
     per_shard: usize,
@@ -138,15 +139,15 @@ impl DocShards {
             Want::Page(page) => return self.parts.insert_page(page, bytes),
             Want::Part(number) => number,
         };
-        let entry = self.parts.verify(number, bytes)?;
+        let (path, bytes) = self.parts.verify(number, bytes)?;
         let records: Vec<DocRecord> =
             serde_json::from_slice(bytes).map_err(|e| ReleaseError::Invalid {
-                file: entry.path.clone(),
+                file: path.clone(),
                 message: e.to_string(),
             })?;
         if records.len() != self.expected(number) {
             return Err(ReleaseError::Invalid {
-                file: entry.path.clone(),
+                file: path,
                 message: format!(
                     "{} records; shard {number} of {} documents in shards of {} holds {}",
                     records.len(),
@@ -160,8 +161,9 @@ impl DocShards {
         Ok(())
     }
 
-    /// What to fetch for the records of `docs`, each file once: the shards not at hand, and
-    /// the table pages that name them where those are not at hand either (inserted first).
+    /// What to fetch for the records of `docs`, each file once: the shards not at hand, and,
+    /// in a table without proofs, the pages that name them where those are not at hand either
+    /// (inserted first).
     pub fn missing(&self, docs: impl IntoIterator<Item = u32>) -> Vec<Fetch> {
         self.parts.wanted(
             docs.into_iter()
@@ -178,8 +180,8 @@ impl DocShards {
             Some(None) => Err(ReleaseError::Invalid {
                 file: self
                     .parts
-                    .entry(number)
-                    .map_or_else(|| format!("document shard {number}"), |f| f.path),
+                    .path(number)
+                    .unwrap_or_else(|| format!("document shard {number}")),
                 message: "document shard not loaded".into(),
             }),
             _ => Err(ReleaseError::Invalid {
@@ -293,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn paged_shards_come_after_their_table_page() {
+    fn paged_shards_are_checked_by_their_paths_to_the_table_root() {
         let docs: Vec<DocRecord> = (0..9).map(record).collect();
         let mut store = std::collections::BTreeMap::new();
         let mut put = |name: &str, bytes: &[u8]| {
@@ -318,18 +320,18 @@ mod tests {
         assert_eq!(later.awaited_table_root(), None);
         let mut shards = DocShards::new(&files, 9, Some(&root)).unwrap();
         assert_eq!(later.missing([8, 0]), shards.missing([8, 0]));
-        // Documents 8 and 0: shards 4 and 0, with their pages 2 and 0, pages first.
+        // Documents 8 and 0: shards 4 and 0, without their pages (each carries its path).
         let first = shards.missing([8, 0]);
         assert_eq!(
             first.iter().map(|m| m.want).collect::<Vec<_>>(),
-            [Want::Page(0), Want::Page(2), Want::Part(0), Want::Part(4)]
+            [Want::Part(0), Want::Part(4)]
         );
-        // A shard whose page is not in yet cannot be checked, so it is refused.
+        // A shard in another's place is refused.
         let e = shards
-            .insert(Want::Part(4), &read(&first[3].path))
+            .insert(Want::Part(4), &read(&first[0].path))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("table page is not loaded"), "{e}");
+        assert!(e.contains("docs-4-") && e.contains("refusing"), "{e}");
         for f in &first {
             shards.insert(f.want, &read(&f.path)).unwrap();
         }
@@ -337,11 +339,7 @@ mod tests {
         assert_eq!(shards.get(8).unwrap().id, "d8");
         let e = shards.get(3).unwrap_err().to_string();
         assert!(e.contains("docs-1-") && e.contains("not loaded"), "{e}");
-        // Shard 3's page (1) was never read: the error names the shard by number.
         let e = shards.get(6).unwrap_err().to_string();
-        assert!(
-            e.contains("document shard 3") && e.contains("not loaded"),
-            "{e}"
-        );
+        assert!(e.contains("docs-3-") && e.contains("not loaded"), "{e}");
     }
 }

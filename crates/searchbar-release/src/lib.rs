@@ -14,6 +14,7 @@ mod error;
 mod fusion;
 pub mod layout;
 mod manifest;
+mod merkle;
 mod table;
 mod writer;
 

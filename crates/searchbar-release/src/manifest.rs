@@ -5,11 +5,12 @@ use crate::ReleaseError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Version of the manifest layout this build writes. Version 3's part tables keep 16 bytes of
-/// each sha256 (`digest`); version 2 may page its document shards and lexical fragments
-/// ([`PartList::Paged`]) with whole ones; version 1 lists them all. All three read: a build
-/// older than a manifest refuses it by its version, not by a field it does not know.
-pub const MANIFEST_FORMAT: u32 = 3;
+/// Version of the manifest layout this build writes. Version 4's part tables carry proofs
+/// (`proofs`: each part checks against its page's tree root, without its page); version 3's
+/// keep 16 bytes of each sha256 (`digest`); version 2 may page its document shards and lexical
+/// fragments ([`PartList::Paged`]) with whole ones; version 1 lists them all. All four read: a
+/// build older than a manifest refuses it by its version, not by a field it does not know.
+pub const MANIFEST_FORMAT: u32 = 4;
 const OLDEST_MANIFEST_FORMAT: u32 = 1;
 
 /// The live-release pointer: the one file a deploy replaces.

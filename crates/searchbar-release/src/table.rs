@@ -17,6 +17,18 @@
 //! page:  entries × (u32 bytes, [u8; digest])   parts p·per_page .. (p+1)·per_page
 //! ```
 //!
+//! A table with `proofs` (every table written since; manifest format 4) lets a client check a
+//! part without its page: each part begins with its path to the root of its page's hash tree
+//! ([`crate::merkle`]), and the root holds that tree root before each page's digest. A client
+//! reads the root and the parts; the pages stay for the tools that copy, check and collect
+//! whole releases (their entries are the part files', path included). So a query fetches no
+//! pages, and pages can be larger ([`page_entries`]), which makes the root smaller:
+//!
+//! ```text
+//! root:  pages × ([u8; 16] tree root, [u8; 16] page digest)
+//! part:  its path (16 bytes a level where it has a neighbour), then its bytes
+//! ```
+//!
 //! Names follow the content addressing of every artifact ([`content_name`]), at the page's
 //! grain for the parts: with the table's `name` `docs.json`, page `p` is
 //! `docs-page-<p>-<16 hex of its sha256>.bin`, the root `docs-table-<16 hex>.bin`, and part `i`
@@ -28,6 +40,7 @@
 
 use crate::layout::FILES_PREFIX;
 use crate::manifest::{content_name, sha256_hex, SHORT_SHA256};
+use crate::merkle;
 use crate::{FileRef, ReleaseError};
 use serde::{Deserialize, Serialize};
 
@@ -36,15 +49,17 @@ use serde::{Deserialize, Serialize};
 pub const LIST_UP_TO: usize = 256;
 
 /// How many parts of `parts` a page holds, where the writer chooses ([`LIST_UP_TO`]). What a
-/// visit reads of a table is its root (16 bytes a page) and about ten pages a query (20 bytes
-/// a part each); for a visit of four queries that is least at √(parts · 16 / 800) parts a page.
-/// A million documents in shards of 8 make pages of 50 shards (1 KB) and a root of 40 KB.
+/// visit reads of a table with proofs is its root (32 bytes a page) and, with each part it
+/// fetches, a path of 16 bytes per level of its page's tree. For a visit of four queries of
+/// twenty parts each, `32 · parts / p + 80 · 16 · log2 p` is least at `p = parts · ln 2 / 40`.
+/// Capped at 1,024: a part is renamed when another of its page changes, and past that the root
+/// would save about 2 KB at a million documents. A million documents in shards of 8 make pages of
+/// 1,024 shards, a root of 3.9 KB and paths of 160 bytes.
 pub fn page_entries(parts: usize) -> usize {
-    const PAGES_A_VISIT: f64 = 4.0 * 10.0;
-    let balanced = ((parts as f64) * (SHORT_SHA256 as f64)
-        / (PAGES_A_VISIT * entry_len(SHORT_SHA256) as f64))
-        .sqrt();
-    (balanced.round() as usize).clamp(8, MAX_PER_PAGE)
+    const PARTS_A_VISIT: f64 = 4.0 * 20.0;
+    let balanced = (parts as f64) * (2 * SHORT_SHA256) as f64 * std::f64::consts::LN_2
+        / (PARTS_A_VISIT * SHORT_SHA256 as f64);
+    (balanced.round() as usize).clamp(8, 1024)
 }
 /// The most parts a page may hold.
 pub const MAX_PER_PAGE: usize = 1 << 16;
@@ -104,15 +119,23 @@ pub struct PartTable {
     /// without this field.
     #[serde(default = "whole_sha256")]
     pub digest: usize,
+    /// Whether each part begins with its path to its page's tree root, which the root holds
+    /// beside each page's digest (the module's doc). Tables written before have none.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub proofs: bool,
 }
 
 fn whole_sha256() -> usize {
     WHOLE_SHA256
 }
 
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
 /// One file to fetch for a part list ([`Parts::wanted`]): where it is, and its entry where
-/// known already. A part fetched with the page that names it has none yet: it is checked when
-/// inserted, after its page.
+/// known already. A part checked by its path to its page's tree root, or fetched with the page
+/// that names it, has none yet: it is checked when inserted (after its page, in the latter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetch {
     pub want: Want,
@@ -165,6 +188,28 @@ impl PartList {
         read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
     ) -> Result<Vec<FileRef>, E> {
         Ok(self.table_and_parts(read)?.1)
+    }
+
+    /// Each part's entry and its bytes as written (without its path to its page's root, in a
+    /// table with proofs), every file read through `read` and checked: for what reads a
+    /// release's parts whole.
+    pub fn contents<E: From<ReleaseError>>(
+        &self,
+        read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<(FileRef, Vec<u8>)>, E> {
+        let whole = ReadParts::read(self, read)?;
+        let mut parts = Parts::new(self, whole.root.as_deref())?;
+        let mut out = Vec::new();
+        for (want, bytes) in &whole.files {
+            match *want {
+                Want::Page(n) => parts.insert_page(n, bytes)?,
+                Want::Part(n) => {
+                    let part = parts.verify(n, bytes)?.1.to_vec();
+                    out.push((parts.entry(n).expect("its page is in"), part));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The table's own files (root, pages; none where listed), and the parts' entries.
@@ -243,6 +288,15 @@ impl PartTable {
         self.parts.div_ceil(self.per_page.max(1))
     }
 
+    /// Bytes of the root a page has: its digest, after its tree root where the table has proofs.
+    fn root_entry_len(&self) -> usize {
+        if self.proofs {
+            SHORT_SHA256 + self.digest
+        } else {
+            self.digest
+        }
+    }
+
     /// Entries page `page` holds.
     fn entries(&self, page: usize) -> usize {
         self.per_page
@@ -293,15 +347,16 @@ pub(crate) fn write_table(
     per_page: usize,
     put: &mut dyn FnMut(&str, &[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<PartTable> {
-    write_table_with(name, parts, per_page, SHORT_SHA256, put)
+    write_table_with(name, parts, per_page, (SHORT_SHA256, true), put)
 }
 
-/// [`write_table`] with digests of `digest` bytes (the tests write whole ones, as before).
+/// [`write_table`] with digests of `digest` bytes and with or without proofs (the tests write
+/// tables as they were written before).
 fn write_table_with(
     name: &str,
     parts: &[&[u8]],
     per_page: usize,
-    digest: usize,
+    (digest, proofs): (usize, bool),
     put: &mut dyn FnMut(&str, &[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<PartTable> {
     let per_page = per_page.max(1);
@@ -315,6 +370,7 @@ fn write_table_with(
         per_page,
         name: name.to_string(),
         digest,
+        proofs,
     };
     let (_, ext) = table.stem_ext();
     let ext = ext.to_string();
@@ -323,8 +379,22 @@ fn write_table_with(
             .expect("named under files")
             .to_string()
     };
-    let mut pages = Vec::new();
+    let mut root = Vec::new();
     for (p, chunk) in parts.chunks(per_page).enumerate() {
+        // With proofs, a part's file is its path, then its bytes; the page lists the files.
+        let with_paths: Vec<Vec<u8>>;
+        let chunk: Vec<&[u8]> = if proofs {
+            let (tree, paths) = merkle::paths(chunk);
+            root.extend_from_slice(&tree);
+            with_paths = paths
+                .into_iter()
+                .zip(chunk)
+                .map(|(path, part)| [path.as_slice(), part].concat())
+                .collect();
+            with_paths.iter().map(Vec::as_slice).collect()
+        } else {
+            chunk.to_vec()
+        };
         let entries = chunk
             .iter()
             .map(|part| {
@@ -347,9 +417,8 @@ fn write_table_with(
             let number = p * per_page + i;
             put(&stored(&table.named(&number.to_string(), &ext, &sha)), part)?;
         }
-        pages.push(sha);
+        root.extend(digest_bytes(std::iter::once((None, sha)), table.digest));
     }
-    let root = digest_bytes(pages.into_iter().map(|sha| (None, sha)), table.digest);
     let sha = sha256_hex(&root);
     let path = table.named("table", "bin", &sha);
     put(&stored(&path), &root)?;
@@ -368,6 +437,8 @@ pub struct Parts {
     list: PartList,
     /// Paged: each page's sha256 (from the root), and the entries of the pages at hand.
     page_digests: Vec<String>,
+    /// Paged with proofs: each page's tree root (from the root).
+    trees: Vec<merkle::Digest>,
     pages: Vec<Option<Vec<(u32, String)>>>,
 }
 
@@ -393,6 +464,7 @@ impl Parts {
         let parts = Self {
             list: list.clone(),
             page_digests: Vec::new(),
+            trees: Vec::new(),
             pages: Vec::new(),
         };
         let PartList::Paged(table) = list else {
@@ -418,9 +490,11 @@ impl Parts {
                 table.name, table.per_page
             )));
         }
-        if ![SHORT_SHA256, WHOLE_SHA256].contains(&table.digest) {
+        if ![SHORT_SHA256, WHOLE_SHA256].contains(&table.digest)
+            || (table.proofs && table.digest != SHORT_SHA256)
+        {
             return Err(invalid(format!(
-                "{}: digest = {} must be {SHORT_SHA256} or {WHOLE_SHA256}",
+                "{}: digest = {} must be {SHORT_SHA256} or {WHOLE_SHA256} ({SHORT_SHA256} with proofs)",
                 table.name, table.digest
             )));
         }
@@ -448,20 +522,29 @@ impl Parts {
         if !self.page_digests.is_empty() {
             return Ok(());
         }
-        if table.pages().checked_mul(table.digest) != Some(root.len()) {
+        let each = table.root_entry_len();
+        if table.pages().checked_mul(each) != Some(root.len()) {
             return Err(ReleaseError::Invalid {
                 file: table.root.path.clone(),
                 message: format!(
-                    "{} bytes; {} parts in pages of {} need {} page digests of {} bytes",
+                    "{} bytes; {} parts in pages of {} need {} page digests of {each} bytes",
                     root.len(),
                     table.parts,
                     table.per_page,
                     table.pages(),
-                    table.digest
                 ),
             });
         }
-        self.page_digests = root.chunks_exact(table.digest).map(hex::encode).collect();
+        let tree = each - table.digest;
+        self.page_digests = root
+            .chunks_exact(each)
+            .map(|e| hex::encode(&e[tree..]))
+            .collect();
+        self.trees = root
+            .chunks_exact(each)
+            .filter(|_| table.proofs)
+            .map(|e| e[..tree].try_into().expect("a tree root"))
+            .collect();
         self.pages = vec![None; table.pages()];
         Ok(())
     }
@@ -542,16 +625,18 @@ impl Parts {
         }
     }
 
-    /// What to fetch for parts `numbers`, each file once: the table pages not at hand first,
-    /// then the parts, all in one round trip. Insert them in that order: a part whose page
-    /// came with it is checked once the page is in. Numbers past the end are skipped.
+    /// What to fetch for parts `numbers`, each file once: the table pages not at hand first
+    /// (none in a table with proofs), then the parts, all in one round trip. Insert them in
+    /// that order: a part whose page came with it is checked once the page is in. Numbers past
+    /// the end are skipped.
     pub fn wanted(&self, numbers: impl IntoIterator<Item = usize>) -> Vec<Fetch> {
         // Numbers sorted as plain integers: a sort of `Want`s would add its own copy of the
         // sort to the page's first module.
         let (mut parts, mut pages) = (Vec::new(), Vec::new());
         for n in numbers.into_iter().filter(|&n| n < self.len()) {
             if let PartList::Paged(t) = &self.list {
-                if self.entry(n).is_none() {
+                // A part with its path is checked without its page.
+                if !t.proofs && self.entry(n).is_none() {
                     pages.push(n / t.per_page);
                 }
             }
@@ -579,9 +664,19 @@ impl Parts {
         pages.chain(parts).collect()
     }
 
-    /// Checks part `number`'s bytes against its entry (an error where it is not known yet)
-    /// and returns the entry.
-    pub fn verify(&self, number: usize, bytes: &[u8]) -> Result<FileRef, ReleaseError> {
+    /// Checks part `number`'s bytes, as fetched: against its entry (an error where it is not
+    /// known yet), or, in a table with proofs, against its page's tree root (and its entry too
+    /// where its page is at hand). Returns its path and its bytes without the path to the root.
+    pub fn verify<'b>(
+        &self,
+        number: usize,
+        bytes: &'b [u8],
+    ) -> Result<(String, &'b [u8]), ReleaseError> {
+        if let PartList::Paged(t) = &self.list {
+            if t.proofs && number < t.parts {
+                return self.verify_path(t, number, bytes);
+            }
+        }
         let entry = self.entry(number).ok_or_else(|| ReleaseError::Invalid {
             file: crate::MANIFEST_NAME.into(),
             message: if number < self.len() {
@@ -591,7 +686,51 @@ impl Parts {
             },
         })?;
         entry.verify(bytes)?;
-        Ok(entry)
+        Ok((entry.path, bytes))
+    }
+
+    /// [`Parts::verify`] for a table with proofs.
+    fn verify_path<'b>(
+        &self,
+        table: &PartTable,
+        number: usize,
+        bytes: &'b [u8],
+    ) -> Result<(String, &'b [u8]), ReleaseError> {
+        let (page, at) = (number / table.per_page, number % table.per_page);
+        let (Some(path), Some(tree)) = (self.path(number), self.trees.get(page)) else {
+            return Err(ReleaseError::Invalid {
+                file: table.root.path.clone(),
+                message: "the part table's root was not loaded".into(),
+            });
+        };
+        let count = table.entries(page);
+        let len = merkle::path_len(at, count);
+        if bytes.len() < len {
+            return Err(ReleaseError::Invalid {
+                file: path,
+                message: format!(
+                    "{} bytes, fewer than its path to its page's root ({len} bytes)",
+                    bytes.len()
+                ),
+            });
+        }
+        let (proof, part) = bytes.split_at(len);
+        let reached = merkle::root_of(part, at, count, proof);
+        if reached != *tree {
+            return Err(ReleaseError::Invalid {
+                file: path,
+                message: format!(
+                    "hashes up to {}, not to page {page}'s root in the part table ({}); \
+                     refusing a corrupted or mixed release",
+                    hex::encode(reached),
+                    hex::encode(tree)
+                ),
+            });
+        }
+        if let Some(entry) = self.entry(number) {
+            entry.verify(bytes)?;
+        }
+        Ok((path, part))
     }
 
     /// Sum of the listed parts' sizes, where listed (a paged list's sizes are in its pages).
@@ -610,9 +749,21 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// `n` parts written by the release writer's rules, paged by `per_page`: the list, and
-    /// every file stored (name under files/ → bytes).
-    fn table(n: usize, per_page: usize) -> (PartList, Vec<Vec<u8>>, BTreeMap<String, Vec<u8>>) {
+    type Written = (PartList, Vec<Vec<u8>>, BTreeMap<String, Vec<u8>>);
+
+    /// `n` parts written by the release writer's rules, paged by `per_page`, a table as
+    /// written before proofs (its pages are what a client checks parts against): the list,
+    /// the parts, and every file stored (name under files/ → bytes).
+    fn table(n: usize, per_page: usize) -> Written {
+        written(n, per_page, false)
+    }
+
+    /// [`table`] as the writer writes it now, with proofs.
+    fn table_with_proofs(n: usize, per_page: usize) -> Written {
+        written(n, per_page, true)
+    }
+
+    fn written(n: usize, per_page: usize, proofs: bool) -> Written {
         let mut store = BTreeMap::new();
         let parts: Vec<Vec<u8>> = (0..n)
             .map(|i| format!("part {i}").repeat(i + 1).into_bytes())
@@ -621,10 +772,106 @@ mod tests {
             store.insert(name.to_string(), bytes.to_vec());
             Ok(())
         };
-        let list = crate::ReleaseWriter::new(&mut put)
-            .put_parts("docs.json", parts.iter().map(Vec::as_slice), Some(per_page))
-            .unwrap();
+        let list = if n > per_page {
+            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let t = write_table_with("docs.json", &slices, per_page, (16, proofs), &mut put);
+            PartList::Paged(t.unwrap())
+        } else {
+            crate::ReleaseWriter::new(&mut put)
+                .put_parts("docs.json", parts.iter().map(Vec::as_slice), Some(per_page))
+                .unwrap()
+        };
         (list, parts, store)
+    }
+
+    #[test]
+    fn a_client_checks_a_part_by_its_path_without_its_page() {
+        let (list, parts, store) = table_with_proofs(10, 4);
+        let read_path = |path: &str| store[crate::layout::artifact_name(path).unwrap()].clone();
+        let root = read_path(&list.root().unwrap().path);
+        // Three pages, each a tree root and a page digest.
+        assert_eq!(root.len(), 3 * 32);
+        let p = Parts::new(&list, Some(&root)).unwrap();
+        // The parts alone, known from the root.
+        let want = p.wanted([9, 1, 2, 40]);
+        assert_eq!(
+            want.iter().map(|f| f.want).collect::<Vec<_>>(),
+            [Want::Part(1), Want::Part(2), Want::Part(9)]
+        );
+        assert!(want.iter().all(|f| f.entry.is_none()));
+        for f in &want {
+            let Want::Part(n) = f.want else {
+                unreachable!()
+            };
+            let bytes = read_path(&f.path);
+            // Part 9 shares its page with part 8 alone: one level of 16 bytes; the others two.
+            assert_eq!(bytes.len() - parts[n].len(), if n == 9 { 16 } else { 32 });
+            let (path, part) = p.verify(n, &bytes).unwrap();
+            assert_eq!(
+                (path.as_str(), part),
+                (f.path.as_str(), parts[n].as_slice())
+            );
+            // A changed byte anywhere, in the part or its path, is refused by name.
+            for at in [0, bytes.len() - 1] {
+                let mut bad = bytes.clone();
+                bad[at] ^= 1;
+                let e = p.verify(n, &bad).unwrap_err().to_string();
+                assert!(e.contains(&f.path) && e.contains("refusing"), "{e}");
+            }
+        }
+        // Another part in its place, a short file, and a part past the end.
+        let one = read_path(&p.path(1).unwrap());
+        let e = p.verify(2, &one).unwrap_err().to_string();
+        assert!(e.contains("docs-2-"), "{e}");
+        let e = p.verify(1, &one[..10]).unwrap_err().to_string();
+        assert!(e.contains("fewer than its path"), "{e}");
+        assert!(p.verify(10, &one).is_err());
+        // Without its root nothing is checked.
+        let waiting = Parts::awaiting_root(&list).unwrap();
+        let e = waiting.verify(1, &one).unwrap_err().to_string();
+        assert!(e.contains("not loaded"), "{e}");
+    }
+
+    #[test]
+    fn the_tools_read_a_table_with_proofs_through_its_pages() {
+        let (list, parts, store) = table_with_proofs(10, 4);
+        let PartList::Paged(t) = &list else {
+            panic!("{list:?}")
+        };
+        assert!(t.proofs);
+        // Root, three pages, ten parts: each file checked against its parent, as stored.
+        let all = list.files(&mut reader(&store)).unwrap();
+        assert_eq!(all.len(), 14);
+        for f in &all {
+            f.verify(&store[crate::layout::artifact_name(&f.path).unwrap()])
+                .unwrap();
+        }
+        // Read whole, as the CLI does: with the pages in, a part is checked both ways.
+        let contents = list.contents(&mut reader(&store)).unwrap();
+        assert_eq!(
+            contents.iter().map(|c| &c.1).collect::<Vec<_>>(),
+            parts.iter().collect::<Vec<_>>()
+        );
+        let read = ReadParts::read(&list, &mut reader(&store)).unwrap();
+        let mut p = Parts::new(&list, read.root.as_deref()).unwrap();
+        for (want, bytes) in &read.files {
+            match *want {
+                Want::Page(n) => p.insert_page(n, bytes).unwrap(),
+                Want::Part(n) => assert_eq!(p.verify(n, bytes).unwrap().1, parts[n]),
+            }
+        }
+        // The manifest says so; an older build refuses the field rather than misread parts.
+        let json = serde_json::to_value(&list).unwrap();
+        assert_eq!(json["proofs"], true);
+        let (old, _, _) = table(10, 4);
+        assert!(serde_json::to_value(&old).unwrap().get("proofs").is_none());
+        // Proofs are only written with 16-byte digests.
+        let mut odd = t.clone();
+        odd.digest = 32;
+        let e = Parts::awaiting_root(&PartList::Paged(odd))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("with proofs"), "{e}");
     }
 
     fn reader(
@@ -695,9 +942,9 @@ mod tests {
             match f.want {
                 Want::Page(n) => p.insert_page(n, &bytes).unwrap(),
                 Want::Part(n) => {
-                    let entry = p.verify(n, &bytes).unwrap();
-                    assert_eq!(entry.path, f.path);
-                    assert_eq!(bytes, parts[n]);
+                    let (path, part) = p.verify(n, &bytes).unwrap();
+                    assert_eq!(path, f.path);
+                    assert_eq!(part, parts[n]);
                 }
             }
         }
@@ -749,7 +996,7 @@ mod tests {
 
     #[test]
     fn a_part_is_named_by_its_page_and_keeps_its_name_while_the_page_does() {
-        let (list, _, store) = table(10, 4);
+        let (list, _, store) = table_with_proofs(10, 4);
         let mut changed: Vec<Vec<u8>> = (0..10)
             .map(|i| format!("part {i}").repeat(i + 1).into_bytes())
             .collect();
@@ -829,9 +1076,12 @@ mod tests {
     #[test]
     fn the_writer_sizes_pages_by_the_count_where_not_told() {
         assert_eq!(page_entries(100), 8);
-        assert_eq!(page_entries(31_250), 25);
-        assert_eq!(page_entries(125_000), 50);
-        assert_eq!(page_entries(usize::MAX), MAX_PER_PAGE);
+        // SciFact's shards and fragments; a million documents' fragments, then its shards.
+        assert_eq!(page_entries(649), 11);
+        assert_eq!(page_entries(1_053), 18);
+        assert_eq!(page_entries(32_856), 569);
+        assert_eq!(page_entries(125_000), 1024);
+        assert_eq!(page_entries(usize::MAX), 1024);
         let mut put = |_: &str, _: &[u8]| Ok(());
         let parts = vec![vec![1u8]; LIST_UP_TO + 1];
         let mut w = crate::ReleaseWriter::new(&mut put);
@@ -864,7 +1114,8 @@ mod tests {
         assert_eq!(page.bytes, 4 * 20);
         assert_eq!(page.sha256.len(), 32);
         p.insert_page(0, &read(&page).unwrap()).unwrap();
-        let entry = p.verify(3, &parts[3]).unwrap();
+        p.verify(3, &parts[3]).unwrap();
+        let entry = p.entry(3).unwrap();
         assert_eq!(entry.sha256, sha256_hex(&parts[3])[..32]);
         assert!(entry.matches_sha256(&sha256_hex(&parts[3])));
         assert!(!entry.matches_sha256(&sha256_hex(&parts[2])));
@@ -884,7 +1135,7 @@ mod tests {
         let parts: Vec<Vec<u8>> = (0..10).map(|i| format!("part {i}").into_bytes()).collect();
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let mut store = BTreeMap::new();
-        let t = write_table_with("docs.json", &slices, 4, 32, &mut |name, bytes| {
+        let t = write_table_with("docs.json", &slices, 4, (32, false), &mut |name, bytes| {
             store.insert(name.to_string(), bytes.to_vec());
             Ok(())
         })
@@ -920,8 +1171,9 @@ mod tests {
     #[test]
     fn the_manifest_entry_round_trips_as_either_form() {
         let (paged, _, _) = table(5, 2);
+        let (proofs, _, _) = table_with_proofs(5, 2);
         let (listed, _, _) = table(2, 2);
-        for list in [paged, listed] {
+        for list in [paged, proofs, listed] {
             let json = serde_json::to_string(&list).unwrap();
             assert_eq!(serde_json::from_str::<PartList>(&json).unwrap(), list);
         }
