@@ -11,14 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/scifact-documents.sh
 repo="$PWD"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/searchbar/target}"
-data="${SEARCHBAR_SCIFACT:-$(cd .. && pwd)/shared/datasets/scifact}"
-[ -f "$data/corpus.jsonl" ] || { echo "SciFact not found at $data (set SEARCHBAR_SCIFACT)" >&2; exit 1; }
-if [ -z "${SEARCHBAR_BIN:-}" ]; then
-  cargo build -q --release --locked -p searchbar
-fi
-sb="${SEARCHBAR_BIN:-$CARGO_TARGET_DIR/release/searchbar}"
-work="${SEARCHBAR_BENCH_DIR:-$CARGO_TARGET_DIR/bench-scifact}"
+scifact_bench bench-scifact
 mkdir -p "$work"
 cp "$data/corpus.jsonl" "$work/corpus.jsonl"
 write_config() {

@@ -104,8 +104,9 @@ impl Int8Store {
 ///
 /// Search is two-stage: an integer scan (int8 query · int8 docs, exact i32
 /// accumulation, fast and bit-identical on every target) selects
-/// `max(k, rerank)` candidates, which are then re-scored with the f32 query
-/// against the int8 docs. `rerank = 0` returns the integer-scan scores.
+/// `max(k, rerank)` candidates, the best `rerank` of which are then re-scored
+/// with the f32 query against the int8 docs (the rest keep their scan scores).
+/// `rerank = 0` returns the integer-scan scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlatInt8 {
     pub(crate) store: Int8Store,
@@ -156,7 +157,7 @@ impl FlatInt8 {
             hits.truncate(k);
             return Ok(hits);
         }
-        crate::rows::rerank(query, candidates, k, &self.store)
+        crate::rows::rerank(query, candidates, params.rerank, k, &self.store)
     }
 
     /// Integer scan; generic over the filter so the unfiltered loop has no

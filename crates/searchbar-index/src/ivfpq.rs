@@ -638,8 +638,9 @@ impl IvfPq {
 
     /// Top-`k` docs for `query`: probe the `nprobe` lists with the highest
     /// `<q, c_l>` (clamped to `1..=nlist`), score their codes with the lookup
-    /// table, keep `max(k, rerank)` candidates and, unless `rerank == 0`,
-    /// re-score those with the int8 vectors in memory. A compact index
+    /// table, keep `max(k, rerank)` candidates and re-score the best `rerank`
+    /// of them with the int8 vectors in memory (the rest keep their PQ
+    /// scores; `rerank == 0`: none is re-scored). A compact index
     /// refuses `rerank > 0` rather than silently returning coarser scores, and
     /// an external one whose rows file is not attached asks for its rows
     /// ([`SearchError::RowsNotAttached`]: use [`crate::Index::candidates`]).
@@ -651,7 +652,7 @@ impl IvfPq {
         filter: Option<&AllowList>,
     ) -> Result<Vec<Hit>, SearchError> {
         let candidates = self.candidates(query, k, params, filter)?;
-        match (candidates.needs_rows, &self.store) {
+        match (candidates.needs_rows(), &self.store) {
             (false, _) => Ok(candidates.into_first_stage()),
             (true, Some(store)) => candidates.rerank(query, store),
             (true, None) => Err(SearchError::RowsNotAttached),
@@ -723,13 +724,13 @@ impl IvfPq {
             }
         }
         let hits = top.into_sorted();
-        let needs_rows = params.rerank > 0;
+        let rescore = params.rerank.min(hits.len());
         // The row digests the second stage checks fetched records against: the index's own,
         // or, with the lists in their file, those of the entries that named the candidates (in
         // the lists just probed).
-        let row_digests = match (&self.digests, needs_rows) {
+        let row_digests = match (&self.digests, rescore > 0) {
             (Some(digests), true) => {
-                let mut docs: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+                let mut docs: Vec<u32> = hits[..rescore].iter().map(|h| h.doc).collect();
                 docs.sort_unstable();
                 if in_memory {
                     docs.into_iter()
@@ -744,7 +745,7 @@ impl IvfPq {
         Ok(Candidates {
             hits,
             k,
-            needs_rows,
+            rescore,
             dim: self.dim,
             row_digests,
         })
@@ -756,7 +757,9 @@ impl IvfPq {
 pub struct Candidates {
     pub(crate) hits: Vec<Hit>,
     pub(crate) k: usize,
-    pub(crate) needs_rows: bool,
+    /// How many of the best hits the second stage re-scores (`rerank`, at most all of them;
+    /// 0: none). The others keep their first-stage scores.
+    pub(crate) rescore: usize,
     pub(crate) dim: usize,
     /// With external rows, each candidate's row digest, by doc ascending.
     pub(crate) row_digests: Vec<(u32, Digest)>,
@@ -768,7 +771,7 @@ impl Candidates {
         Self {
             hits,
             k,
-            needs_rows: false,
+            rescore: 0,
             dim: 0,
             row_digests: Vec::new(),
         }
@@ -781,16 +784,13 @@ impl Candidates {
 
     /// Whether a second stage must re-score these with their rows.
     pub fn needs_rows(&self) -> bool {
-        self.needs_rows
+        self.rescore > 0
     }
 
     /// Docs whose rows the second stage needs, ascending (empty when none):
     /// the records to fetch from a rows file.
     pub fn docs(&self) -> Vec<u32> {
-        if !self.needs_rows {
-            return Vec::new();
-        }
-        let mut docs: Vec<u32> = self.hits.iter().map(|h| h.doc).collect();
+        let mut docs: Vec<u32> = self.hits[..self.rescore].iter().map(|h| h.doc).collect();
         docs.sort_unstable();
         docs
     }
@@ -819,16 +819,16 @@ impl Candidates {
         self.hits
     }
 
-    /// The second stage: re-scores with `rows` and keeps the best `k`.
+    /// The second stage: re-scores the best `rescore` with `rows` and keeps the best `k`.
     pub(crate) fn rerank(
         self,
         query: &[f32],
         rows: &dyn RowSource,
     ) -> Result<Vec<Hit>, SearchError> {
-        if !self.needs_rows {
+        if !self.needs_rows() {
             return Ok(self.into_first_stage());
         }
-        rows::rerank(query, self.hits, self.k, rows)
+        rows::rerank(query, self.hits, self.rescore, self.k, rows)
     }
 }
 

@@ -56,8 +56,10 @@ pub struct SearchParams {
     /// Ignored by the flat index.
     pub nprobe: usize,
     /// Number of first-stage candidates re-scored with the f32 query against
-    /// the int8 vectors (at least `k` are). `0` disables re-ranking and
-    /// returns first-stage scores (PQ estimates or the int8 integer scan).
+    /// the int8 vectors: a search keeps `max(k, rerank)` candidates and
+    /// re-scores the best `rerank` of them; any others keep their first-stage
+    /// scores (PQ estimates or the int8 integer scan), which `0` returns for
+    /// all.
     pub rerank: usize,
 }
 

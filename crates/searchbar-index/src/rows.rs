@@ -184,15 +184,21 @@ impl RowSource for FetchedRows {
     }
 }
 
-/// The second stage shared by every index and row source: re-scores each
-/// candidate as `scale * <query, codes>` and keeps the best `k`.
+/// The second stage shared by every index and row source: re-scores each of
+/// the best `rescore` candidates (best first by their first-stage scores) as
+/// `scale * <query, codes>` and keeps the best `k` of all. Candidates past
+/// `rescore` keep their first-stage scores, estimates of the same inner
+/// product: a hybrid query ranks `FUSION_DEPTH` dense hits but needs exact
+/// scores only near the top, and each re-scored row of an index with a rows
+/// file is one range request.
 pub(crate) fn rerank(
     query: &[f32],
     mut candidates: Vec<Hit>,
+    rescore: usize,
     k: usize,
     rows: &dyn RowSource,
 ) -> Result<Vec<Hit>, SearchError> {
-    for hit in &mut candidates {
+    for hit in candidates.iter_mut().take(rescore) {
         let row = rows.row(hit.doc).ok_or(SearchError::MissingRow(hit.doc))?;
         if row.codes.len() != query.len() {
             return Err(SearchError::DimensionMismatch {

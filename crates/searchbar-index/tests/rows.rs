@@ -316,3 +316,50 @@ fn search_with_the_rows_file_at_hand() {
         "{err}"
     );
 }
+
+/// A hybrid query reads a deeper dense list (`FUSION_DEPTH`) than it re-ranks: with `rerank`
+/// below `k` only the best `rerank` candidates' records are fetched and re-scored, the rest keep
+/// their PQ scores, and the list is sorted over both, as the index with its vectors in memory
+/// sorts it.
+#[test]
+fn a_list_deeper_than_rerank_fetches_only_the_rows_it_rescores() {
+    let fx = Fixture::new(400, 16, 5);
+    let (full, external, rows) = parts(&fx);
+    let k = 30;
+    let p = SearchParams {
+        nprobe: 8,
+        rerank: 7,
+    };
+    for i in 0..fx.n_queries() {
+        let q = fx.query(i);
+        let first = full
+            .search(q, k, &SearchParams { rerank: 0, ..p }, None)
+            .unwrap();
+        let exact = full
+            .search(q, k, &SearchParams { rerank: k, ..p }, None)
+            .unwrap();
+        let candidates = external.candidates(q, k, &p, None).unwrap();
+        let mut best: Vec<u32> = first[..7].iter().map(|h| h.doc).collect();
+        best.sort_unstable();
+        assert_eq!(candidates.docs(), best, "query {i}: the rows fetched");
+        let mut fetched = FetchedRows::new();
+        for doc in candidates.docs() {
+            let r = external.row_range(doc).unwrap();
+            let record = &rows[r.start as usize..r.end as usize];
+            candidates.insert_row(&mut fetched, doc, record).unwrap();
+        }
+        let got = external.rerank(q, candidates, &fetched).unwrap();
+        // The best 7 with the scores a full re-ranking gives them, the others as found.
+        let mut want: Vec<_> = first
+            .iter()
+            .enumerate()
+            .map(|(j, h)| match j < 7 {
+                true => *exact.iter().find(|e| e.doc == h.doc).unwrap(),
+                false => *h,
+            })
+            .collect();
+        want.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc)));
+        assert_eq!(got, want, "query {i}");
+        assert_eq!(full.search(q, k, &p, None).unwrap(), got, "query {i}");
+    }
+}

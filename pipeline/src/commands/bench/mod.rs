@@ -418,9 +418,9 @@ fn measure(
     let params = SearchParams { nprobe, rerank };
     let mut ms = Vec::with_capacity(truth.len());
     let mut recall = 0.0;
-    // A query fetches the record of each of its max(k, rerank) candidates.
+    // A query fetches the record of each candidate it re-scores.
     let fetched_bytes = match rows {
-        Some(_) if rerank > 0 => K.max(rerank).min(index.len()) * record_len(data.dim),
+        Some(_) if rerank > 0 => rerank.min(index.len()) * record_len(data.dim),
         _ => 0,
     };
     for (q, want) in data.queries.chunks_exact(data.dim).zip(truth) {
