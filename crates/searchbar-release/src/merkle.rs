@@ -65,13 +65,11 @@ pub(crate) fn paths(parts: &[&[u8]]) -> (Digest, Vec<Vec<u8>>) {
     let root = levels.last().expect("a level")[0];
     let paths = (0..parts.len())
         .map(|i| {
-            let mut at = i;
             let mut path = Vec::new();
-            for level in &levels[..levels.len() - 1] {
-                if let Some(beside) = level.get(at ^ 1) {
-                    path.extend_from_slice(beside);
+            for (j, (level, step)) in levels.iter().zip(climb(i, parts.len())).enumerate() {
+                if step.is_some() {
+                    path.extend_from_slice(&level[(i >> j) ^ 1]);
                 }
-                at /= 2;
             }
             path
         })
@@ -79,40 +77,41 @@ pub(crate) fn paths(parts: &[&[u8]]) -> (Digest, Vec<Vec<u8>>) {
     (root, paths)
 }
 
+/// The levels part `at` of `count` climbs to the root, lowest first: at each, `None` where its
+/// subtree is the odd one out (it goes up unchanged), else whether it is the left of its pair.
+/// What [`path_len`] counts and [`root_of`] hashes along, and where [`paths`] takes a digest.
+fn climb(at: usize, count: usize) -> impl Iterator<Item = Option<bool>> {
+    let (mut at, mut len) = (at, count);
+    std::iter::from_fn(move || {
+        (len > 1).then(|| {
+            let step = (at ^ 1 < len).then_some(at % 2 == 0);
+            at /= 2;
+            len = len.div_ceil(2);
+            step
+        })
+    })
+}
+
 /// Bytes of the path of part `at` of `count`.
 pub(crate) fn path_len(at: usize, count: usize) -> usize {
-    let (mut at, mut len, mut digests) = (at, count, 0);
-    while len > 1 {
-        if at ^ 1 < len {
-            digests += 1;
-        }
-        at /= 2;
-        len = len.div_ceil(2);
-    }
-    digests * SHORT_SHA256
+    climb(at, count).flatten().count() * SHORT_SHA256
 }
 
 /// The root that part `at` of `count`, with `path` ([`path_len`] bytes), hashes up to.
 pub(crate) fn root_of(part: &[u8], at: usize, count: usize, path: &[u8]) -> Digest {
-    let (mut at, mut len, mut digest) = (at, count, leaf(part));
     let mut beside = path.chunks_exact(SHORT_SHA256);
-    while len > 1 {
-        if at ^ 1 < len {
-            let other: Digest = beside
-                .next()
-                .expect("a path of path_len bytes")
-                .try_into()
-                .expect("a digest");
-            digest = if at % 2 == 0 {
-                node(&digest, &other)
-            } else {
-                node(&other, &digest)
-            };
+    climb(at, count).flatten().fold(leaf(part), |digest, left| {
+        let other: Digest = beside
+            .next()
+            .expect("a path of path_len bytes")
+            .try_into()
+            .expect("a digest");
+        if left {
+            node(&digest, &other)
+        } else {
+            node(&other, &digest)
         }
-        at /= 2;
-        len = len.div_ceil(2);
-    }
-    digest
+    })
 }
 
 #[cfg(test)]

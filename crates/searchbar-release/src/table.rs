@@ -197,19 +197,15 @@ impl PartList {
         &self,
         read: &mut dyn FnMut(&FileRef) -> Result<Vec<u8>, E>,
     ) -> Result<Vec<(FileRef, Vec<u8>)>, E> {
-        let whole = ReadParts::read(self, read)?;
-        let mut parts = Parts::new(self, whole.root.as_deref())?;
-        let mut out = Vec::new();
-        for (want, bytes) in &whole.files {
-            match *want {
-                Want::Page(n) => parts.insert_page(n, bytes)?,
-                Want::Part(n) => {
-                    let part = parts.verify(n, bytes)?.1.to_vec();
-                    out.push((parts.entry(n).expect("its page is in"), part));
-                }
-            }
-        }
-        Ok(out)
+        let (_, parts, _) = self.read_table(read)?;
+        (0..parts.len())
+            .map(|n| {
+                let entry = parts.entry(n).expect("every page is read");
+                let bytes = read(&entry)?;
+                let part = parts.verify(n, &bytes)?.1.to_vec();
+                Ok((entry, part))
+            })
+            .collect()
     }
 
     /// The table's own files (root, pages; none where listed), and the parts' entries.
@@ -535,16 +531,14 @@ impl Parts {
                 ),
             });
         }
+        // Each page's entry: its tree root where the table has proofs, then its digest.
         let tree = each - table.digest;
-        self.page_digests = root
-            .chunks_exact(each)
-            .map(|e| hex::encode(&e[tree..]))
-            .collect();
-        self.trees = root
-            .chunks_exact(each)
-            .filter(|_| table.proofs)
-            .map(|e| e[..tree].try_into().expect("a tree root"))
-            .collect();
+        for e in root.chunks_exact(each) {
+            if table.proofs {
+                self.trees.push(e[..tree].try_into().expect("a tree root"));
+            }
+            self.page_digests.push(hex::encode(&e[tree..]));
+        }
         self.pages = vec![None; table.pages()];
         Ok(())
     }
