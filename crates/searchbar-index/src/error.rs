@@ -209,9 +209,10 @@ pub enum RowError {
     /// A record was given for a doc that is not among the candidates.
     #[error("doc {0} is not a candidate of this search")]
     NotACandidate(u32),
-    /// The row digests are in the index's lists file, not attached: rows are verified against
-    /// the candidates that named them (`Candidates::insert_row`).
-    #[error("this index's row digests are in its lists file: verify rows with the candidates")]
+    /// The index's lists check its rows (row digests in a lists file not attached, or trees
+    /// over each list's rows): rows are verified against the candidates that named them
+    /// (`Candidates::insert_row`), or, with trees, as a whole file once the lists are attached.
+    #[error("this index's rows are checked by its lists: verify rows with the candidates")]
     DigestsInLists,
     /// The index keeps its lists inside its own file.
     #[error("this index has no separate lists file")]

@@ -14,7 +14,7 @@
 use crate::error::FormatError;
 use crate::flat::{validate_scales, FlatInt8, Int8Store};
 use crate::ivfpq::{IvfPq, ListsFile};
-use crate::lists::LIST_DIGEST_LEN;
+use crate::lists::{ListRows, LIST_DIGEST_LEN};
 use crate::pq::PqCodebook;
 use crate::rows;
 use crate::{Index, MAX_DIM};
@@ -25,11 +25,12 @@ use std::fmt;
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"SBINDEX\0";
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Oldest version this build reads. Version 1 is version 2 without compact
 /// IVF-PQ files (its IVF-PQ files always carry the int8 sections), version 2
 /// is version 3 without row digests, version 3 is version 4 without lists
-/// files, so the same reader handles all four.
+/// files, version 4 is version 5 without row trees, so the same reader
+/// handles all five.
 pub const MIN_READ_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
 pub const ALIGN: u64 = 16;
@@ -128,13 +129,25 @@ enum Params {
         /// Whether each list entry carries its row's digest (external rows).
         row_digests: bool,
     },
+    /// IVF-PQ with its lists in a lists file and its external rows checked by a tree over each
+    /// list's rows (version 5): each list ends with its tree's root, each record of the rows
+    /// file carries its path of `row_levels` digests.
+    IvfPqRowTrees {
+        nlist: u32,
+        m: u32,
+        nbits: u32,
+        by_residual: bool,
+        row_levels: u32,
+    },
 }
 
 impl Params {
     fn kind_code(&self) -> u32 {
         match self {
             Params::FlatInt8 => KIND_FLAT_INT8,
-            Params::IvfPq { .. } | Params::IvfPqLists { .. } => KIND_IVF_PQ,
+            Params::IvfPq { .. } | Params::IvfPqLists { .. } | Params::IvfPqRowTrees { .. } => {
+                KIND_IVF_PQ
+            }
         }
     }
 }
@@ -206,12 +219,21 @@ pub(crate) fn write(index: &Index) -> Vec<u8> {
                 // A root: nothing per doc; the lists (with the row digests) are in their file.
                 Some(file) => {
                     sections.push((SectionKind::ListDigests, file.digests.concat()));
-                    let params = Params::IvfPqLists {
-                        nlist,
-                        m,
-                        nbits,
-                        by_residual,
-                        row_digests: file.row_digests,
+                    let params = match file.rows {
+                        ListRows::Tree { levels } => Params::IvfPqRowTrees {
+                            nlist,
+                            m,
+                            nbits,
+                            by_residual,
+                            row_levels: levels,
+                        },
+                        rows => Params::IvfPqLists {
+                            nlist,
+                            m,
+                            nbits,
+                            by_residual,
+                            row_digests: rows == ListRows::Digests,
+                        },
                     };
                     (KIND_IVF_PQ, params, None, sections)
                 }
@@ -617,24 +639,48 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Index, FormatError> {
                     h.version
                 )));
             }
-            read_ivf(
-                bytes,
-                &parsed,
-                (nlist, m, nbits, by_residual),
-                Some(row_digests),
-            )?
+            let rows = if row_digests {
+                ListRows::Digests
+            } else {
+                ListRows::None
+            };
+            read_ivf(bytes, &parsed, (nlist, m, nbits, by_residual), Some(rows))?
+        }
+        Params::IvfPqRowTrees {
+            nlist,
+            m,
+            nbits,
+            by_residual,
+            row_levels,
+        } => {
+            if h.version < 5 {
+                return Err(FormatError::BadMetadata(format!(
+                    "row trees need format version 5, the file says {}",
+                    h.version
+                )));
+            }
+            // A list holds at most every doc, and doc ordinals are u32.
+            if row_levels > 32 {
+                return Err(FormatError::InvalidField {
+                    field: "row_levels",
+                    value: row_levels.into(),
+                    reason: "must be at most 32",
+                });
+            }
+            let rows = ListRows::Tree { levels: row_levels };
+            read_ivf(bytes, &parsed, (nlist, m, nbits, by_residual), Some(rows))?
         }
     };
     Ok(index)
 }
 
 /// An IVF-PQ file: `params` is (nlist, m, nbits, by_residual); `lists` is `None` for lists
-/// inside the file, else whether the lists file's entries carry row digests (a root).
+/// inside the file, else what the lists file says of the rows (a root).
 fn read_ivf(
     bytes: &[u8],
     parsed: &Parsed,
     (nlist, m, nbits, by_residual): (u32, u32, u32, bool),
-    lists: Option<bool>,
+    lists: Option<ListRows>,
 ) -> Result<Index, FormatError> {
     use SectionKind::*;
     let h = parsed.header;
@@ -761,13 +807,15 @@ fn read_ivf(
         n_docs: usize::try_from(n).unwrap_or(usize::MAX),
         store,
         digests: match lists {
-            Some(row_digests) => row_digests.then(Vec::new),
+            Some(ListRows::None) => None,
+            Some(_) => Some(Vec::new()),
             None => external.then(|| rows::digests(sections.get(RowDigests))),
         },
-        lists_file: lists.map(|row_digests| ListsFile {
+        lists_file: lists.map(|rows| ListsFile {
             digests: rows::digests(sections.get(ListDigests)),
             attached: false,
-            row_digests,
+            rows,
+            row_roots: Vec::new(),
         }),
     };
     ivf.validate().map_err(|(s, r)| invalid(s, r))?;

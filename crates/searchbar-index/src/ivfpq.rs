@@ -11,9 +11,10 @@ use crate::filter::AllowList;
 use crate::flat::{check_dim, Int8Store};
 use crate::format::SectionKind;
 use crate::kernels::{dot_f32, lut_sum};
-use crate::lists::{self, Digest, FetchedLists, Shape};
+use crate::lists::{self, Digest, FetchedLists, ListRows, Shape};
 use crate::pq::PqCodebook;
-use crate::rows::{self, FetchedRows, RowSource, ROW_DIGEST_LEN};
+use crate::row_tree;
+use crate::rows::{self, FetchedRows, RowCheck, RowSource, ROW_DIGEST_LEN};
 use crate::topk::{Hit, TopK};
 use crate::{check_query, SearchParams};
 
@@ -52,8 +53,9 @@ pub struct IvfPq {
     pub(crate) store: Option<Int8Store>,
     /// External re-ranking rows: the digest of each doc's record in the rows
     /// file (see [`crate::rows`]). When set, the store is never serialized.
-    /// Empty while the lists are in a lists file that is not attached: the
-    /// digests are in the lists' entries then.
+    /// Empty while the lists are in a lists file that is not attached (the
+    /// digests are in the lists' entries then), and always with row trees
+    /// (each row is checked along its path to its list's root instead).
     pub(crate) digests: Option<Vec<[u8; ROW_DIGEST_LEN]>>,
     /// Lists kept in a separate lists file (see [`crate::lists`]); `ids` and
     /// `codes` are empty until it is attached.
@@ -65,11 +67,27 @@ pub struct IvfPq {
 pub(crate) struct ListsFile {
     /// Each list's digest.
     pub(crate) digests: Vec<Digest>,
-    /// Whether the lists are in memory (`ids`, `codes` and the row digests).
+    /// Whether the lists are in memory (`ids`, `codes` and the row digests or roots).
     pub(crate) attached: bool,
-    /// Whether each entry carries its row's digest (external re-ranking rows).
-    pub(crate) row_digests: bool,
+    /// What the lists say of their rows (external re-ranking rows: digests or trees).
+    pub(crate) rows: ListRows,
+    /// With row trees and the lists attached, each list's root.
+    pub(crate) row_roots: Vec<Digest>,
 }
+
+impl ListsFile {
+    /// The levels of its row trees, where it has them.
+    fn tree_levels(&self) -> Option<u32> {
+        match self.rows {
+            ListRows::Tree { levels } => Some(levels),
+            _ => None,
+        }
+    }
+}
+
+/// An index whose lists moved into a lists file ([`IvfPq::into_split`]): the index (its
+/// root), the lists file, and, with external rows, the rows file their lists check.
+pub type Split = (IvfPq, Vec<u8>, Option<Vec<u8>>);
 
 /// How an IVF-PQ index re-ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,8 +228,9 @@ impl IvfPq {
             }
         }
         let in_memory = self.lists_in_memory();
+        let trees = self.row_tree_levels().is_some();
         if let Some(digests) = &self.digests {
-            let want = if in_memory { self.n_docs } else { 0 };
+            let want = if in_memory && !trees { self.n_docs } else { 0 };
             if digests.len() != want {
                 return err(
                     RowDigests,
@@ -242,6 +261,22 @@ impl IvfPq {
             );
         }
         if let Some(file) = &self.lists_file {
+            // Every entry of a list must have a leaf in its tree.
+            if let Some(levels) = file.tree_levels() {
+                if let Some(w) = self
+                    .offsets
+                    .windows(2)
+                    .find(|w| (w[1] - w[0]) as u64 > 1u64 << levels)
+                {
+                    return err(
+                        ListOffsets,
+                        format!(
+                            "a list of {} entries in row trees of {levels} levels",
+                            w[1] - w[0]
+                        ),
+                    );
+                }
+            }
             if file.digests.len() != nlist {
                 return err(
                     ListDigests,
@@ -400,13 +435,16 @@ impl IvfPq {
 
     /// Moves the inverted lists out into a lists file, returned alongside:
     /// the index file keeps the centroids, the codebook, the list offsets and
-    /// an 8-byte digest per list (nothing per doc: with external rows each
-    /// entry carries its row's digest), and a client fetches the lists a
-    /// query probes ([`crate::Index::missing_lists`]). The lists stay in
-    /// memory here. Errors on an index with its int8 vectors inside (they
-    /// would ship whole with the root: use external rows or none) and on one
-    /// whose lists are not in memory.
-    pub fn into_split(mut self) -> Result<(Self, Vec<u8>), BuildError> {
+    /// an 8-byte digest per list, and a client fetches the lists a query
+    /// probes ([`crate::Index::missing_lists`]). With external rows, `rows`
+    /// is their file ([`IvfPq::into_external`]'s) and comes back rewritten:
+    /// each list ends with the root of the tree over its rows and each record
+    /// carries its path ([`crate::row_tree`]), so neither the root nor a list
+    /// holds anything per row. The lists stay in memory here. Errors on an
+    /// index with its int8 vectors inside (they would ship whole with the
+    /// root: use external rows or none), on one whose lists are not in
+    /// memory, and on a rows file that is not this index's.
+    pub fn into_split(mut self, rows: Option<Vec<u8>>) -> Result<Split, BuildError> {
         if !self.lists_in_memory() {
             return Err(BuildError::Invalid(
                 "this index's lists are in a lists file that is not attached".into(),
@@ -418,19 +456,82 @@ impl IvfPq {
                     .into(),
             ));
         }
-        let (file, digests) = lists::encode(
+        let leaves: Vec<Digest> = match (&self.digests, &rows) {
+            (None, None) => Vec::new(),
+            (Some(_), None) => {
+                return Err(BuildError::Invalid(
+                    "an index with external rows splits with its rows file".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(BuildError::Invalid(
+                    "this index has no external rows for a rows file".into(),
+                ))
+            }
+            // The leaves are the rows themselves: a file that is not this index's fails here
+            // rather than in a client.
+            (Some(digests), Some(file)) => {
+                if digests.is_empty() {
+                    return Err(BuildError::Invalid(
+                        "this index's rows are checked by its lists' trees: split the index \
+                         its rows file was made from"
+                            .into(),
+                    ));
+                }
+                let record = rows::record_len(self.dim);
+                let fits = file.len() as u64 == self.n_docs as u64 * record as u64;
+                let leaves: Vec<Digest> = file.chunks_exact(record).map(rows::digest).collect();
+                if !fits || *digests != leaves {
+                    return Err(BuildError::Invalid(
+                        "the rows file is not this index's (its length or a row differs)".into(),
+                    ));
+                }
+                leaves
+            }
+        };
+        let list_rows = match rows {
+            None => ListRows::None,
+            Some(_) => ListRows::Tree {
+                levels: row_tree::levels_for(
+                    (0..self.nlist() as u32)
+                        .map(|l| self.list_len(l))
+                        .max()
+                        .unwrap_or(0),
+                ),
+            },
+        };
+        let encoded = lists::encode(
             &self.offsets,
             &self.ids,
             &self.codes,
             self.pq.m,
-            self.digests.as_deref(),
+            list_rows,
+            &leaves,
         );
-        self.lists_file = Some(ListsFile {
-            digests,
-            attached: true,
-            row_digests: self.digests.is_some(),
+        let rows = rows.map(|file| {
+            let record = rows::record_len(self.dim);
+            let path = match list_rows {
+                ListRows::Tree { levels } => row_tree::path_len(levels),
+                _ => 0,
+            };
+            let mut out = Vec::with_capacity(file.len() + encoded.paths.len());
+            for (doc, row) in file.chunks_exact(record).enumerate() {
+                out.extend_from_slice(row);
+                out.extend_from_slice(&encoded.paths[doc * path..(doc + 1) * path]);
+            }
+            out
         });
-        Ok((self, file))
+        if rows.is_some() {
+            // Rows are checked along their paths from here on, not by digest.
+            self.digests = Some(Vec::new());
+        }
+        self.lists_file = Some(ListsFile {
+            digests: encoded.digests,
+            attached: true,
+            rows: list_rows,
+            row_roots: encoded.roots,
+        });
+        Ok((self, encoded.file, rows))
     }
 
     /// Whether the lists are in memory: always, unless they are in a lists
@@ -447,7 +548,7 @@ impl IvfPq {
     fn shape(&self, file: &ListsFile) -> Shape {
         Shape {
             m: self.pq.m,
-            row_digests: file.row_digests,
+            rows: file.rows,
             n_docs: self.n_docs,
             ksub: self.pq.ksub(),
         }
@@ -458,8 +559,7 @@ impl IvfPq {
     pub fn attach_lists(&mut self, file: &[u8]) -> Result<(), RowError> {
         let lists_file = self.lists_file.as_ref().ok_or(RowError::NoListsFile)?;
         let shape = self.shape(lists_file);
-        let entry = lists::entry_len(shape.m, shape.row_digests) as u64;
-        let expected = (self.n_docs as u64).saturating_mul(entry);
+        let expected = shape.file_len(self.nlist(), self.n_docs);
         if file.len() as u64 != expected {
             return Err(RowError::Length {
                 what: "lists file".into(),
@@ -469,9 +569,9 @@ impl IvfPq {
         }
         let mut ids = Vec::with_capacity(self.n_docs);
         let mut codes = Vec::with_capacity(self.n_docs * shape.m);
-        let mut rows = shape
-            .row_digests
-            .then(|| vec![[0u8; ROW_DIGEST_LEN]; self.n_docs]);
+        let mut rows =
+            (shape.rows == ListRows::Digests).then(|| vec![[0u8; ROW_DIGEST_LEN]; self.n_docs]);
+        let mut roots = Vec::new();
         for (l, want) in (0u32..).zip(&lists_file.digests) {
             let range = self.list_range(l).ok_or(RowError::NoListsFile)?;
             let list = lists::decode(
@@ -486,36 +586,46 @@ impl IvfPq {
                     rows[id as usize] = *d;
                 }
             }
+            roots.extend(list.tree.map(|(root, _)| root));
             ids.extend(list.ids);
             codes.extend(list.codes);
         }
         // In place; put back as it was if the whole is invalid (a doc in two lists).
-        let rows = if self.digests.is_some() { rows } else { None };
+        let rows = match (&self.digests, rows) {
+            (Some(_), Some(rows)) => Some(rows),
+            (Some(_), None) => Some(Vec::new()),
+            (None, _) => None,
+        };
         let before = std::mem::replace(&mut self.digests, rows);
         (self.ids, self.codes) = (ids, codes);
-        self.set_attached(true);
+        self.set_attached(true, roots);
         if let Err((_, reason)) = self.validate() {
             (self.ids, self.codes, self.digests) = (Vec::new(), Vec::new(), before);
-            self.set_attached(false);
+            self.set_attached(false, Vec::new());
             return Err(RowError::InvalidLists(reason));
         }
         Ok(())
     }
 
-    fn set_attached(&mut self, attached: bool) {
+    fn set_attached(&mut self, attached: bool, row_roots: Vec<Digest>) {
         if let Some(f) = &mut self.lists_file {
             f.attached = attached;
+            f.row_roots = row_roots;
         }
+    }
+
+    /// The levels of the trees its lists' rows are checked by, where they are.
+    fn row_tree_levels(&self) -> Option<u32> {
+        self.lists_file.as_ref().and_then(ListsFile::tree_levels)
     }
 
     /// Byte range of list `l` in the lists file, for a range request; `None`
     /// unless the index has a lists file and `l` is a list.
     pub fn list_range(&self, l: u32) -> Option<std::ops::Range<u64>> {
         let file = self.lists_file.as_ref()?;
-        let entry = lists::entry_len(self.pq.m, file.row_digests) as u64;
-        let start = *self.offsets.get(l as usize)? as u64;
-        let end = *self.offsets.get(l as usize + 1)? as u64;
-        Some(start * entry..end * entry)
+        let start = *self.offsets.get(l as usize)?;
+        let end = *self.offsets.get(l as usize + 1)?;
+        Some(self.shape(file).record(l as usize, start, end))
     }
 
     /// Verifies `record` (list `l`, fetched from the lists file) against the
@@ -595,9 +705,50 @@ impl IvfPq {
 
     /// Loads a whole rows file (e.g. on the pipeline side) after checking its
     /// length and every record's digest; searches then re-rank in memory.
+    /// With row trees, the lists must be attached first: each row is
+    /// checked along its path to its list's root.
     pub fn attach_rows(&mut self, file: &[u8]) -> Result<(), RowError> {
         let digests = self.digests.as_ref().ok_or(RowError::NotExternal)?;
-        self.store = Some(rows::decode_file(self.dim, digests, file)?);
+        let Some(levels) = self.row_tree_levels() else {
+            self.store = Some(rows::decode_file(self.dim, digests, file)?);
+            return Ok(());
+        };
+        let roots = match &self.lists_file {
+            Some(f) if f.attached => &f.row_roots,
+            _ => return Err(RowError::DigestsInLists),
+        };
+        let (dim, n) = (self.dim, self.n_docs);
+        let record = rows::record_len(dim) + row_tree::path_len(levels);
+        let expected = (n as u64).saturating_mul(record as u64);
+        if file.len() as u64 != expected {
+            return Err(RowError::Length {
+                what: "rows file".into(),
+                expected,
+                got: file.len() as u64,
+            });
+        }
+        let mut store = Int8Store {
+            dim,
+            codes: vec![0; n * dim],
+            scales: vec![0.0; n],
+        };
+        for (l, root) in roots.iter().enumerate() {
+            let ids = &self.ids[self.offsets[l]..self.offsets[l + 1]];
+            for (at, &doc) in (0u32..).zip(ids) {
+                let check = RowCheck::Path {
+                    root: *root,
+                    at,
+                    levels,
+                };
+                let r = rows::record_range(dim, levels, doc);
+                let bytes = &file[r.start as usize..r.end as usize];
+                let (scale, codes) = rows::decode_checked(dim, &check, doc, bytes)?;
+                let d = doc as usize;
+                store.scales[d] = scale;
+                store.codes[d * dim..(d + 1) * dim].copy_from_slice(&codes);
+            }
+        }
+        self.store = Some(store);
         Ok(())
     }
 
@@ -605,12 +756,14 @@ impl IvfPq {
     /// `None` unless the index is external and `doc` is in range.
     pub fn row_range(&self, doc: u32) -> Option<std::ops::Range<u64>> {
         self.digests.as_ref()?;
-        ((doc as usize) < self.n_docs).then(|| rows::record_range(self.dim, doc))
+        let levels = self.row_tree_levels().unwrap_or(0);
+        ((doc as usize) < self.n_docs).then(|| rows::record_range(self.dim, levels, doc))
     }
 
     /// Verifies `record` (fetched from the rows file) against `doc`'s digest
-    /// and adds it to `rows`. With the lists in an unattached lists file the
-    /// digests are in the lists: verify with [`Candidates::insert_row`].
+    /// and adds it to `rows`. With the lists in an unattached lists file, or
+    /// row trees, the lists check the rows: verify with
+    /// [`Candidates::insert_row`].
     pub fn insert_row(
         &self,
         rows: &mut FetchedRows,
@@ -618,7 +771,7 @@ impl IvfPq {
         record: &[u8],
     ) -> Result<(), RowError> {
         let digests = self.digests.as_ref().ok_or(RowError::NotExternal)?;
-        if !self.lists_in_memory() {
+        if !self.lists_in_memory() || self.row_tree_levels().is_some() {
             return Err(RowError::DigestsInLists);
         }
         let row = rows::decode(self.dim, digests, doc, record)?;
@@ -725,19 +878,34 @@ impl IvfPq {
         }
         let hits = top.into_sorted();
         let rescore = params.rerank.min(hits.len());
-        // The row digests the second stage checks fetched records against: the index's own,
-        // or, with the lists in their file, those of the entries that named the candidates (in
-        // the lists just probed).
-        let row_digests = match (&self.digests, rescore > 0) {
+        // How the second stage checks fetched records: against the index's own row digests,
+        // or against what the lists just probed say of the candidates they named (their
+        // entries' digests, or their trees' roots).
+        let row_checks = match (&self.digests, rescore > 0) {
             (Some(digests), true) => {
                 let mut docs: Vec<u32> = hits[..rescore].iter().map(|h| h.doc).collect();
                 docs.sort_unstable();
-                if in_memory {
-                    docs.into_iter()
-                        .filter_map(|doc| Some((doc, *digests.get(doc as usize)?)))
-                        .collect()
-                } else {
-                    fetched.row_digests(probes.iter().map(|p| p.doc), &docs)
+                match (in_memory, &self.lists_file) {
+                    (true, Some(file)) if file.tree_levels().is_some() => lists::row_checks(
+                        probes.iter().map(|p| {
+                            let l = p.doc as usize;
+                            let ids = &self.ids[self.offsets[l]..self.offsets[l + 1]];
+                            let root = file.row_roots.get(l).copied().unwrap_or_default();
+                            (
+                                ids,
+                                &[][..],
+                                file.tree_levels().map(|levels| (root, levels)),
+                            )
+                        }),
+                        &docs,
+                    ),
+                    (true, _) => docs
+                        .into_iter()
+                        .filter_map(|doc| {
+                            Some((doc, RowCheck::Digest(*digests.get(doc as usize)?)))
+                        })
+                        .collect(),
+                    (false, _) => fetched.row_checks(probes.iter().map(|p| p.doc), &docs),
                 }
             }
             _ => Vec::new(),
@@ -747,7 +915,7 @@ impl IvfPq {
             k,
             rescore,
             dim: self.dim,
-            row_digests,
+            row_checks,
         })
     }
 }
@@ -761,8 +929,8 @@ pub struct Candidates {
     /// 0: none). The others keep their first-stage scores.
     pub(crate) rescore: usize,
     pub(crate) dim: usize,
-    /// With external rows, each candidate's row digest, by doc ascending.
-    pub(crate) row_digests: Vec<(u32, Digest)>,
+    /// With external rows, how each re-scored candidate's row is checked, by doc ascending.
+    pub(crate) row_checks: Vec<(u32, RowCheck)>,
 }
 
 impl Candidates {
@@ -773,7 +941,7 @@ impl Candidates {
             k,
             rescore: 0,
             dim: 0,
-            row_digests: Vec::new(),
+            row_checks: Vec::new(),
         }
     }
 
@@ -795,9 +963,10 @@ impl Candidates {
         docs
     }
 
-    /// Verifies a record fetched from the rows file against the digest the
-    /// index gave candidate `doc`, and adds it to `rows`: how a client that
-    /// fetched the lists checks the rows (the index holds no row digests).
+    /// Verifies a record fetched from the rows file as the index said for
+    /// candidate `doc` (against its row digest, or along the path the record
+    /// carries to its list's root), and adds it to `rows`: how a client that
+    /// fetched the lists checks the rows (the index holds nothing per row).
     pub fn insert_row(
         &self,
         rows: &mut FetchedRows,
@@ -805,10 +974,10 @@ impl Candidates {
         record: &[u8],
     ) -> Result<(), RowError> {
         let i = self
-            .row_digests
+            .row_checks
             .binary_search_by_key(&doc, |(d, _)| *d)
             .map_err(|_| RowError::NotACandidate(doc))?;
-        let row = rows::decode_with(self.dim, &self.row_digests[i].1, doc, record)?;
+        let row = rows::decode_checked(self.dim, &self.row_checks[i].1, doc, record)?;
         rows.rows.insert(doc, row);
         Ok(())
     }

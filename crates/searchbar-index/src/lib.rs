@@ -31,6 +31,7 @@ pub mod metrics;
 mod pq;
 pub mod qrels;
 pub mod rng;
+mod row_tree;
 pub mod rows;
 pub mod testing;
 mod topk;

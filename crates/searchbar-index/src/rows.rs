@@ -11,6 +11,7 @@
 use crate::error::{RowError, SearchError};
 use crate::flat::Int8Store;
 use crate::kernels::dot_f32_i8;
+use crate::row_tree;
 use crate::topk::{sort_truncate, Hit};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -52,11 +53,57 @@ pub fn record_len(dim: usize) -> usize {
     4 + dim
 }
 
-/// Byte range of `doc`'s record in a rows file.
-pub(crate) fn record_range(dim: usize, doc: u32) -> Range<u64> {
-    let len = record_len(dim) as u64;
+/// Byte range of `doc`'s record in a rows file whose records carry paths of `levels` digests
+/// (0: none, records of [`record_len`] bytes).
+pub(crate) fn record_range(dim: usize, levels: u32, doc: u32) -> Range<u64> {
+    let len = (record_len(dim) + row_tree::path_len(levels)) as u64;
     let start = u64::from(doc) * len;
     start..start + len
+}
+
+/// How a fetched record is checked: against its doc's digest, or along the path it carries to
+/// the root of the tree over its list's rows (entry `at` of that list; [`crate::row_tree`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowCheck {
+    Digest([u8; ROW_DIGEST_LEN]),
+    Path {
+        root: [u8; ROW_DIGEST_LEN],
+        at: u32,
+        levels: u32,
+    },
+}
+
+/// Checks one record of `doc` as `check` says and decodes its row.
+pub(crate) fn decode_checked(
+    dim: usize,
+    check: &RowCheck,
+    doc: u32,
+    record: &[u8],
+) -> Result<(f32, Vec<i8>), RowError> {
+    match *check {
+        RowCheck::Digest(want) => decode_with(dim, &want, doc, record),
+        RowCheck::Path { root, at, levels } => {
+            let expected = record_len(dim) + row_tree::path_len(levels);
+            if record.len() != expected {
+                return Err(RowError::Length {
+                    what: format!("row of doc {doc}"),
+                    expected: expected as u64,
+                    got: record.len() as u64,
+                });
+            }
+            let (row, path) = record.split_at(record_len(dim));
+            if row_tree::root_of(row, at, path) != root {
+                return Err(RowError::DigestMismatch(doc));
+            }
+            Ok(row_of(row))
+        }
+    }
+}
+
+/// The scale and codes of a record's row bytes (checked by the caller).
+fn row_of(row: &[u8]) -> (f32, Vec<i8>) {
+    let scale = f32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+    (scale, row[4..].iter().map(|&b| b as i8).collect())
 }
 
 pub(crate) fn digest(record: &[u8]) -> [u8; ROW_DIGEST_LEN] {
@@ -123,8 +170,7 @@ pub(crate) fn decode_with(
     if digest(record) != *want {
         return Err(RowError::DigestMismatch(doc));
     }
-    let scale = f32::from_le_bytes([record[0], record[1], record[2], record[3]]);
-    Ok((scale, record[4..].iter().map(|&b| b as i8).collect()))
+    Ok(row_of(record))
 }
 
 /// Verifies a whole rows file against the digests and decodes it into a store.

@@ -149,3 +149,32 @@ pub fn exact_search(data: &[f32], dim: usize, query: &[f32], k: usize) -> Vec<Hi
 pub fn reseal(bytes: &mut [u8]) {
     crate::format::reseal(bytes);
 }
+
+/// The root and lists file that format version 4 wrote for `index` (external rows, lists in
+/// memory): each entry carries its row's digest, and the rows file is
+/// [`crate::IvfPq::into_external`]'s as it is. Kept so that the reader of what earlier releases
+/// deployed stays tested. `None` for an index without per-doc row digests.
+pub fn split_version_4(index: &crate::IvfPq) -> Option<(Vec<u8>, Vec<u8>)> {
+    use crate::ivfpq::ListsFile;
+    use crate::lists::{encode, ListRows};
+    let digests = index.digests.as_ref().filter(|d| !d.is_empty())?;
+    let encoded = encode(
+        &index.offsets,
+        &index.ids,
+        &index.codes,
+        index.pq.m,
+        ListRows::Digests,
+        digests,
+    );
+    let mut split = index.clone();
+    split.lists_file = Some(ListsFile {
+        digests: encoded.digests,
+        attached: true,
+        rows: ListRows::Digests,
+        row_roots: Vec::new(),
+    });
+    let mut root = crate::Index::from(split).to_bytes();
+    root[8..12].copy_from_slice(&4u32.to_le_bytes());
+    reseal(&mut root);
+    Some((root, encoded.file))
+}

@@ -39,8 +39,11 @@ fn external(index: Index) -> Index {
 /// The same index with external rows and its lists in a lists file (a root:
 /// the lists file itself is not needed to load it).
 fn split(index: Index) -> Index {
-    match external(index) {
-        Index::IvfPq(i) => i.into_split().unwrap().0.into(),
+    match index {
+        Index::IvfPq(i) => {
+            let (external, rows) = i.into_external().unwrap();
+            external.into_split(Some(rows)).unwrap().0.into()
+        }
         flat => flat,
     }
 }

@@ -374,14 +374,14 @@ fn error_bad_magic_and_version() {
     assert_eq!(load_err(&b), FormatError::BadMagic);
     assert_eq!(load_err(b"hello world"), FormatError::BadMagic);
     let mut b = good.clone();
-    put_u32(&mut b, 8, 5);
-    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(5));
+    put_u32(&mut b, 8, 6);
+    assert_eq!(load_err(&b), FormatError::UnsupportedVersion(6));
     // Version is reported even when the rest is missing.
-    assert_eq!(load_err(&b[..12]), FormatError::UnsupportedVersion(5));
+    assert_eq!(load_err(&b[..12]), FormatError::UnsupportedVersion(6));
     put_u32(&mut b, 8, 0);
     assert_eq!(load_err(&b), FormatError::UnsupportedVersion(0));
-    // Version 1, 2 and 3 files (without row digests, without lists files) still load.
-    for v in [1, 2, 3] {
+    // Version 1 to 4 files (without row digests, lists files or row trees) still load.
+    for v in [1, 2, 3, 4] {
         let mut b = good.clone();
         put_u32(&mut b, 8, v);
         reseal(&mut b);

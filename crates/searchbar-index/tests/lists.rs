@@ -1,14 +1,15 @@
 //! IVF-PQ with its inverted lists in a separate lists file: the search a browser runs (the
 //! probed lists fetched by range and verified, then the candidates' rows) gives exactly the
-//! results of the same index in memory, the index file keeps nothing per document, and every
-//! bad list is refused by name.
+//! results of the same index in memory, the index file keeps nothing per document, neither do
+//! the lists (each row carries its path to its list's root), and every bad list or row is
+//! refused by name. The version 4 layout (each entry with its row's digest) still reads.
 
 mod common;
 
 use common::Fixture;
 use searchbar_index::lists::entry_len;
 use searchbar_index::rows::record_len;
-use searchbar_index::testing::reseal;
+use searchbar_index::testing::{reseal, split_version_4};
 use searchbar_index::{
     FetchedLists, FetchedRows, FormatError, Hit, Index, IvfPq, RowError, SearchError, SearchParams,
     SectionKind,
@@ -30,8 +31,10 @@ fn split(fx: &Fixture) -> Split {
         unreachable!()
     };
     let (external, rows) = full.clone().into_external().unwrap();
-    let (root, lists) = external.into_split().unwrap();
-    let (compact_root, compact_lists) = full.clone().into_compact().into_split().unwrap();
+    let (root, lists, rows) = external.into_split(Some(rows)).unwrap();
+    let (compact_root, compact_lists, none) = full.clone().into_compact().into_split(None).unwrap();
+    assert!(none.is_none());
+    let rows = rows.unwrap();
     Split {
         full: full.into(),
         root: Index::from(root).to_bytes(),
@@ -73,9 +76,15 @@ fn fetched_search(
 fn fetched_lists_search_equals_in_memory() {
     let fx = Fixture::new(400, 16, 11);
     let s = split(&fx);
-    // Nothing per doc in the root; each entry: id, code, row digest.
-    assert_eq!(s.lists.len(), 400 * entry_len(4, true));
+    // Nothing per doc in the root; each entry: id and code; each list ends with its rows'
+    // root (8 lists); each row carries its path beside its scale and codes.
+    assert_eq!(s.lists.len(), 400 * entry_len(4, false) + 8 * 8);
     assert_eq!(s.compact_lists.len(), 400 * (4 + 4));
+    let path = s.rows.len() / 400 - record_len(16);
+    assert!(
+        s.rows.len().is_multiple_of(400) && path.is_multiple_of(8) && path > 0,
+        "{path}"
+    );
     let in_file = Index::from_bytes(&s.full.to_bytes()).unwrap().to_bytes();
     assert!(
         s.root.len() < in_file.len() - 400 * (4 + 4 + 16),
@@ -166,11 +175,71 @@ fn an_attached_lists_file_searches_in_memory_and_is_never_serialized() {
             "query {i}"
         );
     }
-    // Row digests are back in memory: a row checks against the index itself.
-    let rec = record_len(16);
+    // The lists check the rows, so a row alone is refused; the whole rows file attaches,
+    // each row checked along its path, and the index then searches in one call.
+    let r = index.row_range(5).unwrap();
     let mut rows = FetchedRows::new();
-    index
-        .insert_row(&mut rows, 5, &s.rows[5 * rec..6 * rec])
+    assert_eq!(
+        index.insert_row(&mut rows, 5, &s.rows[r.start as usize..r.end as usize]),
+        Err(RowError::DigestsInLists)
+    );
+    let Index::IvfPq(mut ivf) = index.clone() else {
+        unreachable!()
+    };
+    let mut corrupt = s.rows.clone();
+    corrupt[r.end as usize - 1] ^= 1;
+    assert_eq!(
+        ivf.clone().attach_rows(&corrupt),
+        Err(RowError::DigestMismatch(5))
+    );
+    ivf.attach_rows(&s.rows).unwrap();
+    let attached = Index::from(ivf);
+    for i in 0..fx.n_queries() {
+        let q = fx.query(i);
+        assert_eq!(
+            attached.search(q, 10, &p, None).unwrap(),
+            s.full.search(q, 10, &p, None).unwrap()
+        );
+    }
+    assert_eq!(
+        attached.to_bytes(),
+        s.root,
+        "attached rows are never serialized"
+    );
+}
+
+#[test]
+fn a_version_4_lists_file_with_row_digests_still_searches() {
+    let fx = Fixture::new(300, 16, 15);
+    let Index::IvfPq(full) = fx.ivfpq(8, 4, 8, true) else {
+        unreachable!()
+    };
+    let (external, rows) = full.clone().into_external().unwrap();
+    let (root, lists) = split_version_4(&external).unwrap();
+    assert_eq!(u32::from_le_bytes(root[8..12].try_into().unwrap()), 4);
+    assert_eq!(lists.len(), 300 * entry_len(4, true));
+    let index = Index::from_bytes(&root).unwrap();
+    let full = Index::from(full);
+    let mut have = FetchedLists::new();
+    let p = SearchParams {
+        nprobe: 3,
+        rerank: 20,
+    };
+    for i in 0..fx.n_queries() {
+        let q = fx.query(i);
+        let got = fetched_search(&index, &lists, &rows, &mut have, q, &p);
+        assert_eq!(got, full.search(q, 10, &p, None).unwrap(), "query {i}");
+    }
+    // Attached, its entries' digests check a row alone, as before.
+    let mut attached = index.clone();
+    attached.attach_lists(&lists).unwrap();
+    let r = attached.row_range(7).unwrap();
+    attached
+        .insert_row(
+            &mut FetchedRows::new(),
+            7,
+            &rows[r.start as usize..r.end as usize],
+        )
         .unwrap();
 }
 
@@ -232,13 +301,29 @@ fn bad_lists_and_rows_are_refused() {
         .unwrap();
     let docs = c.docs();
     let outsider = (0..300u32).find(|d| !docs.contains(d)).unwrap();
-    let rec = record_len(16);
-    let row = |doc: u32| &s.rows[doc as usize * rec..(doc as usize + 1) * rec];
+    let row = |doc: u32| {
+        let r = index.row_range(doc).unwrap();
+        &s.rows[r.start as usize..r.end as usize]
+    };
     let mut rows = FetchedRows::new();
     assert_eq!(
         c.insert_row(&mut rows, docs[0], row(docs[1])),
         Err(RowError::DigestMismatch(docs[0]))
     );
+    // A changed byte in the row or in its path, or a record cut short.
+    for at in [6, row(docs[0]).len() - 3] {
+        let mut changed = row(docs[0]).to_vec();
+        changed[at] ^= 0x10;
+        assert_eq!(
+            c.insert_row(&mut rows, docs[0], &changed),
+            Err(RowError::DigestMismatch(docs[0])),
+            "byte {at}"
+        );
+    }
+    assert!(matches!(
+        c.insert_row(&mut rows, docs[0], &row(docs[0])[..record_len(16)]),
+        Err(RowError::Length { .. })
+    ));
     assert_eq!(
         c.insert_row(&mut rows, outsider, row(outsider)),
         Err(RowError::NotACandidate(outsider))
@@ -268,8 +353,19 @@ fn bad_lists_and_rows_are_refused() {
     let Index::IvfPq(embedded) = s.full.clone() else {
         unreachable!()
     };
-    assert!(embedded.clone().into_split().is_err());
-    assert!(IvfPq::into_split(embedded.into_compact()).is_ok());
+    assert!(embedded.clone().into_split(None).is_err());
+    assert!(IvfPq::into_split(embedded.clone().into_compact(), None).is_ok());
+    // External rows split with their own rows file, and only with it.
+    let (external, plain) = embedded.clone().into_external().unwrap();
+    assert!(external.clone().into_split(None).is_err());
+    let mut foreign = plain.clone();
+    foreign[1] ^= 1;
+    assert!(external.clone().into_split(Some(foreign)).is_err());
+    assert!(external
+        .clone()
+        .into_split(Some(plain[..plain.len() - 1].to_vec()))
+        .is_err());
+    assert!(embedded.into_compact().into_split(Some(plain)).is_err());
 }
 
 #[test]
@@ -301,9 +397,9 @@ fn list_digest_section_is_validated_on_load() {
         Err(RowError::ListDigestMismatch(6))
     );
     resealed.insert_list(&mut have, 7, list(7)).unwrap();
-    // A lists file is version 4's: a root that says 3 is refused.
+    // Row trees are version 5's: a root that says 4 is refused.
     let mut old = s.root.clone();
-    old[8..12].copy_from_slice(&3u32.to_le_bytes());
+    old[8..12].copy_from_slice(&4u32.to_le_bytes());
     reseal(&mut old);
     assert!(matches!(
         Index::from_bytes(&old),

@@ -198,7 +198,7 @@ fn digest_section_is_validated_on_load() {
     let fx = Fixture::new(300, 16, 7);
     let (full, external, _) = parts(&fx);
     let bytes = external.to_bytes();
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 4);
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 5);
     // Digests next to the int8 sections: a file has one kind of store.
     let full_bytes = full.to_bytes();
     let both = splice_digests(&full_bytes, &bytes);

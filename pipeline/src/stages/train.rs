@@ -246,11 +246,11 @@ pub fn build(
         };
         let idx = train_ivfpq(dim, vectors, &params).context("training IVF-PQ with FAISS")?;
         let (idx, rows) = idx.with_rerank_store(cfg.rerank_store)?;
-        let (idx, lists) = if cfg.lists_file {
-            let (idx, lists) = idx.into_split()?;
-            (idx, Some(lists))
+        let (idx, lists, rows) = if cfg.lists_file {
+            let (idx, lists, rows) = idx.into_split(rows)?;
+            (idx, Some(lists), rows)
         } else {
-            (idx, None)
+            (idx, None, rows)
         };
         (Index::from(idx), SideFiles { rows, lists }, Some(nlist))
     } else {

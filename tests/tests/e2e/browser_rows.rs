@@ -2,7 +2,8 @@
 //! inverted lists in a lists file: the page downloads only the index's root (centroids,
 //! codebook, a digest per list), fetches the lists each query probes and then its candidates'
 //! records with HTTP range requests from `searchbar serve`, verifies each against the index
-//! and ranks exactly like the CLI (which reads the same files from disk). The encoder's word
+//! (a list against the root, a row along its path to its list's root) and ranks exactly like
+//! the CLI (which reads the same files from disk). The encoder's word
 //! embeddings come the same way: the rows of each query's tokens, each checked against its
 //! digest. Served without the cross-origin isolation headers, as a static host that cannot set
 //! them, so the page runs on one core (no matmul helper worker): the browser test covers the
@@ -27,9 +28,15 @@ fn external_rows_and_lists_are_fetched_by_range_and_rank_like_the_cli() {
     let rows = files["rows"]["path"].as_str().unwrap().to_string();
     let lists = files["lists"]["path"].as_str().unwrap().to_string();
     let lists_bytes = files["lists"]["bytes"].as_u64().unwrap();
-    // 171 documents: ids, codes (48 bytes) and row digests in the lists file; nothing per
-    // document in the index.
-    assert_eq!(lists_bytes, 171 * (4 + 48 + 8));
+    // 171 documents: ids and codes (48 bytes) in the lists file, each of the 4 lists ending
+    // with its rows' root; nothing per document in the index. Each row carries its path to
+    // that root: 8 bytes a level, one record length for all.
+    assert_eq!(lists_bytes, 171 * (4 + 48) + 4 * 8);
+    let record = files["rows"]["bytes"].as_u64().unwrap() / 171;
+    assert!(
+        record > 4 + 384 && (record - 4 - 384).is_multiple_of(8),
+        "{record}"
+    );
     assert!(
         files["index"]["bytes"].as_u64().unwrap() < 40_000,
         "{}",
@@ -70,8 +77,8 @@ fn external_rows_and_lists_are_fetched_by_range_and_rank_like_the_cli() {
         queries.len()
     );
     assert!(
-        sizes.iter().all(|&s| s == 4 + 384 || s == 0),
-        "records of 388 bytes (0 when served from the HTTP cache): {sizes:?}"
+        sizes.iter().all(|&s| s == record || s == 0),
+        "records of {record} bytes (0 when served from the HTTP cache): {sizes:?}"
     );
 
     // Each list was read once, by range, and kept for the queries after it.
@@ -81,8 +88,11 @@ fn external_rows_and_lists_are_fetched_by_range_and_rank_like_the_cli() {
         "at most one request per list: {sizes:?}"
     );
     assert!(
-        sizes.iter().all(|s| s % 60 == 0) && sizes.iter().sum::<u64>() <= lists_bytes,
-        "whole entries of 60 bytes: {sizes:?}"
+        sizes
+            .iter()
+            .all(|s| s.checked_sub(8).is_some_and(|e| e.is_multiple_of(52)))
+            && sizes.iter().sum::<u64>() <= lists_bytes,
+        "whole entries of 52 bytes and a root: {sizes:?}"
     );
 
     // The encoder's word embeddings too: only the rows of the queries' tokens, by range, while

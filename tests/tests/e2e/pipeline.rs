@@ -343,7 +343,13 @@ fn a_lists_file_ships_beside_the_index_and_ranks_as_the_lists_inside_it() {
     let index = searchbar_index::Index::from_bytes(&std::fs::read(file("index")).unwrap()).unwrap();
     let lists = std::fs::read(file("lists")).unwrap();
     assert!(index.has_lists_file() && !index.lists_in_memory());
-    assert_eq!(lists.len(), index.len() * (4 + 48 + 8));
+    // Ids and codes, and at the end of each of the 4 lists the root of its rows' tree; each
+    // record of the rows file carries its path to that root.
+    assert_eq!(lists.len(), index.len() * (4 + 48) + 4 * 8);
+    let rows = std::fs::read(file("rows")).unwrap();
+    let record = rows.len() / index.len();
+    assert!(record > 388 && (record - 388).is_multiple_of(8), "{record}");
+    assert_eq!(index.row_range(1), Some(record as u64..2 * record as u64));
     let (ok, split, stderr) = air_quality(&p);
     assert!(ok, "{stderr}");
 
