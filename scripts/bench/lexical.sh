@@ -2,7 +2,9 @@
 # The lexical index's bytes per query and search latency, natively and in headless Chromium,
 # on SciFact and on a synthetic Zipfian corpus of 1,000,000 documents (BENCHMARKS.md,
 # "Lexical index"). Usage: scripts/bench/lexical.sh [SCIFACT_DIR] [DOCUMENTS]
-# Needs about 3 GB of memory and 10 minutes on 2 cores; writes target/bench-lexical/.
+# Then what the postings budget costs SciFact's judged queries among DOCUMENTS made of its
+# unjudged documents' sentences (natively; LEXICAL_DISTRACTORS=0 skips it).
+# Needs about 14 GB of memory and 25 minutes on 2 cores; writes target/bench-lexical/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scifact="${1:-../shared/datasets/scifact}"
@@ -20,3 +22,7 @@ for corpus in scifact synthetic; do
   log "Chromium (wasm32): $corpus"
   scripts/bench/wasm.sh searchbar-lexical "$out/$corpus" | tee "$out/$corpus-wasm.json"
 done
+if [ "${LEXICAL_DISTRACTORS:-1}" != 0 ]; then
+  log "native: SciFact among $docs documents"
+  "$bench" scifact-distractors "$scifact" "$docs" | tee "$out/scifact-distractors.txt"
+fi

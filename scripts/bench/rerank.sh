@@ -51,7 +51,7 @@ tune_qrels = \"$data/qrels/train.tsv\"" ;;
   echo "== judged by qrels/$judged.tsv"
   echo "| rerank | rows a query fetches | hybrid nDCG@10 | dense nDCG@10 | dense recall@10 vs exact | alpha |"
   echo "|---:|---:|---:|---:|---:|---:|"
-  for rerank in 100 50 30 20 10; do
+  for rerank in 100 50 30 20 15 10; do
     write_config "$rerank" "$qrels"
     "$sb" run --env stage --until evaluate > /dev/null 2> evaluate.log || { cat evaluate.log >&2; exit 1; }
     python3 - "$rerank" <<'PY'

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p searchbar-lexical --example lexical_bench -- scifact DIR
 //! cargo run --release -p searchbar-lexical --example lexical_bench -- synthetic 1000000
+//! cargo run --release -p searchbar-lexical --example lexical_bench -- scifact-distractors DIR N
 //! ```
 //!
 //! A third argument sets the fragment size (`fragment_bytes`, default 4 KiB). `--dump DIR`
@@ -20,6 +21,13 @@
 //! it (finished, and as typed: the last word completing as a prefix), and the search time
 //! with its fragments at hand. Then what the postings budget costs: each query's top 10 as
 //! searched against the top 10 with every block read (and, for SciFact, nDCG@10 both ways).
+//!
+//! `scifact-distractors`: what the budget costs real queries when their words' lists are as
+//! long as at N documents. SciFact's documents, and N minus them made of the sentences of its
+//! unjudged documents (each as many sentences as an unjudged document has, drawn at random
+//! from all of them, under an unjudged document's title), so that no distractor holds a
+//! sentence of a document either split judges. Judged by the training queries (the split a
+//! budget is chosen on) and the test queries, each reported on its own.
 
 use rand::{RngExt, SeedableRng};
 use rand_distr::Zipf;
@@ -39,10 +47,21 @@ fn main() {
         args.drain(i..i + 2);
         dir
     });
-    let (docs, queries, judged) = match args.first().map(String::as_str) {
-        Some("scifact") => scifact(args.get(1).expect("the SciFact directory")),
+    let (docs, queries, judged, splits) = match args.first().map(String::as_str) {
+        Some("scifact") => scifact(args.get(1).expect("the SciFact directory"), &["test"], 0),
+        Some("scifact-distractors") => scifact(
+            args.get(1).expect("the SciFact directory"),
+            &["train", "test"],
+            args.get(2).expect("the documents in all").parse().unwrap(),
+        ),
         Some("synthetic") => synthetic(args.get(1).map_or(1_000_000, |n| n.parse().unwrap())),
-        _ => panic!("usage: lexical_bench scifact DIR | synthetic N"),
+        _ => panic!("usage: lexical_bench scifact DIR | scifact-distractors DIR N | synthetic N"),
+    };
+    // The fragment size follows the corpus's own arguments.
+    let args: Vec<String> = if args.first().map(String::as_str) == Some("scifact-distractors") {
+        args.into_iter().skip(1).collect()
+    } else {
+        args
     };
     if let Some(dir) = corpus {
         return write_corpus(&dir, &docs, &queries);
@@ -170,12 +189,32 @@ fn main() {
         exact.push((all.into_iter().map(|h| (h.doc, h.score)).collect(), tenth));
     }
     let root_budget = index.root().meta.budget;
-    let mut budgets = vec![4096, 8192, 16384, 32768, 65536, root_budget, u32::MAX];
+    let mut budgets = vec![
+        2048,
+        4096,
+        8192,
+        12288,
+        16384,
+        32768,
+        65536,
+        root_budget,
+        u32::MAX,
+    ];
     budgets.sort_unstable();
     budgets.dedup();
+    // Each judged query's nDCG@10 with every block read, to set each budget's against: the
+    // mean of the paired differences and its standard error, per split.
+    let base: Vec<f64> = judged
+        .iter()
+        .zip(&full)
+        .map(|(gains, top10)| ndcg10(top10, gains))
+        .collect();
     for budget in budgets {
         let index = with(budget);
-        let (mut same, mut overlap, mut qualified, mut ndcg) = (0, 0.0, 0.0, 0.0);
+        let (mut same, mut overlap, mut qualified) = (0, 0.0, 0.0);
+        // Per split: sum of nDCG@10, of the difference to every block's, of its square, and
+        // the count.
+        let mut ndcg: Vec<(&str, [f64; 3], usize)> = Vec::new();
         for (i, q) in queries.iter().enumerate() {
             let got: Vec<u32> = top(&index, q, 10).iter().map(|h| h.doc).collect();
             same += usize::from(got == full[i]);
@@ -185,16 +224,35 @@ fn main() {
             let good = got.iter().filter(|d| scores[d] >= *tenth).count();
             qualified += good as f64 / got.len().max(1) as f64;
             if let Some(gains) = judged.get(i) {
-                ndcg += ndcg10(&got, gains);
+                let (score, diff) = (ndcg10(&got, gains), ndcg10(&got, gains) - base[i]);
+                let at = match ndcg.iter().position(|(s, ..)| *s == splits[i]) {
+                    Some(at) => at,
+                    None => {
+                        ndcg.push((splits[i], [0.0; 3], 0));
+                        ndcg.len() - 1
+                    }
+                };
+                let (_, sums, n) = &mut ndcg[at];
+                sums[0] += score;
+                sums[1] += diff;
+                sums[2] += diff * diff;
+                *n += 1;
             }
         }
         let (fetched, _) = fetch_bytes(&index, " ");
         let n = queries.len() as f64;
-        let judged_ndcg = if judged.is_empty() {
-            String::new()
-        } else {
-            format!(", nDCG@10 {:.4}", ndcg / n)
-        };
+        let judged_ndcg: String = ndcg
+            .iter()
+            .map(|(split, [sum, diff, square], n)| {
+                let n = *n as f64;
+                let mean = diff / n;
+                let se = ((square / n - mean * mean).max(0.0) / n).sqrt();
+                format!(
+                    ", nDCG@10 {split} ({n}) {:.4} ({mean:+.4} ± {se:.4} against every block)",
+                    sum / n
+                )
+            })
+            .collect();
         println!(
             "budget {}{}: finished queries fetch p50 {} B, p95 {} B; top 10 as with every block \
              for {same} of {}, mean overlap {:.3}, of which or tied {:.3}{judged_ndcg}",
@@ -236,42 +294,81 @@ fn ndcg10(ranked: &[u32], gains: &HashMap<u32, f64>) -> f64 {
     }
 }
 
-/// Documents (title, text), queries, and for judged queries their gains by document ordinal.
-type Corpus = (Vec<(String, String)>, Vec<String>, Vec<HashMap<u32, f64>>);
+/// Documents (title, text), queries, for judged queries their gains by document ordinal, and
+/// each judged query's split.
+type Corpus = (
+    Vec<(String, String)>,
+    Vec<String>,
+    Vec<HashMap<u32, f64>>,
+    Vec<&'static str>,
+);
 
-fn scifact(dir: &str) -> Corpus {
+/// SciFact judged by `splits`' queries, with distractors up to `total` documents.
+fn scifact(dir: &str, splits: &[&'static str], total: usize) -> Corpus {
     let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
     let mut ordinals: HashMap<String, u32> = HashMap::new();
-    let docs = read("corpus.jsonl")
+    let mut bodies: Vec<String> = Vec::new();
+    let mut docs: Vec<(String, String)> = read("corpus.jsonl")
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let title = v["title"].as_str().unwrap_or("").to_string();
-            let text = format!("{title}. {}", v["text"].as_str().unwrap_or(""));
+            bodies.push(v["text"].as_str().unwrap_or("").to_string());
+            let text = format!("{title}. {}", bodies[bodies.len() - 1]);
             let next = ordinals.len() as u32;
             ordinals.insert(v["_id"].as_str().unwrap().to_string(), next);
             (title, text)
         })
         .collect();
-    let mut judged: HashMap<String, HashMap<u32, f64>> = HashMap::new();
-    for l in read("qrels/test.tsv").lines().skip(1) {
-        let f: Vec<&str> = l.split('\t').collect();
-        if let (Some(q), Some(d), Some(g)) = (f.first(), f.get(1), f.get(2)) {
-            let gains = judged.entry(q.to_string()).or_default();
-            if let (Some(&d), Ok(g)) = (ordinals.get(*d), g.parse::<f64>()) {
-                gains.insert(d, g);
+    let (mut queries, mut gains, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    let mut judged_docs: HashSet<u32> = HashSet::new();
+    let all_queries = read("queries.jsonl");
+    for &split in splits {
+        let mut judged: HashMap<String, HashMap<u32, f64>> = HashMap::new();
+        for l in read(&format!("qrels/{split}.tsv")).lines().skip(1) {
+            let f: Vec<&str> = l.split('\t').collect();
+            if let (Some(q), Some(d), Some(g)) = (f.first(), f.get(1), f.get(2)) {
+                let gains = judged.entry(q.to_string()).or_default();
+                if let (Some(&d), Ok(g)) = (ordinals.get(*d), g.parse::<f64>()) {
+                    gains.insert(d, g);
+                    judged_docs.insert(d);
+                }
+            }
+        }
+        for l in all_queries.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(g) = judged.remove(v["_id"].as_str().unwrap()) {
+                queries.push(v["text"].as_str().unwrap().to_string());
+                gains.push(g);
+                labels.push(split);
             }
         }
     }
-    let (mut queries, mut gains) = (Vec::new(), Vec::new());
-    for l in read("queries.jsonl").lines() {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        if let Some(g) = judged.remove(v["_id"].as_str().unwrap()) {
-            queries.push(v["text"].as_str().unwrap().to_string());
-            gains.push(g);
-        }
+    // Distractors: unjudged documents' sentences, recombined.
+    let unjudged: Vec<usize> = (0..docs.len())
+        .filter(|d| !judged_docs.contains(&(*d as u32)))
+        .collect();
+    let sentences: Vec<Vec<&str>> = unjudged
+        .iter()
+        .map(|&d| bodies[d].split_inclusive(". ").map(str::trim).collect())
+        .collect();
+    let pool: Vec<&str> = sentences.iter().flatten().copied().collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut extra = Vec::with_capacity(total.saturating_sub(docs.len()));
+    while docs.len() + extra.len() < total {
+        let shape = &sentences[rng.random_range(0..sentences.len())];
+        let body: Vec<&str> = (0..shape.len())
+            .map(|_| pool[rng.random_range(0..pool.len())])
+            .collect();
+        let body = body.join(" ");
+        let title = docs[unjudged[rng.random_range(0..unjudged.len())]]
+            .0
+            .clone();
+        let text = format!("{title}. {body}");
+        extra.push((title, text));
     }
-    (docs, queries, gains)
+    docs.extend(extra);
+    (docs, queries, gains, labels)
 }
 
 /// A made-up word for vocabulary rank `r`: consonant-vowel syllables, so that stemming and
@@ -306,7 +403,7 @@ fn synthetic(n: usize) -> Corpus {
         })
         .collect();
     let queries = (0..200).map(|_| draw(2, &mut rng)).collect();
-    (docs, queries, Vec::new())
+    (docs, queries, Vec::new(), Vec::new())
 }
 
 /// The corpus in BEIR's layout, for the pipeline: documents `m<i>`, queries `q<i>`, each
