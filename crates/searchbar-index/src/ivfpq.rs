@@ -508,19 +508,7 @@ impl IvfPq {
             list_rows,
             &leaves,
         );
-        let rows = rows.map(|file| {
-            let record = rows::record_len(self.dim);
-            let path = match list_rows {
-                ListRows::Tree { levels } => row_tree::path_len(levels),
-                _ => 0,
-            };
-            let mut out = Vec::with_capacity(file.len() + encoded.paths.len());
-            for (doc, row) in file.chunks_exact(record).enumerate() {
-                out.extend_from_slice(row);
-                out.extend_from_slice(&encoded.paths[doc * path..(doc + 1) * path]);
-            }
-            out
-        });
+        let rows = rows.map(|file| encoded.with_paths(&file, rows::record_len(self.dim)));
         if rows.is_some() {
             // Rows are checked along their paths from here on, not by digest.
             self.digests = Some(Vec::new());
@@ -885,17 +873,14 @@ impl IvfPq {
             (Some(digests), true) => {
                 let mut docs: Vec<u32> = hits[..rescore].iter().map(|h| h.doc).collect();
                 docs.sort_unstable();
-                match (in_memory, &self.lists_file) {
-                    (true, Some(file)) if file.tree_levels().is_some() => lists::row_checks(
+                let trees = self.lists_file.as_ref().zip(self.row_tree_levels());
+                match (in_memory, trees) {
+                    (true, Some((file, levels))) => lists::row_checks(
                         probes.iter().map(|p| {
                             let l = p.doc as usize;
                             let ids = &self.ids[self.offsets[l]..self.offsets[l + 1]];
                             let root = file.row_roots.get(l).copied().unwrap_or_default();
-                            (
-                                ids,
-                                &[][..],
-                                file.tree_levels().map(|levels| (root, levels)),
-                            )
+                            (ids, &[][..], Some((root, levels)))
                         }),
                         &docs,
                     ),

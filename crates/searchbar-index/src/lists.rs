@@ -46,6 +46,14 @@ impl ListRows {
             _ => 0,
         }
     }
+
+    /// Bytes of the path each record of the rows file carries: with a tree, its levels'.
+    fn path_len(self) -> usize {
+        match self {
+            ListRows::Tree { levels } => row_tree::path_len(levels),
+            _ => 0,
+        }
+    }
 }
 
 /// One inverted list as it came from the lists file.
@@ -96,14 +104,29 @@ pub(crate) struct Encoded {
     pub(crate) digests: Vec<Digest>,
     /// With a tree: each list's root.
     pub(crate) roots: Vec<Digest>,
-    /// With a tree: each doc's path, by doc (`row_tree::path_len` bytes each), for its record
-    /// in the rows file.
+    /// With a tree: each doc's path, by doc (`path_len` bytes each), for its record in the
+    /// rows file.
     pub(crate) paths: Vec<u8>,
+    path_len: usize,
+}
+
+impl Encoded {
+    /// `rows` (a rows file of `record`-byte records, by doc) with each record followed by its
+    /// doc's path: the rows file these lists check.
+    pub(crate) fn with_paths(&self, rows: &[u8], record: usize) -> Vec<u8> {
+        let p = self.path_len;
+        let mut out = Vec::with_capacity(rows.len() + self.paths.len());
+        for (doc, row) in rows.chunks_exact(record).enumerate() {
+            out.extend_from_slice(row);
+            out.extend_from_slice(&self.paths[doc * p..(doc + 1) * p]);
+        }
+        out
+    }
 }
 
 /// The lists file of lists laid out as `offsets` over `ids` and `codes` (`m` bytes an entry),
-/// with `rows` after them as `row_digests` (each doc's row digest, by doc; empty for
-/// [`ListRows::None`]) make them.
+/// each followed by what `rows` says of its rows, made from `row_digests` (each doc's row
+/// digest, by doc; empty for [`ListRows::None`]).
 pub(crate) fn encode(
     offsets: &[usize],
     ids: &[u32],
@@ -124,11 +147,9 @@ pub(crate) fn encode(
         digests: Vec::with_capacity(nlist),
         roots: Vec::new(),
         paths: Vec::new(),
+        path_len: rows.path_len(),
     };
-    let path_len = match rows {
-        ListRows::Tree { levels } => row_tree::path_len(levels),
-        _ => 0,
-    };
+    let path_len = out.path_len;
     out.paths.resize(row_digests.len() * path_len, 0);
     for w in offsets.windows(2) {
         let (start, end) = (w[0], w[1]);

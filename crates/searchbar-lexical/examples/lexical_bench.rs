@@ -224,7 +224,8 @@ fn main() {
             let good = got.iter().filter(|d| scores[d] >= *tenth).count();
             qualified += good as f64 / got.len().max(1) as f64;
             if let Some(gains) = judged.get(i) {
-                let (score, diff) = (ndcg10(&got, gains), ndcg10(&got, gains) - base[i]);
+                let score = ndcg10(&got, gains);
+                let diff = score - base[i];
                 let at = match ndcg.iter().position(|(s, ..)| *s == splits[i]) {
                     Some(at) => at,
                     None => {
